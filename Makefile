@@ -1,0 +1,60 @@
+# One entry point for people and CI (`.ci/run` calls `make test`). `make help` lists targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+.PHONY: install
+install: $(VENV)/.installed ## create .venv with the test and benchmark dependencies
+
+.PHONY: build-dev
+build-dev: install ## build the extension (debug) into .venv
+	maturin develop -q
+
+.PHONY: build-release
+build-release: install ## build the extension (release, for benchmarks) into .venv
+	maturin develop -q --release
+
+.PHONY: demo
+demo: build-dev ## the demo: write, read and inspect SSTs in a local folder
+	slatedb-py demo
+
+.PHONY: test-rust
+test-rust: ## cargo test of the native core (no Python needed)
+	cargo test --locked
+
+.PHONY: test-python
+test-python: build-dev ## pytest (fast suite)
+	$(PY) -m pytest -q
+
+.PHONY: test
+test: test-rust test-python ## the whole test suite (what CI runs)
+
+.PHONY: test-slow
+test-slow: build-dev ## the slow tests too (fuzzing at scale)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+.PHONY: bench
+bench: build-release ## benchmarks side by side with rocksdict and a memory copy
+	$(PY) -m pytest benches -q --benchmark-enable --benchmark-columns=mean,ops --benchmark-sort=name -p no:cacheprovider
+
+.PHONY: golden
+golden: install ## regenerate tests/data/golden with the real SlateDB 0.17.0
+	$(PY) tests/data/make_golden.py
+
+.PHONY: clean
+clean: ## remove build outputs and the venv
+	rm -rf target $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,105 @@
+"""The exception hierarchy of slatedb_py.
+
+Every error the package raises is a :class:`SlateDBError`. Subclasses are grouped by what the
+caller can do about them (SlateDB's ``ErrorKind``), and also inherit the builtin exception a
+Python user would expect (``ValueError``, ``TypeError``, ``LookupError``).
+
+This module imports nothing from the package, so every other module (and the native core)
+can raise from it.
+"""
+
+from __future__ import annotations
+
+
+class SlateDBError(Exception):
+    """Base class of every slatedb_py error."""
+
+
+class InvalidArgumentError(SlateDBError, ValueError):
+    """An argument the call cannot accept (empty or oversized key, bad option value)."""
+
+
+class InvalidTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type (for example a ``str`` key where ``bytes`` is needed)."""
+
+
+class DataError(SlateDBError):
+    """Stored bytes that do not decode: corrupt, truncated, or failing a checksum.
+
+    Attributes:
+        object: the object (file) being read, when known.
+        offset: the byte offset in that object where the broken structure starts, when known.
+    """
+
+    def __init__(self, message: str, *, object: str | None = None, offset: int | None = None):
+        super().__init__(message)
+        self.object = object
+        self.offset = offset
+
+
+class UnsupportedFormatError(DataError):
+    """A format version or enum value this build does not know (written by a newer SlateDB)."""
+
+
+class UnavailableError(SlateDBError):
+    """The object store failed in a way that may pass: retrying later can succeed."""
+
+
+class ClosedError(SlateDBError):
+    """The database is closed; ``reason`` says why ("closed", "fenced" or "failed")."""
+
+    def __init__(self, message: str, *, reason: str = "closed"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class FencedError(ClosedError):
+    """A newer writer (or compactor) took over this database; this handle may not write."""
+
+    def __init__(self, message: str):
+        super().__init__(message, reason="fenced")
+
+
+class NotFoundError(SlateDBError, LookupError):
+    """Something the call names does not exist."""
+
+
+class CheckpointNotFoundError(NotFoundError):
+    """No checkpoint with this id exists (or it expired)."""
+
+    def __init__(self, message: str, *, checkpoint_id: object = None):
+        super().__init__(message)
+        self.checkpoint_id = checkpoint_id
+
+
+class DatabaseNotFoundError(NotFoundError):
+    """No database exists at this path."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class TransactionError(SlateDBError):
+    """A transaction conflicted with another and was not committed."""
+
+
+class InternalError(SlateDBError):
+    """A bug in slatedb_py; please report it with the message."""
+
+
+__all__ = [
+    "CheckpointNotFoundError",
+    "ClosedError",
+    "DataError",
+    "DatabaseNotFoundError",
+    "FencedError",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidTypeError",
+    "NotFoundError",
+    "SlateDBError",
+    "TransactionError",
+    "UnavailableError",
+    "UnsupportedFormatError",
+]

@@ -1,0 +1,28 @@
+//! The only PyO3 code of the crate: thin wrappers over the pure core.
+//!
+//! Rules (DESIGN.md): convert Python arguments first, then run O(n) native work with the GIL
+//! released, then convert results; cross the boundary once per SST, block or batch of rows.
+
+mod bloom;
+mod errors;
+mod merge;
+mod row;
+mod sst;
+
+use pyo3::prelude::*;
+
+#[pymodule(gil_used = false)]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Benchmarks must not run on a debug build by accident; Python warns on this flag.
+    m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
+    m.add_class::<row::PyRow>()?;
+    m.add_class::<sst::PySstFile>()?;
+    m.add_class::<sst::PyRowIterator>()?;
+    m.add_class::<merge::PyMergeIterator>()?;
+    m.add_class::<bloom::PyBloomFilter>()?;
+    m.add_function(wrap_pyfunction!(sst::encode_sst, m)?)?;
+    m.add_function(wrap_pyfunction!(sst::decode_sst, m)?)?;
+    m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! `encode_sst`, `decode_sst` and the native SST handle.
+
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList};
+
+use super::errors::{invalid, IntoPyResult};
+use super::row::{extract_row, PyRow};
+use crate::format::codec::Compression;
+use crate::format::row::Row;
+use crate::format::tables::SstType;
+use crate::sst::{self, SstFile, SstIter, SstOptions};
+
+/// Rows are converted per decoded block: big enough to amortise the crossing, small enough
+/// to stream.
+fn rows_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Vec<Py<PyRow>>> {
+    rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
+}
+
+#[pyfunction]
+#[pyo3(signature = (rows, kind = "compacted", block_size = None, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
+pub fn encode_sst<'py>(
+    py: Python<'py>,
+    rows: &Bound<'py, PyAny>,
+    kind: &str,
+    block_size: Option<i64>,
+    compression: Option<&str>,
+    bloom_bits_per_key: i64,
+    min_filter_keys: i64,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let sst_type = SstType::from_name(kind).py_err(None)?;
+    let base = match sst_type {
+        SstType::Compacted => SstOptions::compacted(),
+        SstType::Wal => SstOptions::wal(),
+    };
+    let block_size = match block_size {
+        None => base.block_size,
+        Some(b) if (1..=65536).contains(&b) => b as usize,
+        Some(b) => return Err(invalid(format!("block_size must be 1..=65536 bytes, not {b}"), false)),
+    };
+    if !(0..=1_000_000).contains(&bloom_bits_per_key) {
+        return Err(invalid(format!("bloom_bits_per_key must be 0..=1000000, not {bloom_bits_per_key}"), false));
+    }
+    if min_filter_keys < 0 {
+        return Err(invalid(format!("min_filter_keys must be >= 0, not {min_filter_keys}"), false));
+    }
+    let opts = SstOptions {
+        sst_type,
+        block_size,
+        compression: Compression::from_name(compression).py_err(None)?,
+        bloom_bits_per_key: bloom_bits_per_key as u32,
+        min_filter_keys: min_filter_keys as u64,
+    };
+    let mut native = Vec::new();
+    for (i, item) in rows.try_iter()?.enumerate() {
+        native.push(extract_row(py, &item?).map_err(|e| {
+            let msg = format!("row {i}: {}", e.value(py));
+            if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) { invalid(msg, true) } else { invalid(msg, false) }
+        })?);
+    }
+    let out = py.detach(|| sst::encode_sst(&native, opts)).py_err(None)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+#[pyfunction]
+#[pyo3(signature = (data, name = None))]
+pub fn decode_sst(py: Python<'_>, data: pyo3_bytes::PyBytes, name: Option<String>) -> PyResult<PySstFile> {
+    let bytes = data.into_inner();
+    let file = py.detach(|| SstFile::open(bytes)).py_err(name.as_deref())?;
+    Ok(PySstFile { file, name })
+}
+
+#[pyclass(frozen, module = "slatedb_py._native", name = "SstFile")]
+pub struct PySstFile {
+    pub file: SstFile,
+    pub name: Option<String>,
+}
+
+fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    key.cast::<PyBytes>().map(|b| b.as_bytes()).map_err(|_| {
+        let tname = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        invalid(format!("key must be bytes, not {tname}"), true)
+    })
+}
+
+#[pymethods]
+impl PySstFile {
+    /// The SsTableInfo fields and the footer version, as a dict.
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let i = self.file.info();
+        let d = PyDict::new(py);
+        d.set_item("first_key", i.first_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
+        d.set_item("last_key", i.last_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
+        d.set_item("sst_type", i.sst_type.name())?;
+        d.set_item("compression", i.compression.name())?;
+        d.set_item("format_version", self.file.format_version())?;
+        d.set_item("index_offset", i.index_offset)?;
+        d.set_item("index_len", i.index_len)?;
+        d.set_item("filter_offset", i.filter_offset)?;
+        d.set_item("filter_len", i.filter_len)?;
+        d.set_item("stats_offset", i.stats_offset)?;
+        d.set_item("stats_len", i.stats_len)?;
+        d.set_item("filter_format", if i.filter_format == 1 { "composite" } else { "legacy" })?;
+        d.set_item("metadata_offset", self.file.meta_offset())?;
+        d.set_item("size", self.file.size())?;
+        Ok(d)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(s) = self.file.stats() else { return Ok(None) };
+        let d = PyDict::new(py);
+        d.set_item("num_puts", s.num_puts)?;
+        d.set_item("num_deletes", s.num_deletes)?;
+        d.set_item("num_merges", s.num_merges)?;
+        d.set_item("raw_key_size", s.raw_key_size)?;
+        d.set_item("raw_val_size", s.raw_val_size)?;
+        let blocks: Vec<(u16, u16, u16)> = s.block_stats.iter().map(|b| (b.num_puts, b.num_deletes, b.num_merges)).collect();
+        d.set_item("block_stats", blocks)?;
+        Ok(Some(d))
+    }
+
+    /// `[(offset, end, index_key)]` for every data block.
+    fn blocks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let items: Vec<(u64, u64, Bound<'py, PyBytes>)> = (0..self.file.num_blocks())
+            .map(|i| {
+                let (s, e) = self.file.block_range(i);
+                (s, e, PyBytes::new(py, &self.file.index()[i].first_key))
+            })
+            .collect();
+        PyList::new(py, items)
+    }
+
+    #[getter]
+    fn num_blocks(&self) -> usize {
+        self.file.num_blocks()
+    }
+
+    #[getter]
+    fn has_filter(&self) -> bool {
+        self.file.filter().is_some()
+    }
+
+    fn rows(&self) -> PyRowIterator {
+        PyRowIterator {
+            state: Mutex::new(RowIterState { iter: self.file.iter(), buffer: Vec::new(), next: 0 }),
+            name: self.name.clone(),
+        }
+    }
+
+    fn block_rows(&self, py: Python<'_>, index: usize) -> PyResult<Vec<Py<PyRow>>> {
+        let rows = py.detach(|| self.file.block(index).and_then(|b| b.rows())).py_err(self.name.as_deref())?;
+        rows_to_py(py, &rows)
+    }
+
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<PyRow>> {
+        let key = key_arg(key)?;
+        let row = self.file.get(key).py_err(self.name.as_deref())?;
+        Ok(row.map(|r| PyRow::from_row(py, &r)))
+    }
+
+    fn might_contain(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        Ok(self.file.might_contain(key_arg(key)?))
+    }
+
+    fn might_contain_many(&self, keys: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
+        keys.try_iter()?.map(|k| Ok(self.file.might_contain(key_arg(&k?)?))).collect()
+    }
+}
+
+struct RowIterState {
+    iter: SstIter,
+    buffer: Vec<Row>,
+    next: usize,
+}
+
+#[pyclass(frozen, module = "slatedb_py._native", name = "RowIterator")]
+pub struct PyRowIterator {
+    state: Mutex<RowIterState>,
+    name: Option<String>,
+}
+
+#[pymethods]
+impl PyRowIterator {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRow>> {
+        let mut st = self.state.lock().map_err(|_| invalid("row iterator poisoned".into(), false))?;
+        if st.next >= st.buffer.len() {
+            let RowIterState { iter, buffer, next } = &mut *st;
+            buffer.clear();
+            *next = 0;
+            while buffer.is_empty() {
+                if !py.detach(|| iter.next_block_rows(buffer)).py_err(self.name.as_deref())? {
+                    return Ok(None);
+                }
+            }
+        }
+        let i = st.next;
+        st.next += 1;
+        Ok(Some(PyRow::from_row(py, &st.buffer[i])))
+    }
+}
