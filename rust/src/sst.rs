@@ -255,6 +255,11 @@ pub fn encode_sst(rows: &[Row], opts: SstOptions) -> CoreResult<Vec<u8>> {
 /// and checked up front; data blocks are decoded on demand.
 #[derive(Clone, Debug)]
 pub struct SstFile {
+    inner: std::sync::Arc<SstInner>,
+}
+
+#[derive(Debug)]
+struct SstInner {
     data: Bytes,
     version: u16,
     info: SsTableInfo,
@@ -306,13 +311,15 @@ impl SstFile {
             None
         };
         Ok(SstFile {
-            data,
-            version,
-            info,
-            meta_offset,
-            index,
-            filter,
-            stats,
+            inner: std::sync::Arc::new(SstInner {
+                data,
+                version,
+                info,
+                meta_offset,
+                index,
+                filter,
+                stats,
+            }),
         })
     }
 
@@ -368,67 +375,67 @@ impl SstFile {
     }
 
     pub fn info(&self) -> &SsTableInfo {
-        &self.info
+        &self.inner.info
     }
 
     pub fn format_version(&self) -> u16 {
-        self.version
+        self.inner.version
     }
 
     pub fn meta_offset(&self) -> u64 {
-        self.meta_offset
+        self.inner.meta_offset
     }
 
     pub fn index(&self) -> &[BlockMeta] {
-        &self.index
+        &self.inner.index
     }
 
     pub fn stats(&self) -> Option<&SstStats> {
-        self.stats.as_ref()
+        self.inner.stats.as_ref()
     }
 
     pub fn filter(&self) -> Option<&BloomFilter> {
-        self.filter.as_ref()
+        self.inner.filter.as_ref()
     }
 
     pub fn num_blocks(&self) -> usize {
-        self.index.len()
+        self.inner.index.len()
     }
 
     pub fn size(&self) -> usize {
-        self.data.len()
+        self.inner.data.len()
     }
 
     /// File range `[start, end)` of data block `i`.
     pub fn block_range(&self, i: usize) -> (u64, u64) {
-        let start = self.index[i].offset;
-        let end = self.index.get(i + 1).map_or(self.info.filter_offset, |m| m.offset);
+        let start = self.inner.index[i].offset;
+        let end = self.inner.index.get(i + 1).map_or(self.inner.info.filter_offset, |m| m.offset);
         (start, end)
     }
 
     pub fn block(&self, i: usize) -> CoreResult<Block> {
-        if i >= self.index.len() {
-            return Err(CoreError::invalid(format!("block {i} out of range ({} blocks)", self.index.len())));
+        if i >= self.inner.index.len() {
+            return Err(CoreError::invalid(format!("block {i} out of range ({} blocks)", self.inner.index.len())));
         }
         let (start, end) = self.block_range(i);
-        let raw = read_section(&self.data, start, end - start, self.info.compression, "data block")
+        let raw = read_section(&self.inner.data, start, end - start, self.inner.info.compression, "data block")
             .map_err(|e| label_block(e, i))?;
-        let format = BlockFormat::for_sst_version(self.version)?;
+        let format = BlockFormat::for_sst_version(self.inner.version)?;
         Block::decode(raw, format).map_err(|e| e.within(start, &format!("data block {i}")))
     }
 
     pub fn might_contain(&self, key: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.might_contain(key))
+        self.inner.filter.as_ref().is_none_or(|f| f.might_contain(key))
     }
 
     pub fn might_contain_hash(&self, h: u64) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.might_contain_hash(h))
+        self.inner.filter.as_ref().is_none_or(|f| f.might_contain_hash(h))
     }
 
     /// Index of the block where a search for `key` starts: the last block whose index key is
     /// < key (versions of one key may straddle a block boundary, newest first).
     pub fn find_block(&self, key: &[u8]) -> usize {
-        self.index
+        self.inner.index
             .partition_point(|m| m.first_key.as_ref() < key)
             .saturating_sub(1)
     }
@@ -443,7 +450,7 @@ impl SstFile {
 
     /// The newest version of `key` in this SST (bloom filter first).
     pub fn get(&self, key: &[u8]) -> CoreResult<Option<Row>> {
-        match self.info.sst_type {
+        match self.inner.info.sst_type {
             SstType::Compacted => {
                 if !self.might_contain(key) {
                     return Ok(None);
@@ -492,7 +499,7 @@ impl SstIter {
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
         loop {
             if let Some(it) = &mut self.current {
-                let start = self.file.index[self.next_block - 1].offset;
+                let start = self.file.inner.index[self.next_block - 1].offset;
                 match it.next_row() {
                     Ok(Some(row)) => return Ok(Some(row)),
                     Ok(None) => self.current = None,
@@ -501,7 +508,7 @@ impl SstIter {
                     }
                 }
             }
-            if self.next_block >= self.file.index.len() {
+            if self.next_block >= self.file.inner.index.len() {
                 return Ok(None);
             }
             self.current = Some(self.file.block(self.next_block)?.iter());
@@ -513,7 +520,7 @@ impl SstIter {
     pub fn seek(&mut self, key: &[u8]) -> CoreResult<()> {
         let b = self.file.find_block(key);
         let mut it = self.file.block(b)?.iter();
-        let start = self.file.index[b].offset;
+        let start = self.file.inner.index[b].offset;
         it.seek(key).map_err(|e| e.within(start, &format!("data block {b}")))?;
         self.current = Some(it);
         self.next_block = b + 1;
@@ -523,13 +530,13 @@ impl SstIter {
     /// Decodes the rest of the current block (or the next one) in one go.
     pub fn next_block_rows(&mut self, out: &mut Vec<Row>) -> CoreResult<bool> {
         if self.current.is_none() {
-            if self.next_block >= self.file.index.len() {
+            if self.next_block >= self.file.inner.index.len() {
                 return Ok(false);
             }
             self.current = Some(self.file.block(self.next_block)?.iter());
             self.next_block += 1;
         }
-        let start = self.file.index[self.next_block - 1].offset;
+        let start = self.file.inner.index[self.next_block - 1].offset;
         if let Some(it) = &mut self.current {
             while let Some(row) = it.next_row().map_err(|e| e.within(start, &format!("data block {}", self.next_block - 1)))? {
                 out.push(row);
