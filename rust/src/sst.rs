@@ -227,7 +227,8 @@ impl SstBuilder {
             sst_type: self.opts.sst_type,
             stats_offset,
             stats_len,
-            filter_format: if compacted { FILTER_FORMAT_COMPOSITE } else { FILTER_FORMAT_LEGACY },
+            // 0.17.0 marks WAL SSTs composite too, though they carry no filter.
+            filter_format: FILTER_FORMAT_COMPOSITE,
         };
         let meta_offset = self.out.len() as u64;
         let meta = info.encode();

@@ -109,25 +109,31 @@ impl SsTableInfo {
     pub fn build<'a>(&self, fbb: &mut FlatBufferBuilder<'a>) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
         let first = self.first_entry.as_ref().map(|b| fbb.create_vector(b));
         let last = self.last_entry.as_ref().map(|b| fbb.create_vector(b));
+        // Fields go in the order flatc's generated code adds them (size descending, then
+        // field id descending), so our tables come out byte-identical to SlateDB's.
         let start = fbb.start_table();
-        fbb.push_slot::<u64>(vt(1), self.index_offset, 0);
-        fbb.push_slot::<u64>(vt(2), self.index_len, 0);
-        fbb.push_slot::<u64>(vt(3), self.filter_offset, 0);
-        fbb.push_slot::<u64>(vt(4), self.filter_len, 0);
-        fbb.push_slot::<u64>(vt(8), self.stats_offset, 0);
         fbb.push_slot::<u64>(vt(9), self.stats_len, 0);
-        if let Some(f) = first {
-            fbb.push_slot_always(vt(0), f);
-        }
+        fbb.push_slot::<u64>(vt(8), self.stats_offset, 0);
+        fbb.push_slot::<u64>(vt(4), self.filter_len, 0);
+        fbb.push_slot::<u64>(vt(3), self.filter_offset, 0);
+        fbb.push_slot::<u64>(vt(2), self.index_len, 0);
+        fbb.push_slot::<u64>(vt(1), self.index_offset, 0);
         if let Some(l) = last {
             fbb.push_slot_always(vt(7), l);
         }
-        fbb.push_slot::<u8>(vt(5), self.compression.to_u8(), 0);
-        fbb.push_slot::<u8>(vt(6), match self.sst_type {
-            SstType::Compacted => 0,
-            SstType::Wal => 1,
-        }, 0);
+        if let Some(f) = first {
+            fbb.push_slot_always(vt(0), f);
+        }
         fbb.push_slot::<u8>(vt(10), self.filter_format, 0);
+        fbb.push_slot::<u8>(
+            vt(6),
+            match self.sst_type {
+                SstType::Compacted => 0,
+                SstType::Wal => 1,
+            },
+            0,
+        );
+        fbb.push_slot::<u8>(vt(5), self.compression.to_u8(), 0);
         fbb.end_table(start)
     }
 
@@ -228,18 +234,18 @@ impl SstStats {
         let mut offs = Vec::with_capacity(self.block_stats.len());
         for b in &self.block_stats {
             let start = fbb.start_table();
-            fbb.push_slot::<u16>(vt(0), b.num_puts, 0);
-            fbb.push_slot::<u16>(vt(1), b.num_deletes, 0);
             fbb.push_slot::<u16>(vt(2), b.num_merges, 0);
+            fbb.push_slot::<u16>(vt(1), b.num_deletes, 0);
+            fbb.push_slot::<u16>(vt(0), b.num_puts, 0);
             offs.push(fbb.end_table(start));
         }
         let vec = fbb.create_vector(&offs);
         let start = fbb.start_table();
-        fbb.push_slot::<u64>(vt(0), self.num_puts, 0);
-        fbb.push_slot::<u64>(vt(1), self.num_deletes, 0);
-        fbb.push_slot::<u64>(vt(2), self.num_merges, 0);
-        fbb.push_slot::<u64>(vt(3), self.raw_key_size, 0);
         fbb.push_slot::<u64>(vt(4), self.raw_val_size, 0);
+        fbb.push_slot::<u64>(vt(3), self.raw_key_size, 0);
+        fbb.push_slot::<u64>(vt(2), self.num_merges, 0);
+        fbb.push_slot::<u64>(vt(1), self.num_deletes, 0);
+        fbb.push_slot::<u64>(vt(0), self.num_puts, 0);
         fbb.push_slot_always(vt(5), vec);
         let root = fbb.end_table(start);
         fbb.finish_minimal(root);
