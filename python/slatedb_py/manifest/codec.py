@@ -1,0 +1,433 @@
+"""Manifest files: `u16 BE version | FlatBuffer` (FORMAT.md 2.1-2.6).
+
+Reads ManifestV1 and ManifestV2; writes ManifestV2, as SlateDB 0.17.0 does. Table fields are
+added in the order flatc's generated code adds them (size descending, then field id
+descending), so the tables match SlateDB's layout; any valid layout would interoperate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import flatbuffers
+
+from slatedb_py.errors import DataError, UnsupportedFormatError
+from slatedb_py.ids import halves, ulid_from_int, ulid_to_int
+from slatedb_py.manifest.fb import FlatBufferError, Table
+from slatedb_py.manifest.model import (
+    BytesBound,
+    CheckpointEntry,
+    ExternalDb,
+    Manifest,
+    Segment,
+    SortedRun,
+    SstHandle,
+    SstTableInfo,
+    SstView,
+)
+
+COMPRESSION = [None, "snappy", "zlib", "lz4", "zstd"]
+SST_TYPES = ["compacted", "wal"]
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def _id128(t: Table | None) -> int | None:
+    if t is None:
+        return None
+    return (t.scalar(0, "u64") << 64) | t.scalar(1, "u64")
+
+
+def _ulid(t: Table | None) -> str | None:
+    v = _id128(t)
+    return None if v is None else ulid_from_int(v)
+
+
+def _uuid(t: Table | None) -> uuid.UUID | None:
+    v = _id128(t)
+    return None if v is None else uuid.UUID(int=v)
+
+
+def decode_sst_info(t: Table) -> SstTableInfo:
+    comp = t.scalar(5, "u8")
+    kind = t.scalar(6, "u8")
+    if comp >= len(COMPRESSION):
+        raise FlatBufferError(t.pos, f"unknown compression codec {comp}")
+    if kind >= len(SST_TYPES):
+        raise FlatBufferError(t.pos, f"unknown SST type {kind}")
+    return SstTableInfo(
+        first_entry=t.bytes(0),
+        last_entry=t.bytes(7),
+        index_offset=t.scalar(1, "u64"),
+        index_len=t.scalar(2, "u64"),
+        filter_offset=t.scalar(3, "u64"),
+        filter_len=t.scalar(4, "u64"),
+        compression=COMPRESSION[comp],
+        sst_type=SST_TYPES[kind],
+        stats_offset=t.scalar(8, "u64"),
+        stats_len=t.scalar(9, "u64"),
+        filter_format=t.scalar(10, "u8"),
+    )
+
+
+def _range(t: Table | None) -> tuple[BytesBound, BytesBound] | None:
+    if t is None:
+        return None
+
+    def bound(b: Table) -> BytesBound:
+        return BytesBound(b.scalar(1, "u8"), b.bytes(0))
+
+    return (bound(t.required(t.table(0), "start_bound")), bound(t.required(t.table(1), "end_bound")))
+
+
+def _v1_sst(t: Table) -> SstView:
+    sst_id = t.required(_ulid(t.table(0)), "CompactedSsTable.id")
+    info = decode_sst_info(t.required(t.table(1), "CompactedSsTable.info"))
+    version = t.scalar(3, "u16", None)
+    handle = SstHandle(sst_id, info, 1 if version is None else version)
+    return SstView(sst_id, handle, _range(t.table(2)))
+
+
+def _v2_view(t: Table, ssts: dict[str, SstHandle]) -> SstView:
+    view_id = t.required(_ulid(t.table(0)), "CompactedSsTableView.id")
+    sst_id = t.required(_ulid(t.table(1)), "CompactedSsTableView.sst_id")
+    handle = ssts.get(sst_id)
+    if handle is None:
+        raise FlatBufferError(t.pos, f"view {view_id} names SST {sst_id}, which `ssts` lacks")
+    return SstView(view_id, handle, _range(t.table(2)))
+
+
+def _checkpoint(t: Table) -> CheckpointEntry:
+    epoch = None
+    if t.scalar(4, "u8") == 1:
+        meta = t.table(5)
+        epoch = meta.scalar(0, "u64") if meta is not None else None
+    return CheckpointEntry(
+        id=t.required(_uuid(t.table(0)), "Checkpoint.id"),
+        manifest_id=t.scalar(1, "u64"),
+        expire_time_s=t.scalar(2, "u32"),
+        create_time_s=t.scalar(3, "u32"),
+        writer_epoch=epoch,
+        name=t.string(6),
+    )
+
+
+def _external(t: Table) -> ExternalDb:
+    return ExternalDb(
+        path=t.required(t.string(0), "ExternalDb.path"),
+        source_checkpoint_id=t.required(_uuid(t.table(1)), "ExternalDb.source_checkpoint_id"),
+        final_checkpoint_id=_uuid(t.table(2)),
+        sst_ids=tuple(_ulid(x) or "" for x in (t.tables(3) or [])),
+    )
+
+
+def _decode_v2(root: Table) -> Manifest:
+    ssts: dict[str, SstHandle] = {}
+    for s in root.required(root.tables(8), "ssts"):
+        sst_id = s.required(_ulid(s.table(0)), "CompactedSsTableV2.id")
+        version = s.scalar(2, "u16", None)
+        info = decode_sst_info(s.required(s.table(1), "CompactedSsTableV2.info"))
+        ssts[sst_id] = SstHandle(sst_id, info, 1 if version is None else version)
+
+    def views(ts: list[Table] | None) -> tuple[SstView, ...]:
+        return tuple(_v2_view(v, ssts) for v in ts or [])
+
+    def runs(ts: list[Table] | None) -> tuple[SortedRun, ...]:
+        return tuple(
+            SortedRun(r.scalar(0, "u32"), views(r.required(r.tables(1), "SortedRunV2.ssts")))
+            for r in ts or []
+        )
+
+    segments = tuple(
+        Segment(
+            prefix=s.required(s.bytes(0), "Segment.prefix"),
+            last_compacted_l0_view_id=_ulid(s.table(1)),
+            l0=views(s.tables(2)),
+            compacted=runs(s.tables(3)),
+        )
+        for s in root.tables(16) or []
+    )
+    return Manifest(
+        external_dbs=tuple(_external(e) for e in root.tables(1) or []),
+        initialized=root.scalar(2, "bool", False),
+        writer_epoch=root.scalar(3, "u64"),
+        compactor_epoch=root.scalar(4, "u64"),
+        replay_after_wal_id=root.scalar(5, "u64"),
+        wal_id_last_seen=root.scalar(6, "u64"),
+        last_compacted_l0_view_id=_ulid(root.table(7)),
+        l0=views(root.required(root.tables(9), "l0")),
+        compacted=runs(root.required(root.tables(10), "compacted")),
+        last_l0_clock_tick=root.scalar(11, "i64"),
+        checkpoints=tuple(_checkpoint(c) for c in root.tables(12) or []),
+        last_l0_seq=root.scalar(13, "u64"),
+        recent_snapshot_min_seq=root.scalar(14, "u64"),
+        sequence_tracker=root.bytes(15),
+        segments=segments,
+        segment_extractor_name=root.string(17),
+        format_version=2,
+    )
+
+
+def _decode_v1(root: Table) -> Manifest:
+    def runs(ts: list[Table]) -> tuple[SortedRun, ...]:
+        return tuple(
+            SortedRun(r.scalar(0, "u32"), tuple(_v1_sst(s) for s in r.required(r.tables(1), "SortedRun.ssts")))
+            for r in ts
+        )
+
+    return Manifest(
+        external_dbs=tuple(_external(e) for e in root.tables(1) or []),
+        initialized=root.scalar(2, "bool", False),
+        writer_epoch=root.scalar(3, "u64"),
+        compactor_epoch=root.scalar(4, "u64"),
+        replay_after_wal_id=root.scalar(5, "u64"),
+        wal_id_last_seen=root.scalar(6, "u64"),
+        last_compacted_l0_view_id=_ulid(root.table(7)),
+        l0=tuple(_v1_sst(s) for s in root.required(root.tables(8), "l0")),
+        compacted=runs(root.required(root.tables(9), "compacted")),
+        last_l0_clock_tick=root.scalar(10, "i64"),
+        checkpoints=tuple(_checkpoint(c) for c in root.tables(11) or []),
+        last_l0_seq=root.scalar(12, "u64"),
+        recent_snapshot_min_seq=root.scalar(14, "u64"),
+        sequence_tracker=root.bytes(15),
+        format_version=1,
+    )
+
+
+def decode_manifest(data: bytes, *, name: str | None = None) -> Manifest:
+    """Decodes a manifest file (V1 or V2). Errors name the object and the byte offset."""
+    where = f"{name}: " if name else ""
+    data = bytes(data)
+    if len(data) < 2:
+        raise DataError(f"{where}empty manifest ({len(data)} bytes)", object=name, offset=0)
+    version = int.from_bytes(data[:2], "big")
+    if version not in (1, 2):
+        raise UnsupportedFormatError(
+            f"{where}unsupported manifest version {version} (supported: 1, 2)", object=name, offset=0
+        )
+    body = data[2:]
+    try:
+        root = Table.root(body)
+        return _decode_v2(root) if version == 2 else _decode_v1(root)
+    except FlatBufferError as e:
+        raise DataError(
+            f"{where}corrupt manifest at offset {e.offset + 2}: {e}", object=name, offset=e.offset + 2
+        ) from None
+    except (ValueError, OverflowError) as e:
+        raise DataError(f"{where}corrupt manifest: {e}", object=name, offset=2) from None
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.b = flatbuffers.Builder(1024)
+
+    def id128(self, value: int) -> int:
+        high, low = halves(value)
+        b = self.b
+        b.StartObject(2)
+        b.PrependUint64Slot(1, low, 0)
+        b.PrependUint64Slot(0, high, 0)
+        return int(b.EndObject())
+
+    def ulid(self, text: str) -> int:
+        return self.id128(ulid_to_int(text))
+
+    def uuid(self, value: uuid.UUID) -> int:
+        return self.id128(value.int)
+
+    def vector(self, offsets: list[int]) -> int:
+        b = self.b
+        b.StartVector(4, len(offsets), 4)
+        for off in reversed(offsets):
+            b.PrependUOffsetTRelative(off)
+        return int(b.EndVector())
+
+    def info(self, i: SstTableInfo) -> int:
+        b = self.b
+        first = b.CreateByteVector(i.first_entry) if i.first_entry is not None else None
+        last = b.CreateByteVector(i.last_entry) if i.last_entry is not None else None
+        b.StartObject(11)
+        b.PrependUint64Slot(9, i.stats_len, 0)
+        b.PrependUint64Slot(8, i.stats_offset, 0)
+        b.PrependUint64Slot(4, i.filter_len, 0)
+        b.PrependUint64Slot(3, i.filter_offset, 0)
+        b.PrependUint64Slot(2, i.index_len, 0)
+        b.PrependUint64Slot(1, i.index_offset, 0)
+        if last is not None:
+            b.PrependUOffsetTRelativeSlot(7, last, 0)
+        if first is not None:
+            b.PrependUOffsetTRelativeSlot(0, first, 0)
+        b.PrependUint8Slot(10, i.filter_format, 0)
+        b.PrependUint8Slot(6, SST_TYPES.index(i.sst_type), 0)
+        b.PrependUint8Slot(5, COMPRESSION.index(i.compression), 0)
+        return int(b.EndObject())
+
+    def bytes_range(self, r: tuple[BytesBound, BytesBound]) -> int:
+        b = self.b
+        bounds = []
+        for bound in r:
+            key = b.CreateByteVector(bound.key) if bound.key is not None else None
+            b.StartObject(2)
+            if key is not None:
+                b.PrependUOffsetTRelativeSlot(0, key, 0)
+            b.PrependUint8Slot(1, bound.kind, 0)
+            bounds.append(b.EndObject())
+        b.StartObject(2)
+        b.PrependUOffsetTRelativeSlot(1, bounds[1], 0)
+        b.PrependUOffsetTRelativeSlot(0, bounds[0], 0)
+        return int(b.EndObject())
+
+    def sst(self, h: SstHandle) -> int:
+        info = self.info(h.info)
+        sst_id = self.ulid(h.id)
+        b = self.b
+        b.StartObject(3)
+        b.PrependUOffsetTRelativeSlot(1, info, 0)
+        b.PrependUOffsetTRelativeSlot(0, sst_id, 0)
+        if h.format_version is not None:
+            b.PrependUint16Slot(2, h.format_version, 0)
+        return int(b.EndObject())
+
+    def view(self, v: SstView) -> int:
+        rng = self.bytes_range(v.visible_range) if v.visible_range is not None else None
+        sst_id = self.ulid(v.sst.id)
+        view_id = self.ulid(v.id)
+        b = self.b
+        b.StartObject(3)
+        if rng is not None:
+            b.PrependUOffsetTRelativeSlot(2, rng, 0)
+        b.PrependUOffsetTRelativeSlot(1, sst_id, 0)
+        b.PrependUOffsetTRelativeSlot(0, view_id, 0)
+        return int(b.EndObject())
+
+    def views(self, views: tuple[SstView, ...]) -> int:
+        return self.vector([self.view(v) for v in views])
+
+    def runs(self, runs: tuple[SortedRun, ...]) -> int:
+        offs = []
+        for r in runs:
+            ssts = self.views(r.views)
+            b = self.b
+            b.StartObject(2)
+            b.PrependUOffsetTRelativeSlot(1, ssts, 0)
+            b.PrependUint32Slot(0, r.id, 0)
+            offs.append(b.EndObject())
+        return self.vector(offs)
+
+    def checkpoint(self, c: CheckpointEntry) -> int:
+        b = self.b
+        name = b.CreateString(c.name) if c.name is not None else None
+        meta = None
+        if c.writer_epoch is not None:
+            b.StartObject(1)
+            b.PrependUint64Slot(0, c.writer_epoch, 0)
+            meta = b.EndObject()
+        cid = self.uuid(c.id)
+        b.StartObject(7)
+        b.PrependUint64Slot(1, c.manifest_id, 0)
+        if name is not None:
+            b.PrependUOffsetTRelativeSlot(6, name, 0)
+        if meta is not None:
+            b.PrependUOffsetTRelativeSlot(5, meta, 0)
+        b.PrependUint32Slot(3, c.create_time_s, 0)
+        b.PrependUint32Slot(2, c.expire_time_s, 0)
+        b.PrependUOffsetTRelativeSlot(0, cid, 0)
+        if meta is not None:
+            b.PrependUint8Slot(4, 1, 0)
+        return int(b.EndObject())
+
+    def external(self, e: ExternalDb) -> int:
+        b = self.b
+        sst_ids = self.vector([self.ulid(s) for s in e.sst_ids])
+        final = self.uuid(e.final_checkpoint_id) if e.final_checkpoint_id is not None else None
+        source = self.uuid(e.source_checkpoint_id)
+        path = b.CreateString(e.path)
+        b.StartObject(4)
+        b.PrependUOffsetTRelativeSlot(3, sst_ids, 0)
+        if final is not None:
+            b.PrependUOffsetTRelativeSlot(2, final, 0)
+        b.PrependUOffsetTRelativeSlot(1, source, 0)
+        b.PrependUOffsetTRelativeSlot(0, path, 0)
+        return int(b.EndObject())
+
+    def segment(self, s: Segment) -> int:
+        compacted = self.runs(s.compacted)
+        l0 = self.views(s.l0)
+        last = self.ulid(s.last_compacted_l0_view_id) if s.last_compacted_l0_view_id else None
+        prefix = self.b.CreateByteVector(s.prefix)
+        b = self.b
+        b.StartObject(4)
+        b.PrependUOffsetTRelativeSlot(3, compacted, 0)
+        b.PrependUOffsetTRelativeSlot(2, l0, 0)
+        if last is not None:
+            b.PrependUOffsetTRelativeSlot(1, last, 0)
+        b.PrependUOffsetTRelativeSlot(0, prefix, 0)
+        return int(b.EndObject())
+
+
+def encode_manifest(m: Manifest) -> bytes:
+    """Encodes `m` as a ManifestV2 file (with its 2-byte version prefix)."""
+    w = _Writer()
+    b = w.b
+    handles: dict[str, SstHandle] = {}
+    for v in m.all_views():
+        handles.setdefault(v.sst.id, v.sst)
+    # `ssts` is sorted by ULID; ULID strings sort like the numbers they encode.
+    ssts = w.vector([w.sst(handles[k]) for k in sorted(handles)])
+    l0 = w.views(m.l0)
+    compacted = w.runs(m.compacted)
+    checkpoints = w.vector([w.checkpoint(c) for c in m.checkpoints])
+    tracker = b.CreateByteVector(m.sequence_tracker) if m.sequence_tracker is not None else None
+    segments = w.vector([w.segment(s) for s in m.segments])
+    externals = w.vector([w.external(e) for e in m.external_dbs]) if m.external_dbs else None
+    last_compacted = (
+        w.ulid(m.last_compacted_l0_view_id) if m.last_compacted_l0_view_id is not None else None
+    )
+    extractor = (
+        b.CreateString(m.segment_extractor_name) if m.segment_extractor_name is not None else None
+    )
+    b.StartObject(18)
+    b.PrependUint64Slot(14, m.recent_snapshot_min_seq, 0)
+    b.PrependUint64Slot(13, m.last_l0_seq, 0)
+    b.PrependInt64Slot(11, m.last_l0_clock_tick, 0)
+    b.PrependUint64Slot(6, m.wal_id_last_seen, 0)
+    b.PrependUint64Slot(5, m.replay_after_wal_id, 0)
+    b.PrependUint64Slot(4, m.compactor_epoch, 0)
+    b.PrependUint64Slot(3, m.writer_epoch, 0)
+    if extractor is not None:
+        b.PrependUOffsetTRelativeSlot(17, extractor, 0)
+    b.PrependUOffsetTRelativeSlot(16, segments, 0)
+    if tracker is not None:
+        b.PrependUOffsetTRelativeSlot(15, tracker, 0)
+    b.PrependUOffsetTRelativeSlot(12, checkpoints, 0)
+    b.PrependUOffsetTRelativeSlot(10, compacted, 0)
+    b.PrependUOffsetTRelativeSlot(9, l0, 0)
+    b.PrependUOffsetTRelativeSlot(8, ssts, 0)
+    if last_compacted is not None:
+        b.PrependUOffsetTRelativeSlot(7, last_compacted, 0)
+    if externals is not None:
+        b.PrependUOffsetTRelativeSlot(1, externals, 0)
+    b.PrependBoolSlot(2, m.initialized, False)
+    root = b.EndObject()
+    b.Finish(root)
+    return b"\x00\x02" + bytes(b.Output())
+
+
+def manifest_summary(m: Manifest) -> dict[str, Any]:
+    """A JSON-friendly summary (for the CLI and logs)."""
+    return {
+        "writer_epoch": m.writer_epoch,
+        "compactor_epoch": m.compactor_epoch,
+        "replay_after_wal_id": m.replay_after_wal_id,
+        "wal_id_last_seen": m.wal_id_last_seen,
+        "last_l0_seq": m.last_l0_seq,
+        "l0": [v.id for v in m.l0],
+        "sorted_runs": [{"id": r.id, "ssts": [v.id for v in r.views]} for r in m.compacted],
+        "checkpoints": [str(c.id) for c in m.checkpoints],
+    }
+
