@@ -54,6 +54,10 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     memcpy = _RESULTS.get("memcpy", (None, ""))[0]
     w = terminalreporter
     w.section("slatedb_py format benchmarks (best of 7 rounds)")
+    from slatedb_py import _native
+
+    if _native.DEBUG_BUILD:
+        w.write_line("WARNING: debug build of the extension; run `make bench` for real figures")
     pairs = {
         "decode_iterate": "rocksdict_iterate",
         "get_cached_block": "rocksdict_get",
