@@ -1,10 +1,12 @@
 """slatedb_py: SlateDB, the LSM key-value store on object storage, for Python.
 
-The byte format (SSTs, bloom filters, merging) lives in :mod:`slatedb_py.format`; errors in
-:mod:`slatedb_py.errors`. The database API of ``API.md`` (``Db``, ``DbReader``, ``admin``)
-builds on them.
+The names of ``API.md``: ``Db`` (the writer), ``DbReader``, ``WriteBatch``; options live in
+:mod:`slatedb_py.config`, errors in :mod:`slatedb_py.errors`, the byte format in
+:mod:`slatedb_py.format`.
 """
 
 from slatedb_py._native import __version__
+from slatedb_py.batch import WriteBatch
+from slatedb_py.db import Db
 
-__all__ = ["__version__"]
+__all__ = ["Db", "WriteBatch", "__version__"]

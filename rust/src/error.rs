@@ -86,6 +86,22 @@ impl CoreError {
         }
     }
 
+    /// Moves the error's offset by `base` (the file offset where the buffer it was found in
+    /// starts).
+    #[must_use]
+    pub fn shifted(self, base: u64) -> Self {
+        match self {
+            CoreError::Corrupt { offset, message } => CoreError::Corrupt { offset: offset + base, message },
+            CoreError::Checksum { offset, what, stored, computed } => {
+                CoreError::Checksum { offset: offset + base, what, stored, computed }
+            }
+            CoreError::UnsupportedVersion { offset, what, version, supported } => {
+                CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
+            }
+            other @ CoreError::Invalid(_) => other,
+        }
+    }
+
     /// The file offset the error points at, when it points at one.
     #[must_use]
     pub fn offset(&self) -> Option<u64> {

@@ -4,8 +4,10 @@
 //! feature, so `cargo test` builds and tests the core without Python.
 
 pub mod bloom;
+pub mod cache;
 pub mod error;
 pub mod format;
+pub mod memtable;
 pub mod merge;
 pub mod sst;
 

@@ -16,6 +16,7 @@
 
 use bytes::Bytes;
 
+use crate::cache::BlockCache;
 use crate::bloom::{decode_composite, BloomFilter, BloomFilterBuilder, DEFAULT_FILTER_NAME, encode_composite};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::{Block, BlockBuilder, BlockFormat, BlockIter, MAX_BLOCK_SIZE};
@@ -252,8 +253,10 @@ pub fn encode_sst(rows: &[Row], opts: SstOptions) -> CoreResult<Vec<u8>> {
     b.finish()
 }
 
-/// A decoded SST over an in-memory buffer: footer, info, index, filter and stats are parsed
-/// and checked up front; data blocks are decoded on demand.
+/// A decoded SST. Footer, info, index, filter and stats are parsed and checked up front; data
+/// blocks are decoded on demand. The buffer is either the whole file or only its tail (from
+/// the data end on): then data blocks are supplied by the caller (`block_from_raw`), which
+/// lets the engine fetch exactly the blocks it needs and cache them.
 #[derive(Clone, Debug)]
 pub struct SstFile {
     inner: std::sync::Arc<SstInner>,
@@ -262,6 +265,9 @@ pub struct SstFile {
 #[derive(Debug)]
 struct SstInner {
     data: Bytes,
+    /// File offset of `data[0]`: 0 for a whole file.
+    base: u64,
+    file_len: u64,
     version: u16,
     info: SsTableInfo,
     meta_offset: u64,
@@ -270,50 +276,94 @@ struct SstInner {
     stats: Option<SstStats>,
 }
 
+/// What `SstFile::open_tail` found.
+pub enum TailOpen {
+    Opened(SstFile),
+    /// The tail must start at this file offset (or earlier) to hold all the metadata.
+    NeedFrom(u64),
+}
+
+/// Reads a section given by file offsets from a buffer that starts at file offset `base`.
+fn read_at(data: &Bytes, base: u64, offset: u64, len: u64, codec: Compression, what: &'static str) -> CoreResult<Bytes> {
+    if offset < base {
+        return Err(CoreError::invalid(format!("{what} at offset {offset} lies before the buffer start {base}")));
+    }
+    read_section(data, offset - base, len, codec, what).map_err(|e| e.shifted(base))
+}
+
 impl SstFile {
+    /// Opens a whole file.
     pub fn open(data: Bytes) -> CoreResult<SstFile> {
-        let len = data.len();
-        if len <= FOOTER_LEN {
+        let len = data.len() as u64;
+        match Self::open_tail(data, len)? {
+            TailOpen::Opened(f) => Ok(f),
+            TailOpen::NeedFrom(_) => Err(CoreError::invalid("a whole file cannot lack its metadata")),
+        }
+    }
+
+    /// Opens from the last `tail.len()` bytes of a `file_len`-byte file.
+    pub fn open_tail(tail: Bytes, file_len: u64) -> CoreResult<TailOpen> {
+        let tlen = tail.len() as u64;
+        if tlen > file_len {
+            return Err(CoreError::invalid(format!("tail of {tlen} bytes is longer than the {file_len}-byte file")));
+        }
+        let base = file_len - tlen;
+        if file_len <= FOOTER_LEN as u64 {
             return Err(CoreError::corrupt(
                 0,
-                format!("object of {len} bytes is an empty SST (a WAL fence), not a table"),
+                format!("object of {file_len} bytes is an empty SST (a WAL fence), not a table"),
             ));
         }
-        let version = u16::from_be_bytes([data[len - 2], data[len - 1]]);
-        let block_format = BlockFormat::for_sst_version(version).map_err(|e| e.within((len - 2) as u64, "footer"))?;
-        let _ = block_format;
+        if tlen < FOOTER_LEN as u64 {
+            return Ok(TailOpen::NeedFrom(file_len - FOOTER_LEN as u64));
+        }
+        let t = tail.len();
+        let version = u16::from_be_bytes([tail[t - 2], tail[t - 1]]);
+        BlockFormat::for_sst_version(version).map_err(|e| e.within(file_len - 2, "footer"))?;
         let mut mo = [0u8; 8];
-        mo.copy_from_slice(&data[len - FOOTER_LEN..len - 2]);
+        mo.copy_from_slice(&tail[t - FOOTER_LEN..t - 2]);
         let meta_offset = u64::from_be_bytes(mo);
-        let meta_end = (len - FOOTER_LEN) as u64;
+        let meta_end = file_len - FOOTER_LEN as u64;
         if meta_offset >= meta_end || meta_end - meta_offset < 4 {
             return Err(CoreError::corrupt(
-                (len - FOOTER_LEN) as u64,
-                format!("metadata offset {meta_offset} is outside the {len}-byte file"),
+                meta_end,
+                format!("metadata offset {meta_offset} is outside the {file_len}-byte file"),
             ));
         }
-        let meta = read_section(&data, meta_offset, meta_end - meta_offset, Compression::None, "SsTableInfo")?;
+        if meta_offset < base {
+            return Ok(TailOpen::NeedFrom(meta_offset));
+        }
+        let meta = read_at(&tail, base, meta_offset, meta_end - meta_offset, Compression::None, "SsTableInfo")?;
         let info = SsTableInfo::decode(&meta).map_err(|e| e.within(meta_offset, "SsTableInfo"))?;
         Self::check_layout(&info, meta_offset)?;
+        let first_meta = [info.filter_offset, info.index_offset, if info.stats_len > 0 { info.stats_offset } else { u64::MAX }]
+            .into_iter()
+            .min()
+            .unwrap_or(0);
+        if first_meta < base {
+            return Ok(TailOpen::NeedFrom(first_meta));
+        }
         let codec = info.compression;
-        let index_raw = read_section(&data, info.index_offset, info.index_len, codec, "index block")?;
+        let index_raw = read_at(&tail, base, info.index_offset, info.index_len, codec, "index block")?;
         let index = decode_index(&index_raw).map_err(|e| e.within(info.index_offset, "index block"))?;
         Self::check_index(&index, &info)?;
         let filter = if info.filter_len > 0 {
-            let raw = read_section(&data, info.filter_offset, info.filter_len, codec, "filter block")?;
+            let raw = read_at(&tail, base, info.filter_offset, info.filter_len, codec, "filter block")?;
             Self::pick_filter(raw, info.filter_format).map_err(|e| e.within(info.filter_offset, "filter block"))?
         } else {
             None
         };
         let stats = if info.stats_len > 0 {
-            let raw = read_section(&data, info.stats_offset, info.stats_len, codec, "stats block")?;
+            let raw = read_at(&tail, base, info.stats_offset, info.stats_len, codec, "stats block")?;
             Some(SstStats::decode(&raw).map_err(|e| e.within(info.stats_offset, "stats block"))?)
         } else {
             None
         };
-        Ok(SstFile {
+        Ok(TailOpen::Opened(SstFile {
             inner: std::sync::Arc::new(SstInner {
-                data,
+                data: tail,
+                base,
+                file_len,
                 version,
                 info,
                 meta_offset,
@@ -321,7 +371,7 @@ impl SstFile {
                 filter,
                 stats,
             }),
-        })
+        }))
     }
 
     fn check_layout(info: &SsTableInfo, meta_offset: u64) -> CoreResult<()> {
@@ -404,7 +454,7 @@ impl SstFile {
     }
 
     pub fn size(&self) -> usize {
-        self.inner.data.len()
+        self.inner.file_len as usize
     }
 
     /// File range `[start, end)` of data block `i`.
@@ -419,10 +469,42 @@ impl SstFile {
             return Err(CoreError::invalid(format!("block {i} out of range ({} blocks)", self.inner.index.len())));
         }
         let (start, end) = self.block_range(i);
-        let raw = read_section(&self.inner.data, start, end - start, self.inner.info.compression, "data block")
+        if start < self.inner.base {
+            return Err(CoreError::invalid(format!(
+                "data block {i} is not in memory: this SST was opened from its tail"
+            )));
+        }
+        let raw = read_at(&self.inner.data, self.inner.base, start, end - start, self.inner.info.compression, "data block")
             .map_err(|e| label_block(e, i))?;
         let format = BlockFormat::for_sst_version(self.inner.version)?;
         Block::decode(raw, format).map_err(|e| e.within(start, &format!("data block {i}")))
+    }
+
+    /// Decodes data block `i` from its stored bytes (`block_range(i)`, CRC included), fetched
+    /// by the caller.
+    pub fn block_from_raw(&self, i: usize, raw: &Bytes) -> CoreResult<Block> {
+        if i >= self.inner.index.len() {
+            return Err(CoreError::invalid(format!("block {i} out of range ({} blocks)", self.inner.index.len())));
+        }
+        let (start, end) = self.block_range(i);
+        if raw.len() as u64 != end - start {
+            return Err(CoreError::corrupt(start, format!(
+                "data block {i} should be {} bytes, got {}", end - start, raw.len()
+            )));
+        }
+        let payload = read_section(raw, 0, end - start, self.inner.info.compression, "data block")
+            .map_err(|e| label_block(e.shifted(start), i))?;
+        let format = BlockFormat::for_sst_version(self.inner.version)?;
+        Block::decode(payload, format).map_err(|e| e.within(start, &format!("data block {i}")))
+    }
+
+    /// True when every data block is in memory (the SST was opened from the whole file).
+    pub fn is_whole(&self) -> bool {
+        self.inner.base == 0
+    }
+
+    pub fn file_len(&self) -> u64 {
+        self.inner.file_len
     }
 
     pub fn might_contain(&self, key: &[u8]) -> bool {
@@ -472,6 +554,93 @@ impl SstFile {
                 Ok(found)
             }
         }
+    }
+}
+
+/// The answer of a point lookup that may need a block the caller has not supplied yet.
+pub enum Lookup {
+    Found(Row),
+    Absent,
+    NeedBlock(usize),
+}
+
+impl SstFile {
+    /// A data block from memory: the file itself when whole, else the cache.
+    fn cached_block(&self, i: usize, cache: &mut BlockCache, uid: u64) -> CoreResult<Option<Block>> {
+        if self.is_whole() {
+            return self.block(i).map(Some);
+        }
+        Ok(cache.get(uid, i))
+    }
+
+    /// The newest version of `key` in this compacted SST, reading blocks from the cache; a
+    /// missing block is reported instead of read.
+    pub fn lookup(&self, key: &[u8], cache: &mut BlockCache, uid: u64) -> CoreResult<Lookup> {
+        if !self.might_contain(key) {
+            return Ok(Lookup::Absent);
+        }
+        let mut b = self.find_block(key);
+        while b < self.num_blocks() {
+            let Some(block) = self.cached_block(b, cache, uid)? else {
+                return Ok(Lookup::NeedBlock(b));
+            };
+            let start = self.inner.index[b].offset;
+            let mut it = block.iter();
+            it.seek(key).map_err(|e| e.within(start, &format!("data block {b}")))?;
+            match it.next_row().map_err(|e| e.within(start, &format!("data block {b}")))? {
+                Some(row) if row.key.as_ref() == key => return Ok(Lookup::Found(row)),
+                Some(_) => return Ok(Lookup::Absent),
+                None => b += 1,
+            }
+        }
+        Ok(Lookup::Absent)
+    }
+
+    /// Indices of the data blocks that may hold keys in `[start, end)`.
+    pub fn blocks_in_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> std::ops::Range<usize> {
+        let first = start.map_or(0, |s| self.find_block(s));
+        let last = match end {
+            // Blocks whose index key is < end may hold keys < end.
+            Some(e) => self.inner.index.partition_point(|m| m.first_key.as_ref() < e).max(first + 1),
+            None => self.num_blocks(),
+        };
+        first..last.min(self.num_blocks())
+    }
+
+    /// Rows of `[start, end)` if every block involved is in memory, else the missing blocks.
+    pub fn range_rows(
+        &self,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        cache: &mut BlockCache,
+        uid: u64,
+    ) -> CoreResult<Result<Vec<Row>, Vec<usize>>> {
+        let blocks = self.blocks_in_range(start, end);
+        let mut have = Vec::with_capacity(blocks.len());
+        let mut missing = Vec::new();
+        for b in blocks {
+            match self.cached_block(b, cache, uid)? {
+                Some(block) => have.push((b, block)),
+                None => missing.push(b),
+            }
+        }
+        if !missing.is_empty() {
+            return Ok(Err(missing));
+        }
+        let mut out = Vec::new();
+        for (b, block) in have {
+            let at = self.inner.index[b].offset;
+            for row in block.rows().map_err(|e| e.within(at, &format!("data block {b}")))? {
+                if start.is_some_and(|s| row.key.as_ref() < s) {
+                    continue;
+                }
+                if end.is_some_and(|e| row.key.as_ref() >= e) {
+                    break;
+                }
+                out.push(row);
+            }
+        }
+        Ok(Ok(out))
     }
 }
 

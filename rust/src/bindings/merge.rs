@@ -8,6 +8,7 @@ use pyo3::types::PyList;
 use super::errors::{invalid, IntoPyResult};
 use super::row::{extract_row, PyRow};
 use super::sst::PySstFile;
+use super::memtable::PyRowList;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
 
 #[pyfunction]
@@ -26,6 +27,9 @@ pub fn merge_rows(
         let sst = native.as_ref().unwrap_or(&src);
         if let Ok(f) = sst.cast::<PySstFile>() {
             boxed.push(Box::new(f.get().file.iter()));
+        } else if let Ok(list) = src.cast::<PyRowList>() {
+            // Already in merge order (a memtable or SST range).
+            boxed.push(Box::new(VecSource::new(list.get().rows.clone(), format!("source {i}"))));
         } else {
             let mut rows = Vec::new();
             for item in src.try_iter().map_err(|_| invalid(format!("source {i} must be an SstFile or an iterable of rows"), true))? {

@@ -5,6 +5,7 @@
 
 mod bloom;
 mod errors;
+mod memtable;
 mod merge;
 mod row;
 mod sst;
@@ -23,6 +24,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bloom::PyBloomFilter>()?;
     m.add_function(wrap_pyfunction!(sst::encode_sst, m)?)?;
     m.add_function(wrap_pyfunction!(sst::decode_sst, m)?)?;
+    m.add_function(wrap_pyfunction!(sst::open_sst_tail, m)?)?;
+    m.add_class::<memtable::PyMemtable>()?;
+    m.add_class::<memtable::PyBlockCache>()?;
+    m.add_class::<memtable::PyRowList>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }

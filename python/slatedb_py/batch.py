@@ -1,0 +1,77 @@
+"""Write batches and the validation of keys and values."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
+
+MAX_KEY = 65_535
+MAX_VALUE = 2**32 - 1
+
+
+def _length(obj: Any, what: str) -> int:
+    if isinstance(obj, bytes):
+        return len(obj)
+    if isinstance(obj, (bytearray, memoryview)):
+        return memoryview(obj).nbytes
+    raise InvalidTypeError(f"{what} must be bytes, not {type(obj).__name__}")
+
+
+def check_key(key: Any) -> bytes:
+    n = _length(key, "key")
+    if n == 0:
+        raise InvalidArgumentError("key must not be empty")
+    if n > MAX_KEY:
+        raise InvalidArgumentError(f"key of {n} bytes is longer than the limit of {MAX_KEY} bytes")
+    return key if isinstance(key, bytes) else bytes(key)
+
+
+def check_value(key: bytes, value: Any) -> bytes:
+    # The size is checked before any copy: a too-large value is refused without allocating.
+    n = _length(value, "value")
+    if n > MAX_VALUE:
+        raise InvalidArgumentError(
+            f"value of {n} bytes for key {key[:64]!r} is longer than the limit of {MAX_VALUE} bytes"
+        )
+    return value if isinstance(value, bytes) else bytes(value)
+
+
+def ttl_ms(ttl: Any) -> int | None:
+    if ttl is None:
+        return None
+    if not isinstance(ttl, timedelta):
+        raise InvalidTypeError(f"ttl must be a datetime.timedelta, not {type(ttl).__name__}")
+    if ttl <= timedelta(0):
+        raise InvalidArgumentError(f"ttl must be positive, not {ttl}")
+    return ttl // timedelta(milliseconds=1)
+
+
+class WriteBatch:
+    """Puts and deletes applied atomically, with one sequence number, by `Db.write`.
+
+    A later operation on the same key replaces an earlier one in the batch.
+    """
+
+    __slots__ = ("_ops",)
+
+    def __init__(self) -> None:
+        self._ops: dict[bytes, tuple[bytes, bytes | None, int | None]] = {}
+
+    def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None) -> WriteBatch:
+        k = check_key(key)
+        self._ops[k] = (k, check_value(k, value), ttl_ms(ttl))
+        return self
+
+    def delete(self, key: bytes) -> WriteBatch:
+        k = check_key(key)
+        self._ops[k] = (k, None, None)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def ops(self) -> list[tuple[bytes, bytes | None, int | None]]:
+        """(key, value or None for a delete, ttl in ms or None), in key order."""
+        return [self._ops[k] for k in sorted(self._ops)]

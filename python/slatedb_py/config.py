@@ -1,0 +1,102 @@
+"""Options of the public API (plain, validated dataclasses; durations are `timedelta`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
+
+COMPRESSIONS = (None, "snappy", "zlib", "lz4", "zstd")
+
+
+def _positive(name: str, value: Any, *, zero_ok: bool = False) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidTypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 0 or (value == 0 and not zero_ok):
+        raise InvalidArgumentError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, not {value}")
+
+
+def _duration(name: str, value: Any, *, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, timedelta):
+        raise InvalidTypeError(f"{name} must be a datetime.timedelta, not {type(value).__name__}")
+    if value < timedelta(0):
+        raise InvalidArgumentError(f"{name} must not be negative, not {value}")
+
+
+@dataclass(frozen=True)
+class DbOptions:
+    """Settings of a database writer (names and defaults follow SlateDB 0.17's `Settings`).
+
+    Attributes:
+        flush_interval: how often buffered writes become a WAL object; None disables the
+            timer (writes still become durable when a caller waits for them or on flush()).
+        l0_sst_size_bytes: memtable size at which it is written out as an L0 SST.
+        l0_max_ssts: L0 SSTs beyond which writes slow down (compaction drains L0).
+        block_size: data block size of the SSTs this writer creates.
+        compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
+        bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
+        block_cache_bytes: memory for decoded data blocks.
+        default_ttl: expiry of rows written without an explicit ttl (None: never).
+        manifest_poll_interval: how often readers look for a new manifest.
+    """
+
+    flush_interval: timedelta | None = timedelta(milliseconds=100)
+    l0_sst_size_bytes: int = 64 * 1024 * 1024
+    l0_max_ssts: int = 8
+    block_size: int = 4096
+    compression: str | None = None
+    bloom_bits_per_key: int = 10
+    min_filter_keys: int = 1000
+    block_cache_bytes: int = 64 * 1024 * 1024
+    default_ttl: timedelta | None = None
+    manifest_poll_interval: timedelta = timedelta(seconds=1)
+
+    def __post_init__(self) -> None:
+        _duration("flush_interval", self.flush_interval, allow_none=True)
+        _duration("default_ttl", self.default_ttl, allow_none=True)
+        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False)
+        _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
+        _positive("l0_max_ssts", self.l0_max_ssts)
+        _positive("block_size", self.block_size)
+        if self.block_size > 65536:
+            raise InvalidArgumentError(f"block_size must be <= 65536, not {self.block_size}")
+        _positive("bloom_bits_per_key", self.bloom_bits_per_key, zero_ok=True)
+        _positive("min_filter_keys", self.min_filter_keys, zero_ok=True)
+        _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)
+        if self.compression not in COMPRESSIONS:
+            raise InvalidArgumentError(
+                f"compression must be one of {COMPRESSIONS}, not {self.compression!r}"
+            )
+
+
+@dataclass(frozen=True)
+class CheckpointOptions:
+    """`lifetime` None: never expires. `source`: pin the same manifest as that checkpoint."""
+
+    lifetime: timedelta | None = None
+    source: uuid.UUID | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        _duration("lifetime", self.lifetime, allow_none=True)
+        if self.source is not None and not isinstance(self.source, uuid.UUID):
+            raise InvalidTypeError(f"source must be a uuid.UUID, not {type(self.source).__name__}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise InvalidTypeError(f"name must be a str, not {type(self.name).__name__}")
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """Options of a `DbReader`."""
+
+    manifest_poll_interval: timedelta | None = timedelta(seconds=1)
+    block_cache_bytes: int = 64 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True)
+        _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)

@@ -1,0 +1,410 @@
+"""`Db`: the writer. Open, write, read, flush, recover and fence, on any object store.
+
+Data flow (DESIGN.md): a write gets the next sequence number and goes into the active native
+memtable, which also queues it for the WAL. The queue becomes `wal/<id>.sst` every
+`flush_interval`, or at once when a caller waits for durability (group commit: whoever
+uploads takes everything queued, and concurrent waiters share that upload). When the memtable
+passes `l0_sst_size_bytes` it is frozen and written to `compacted/<ULID>.sst`, and a new
+manifest version records the L0 SST and the WAL replay point. Opening replays the WAL written
+after that point.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from slatedb_py import _native
+from slatedb_py.batch import WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.clock import Clock, SystemClock
+from slatedb_py.config import DbOptions
+from slatedb_py.errors import ClosedError, FencedError, InvalidArgumentError, SlateDBError
+from slatedb_py.ids import new_ulid
+from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
+from slatedb_py.manifest.store import ManifestStore, WriterFence
+from slatedb_py.paths import DbPaths
+from slatedb_py.read_path import ReadView
+from slatedb_py.sst import TableCache
+from slatedb_py.store import Store
+from slatedb_py.wal import list_wal_ids, replay_range, write_fence
+
+
+
+@dataclass
+class _Frozen:
+    memtable: Any
+    last_wal_id: int  # every row of the memtable is in WAL objects <= this id
+
+
+def info_from_native(info: dict[str, Any]) -> SstTableInfo:
+    return SstTableInfo(
+        first_entry=info["first_key"],
+        last_entry=info["last_key"],
+        index_offset=info["index_offset"],
+        index_len=info["index_len"],
+        filter_offset=info["filter_offset"],
+        filter_len=info["filter_len"],
+        compression=info["compression"],
+        sst_type=info["sst_type"],
+        stats_offset=info["stats_offset"],
+        stats_len=info["stats_len"],
+        filter_format=1 if info["filter_format"] == "composite" else 0,
+    )
+
+
+class Db:
+    """A SlateDB database opened as its (single) writer. Thread-safe."""
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open_with_opts(cls, path: str, options: DbOptions, store: Any) -> Db:
+        """Opens (creating if needed) the database at `path` on `store` (the seed's order)."""
+        return cls(path, store, options)
+
+    @classmethod
+    def open(cls, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> Db:
+        return cls(path, store, options or DbOptions(), clock=clock)
+
+    def __init__(self, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> None:
+        if not isinstance(path, str):
+            raise InvalidArgumentError(f"path must be a str, not {type(path).__name__}")
+        if options is not None and not isinstance(options, DbOptions):
+            raise InvalidArgumentError(f"options must be DbOptions, not {type(options).__name__}")
+        self.options = options or DbOptions()
+        self._clock = clock or SystemClock()
+        self._store = Store.resolve(store)
+        self._paths = DbPaths.of(path)
+        self._manifests = ManifestStore(self._store, self._paths)
+        self._fence = WriterFence(self._manifests)
+        self._tables = TableCache(self._store, self.options.block_cache_bytes)
+        self._lock = threading.RLock()
+        self._upload_lock = threading.Lock()
+        self._durable = threading.Condition()
+        self._error: SlateDBError | None = None
+        self._closed = False
+
+        self._manifests.create_if_absent(Manifest())
+        self._manifest_id, self._manifest = self._fence.claim()
+        m = self._manifest
+        listed = [i for i in list_wal_ids(self._store, self._paths) if i > m.replay_after_wal_id]
+        frontier = max([m.replay_after_wal_id, *listed])
+        fence_id = write_fence(self._store, self._paths, frontier, self._fence)
+        rows, max_seq = replay_range(
+            self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
+        )
+        self._active = _native.Memtable()
+        if rows:
+            self._active.replay(rows)
+        self._frozen: list[_Frozen] = []  # newest first
+        self._next_wal_id = fence_id + 1
+        self._last_wal_id = fence_id
+        self._last_seq = max_seq
+        self._durable_seq = max_seq
+        self._last_tick = max(m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick)
+        self._view = self._make_view()
+
+        self._stop = threading.Event()
+        self._flush_wanted = threading.Event()
+        self._threads: list[threading.Thread] = []
+        if self.options.flush_interval is not None:
+            self._start(self._wal_ticker, "slatedb-wal")
+        self._start(self._flusher, "slatedb-flush")
+
+    def _start(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _make_view(self) -> ReadView:
+        mts = (self._active, *(f.memtable for f in self._frozen))
+        return ReadView(mts, self._manifest, self._paths, self._tables)
+
+    # ------------------------------------------------------------------ state checks
+
+    def _check_open(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise ClosedError(f"database {self._paths.root!r} is closed")
+
+    def _fail(self, err: SlateDBError) -> SlateDBError:
+        with self._durable:
+            if self._error is None:
+                self._error = err
+            self._durable.notify_all()
+        return self._error
+
+    # ------------------------------------------------------------------ writes
+
+    def _now(self) -> int:
+        # The DB clock never goes backwards, even if the wall clock does.
+        with self._lock:
+            self._last_tick = max(self._last_tick, self._clock.now_ms())
+            return self._last_tick
+
+    def _expire(self, create_ts: int, ttl: int | None) -> int | None:
+        if ttl is None and self.options.default_ttl is not None:
+            ttl = self.options.default_ttl // timedelta(milliseconds=1)
+        return None if ttl is None else create_ts + ttl
+
+    def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True) -> None:
+        """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
+        k = check_key(key)
+        v = check_value(k, value)
+        t = ttl_ms(ttl)
+        self._check_open()
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            self._last_seq += 1
+            seq = self._last_seq
+            size = self._active.put(k, v, seq, now, self._expire(now, t))
+        self._after_write(seq, size, await_durable)
+
+    def delete(self, key: bytes, *, await_durable: bool = True) -> None:
+        k = check_key(key)
+        self._check_open()
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            self._last_seq += 1
+            seq = self._last_seq
+            size = self._active.put(k, None, seq, now)
+        self._after_write(seq, size, await_durable)
+
+    def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
+        """Applies every operation of `batch` atomically, with one sequence number."""
+        if not isinstance(batch, WriteBatch):
+            raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
+        ops = batch.ops()
+        if not ops:
+            return
+        self._check_open()
+        with self._lock:
+            self._check_open()
+            now = self._now()
+            self._last_seq += 1
+            seq = self._last_seq
+            native_ops = [(k, v, None if v is None else self._expire(now, t)) for k, v, t in ops]
+            size = self._active.write(native_ops, seq, now)
+        self._after_write(seq, size, await_durable)
+
+    def _after_write(self, seq: int, size: int, await_durable: bool) -> None:
+        if size >= self.options.l0_sst_size_bytes:
+            self._freeze()
+            self._flush_wanted.set()
+        if await_durable:
+            self._await_durable(seq)
+
+    # ------------------------------------------------------------------ WAL
+
+    def _await_durable(self, seq: int) -> None:
+        while True:
+            with self._durable:
+                if self._error is not None:
+                    raise self._error
+                if self._durable_seq >= seq:
+                    return
+            self._flush_wal(seq)
+
+    def _flush_wal(self, target_seq: int | None = None) -> None:
+        """Uploads everything queued as the next WAL object. Callers waiting for `target_seq`
+        skip the upload when an earlier one already covered it (group commit)."""
+        with self._upload_lock:
+            if target_seq is not None and self._durable_seq >= target_seq:
+                return
+            if self._error is not None:
+                raise self._error
+            with self._lock:
+                upto = self._last_seq
+                chunk = self._active.take_wal(self.options.compression)
+            if chunk is not None:
+                self._upload_wal(chunk[0])
+            with self._durable:
+                self._durable_seq = max(self._durable_seq, upto)
+                self._durable.notify_all()
+
+    def _upload_wal(self, data: bytes) -> None:
+        wid = self._next_wal_id
+        try:
+            created = self._store.put_if_absent(self._paths.wal(wid), data)
+        except SlateDBError as e:
+            raise self._fail(e) from e
+        if not created:
+            raise self._fail(
+                FencedError(
+                    f"WAL object {self._paths.wal(wid)!r} already exists: a newer writer opened "
+                    f"{self._paths.root!r}; this writer is fenced"
+                )
+            )
+        self._next_wal_id = wid + 1
+        self._last_wal_id = wid
+
+    def _wal_ticker(self) -> None:
+        interval = self.options.flush_interval
+        assert interval is not None
+        while not self._stop.wait(interval.total_seconds()):
+            try:
+                self._flush_wal()
+            except SlateDBError:
+                return
+
+    # ------------------------------------------------------------------ memtable -> L0
+
+    def _freeze(self) -> None:
+        """Moves the active memtable to the frozen list, its WAL rows uploaded first."""
+        with self._upload_lock:
+            if self._error is not None:
+                raise self._error
+            with self._lock:
+                if len(self._active) == 0:
+                    return
+                upto = self._last_seq
+                chunk = self._active.take_wal(self.options.compression)
+                old = self._active
+                self._active = _native.Memtable()
+            if chunk is not None:
+                self._upload_wal(chunk[0])
+            with self._lock:
+                self._frozen.insert(0, _Frozen(old, self._last_wal_id))
+                self._view = self._make_view()
+            with self._durable:
+                self._durable_seq = max(self._durable_seq, upto)
+                self._durable.notify_all()
+
+    def _flush_frozen(self) -> None:
+        """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
+        while True:
+            with self._lock:
+                if not self._frozen:
+                    return
+                oldest = self._frozen[-1]
+            self._write_l0(oldest)
+
+    def _write_l0(self, frozen: _Frozen) -> None:
+        o = self.options
+        data = frozen.memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys)
+        mt = frozen.memtable
+        view: SstView | None = None
+        if data is not None:
+            ulid = new_ulid(self._clock.now_ms())
+            path = self._paths.compacted(ulid)
+            self._store.put(path, data)
+            table = self._tables.add_written(path, data)
+            info = info_from_native(table.native.info())
+            view = SstView(ulid, SstHandle(ulid, info, 2))
+        next_wal = self._next_wal_id
+
+        def record(m: Manifest) -> Manifest:
+            last_seq = max(m.last_l0_seq, mt.max_seq or 0)
+            return replace(
+                m,
+                l0=((view,) if view else ()) + m.l0,
+                replay_after_wal_id=max(m.replay_after_wal_id, frozen.last_wal_id),
+                wal_id_last_seen=max(m.wal_id_last_seen, next_wal - 1),
+                last_l0_seq=last_seq,
+                last_l0_clock_tick=max(m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick),
+                recent_snapshot_min_seq=last_seq,
+            )
+
+        try:
+            mid, m = self._fence.update(record)
+        except FencedError as e:
+            raise self._fail(e) from e
+        with self._lock:
+            self._manifest_id, self._manifest = mid, m
+            self._frozen.remove(frozen)
+            self._view = self._make_view()
+
+    def _flusher(self) -> None:
+        while not self._stop.is_set():
+            self._flush_wanted.wait(0.5)
+            self._flush_wanted.clear()
+            try:
+                self._flush_frozen()
+            except SlateDBError:
+                return
+
+    # ------------------------------------------------------------------ public flushes
+
+    def flush(self) -> None:
+        """Makes every write so far durable (uploads the WAL now)."""
+        self._check_open()
+        with self._lock:
+            target = self._last_seq
+        self._await_durable(target)
+
+    def flush_memtable(self) -> None:
+        """Writes the memtable out as an L0 SST now and records it in the manifest."""
+        self._check_open()
+        self._freeze()
+        self._flush_frozen()
+
+    # ------------------------------------------------------------------ reads
+
+    def get(self, key: bytes) -> bytes | None:
+        k = check_key(key)
+        self._check_open()
+        with self._lock:
+            view, snapshot = self._view, self._last_seq
+        return view.get(k, snapshot, self._clock.now_ms())
+
+    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value) pairs with start <= key < end in key order; either bound may be None."""
+        s = None if start is None else check_key(start)
+        e = None if end is None else check_key(end)
+        self._check_open()
+        with self._lock:
+            view, snapshot = self._view, self._last_seq
+        return view.scan(s, e, snapshot, self._clock.now_ms())
+
+    def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        p = check_key(prefix)
+        return self.scan(p, _prefix_end(p))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Makes everything durable, writes the memtable as an L0 SST, and closes."""
+        if self._closed:
+            return
+        try:
+            if self._error is None:
+                self.flush_memtable()
+        finally:
+            self._closed = True
+            self._stop.set()
+            self._flush_wanted.set()
+            for t in self._threads:
+                if t is not threading.current_thread():
+                    t.join(timeout=10)
+
+    def __enter__(self) -> Db:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        return self._paths.root
+
+    def manifest(self) -> tuple[int, Manifest]:
+        """The manifest version this writer last wrote or read, and its contents."""
+        with self._lock:
+            return self._manifest_id, self._manifest
+
+
+def _prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key that starts with `prefix`."""
+    p = bytearray(prefix)
+    while p:
+        if p[-1] < 0xFF:
+            p[-1] += 1
+            return bytes(p)
+        p.pop()
+    return None

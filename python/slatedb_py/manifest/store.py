@@ -1,0 +1,133 @@
+"""Versioned manifests on the object store: the sequenced-storage protocol of FORMAT.md 1.
+
+Each version is a new object `manifest/<id+1>.manifest` created with put-if-absent; a writer
+that loses the race re-reads the latest version, re-applies its change and tries again.
+Writers and compactors fence older instances with epochs kept in the manifest itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from slatedb_py.errors import DatabaseNotFoundError, DataError, FencedError, UnavailableError
+from slatedb_py.manifest.codec import decode_manifest, encode_manifest
+from slatedb_py.manifest.model import Manifest
+from slatedb_py.paths import DbPaths
+from slatedb_py.store import Store
+
+Mutation = Callable[[Manifest], Manifest | None]
+
+MAX_ATTEMPTS = 1000
+
+
+class ManifestStore:
+    def __init__(self, store: Store, paths: DbPaths) -> None:
+        self.store = store
+        self.paths = paths
+        self._last: tuple[int, Manifest] | None = None
+
+    def list_ids(self) -> list[int]:
+        ids = []
+        for meta in self.store.list(self.paths.manifest_dir):
+            mid = DbPaths.manifest_id_of(meta.path)
+            if mid is not None:
+                ids.append(mid)
+        return sorted(ids)
+
+    def read(self, manifest_id: int) -> Manifest | None:
+        key = self.paths.manifest(manifest_id)
+        data = self.store.get(key)
+        return None if data is None else decode_manifest(data, name=key)
+
+    def read_latest(self) -> tuple[int, Manifest] | None:
+        """The newest version, or None when there is no database here."""
+        if self._last is not None:
+            # Probe the next ids first: one GET each instead of a LIST of the whole folder.
+            mid, m = self._last
+            found = False
+            for _ in range(4):
+                nxt = self.read(mid + 1)
+                if nxt is None:
+                    found = True
+                    break
+                mid, m = mid + 1, nxt
+            if found:
+                self._last = (mid, m)
+                return self._last
+        for _ in range(10):
+            ids = self.list_ids()
+            if not ids:
+                return None
+            m = self.read(ids[-1])
+            if m is not None:  # else: collected between LIST and GET; list again
+                self._last = (ids[-1], m)
+                return self._last
+        raise UnavailableError(f"manifest folder {self.paths.manifest_dir!r} keeps changing")
+
+    def require_latest(self) -> tuple[int, Manifest]:
+        latest = self.read_latest()
+        if latest is None:
+            raise DatabaseNotFoundError(
+                f"no database at {self.paths.root!r} (no manifest)", path=self.paths.root
+            )
+        return latest
+
+    def try_write(self, manifest_id: int, manifest: Manifest) -> bool:
+        ok = self.store.put_if_absent(self.paths.manifest(manifest_id), encode_manifest(manifest))
+        if ok:
+            self._last = (manifest_id, manifest)
+        return ok
+
+    def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
+        latest = self.read_latest()
+        if latest is not None:
+            return latest
+        if self.try_write(1, initial):
+            return 1, initial
+        return self.require_latest()
+
+    def update(self, mutate: Mutation) -> tuple[int, Manifest]:
+        """Applies `mutate` to the latest version and writes the result as the next one,
+        re-reading and re-applying on conflict. A mutation returning None (or the same
+        manifest) writes nothing."""
+        for _ in range(MAX_ATTEMPTS):
+            mid, current = self.require_latest()
+            new = mutate(current)
+            if new is None or new == current:
+                return mid, current
+            if self.try_write(mid + 1, new):
+                return mid + 1, new
+        raise UnavailableError(f"could not update the manifest of {self.paths.root!r}: too much contention")
+
+
+class WriterFence:
+    """Holds a writer epoch: every manifest update first checks that no newer writer took over."""
+
+    def __init__(self, manifests: ManifestStore) -> None:
+        self.manifests = manifests
+        self.epoch = 0
+
+    def claim(self) -> tuple[int, Manifest]:
+        def bump(m: Manifest) -> Manifest:
+            if not m.initialized:
+                raise DataError(f"the database at {self.manifests.paths.root!r} is not initialized (a clone being created)")
+            return replace(m, writer_epoch=m.writer_epoch + 1)
+
+        mid, m = self.manifests.update(bump)
+        self.epoch = m.writer_epoch
+        return mid, m
+
+    def check(self, m: Manifest) -> None:
+        if m.writer_epoch > self.epoch:
+            raise FencedError(
+                f"a newer writer (epoch {m.writer_epoch}) opened {self.manifests.paths.root!r}; "
+                f"this writer (epoch {self.epoch}) is fenced"
+            )
+
+    def update(self, mutate: Mutation) -> tuple[int, Manifest]:
+        def guarded(m: Manifest) -> Manifest | None:
+            self.check(m)
+            return mutate(m)
+
+        return self.manifests.update(guarded)

@@ -1,0 +1,139 @@
+"""The read path shared by `Db` and `DbReader`: memtables -> L0 newest first -> sorted runs.
+
+A `ReadView` is an immutable picture of where rows live (memtables and the manifest's tree);
+the owner swaps in a new view when it flushes or sees a new manifest. Expired rows and
+tombstones read as absent.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from slatedb_py import _native
+from slatedb_py.errors import InvalidArgumentError
+from slatedb_py.manifest.model import EXCLUDED, INCLUDED, Manifest, SortedRun, SstView
+from slatedb_py.paths import DbPaths
+from slatedb_py.sst import TableCache
+
+SCAN_PAGE = 512
+
+
+def _in_range(view: SstView, key: bytes) -> bool:
+    r = view.visible_range
+    if r is None:
+        return True
+    lo, hi = r
+    if lo.kind == INCLUDED and key < (lo.key or b""):
+        return False
+    if lo.kind == EXCLUDED and key <= (lo.key or b""):
+        return False
+    if hi.kind == INCLUDED and key > (hi.key or b""):
+        return False
+    return not (hi.kind == EXCLUDED and key >= (hi.key or b""))
+
+
+def _run_view_for(run: SortedRun, key: bytes) -> SstView | None:
+    """The SST of a sorted run whose key range may hold `key` (runs do not overlap)."""
+    firsts = [v.sst.info.first_entry or b"" for v in run.views]
+    i = bisect.bisect_right(firsts, key) - 1
+    if i < 0:
+        return None
+    v = run.views[i]
+    last = v.sst.info.last_entry
+    if last is not None and key > last:
+        return None
+    return v
+
+
+def _visible(row: Any, now: int) -> bytes | None:
+    if row.kind == "tombstone":
+        return None
+    if row.expire_ts is not None and row.expire_ts <= now:
+        return None
+    if row.kind == "merge":
+        raise InvalidArgumentError(
+            f"key {row.key[:64]!r} holds merge operands; reading them needs a merge operator, "
+            "which slatedb_py does not support yet"
+        )
+    return row.value  # type: ignore[no-any-return]
+
+
+def _view_range(view: SstView) -> tuple[bytes | None, bytes | None]:
+    return view.sst.info.first_entry, view.sst.info.last_entry
+
+
+@dataclass(frozen=True)
+class ReadView:
+    memtables: tuple[Any, ...]  # native Memtables, newest first
+    manifest: Manifest
+    paths: DbPaths
+    tables: TableCache
+
+    def _external_path(self, view: SstView) -> str:
+        for ext in self.manifest.external_dbs:
+            if view.sst.id in ext.sst_ids:
+                return DbPaths.of(ext.path).compacted(view.sst.id)
+        return self.paths.compacted(view.sst.id)
+
+    def _table(self, view: SstView) -> Any:
+        return self.tables.open(self._external_path(view))
+
+    def sst_views_for(self, key: bytes) -> Iterator[SstView]:
+        yield from self.manifest.l0
+        for run in self.manifest.compacted:
+            v = _run_view_for(run, key)
+            if v is not None:
+                yield v
+
+    def get_row(self, key: bytes, snapshot_seq: int) -> Any:
+        for mt in self.memtables:
+            row = mt.get(key, snapshot_seq)
+            if row is not None:
+                return row
+        for view in self.sst_views_for(key):
+            if not _in_range(view, key):
+                continue
+            lo, hi = _view_range(view)
+            if (lo is not None and key < lo) or (hi is not None and key > hi):
+                continue
+            row = self.tables.get(self._table(view), key)
+            if row is not None:
+                return row
+        return None
+
+    def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
+        row = self.get_row(key, snapshot_seq)
+        return None if row is None else _visible(row, now)
+
+    def scan(
+        self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if start is not None and end is not None and start >= end:
+            return
+        sources: list[Any] = [mt.range(start, end) for mt in self.memtables]
+        views: list[SstView] = list(self.manifest.l0)
+        for run in self.manifest.compacted:
+            views.extend(run.views)
+        for view in views:
+            lo, hi = _view_range(view)
+            if end is not None and lo is not None and lo >= end:
+                continue
+            if start is not None and hi is not None and hi < start:
+                continue
+            rows = self.tables.range_rows(self._table(view), start, end)
+            if view.visible_range is not None:
+                rows = [r for r in rows.to_list() if _in_range(view, r.key)]
+            sources.append(rows)
+        merged = _native.merge_rows(sources, snapshot_seq=snapshot_seq, now=now)
+        while True:
+            page = merged.next_batch(SCAN_PAGE)
+            if not page:
+                return
+            for row in page:
+                if row.kind == "merge":
+                    _visible(row, now)
+                yield row.key, row.value
+

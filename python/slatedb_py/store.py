@@ -1,0 +1,177 @@
+"""The object-store layer: the only module that imports obstore.
+
+Accepts any obstore store (MemoryStore, LocalStore, S3Store, GCSStore, AzureStore) or a URL
+(``memory:///``, ``file:///``, ``s3://bucket``...). Offers exactly what the engine needs:
+whole and ranged reads (several ranges per call), plain puts, put-if-absent (``mode="create"``,
+our only compare-and-set primitive: LocalStore and some S3 services cannot update
+conditionally), listing and deletes. Transient failures are retried with exponential backoff;
+every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, TypeVar
+
+import obstore
+from obstore import exceptions as obx
+from obstore.store import from_url
+
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError, UnavailableError
+
+T = TypeVar("T")
+
+# Errors worth another try: the store or the network hiccupped.
+_TRANSIENT: tuple[type[BaseException], ...] = (
+    obx.GenericError,
+    obx.JoinError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class ObjectMeta(NamedTuple):
+    path: str
+    size: int
+    last_modified: datetime
+
+
+class Store:
+    """A retrying, error-translating wrapper over one obstore store."""
+
+    def __init__(self, store: Any, *, max_retries: int = 6, base_delay_s: float = 0.05) -> None:
+        self.inner = store
+        self.max_retries = max_retries
+        self.base_delay_s = base_delay_s
+
+    @classmethod
+    def resolve(cls, store: Any) -> Store:
+        if isinstance(store, Store):
+            return store
+        if isinstance(store, str):
+            if "://" not in store:
+                raise InvalidArgumentError(
+                    f"store URL {store!r} needs a scheme, e.g. 'memory:///', 'file:///', 's3://bucket'"
+                )
+            try:
+                return cls(from_url(store))
+            except Exception as e:  # obstore raises several kinds for bad URLs
+                raise InvalidArgumentError(f"cannot open object store {store!r}: {e}") from e
+        if type(store).__module__.startswith("obstore"):
+            return cls(store)
+        raise InvalidTypeError(
+            f"store must be an obstore store or a URL string, not {type(store).__name__}"
+        )
+
+    def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except _TRANSIENT as e:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise UnavailableError(
+                        f"{what} {path!r} failed after {attempt} attempts: {e}"
+                    ) from e
+                time.sleep(min(1.0, self.base_delay_s * 2 ** (attempt - 1)))
+            except (obx.PermissionDeniedError, obx.UnauthenticatedError) as e:
+                raise UnavailableError(f"{what} {path!r} was refused by the store: {e}") from e
+            except (obx.NotSupportedError, obx.InvalidPathError) as e:
+                raise InvalidArgumentError(f"{what} {path!r}: {e}") from e
+
+    def get(self, path: str) -> bytes | None:
+        """The whole object, or None when it does not exist."""
+
+        def run() -> bytes | None:
+            try:
+                return bytes(obstore.get(self.inner, path).bytes())
+            except FileNotFoundError:
+                return None
+
+        return self._call("get", path, run)
+
+    def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[Any]:
+        """Byte ranges ``[start, end)`` of one object in one call; buffers without copies."""
+        if not ranges:
+            return []
+
+        def run() -> list[Any]:
+            out = obstore.get_ranges(
+                self.inner, path, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]
+            )
+            return list(out)
+
+        try:
+            return self._call("get_ranges", path, run)
+        except FileNotFoundError as e:
+            raise UnavailableError(f"object {path!r} vanished while being read") from e
+
+    def get_tail(self, path: str, length: int) -> tuple[Any, int] | None:
+        """The last ``length`` bytes (all of a shorter object) and the object's size, in one
+        request; None when the object does not exist."""
+
+        def run() -> tuple[Any, int] | None:
+            try:
+                r = obstore.get(self.inner, path, options={"range": {"suffix": length}})
+            except FileNotFoundError:
+                return None
+            return r.bytes(), int(r.meta["size"])
+
+        return self._call("get", path, run)
+
+    def head(self, path: str) -> ObjectMeta | None:
+        def run() -> ObjectMeta | None:
+            try:
+                m = obstore.head(self.inner, path)
+            except FileNotFoundError:
+                return None
+            return ObjectMeta(m["path"], m["size"], m["last_modified"])
+
+        return self._call("head", path, run)
+
+    def put(self, path: str, data: Any) -> None:
+        self._call("put", path, lambda: obstore.put(self.inner, path, data))
+
+    def put_if_absent(self, path: str, data: bytes) -> bool:
+        """Creates ``path`` only if it does not exist. False when it already did.
+
+        A create retried after a lost response finds its own object: the contents are compared
+        so that case still counts as success.
+        """
+        attempts = 0
+
+        def run() -> bool:
+            nonlocal attempts
+            attempts += 1
+            try:
+                obstore.put(self.inner, path, data, mode="create")
+                return True
+            except (obx.AlreadyExistsError, obx.PreconditionError):
+                if attempts > 1:
+                    existing = self.get(path)
+                    return existing is not None and existing == bytes(data)
+                return False
+
+        return self._call("put-if-absent", path, run)
+
+    def list(self, prefix: str) -> list[ObjectMeta]:
+        def run() -> list[ObjectMeta]:
+            out = []
+            for batch in obstore.list(self.inner, prefix):
+                for m in batch:
+                    out.append(ObjectMeta(m["path"], m["size"], m["last_modified"]))
+            return out
+
+        return self._call("list", prefix, run)
+
+    def delete(self, path: str) -> None:
+        def run() -> None:
+            try:
+                obstore.delete(self.inner, path)
+            except FileNotFoundError:
+                pass
+
+        self._call("delete", path, run)

@@ -1,0 +1,214 @@
+//! The native memtable and block cache handles used by the engine (`slatedb_py.db`).
+
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use super::errors::{invalid, IntoPyResult};
+use super::row::{extract_row, PyRow};
+use crate::cache::BlockCache;
+use crate::format::codec::Compression;
+use crate::format::row::{Row, RowKind};
+use crate::format::tables::SstType;
+use crate::memtable::Memtable;
+use crate::sst::{encode_sst, SstOptions};
+
+/// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
+#[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
+pub struct PyRowList {
+    pub rows: Vec<Row>,
+}
+
+#[pymethods]
+impl PyRowList {
+    fn __len__(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
+        self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
+}
+
+fn key_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    obj.cast::<PyBytes>()
+        .map(|b| Bytes::copy_from_slice(b.as_bytes()))
+        .map_err(|_| invalid("key must be bytes".into(), true))
+}
+
+#[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
+pub struct PyMemtable {
+    inner: Mutex<Memtable>,
+}
+
+#[pymethods]
+impl PyMemtable {
+    #[new]
+    fn new() -> Self {
+        PyMemtable { inner: Mutex::new(Memtable::new()) }
+    }
+
+    /// Applies one write batch: `ops` are `(key, value or None for a delete, expire_ts)`;
+    /// every row gets `seq` and `create_ts`. Returns the memtable size in bytes. Keys and
+    /// values were validated by the caller.
+    fn write(&self, ops: &Bound<'_, PyList>, seq: u64, create_ts: i64) -> PyResult<usize> {
+        let mut rows = Vec::with_capacity(ops.len());
+        for op in ops.iter() {
+            let t = op.cast::<PyTuple>().map_err(|_| invalid("batch op must be a tuple".into(), true))?;
+            let key = key_bytes(&t.get_item(0)?)?;
+            let value = t.get_item(1)?;
+            let expire_ts: Option<i64> = t.get_item(2)?.extract()?;
+            let row = if value.is_none() {
+                Row { key, value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) }
+            } else {
+                let v = value.cast::<PyBytes>().map_err(|_| invalid("value must be bytes".into(), true))?;
+                Row { key, value: Bytes::copy_from_slice(v.as_bytes()), seq, kind: RowKind::Value, expire_ts, create_ts: Some(create_ts) }
+            };
+            rows.push(row);
+        }
+        let mut m = lock(&self.inner)?;
+        for r in rows {
+            m.insert(r, true);
+        }
+        Ok(m.size_bytes())
+    }
+
+    /// One put (value) or delete (value None): the hot path, one crossing.
+    #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None))]
+    fn put(&self, key: &Bound<'_, PyBytes>, value: Option<&Bound<'_, PyBytes>>, seq: u64, create_ts: i64, expire_ts: Option<i64>) -> PyResult<usize> {
+        let key = Bytes::copy_from_slice(key.as_bytes());
+        let row = match value {
+            None => Row { key, value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) },
+            Some(v) => Row { key, value: Bytes::copy_from_slice(v.as_bytes()), seq, kind: RowKind::Value, expire_ts, create_ts: Some(create_ts) },
+        };
+        let mut m = lock(&self.inner)?;
+        m.insert(row, true);
+        Ok(m.size_bytes())
+    }
+
+    /// Adds rows replayed from the WAL (not queued for the WAL again).
+    fn replay(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut native = Vec::new();
+        for r in rows.try_iter()? {
+            native.push(extract_row(py, &r?)?);
+        }
+        let mut m = lock(&self.inner)?;
+        for r in native {
+            m.insert(r, false);
+        }
+        Ok(m.size_bytes())
+    }
+
+    /// The newest version of `key` with seq <= snapshot_seq, or None.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64) -> PyResult<Option<PyRow>> {
+        let m = lock(&self.inner)?;
+        Ok(m.get(key.as_bytes(), snapshot_seq).map(|r| PyRow::from_row(py, r)))
+    }
+
+    #[pyo3(signature = (start = None, end = None))]
+    fn range(&self, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>) -> PyResult<PyRowList> {
+        let m = lock(&self.inner)?;
+        Ok(PyRowList { rows: m.range(start.map(|s| s.as_bytes()), end.map(|e| e.as_bytes())) })
+    }
+
+    /// Encodes the rows an L0 SST needs; None when empty.
+    fn encode_l0<'py>(
+        &self,
+        py: Python<'py>,
+        block_size: usize,
+        compression: Option<&str>,
+        bloom_bits_per_key: u32,
+        min_filter_keys: u64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let rows = lock(&self.inner)?.flush_rows();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let opts = SstOptions {
+            sst_type: SstType::Compacted,
+            block_size,
+            compression: Compression::from_name(compression).py_err(None)?,
+            bloom_bits_per_key,
+            min_filter_keys,
+        };
+        let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
+        Ok(Some(PyBytes::new(py, &data)))
+    }
+
+    /// Takes the rows written since the last call and encodes them as a WAL SST:
+    /// `(data, first_seq, last_seq, rows)`, or None when nothing is pending.
+    fn take_wal<'py>(&self, py: Python<'py>, compression: Option<&str>) -> PyResult<Option<(Bound<'py, PyBytes>, u64, u64, usize)>> {
+        let rows = lock(&self.inner)?.take_wal();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let opts = SstOptions { compression: Compression::from_name(compression).py_err(None)?, ..SstOptions::wal() };
+        let (first, last, n) = (rows[0].seq, rows[rows.len() - 1].seq, rows.len());
+        let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
+        Ok(Some((PyBytes::new(py, &data), first, last, n)))
+    }
+
+    #[getter]
+    fn wal_pending_bytes(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.wal_pending().1)
+    }
+
+    #[getter]
+    fn size_bytes(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.size_bytes())
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.len())
+    }
+
+    #[getter]
+    fn min_seq(&self) -> PyResult<Option<u64>> {
+        Ok(lock(&self.inner)?.min_seq())
+    }
+
+    #[getter]
+    fn max_seq(&self) -> PyResult<Option<u64>> {
+        Ok(lock(&self.inner)?.max_seq())
+    }
+
+    #[getter]
+    fn max_create_ts(&self) -> PyResult<Option<i64>> {
+        Ok(lock(&self.inner)?.max_create_ts())
+    }
+}
+
+#[pyclass(frozen, module = "slatedb_py._native", name = "BlockCache")]
+pub struct PyBlockCache {
+    pub inner: Mutex<BlockCache>,
+}
+
+#[pymethods]
+impl PyBlockCache {
+    #[new]
+    fn new(capacity_bytes: usize) -> Self {
+        PyBlockCache { inner: Mutex::new(BlockCache::new(capacity_bytes)) }
+    }
+
+    fn evict_sst(&self, uid: u64) -> PyResult<()> {
+        lock(&self.inner)?.evict_sst(uid);
+        Ok(())
+    }
+
+    /// (hits, misses, blocks held, bytes held)
+    fn stats(&self) -> PyResult<(u64, u64, usize, usize)> {
+        let c = lock(&self.inner)?;
+        let (h, m, n) = c.stats();
+        Ok((h, m, n, c.used()))
+    }
+}
+
+pub fn lock_cache(c: &PyBlockCache) -> PyResult<std::sync::MutexGuard<'_, BlockCache>> {
+    lock(&c.inner)
+}

@@ -1,0 +1,80 @@
+"""The real SlateDB 0.17.0 (`pip install slatedb==0.17.0`) behind a small synchronous facade,
+for interop tests. Databases live on a local folder (`file:///`), addressed by absolute path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import slatedb.uniffi as u
+
+
+def _settings() -> Any:
+    s = u.Settings.default()
+    s.set("garbage_collector_options", "null")
+    s.set("compactor_options", "null")
+    s.set("flush_interval", json.dumps("50ms"))
+    return s
+
+
+class Official:
+    """A 0.17.0 writer (`reader=False`) or DbReader on `path`."""
+
+    def __init__(self, path: str, *, reader: bool = False) -> None:
+        self.loop = asyncio.new_event_loop()
+        store = u.ObjectStore.resolve("file:///")
+        if reader:
+            b = u.DbReaderBuilder(path.lstrip("/"), store)
+            self.db = self._run(b.build())
+        else:
+            b = u.DbBuilder(path.lstrip("/"), store)
+            b.with_settings(_settings())
+            self.db = self._run(b.build())
+        self.reader = reader
+
+    def _run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._run(self.db.get(key))  # type: ignore[no-any-return]
+
+    def scan(self) -> dict[bytes, bytes]:
+        async def go() -> dict[bytes, bytes]:
+            it = await self.db.scan(
+                u.KeyRange(start=None, start_inclusive=False, end=None, end_inclusive=False)
+            )
+            out: dict[bytes, bytes] = {}
+            while page := await it.next_batch(1000):
+                out.update((kv.key, kv.value) for kv in page)
+            return out
+
+        return self._run(go())
+
+    def put(self, key: bytes, value: bytes) -> None:
+        async def go() -> None:
+            h = await self.db.put(key, value)
+            await h.await_durable()
+
+        self._run(go())
+
+    def delete(self, key: bytes) -> None:
+        async def go() -> None:
+            h = await self.db.delete(key)
+            await h.await_durable()
+
+        self._run(go())
+
+    def flush_memtable(self) -> None:
+        self._run(self.db.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+
+    def close(self, *, keep_wal_tail: bool = False) -> None:
+        try:
+            if self.reader:
+                self._run(self.db.shutdown())
+            elif keep_wal_tail:
+                self._run(self.db.shutdown_with_options(u.CloseOptions(flush_type=u.FlushType.WAL)))
+            else:
+                self._run(self.db.shutdown())
+        finally:
+            self.loop.close()
