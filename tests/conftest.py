@@ -13,3 +13,14 @@ settings.register_profile("nightly", max_examples=3000, deadline=None)
 settings.load_profile(
     os.environ.get("SLATEDB_PY_HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev")
 )
+
+
+import pytest  # noqa: E402
+
+from tests.support import STORE_KINDS, make_store  # noqa: E402
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    with make_store(request.param) as s:
+        yield s

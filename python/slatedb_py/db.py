@@ -83,6 +83,7 @@ class Db:
         self._tables = TableCache(self._store, self.options.block_cache_bytes)
         self._lock = threading.RLock()
         self._upload_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
         self._durable = threading.Condition()
         self._error: SlateDBError | None = None
         self._closed = False
@@ -278,16 +279,19 @@ class Db:
 
     def _flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
-        while True:
-            with self._lock:
-                if not self._frozen:
-                    return
-                oldest = self._frozen[-1]
-            self._write_l0(oldest)
+        with self._flush_lock:
+            while True:
+                with self._lock:
+                    if not self._frozen:
+                        return
+                    oldest = self._frozen[-1]
+                self._write_l0(oldest)
 
     def _write_l0(self, frozen: _Frozen) -> None:
         o = self.options
-        data = frozen.memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys)
+        data = frozen.memtable.encode_l0(
+            o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, self._clock.now_ms()
+        )
         mt = frozen.memtable
         view: SstView | None = None
         if data is not None:

@@ -73,12 +73,26 @@ impl Memtable {
     }
 
     /// The rows an L0 SST needs: per key, versions from the newest down to and including the
-    /// first one that is not a merge operand (older versions can never be read again).
-    pub fn flush_rows(&self) -> Vec<Row> {
+    /// first one that is not a merge operand (older versions can never be read again). A row
+    /// expired at `now` is written as a tombstone, as SlateDB does, so that every reader
+    /// (0.17.0 included, which would still return it) sees it gone.
+    pub fn flush_rows(&self, now: Option<i64>) -> Vec<Row> {
         let mut out = Vec::with_capacity(self.map.len());
         let mut done_key: Option<&Bytes> = None;
         for ((key, _), row) in &self.map {
             if done_key == Some(key) {
+                continue;
+            }
+            if now.is_some_and(|t| row.kind != RowKind::Tombstone && row.is_expired(t)) {
+                out.push(Row {
+                    key: row.key.clone(),
+                    value: Bytes::new(),
+                    seq: row.seq,
+                    kind: RowKind::Tombstone,
+                    expire_ts: None,
+                    create_ts: row.create_ts,
+                });
+                done_key = Some(key);
                 continue;
             }
             out.push(row.clone());
@@ -138,7 +152,7 @@ mod tests {
         assert_eq!(&m.get(b"a", 4).unwrap().value[..], b"1");
         assert!(m.get(b"a", 0).is_none());
         assert!(m.get(b"c", 10).is_none());
-        assert_eq!(m.flush_rows().len(), 2);
+        assert_eq!(m.flush_rows(None).len(), 2);
         assert_eq!(m.range(Some(b"a"), Some(b"b")).len(), 2);
         assert_eq!(m.take_wal().len(), 3);
         assert_eq!(m.wal_pending().0, 0);

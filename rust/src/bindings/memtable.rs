@@ -117,7 +117,9 @@ impl PyMemtable {
         Ok(PyRowList { rows: m.range(start.map(|s| s.as_bytes()), end.map(|e| e.as_bytes())) })
     }
 
-    /// Encodes the rows an L0 SST needs; None when empty.
+    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones); None
+    /// when empty.
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None))]
     fn encode_l0<'py>(
         &self,
         py: Python<'py>,
@@ -125,8 +127,9 @@ impl PyMemtable {
         compression: Option<&str>,
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
+        now: Option<i64>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let rows = lock(&self.inner)?.flush_rows();
+        let rows = lock(&self.inner)?.flush_rows(now);
         if rows.is_empty() {
             return Ok(None);
         }
