@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from slatedb_py import _native
 from slatedb_py.batch import WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import DbOptions
@@ -25,6 +24,7 @@ from slatedb_py.errors import ClosedError, FencedError, InvalidArgumentError, Sl
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
+from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import ReadView
 from slatedb_py.sst import TableCache
@@ -97,7 +97,7 @@ class Db:
         rows, max_seq = replay_range(
             self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
         )
-        self._active = _native.Memtable()
+        self._active = new_memtable()
         if rows:
             self._active.replay(rows)
         self._frozen: list[_Frozen] = []  # newest first
@@ -267,7 +267,7 @@ class Db:
                 upto = self._last_seq
                 chunk = self._active.take_wal(self.options.compression)
                 old = self._active
-                self._active = _native.Memtable()
+                self._active = new_memtable()
             if chunk is not None:
                 self._upload_wal(chunk[0])
             with self._lock:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from slatedb_py import _native
 from slatedb_py.errors import InvalidArgumentError
+from slatedb_py.format import merge_rows
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, Manifest, SortedRun, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
@@ -127,7 +127,7 @@ class ReadView:
             if view.visible_range is not None:
                 rows = [r for r in rows.to_list() if _in_range(view, r.key)]
             sources.append(rows)
-        merged = _native.merge_rows(sources, snapshot_seq=snapshot_seq, now=now)
+        merged = merge_rows(sources, snapshot_seq=snapshot_seq, now=now)
         while True:
             page = merged.next_batch(SCAN_PAGE)
             if not page:

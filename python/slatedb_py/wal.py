@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from slatedb_py import _native
 from slatedb_py.errors import DataError
+from slatedb_py.format import decode_sst
 from slatedb_py.manifest.store import WriterFence
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
@@ -44,7 +44,7 @@ def read_wal_rows(store: Store, paths: DbPaths, wal_id: int) -> list[Any] | None
         return None
     if len(data) <= 10:  # a fence (0 bytes), or an old-style empty SST
         return []
-    return list(_native.decode_sst(data, key).rows())
+    return list(decode_sst(data, name=key).rows())
 
 
 def replay_range(

@@ -78,3 +78,16 @@ class Official:
                 self._run(self.db.shutdown())
         finally:
             self.loop.close()
+
+
+def create_checkpoint(path: str, name: str | None = None) -> tuple[str, int]:
+    """0.17.0's detached checkpoint of the database at `path`: (id, manifest_id)."""
+    adm = u.AdminBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///")).build()
+    loop = asyncio.new_event_loop()
+    try:
+        r = loop.run_until_complete(
+            adm.create_detached_checkpoint(u.CheckpointOptions(lifetime_ms=None, source=None, name=name))
+        )
+    finally:
+        loop.close()
+    return str(r.id), r.manifest_id

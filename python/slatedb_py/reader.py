@@ -1,0 +1,176 @@
+"""`DbReader`: a read-only view of a database, following its writer or pinned to a checkpoint.
+
+Following: the view is the latest manifest's tree plus the WAL written after it (so writes
+are visible as soon as they are durable); `refresh()` (and a polling thread, when
+`manifest_poll_interval` is set) picks up new WAL objects and manifests.
+Pinned (`checkpoint_id=`): the checkpoint's manifest plus its WAL range, never changing.
+This reader writes nothing to the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from slatedb_py.batch import check_key
+from slatedb_py.clock import Clock, SystemClock
+from slatedb_py.config import ReaderOptions
+from slatedb_py.db import _prefix_end
+from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError
+from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.memtable import new_memtable
+from slatedb_py.paths import DbPaths
+from slatedb_py.read_path import ReadView
+from slatedb_py.sst import TableCache
+from slatedb_py.store import Store
+from slatedb_py.wal import list_wal_ids, replay_range
+
+
+class DbReader:
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        store: Any,
+        checkpoint_id: uuid.UUID | None = None,
+        options: ReaderOptions | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> DbReader:
+        return cls(path, store, checkpoint_id, options, clock=clock)
+
+    def __init__(
+        self,
+        path: str,
+        store: Any,
+        checkpoint_id: uuid.UUID | None = None,
+        options: ReaderOptions | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
+            raise InvalidTypeError(
+                f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
+            )
+        self.options = options or ReaderOptions()
+        self._clock = clock or SystemClock()
+        self._store = Store.resolve(store)
+        self._paths = DbPaths.of(path)
+        self._manifests = ManifestStore(self._store, self._paths)
+        self._tables = TableCache(self._store, self.options.block_cache_bytes)
+        self._checkpoint_id = checkpoint_id
+        self._lock = threading.Lock()
+        self._closed = False
+        self._manifest_id = 0
+        self._next_wal = 0
+        self._last_seq = 0
+        self._memtable: Any = None
+        self._view: ReadView | None = None
+        self._load()
+        self._stop = threading.Event()
+        self._poller: threading.Thread | None = None
+        interval = self.options.manifest_poll_interval
+        if checkpoint_id is None and interval is not None:
+            self._poller = threading.Thread(target=self._poll, name="slatedb-reader", daemon=True)
+            self._poller.start()
+
+    def _pinned(self) -> tuple[int, Manifest, int]:
+        _, latest = self._manifests.require_latest()
+        assert self._checkpoint_id is not None
+        cp = latest.checkpoint(self._checkpoint_id)
+        if cp is None:
+            raise CheckpointNotFoundError(
+                f"no checkpoint {self._checkpoint_id} in the database at {self._paths.root!r}",
+                checkpoint_id=self._checkpoint_id,
+            )
+        m = self._manifests.read(cp.manifest_id)
+        if m is None:
+            raise CheckpointNotFoundError(
+                f"checkpoint {self._checkpoint_id} pins manifest {cp.manifest_id}, which is gone",
+                checkpoint_id=self._checkpoint_id,
+            )
+        return cp.manifest_id, m, m.wal_id_last_seen
+
+    def _load(self) -> None:
+        if self._checkpoint_id is not None:
+            mid, m, last_wal = self._pinned()
+        else:
+            mid, m = self._manifests.require_latest()
+            last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths)])
+        if mid != self._manifest_id or self._memtable is None:
+            # A new tree: rebuild the in-memory part from the new replay point.
+            memtable = new_memtable()
+            first = m.replay_after_wal_id + 1
+            last_seq = m.last_l0_seq
+        else:
+            memtable = self._memtable
+            first = self._next_wal
+            last_seq = self._last_seq
+        rows, max_seq = replay_range(self._store, self._paths, first, last_wal, m.last_l0_seq)
+        if rows:
+            memtable.replay(rows)
+        with self._lock:
+            self._manifest_id = mid
+            self._memtable = memtable
+            self._next_wal = last_wal + 1
+            self._last_seq = max(last_seq, max_seq)
+            self._view = ReadView((memtable,), m, self._paths, self._tables)
+
+    def refresh(self) -> None:
+        """Picks up what the writer made durable since the last look (no-op when pinned)."""
+        self._check_open()
+        if self._checkpoint_id is None:
+            self._load()
+
+    def _poll(self) -> None:
+        interval = self.options.manifest_poll_interval
+        assert interval is not None
+        while not self._stop.wait(interval.total_seconds()):
+            try:
+                self._load()
+            except Exception:  # keep serving the last good view; refresh() raises the error
+                continue
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"reader of {self._paths.root!r} is closed")
+
+    def _snapshot(self) -> tuple[ReadView, int]:
+        self._check_open()
+        with self._lock:
+            assert self._view is not None
+            return self._view, self._last_seq
+
+    def get(self, key: bytes) -> bytes | None:
+        k = check_key(key)
+        view, seq = self._snapshot()
+        return view.get(k, seq, self._clock.now_ms())
+
+    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        s = None if start is None else check_key(start)
+        e = None if end is None else check_key(end)
+        view, seq = self._snapshot()
+        return view.scan(s, e, seq, self._clock.now_ms())
+
+    def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        p = check_key(prefix)
+        return self.scan(p, _prefix_end(p))
+
+    @property
+    def manifest_id(self) -> int:
+        return self._manifest_id
+
+    def close(self) -> None:
+        self._closed = True
+        self._stop.set()
+        if self._poller is not None and self._poller is not threading.current_thread():
+            self._poller.join(timeout=5)
+
+    def __enter__(self) -> DbReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

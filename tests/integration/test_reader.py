@@ -1,0 +1,84 @@
+"""DbReader: following a writer, and pinned to a checkpoint made by SlateDB 0.17.0."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from obstore.store import LocalStore
+
+from slatedb_py import Db, DbReader
+from slatedb_py.config import DbOptions, ReaderOptions
+from slatedb_py.errors import CheckpointNotFoundError, DatabaseNotFoundError, InvalidTypeError
+from tests.interop.golden import GOLDEN
+
+NO_POLL = ReaderOptions(manifest_poll_interval=None)
+
+
+def test_reader_follows_the_writer(store) -> None:
+    db = Db.open("db", store, DbOptions(flush_interval=None))
+    db.put(b"a", b"1")
+    reader = DbReader.open("db", store, options=NO_POLL)
+    assert reader.get(b"a") == b"1"
+    db.put(b"b", b"2")
+    db.flush_memtable()
+    db.put(b"c", b"3")
+    db.delete(b"a")
+    assert reader.get(b"b") is None  # not refreshed yet
+    reader.refresh()
+    assert dict(reader.scan()) == {b"b": b"2", b"c": b"3"}
+    db.close()
+    reader.refresh()
+    assert dict(reader.scan()) == {b"b": b"2", b"c": b"3"}
+    reader.close()
+
+
+def test_polling_reader_catches_up(store) -> None:
+    import time
+
+    db = Db.open("db", store, DbOptions(flush_interval=None))
+    reader = DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=timedelta(milliseconds=20)))
+    db.put(b"k", b"v")
+    deadline = time.monotonic() + 5
+    while reader.get(b"k") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert reader.get(b"k") == b"v"
+    reader.close()
+    db.close()
+
+
+def test_reader_errors(store) -> None:
+    with pytest.raises(DatabaseNotFoundError):
+        DbReader.open("nothing/here", store)
+    Db.open("db", store).close()
+    with pytest.raises(CheckpointNotFoundError):
+        DbReader.open("db", store, checkpoint_id=uuid.uuid4())
+    with pytest.raises(InvalidTypeError):
+        DbReader.open("db", store, checkpoint_id="not-a-uuid")  # type: ignore[arg-type]
+
+
+@pytest.mark.interop
+def test_reader_at_a_checkpoint_made_by_0_17(tmp_path: Path) -> None:
+    from tests.interop.oracle import create_checkpoint
+
+    path = str(tmp_path / "db")
+    shutil.copytree(GOLDEN / "codec_none" / "db", path)
+    with Db.open(path, LocalStore("/")) as db:
+        db.put(b"before-checkpoint", b"1")
+        db.flush()
+    cp_id, manifest_id = create_checkpoint(path, name="cp1")
+    with Db.open(path, LocalStore("/")) as db:
+        db.put(b"after-checkpoint", b"2")
+        db.delete(b"before-checkpoint")
+    pinned = DbReader.open(path, LocalStore("/"), checkpoint_id=uuid.UUID(cp_id))
+    assert pinned.get(b"before-checkpoint") == b"1"
+    assert pinned.get(b"after-checkpoint") is None
+    pinned.close()
+    latest = DbReader.open(path, LocalStore("/"), options=NO_POLL)
+    assert latest.get(b"before-checkpoint") is None
+    assert latest.get(b"after-checkpoint") == b"2"
+    latest.close()
+    assert manifest_id > 0
