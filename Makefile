@@ -29,7 +29,7 @@ build-release: install ## build the extension (release, for benchmarks) into .ve
 	maturin develop -q --release
 
 .PHONY: demo
-demo: build-dev ## the demo: write, read and inspect SSTs in a local folder
+demo: build-dev ## the demo: a database in a local folder: write, read, scan, reopen
 	slatedb-py demo
 
 .PHONY: test-rust
@@ -37,15 +37,15 @@ test-rust: ## cargo test of the native core (no Python needed)
 	cargo test --locked
 
 .PHONY: test-python
-test-python: build-dev ## pytest (fast suite)
+test-python: build-dev ## pytest, slow tests (fuzzing, crash loops) included
 	$(PY) -m pytest -q
+
+.PHONY: test-fast
+test-fast: build-dev ## pytest without the slow tests
+	$(PY) -m pytest -q -m "not slow"
 
 .PHONY: test
 test: test-rust test-python ## the whole test suite (what CI runs)
-
-.PHONY: test-slow
-test-slow: build-dev ## the slow tests too (fuzzing at scale)
-	$(PY) -m pytest -q -m "slow or not slow"
 
 .PHONY: bench
 bench: build-release ## benchmarks side by side with rocksdict and a memory copy

@@ -16,7 +16,7 @@ from typing import Any
 
 from slatedb_py import __version__
 from slatedb_py.errors import SlateDBError
-from slatedb_py.format import Row, SstFile, decode_sst, encode_sst, merge_rows
+from slatedb_py.format import SstFile, decode_sst
 
 
 def _show(b: bytes | None, limit: int = 40) -> str:
@@ -99,33 +99,58 @@ def cmd_sst(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    folder = Path(args.dir)
+    from obstore.store import LocalStore
+
+    from slatedb_py import Db, WriteBatch
+    from slatedb_py.config import DbOptions
+
+    folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
+    store = LocalStore(str(folder))
     n = args.rows
-    print(f"slatedb-py {__version__} demo: {n} rows of 16-byte keys and 100-byte values in {folder}/")
-    rows = [Row(b"user:%011d" % i, (b"%08d" % i) * 12 + b"abcd", i + 1) for i in range(n)]
-    payload = n * (16 + 100)
-    for codec in [None, "snappy", "zlib", "lz4", "zstd"]:
-        t0 = time.perf_counter()
-        data = encode_sst(rows, compression=codec)
-        t1 = time.perf_counter()
-        path = folder / f"demo-{codec or 'none'}.sst"
-        path.write_bytes(data)
-        sst = decode_sst(path.read_bytes(), name=str(path))
-        t2 = time.perf_counter()
-        count = sum(1 for _ in sst.rows())
-        t3 = time.perf_counter()
-        assert count == n and sst.get(rows[n // 2].key) == rows[n // 2]
-        print(f"  {codec or 'none':6}  {len(data):>9} bytes on disk  "
-              f"encode {payload / (t1 - t0) / 1e6:6.0f} MB/s  "
-              f"decode+iterate {n / (t3 - t2) / 1e6:5.2f} M rows/s")
-    newer = [Row(rows[i].key, b"updated", n + 1 + i) for i in range(0, n, 1000)]
-    deleted = [Row(rows[i].key, None, 2 * n + i, "tombstone") for i in range(500, n, 1000)]
-    merged = merge_rows([sorted(deleted, key=lambda r: r.key), newer, decode_sst(encode_sst(rows))])
-    visible = sum(len(b) for b in iter(lambda: merged.next_batch(10_000), []))
-    print(f"  merged 3 sources: {visible} visible keys "
-          f"({len(newer)} updated, {len(deleted)} deleted)")
-    print(f"inspect one: slatedb-py sst {folder / 'demo-zstd.sst'}")
+    print(f"slatedb-py {__version__} demo: a database at {folder}/demo-db (local folder store)")
+
+    def rate(count: int, seconds: float) -> str:
+        return f"{count / seconds:,.0f}/s" if seconds > 0 else "-"
+
+    t = time.perf_counter()
+    db = Db.open("demo-db", store, DbOptions())
+    print(f"  opened in {1000 * (time.perf_counter() - t):.1f} ms")
+    t = time.perf_counter()
+    for start in range(0, n, 1000):
+        batch = WriteBatch()
+        for i in range(start, min(n, start + 1000)):
+            batch.put(b"user:%011d" % i, (b"%08d" % i) * 12 + b"abcd")
+        db.write(batch)
+    print(f"  wrote {n:,} keys in durable batches of 1000: {rate(n, time.perf_counter() - t)} keys")
+    t = time.perf_counter()
+    for i in range(200):
+        db.put(b"durable:%04d" % i, b"x")
+    print(f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms each on average")
+    t = time.perf_counter()
+    for i in range(0, n, 7):
+        db.delete(b"user:%011d" % i, await_durable=False)
+    db.flush()
+    print(f"  deleted every 7th key: {rate(len(range(0, n, 7)), time.perf_counter() - t)} deletes")
+    t = time.perf_counter()
+    hits = sum(db.get(b"user:%011d" % i) is not None for i in range(0, n, 3))
+    print(f"  {len(range(0, n, 3)):,} gets ({hits:,} found): {rate(len(range(0, n, 3)), time.perf_counter() - t)}")
+    t = time.perf_counter()
+    db.flush_memtable()
+    print(f"  memtable written as an L0 SST in {1000 * (time.perf_counter() - t):.0f} ms")
+    t = time.perf_counter()
+    count = sum(1 for _ in db.scan_prefix(b"user:"))
+    print(f"  scanned {count:,} live keys: {rate(count, time.perf_counter() - t)} rows")
+    db.close()
+    t = time.perf_counter()
+    with Db.open("demo-db", store) as again:
+        value = again.get(b"user:%011d" % 1)
+        total = sum(1 for _ in again.scan())
+    print(f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}...")
+    objects = sorted(p.relative_to(folder) for p in (folder / "demo-db").rglob("*") if p.is_file())
+    size = sum((folder / p).stat().st_size for p in objects)
+    print(f"  on disk: {len(objects)} objects, {size / 1e6:.1f} MB "
+          f"(manifest/, wal/, compacted/); inspect an SST with: slatedb-py sst {folder / objects[0]}")
     return 0
 
 
@@ -137,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"slatedb-py {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="encode, store, decode and inspect SSTs in a local folder")
+    p = sub.add_parser("demo", help="a database in a local folder: write, read, scan, reopen")
     p.add_argument("dir", nargs="?", default=os.path.join(os.getcwd(), "slatedb-py-demo"))
     p.add_argument("--rows", type=int, default=100_000)
     p.set_defaults(func=cmd_demo)
