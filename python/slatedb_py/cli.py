@@ -99,14 +99,13 @@ def cmd_sst(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from obstore.store import LocalStore
-
     from slatedb_py import Db, WriteBatch
     from slatedb_py.config import DbOptions
 
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    store = LocalStore(str(folder))
+    store = "file:///"  # a URL works wherever a store does
+    path = str(folder / "demo-db")
     n = args.rows
     print(f"slatedb-py {__version__} demo: a database at {folder}/demo-db (local folder store)")
 
@@ -114,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return f"{count / seconds:,.0f}/s" if seconds > 0 else "-"
 
     t = time.perf_counter()
-    db = Db.open("demo-db", store, DbOptions())
+    db = Db.open(path, store, DbOptions())
     print(f"  opened in {1000 * (time.perf_counter() - t):.1f} ms")
     t = time.perf_counter()
     for start in range(0, n, 1000):
@@ -143,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  scanned {count:,} live keys: {rate(count, time.perf_counter() - t)} rows")
     db.close()
     t = time.perf_counter()
-    with Db.open("demo-db", store) as again:
+    with Db.open(path, store) as again:
         value = again.get(b"user:%011d" % 1)
         total = sum(1 for _ in again.scan())
     print(f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}...")
