@@ -159,3 +159,50 @@ def test_use_after_close(store) -> None:
     for call in (lambda: db.put(b"k", b"v"), lambda: db.get(b"k"), lambda: list(db.scan()), db.flush):
         with pytest.raises(ClosedError):
             call()
+
+
+def _objects(store, prefix: str) -> dict[str, bytes]:
+    import obstore
+
+    out = {}
+    for batch in obstore.list(store, prefix):
+        for m in batch:
+            out[m["path"]] = bytes(obstore.get(store, m["path"]).bytes())
+    return out
+
+
+def test_truncated_manifest_is_a_clear_error_and_changes_nothing(store) -> None:
+    import obstore
+
+    from slatedb_py.errors import DataError
+
+    with Db.open("db", store) as db:
+        db.put(b"k", b"v")
+    latest = sorted(p for p in _objects(store, "db/manifest"))[-1]
+    data = _objects(store, "db/manifest")[latest]
+    obstore.put(store, latest, data[: len(data) // 2])
+    before = _objects(store, "db")
+    with pytest.raises(DataError) as e:
+        Db.open("db", store)
+    assert latest in str(e.value) and e.value.object == latest
+    assert _objects(store, "db") == before
+
+
+def test_corrupt_sst_block_is_a_clear_error(store) -> None:
+    import obstore
+
+    from slatedb_py.errors import DataError
+
+    with Db.open("db", store, DbOptions(flush_interval=None)) as db:
+        for i in range(500):
+            db.put(b"k%04d" % i, b"v" * 50, await_durable=False)
+    sst = next(p for p in _objects(store, "db/compacted"))
+    data = bytearray(_objects(store, "db/compacted")[sst])
+    data[100] ^= 0xFF
+    obstore.put(store, sst, bytes(data))
+    db = Db.open("db", store)
+    with pytest.raises(DataError) as e:
+        db.get(b"k0000")
+    assert sst in str(e.value) and "checksum" in str(e.value)
+    assert db.get(b"k0499") == b"v" * 50  # other blocks still read
+    db.close()
