@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from slatedb_py.batch import WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import DbOptions
 from slatedb_py.errors import ClosedError, FencedError, InvalidArgumentError, SlateDBError
@@ -75,6 +75,8 @@ class Db:
         if options is not None and not isinstance(options, DbOptions):
             raise InvalidArgumentError(f"options must be DbOptions, not {type(options).__name__}")
         self.options = options or DbOptions()
+        self._default_ttl = self.options.default_ttl
+        self._l0_size = self.options.l0_sst_size_bytes
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
         self._paths = DbPaths.of(path)
@@ -154,17 +156,20 @@ class Db:
 
     def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True) -> None:
         """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
-        k = check_key(key)
-        v = check_value(k, value)
-        t = ttl_ms(ttl)
-        self._check_open()
+        # The hot path: plain bytes within limits skip the general checks.
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        v = value if type(value) is bytes else check_value(k, value)
+        t = None if ttl is None else ttl_ms(ttl)
         with self._lock:
-            self._check_open()
-            now = self._now()
+            if self._error is not None or self._closed:
+                self._check_open()
+            now = self._last_tick = max(self._last_tick, self._clock.now_ms())
             self._last_seq += 1
             seq = self._last_seq
-            size = self._active.put(k, v, seq, now, self._expire(now, t))
-        self._after_write(seq, size, await_durable)
+            expire = None if t is None and self._default_ttl is None else self._expire(now, t)
+            size = self._active.put(k, v, seq, now, expire)
+        if size >= self._l0_size or await_durable:
+            self._after_write(seq, size, await_durable)
 
     def delete(self, key: bytes, *, await_durable: bool = True) -> None:
         k = check_key(key)
@@ -351,10 +356,12 @@ class Db:
     # ------------------------------------------------------------------ reads
 
     def get(self, key: bytes) -> bytes | None:
-        k = check_key(key)
-        self._check_open()
-        with self._lock:
-            view, snapshot = self._view, self._last_seq
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        if self._error is not None or self._closed:
+            self._check_open()
+        # Reading two attributes is atomic under the GIL; the view and seq may be a write
+        # apart, which only makes the read as of a slightly earlier or later moment.
+        view, snapshot = self._view, self._last_seq
         return view.get(k, snapshot, self._clock.now_ms())
 
     def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:

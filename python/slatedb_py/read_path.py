@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from slatedb_py.errors import InvalidArgumentError
@@ -104,9 +105,38 @@ class ReadView:
                 return row
         return None
 
+    @cached_property
+    def _native_path(self) -> tuple[Any, list[Any]] | None:
+        """Memtables and SSTs in search order as one native object, so a get whose blocks
+        are cached crosses into Rust once. None when a view has a key-range restriction
+        (clone projections), which the Python path handles."""
+        views: list[SstView] = list(self.manifest.l0)
+        for run in self.manifest.compacted:
+            views.extend(run.views)
+        if any(v.visible_range is not None for v in views):
+            return None
+        tables = [self._table(v) for v in views]
+        native = self.tables.read_path(self.memtables, tables)
+        return native, tables
+
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
-        row = self.get_row(key, snapshot_seq)
-        return None if row is None else _visible(row, now)
+        path = self._native_path
+        if path is None:
+            row = self.get_row(key, snapshot_seq)
+            return None if row is None else _visible(row, now)
+        native, tables = path
+        while True:
+            status, what = native.get(key, snapshot_seq, now)
+            if status == 2:
+                index, block, start, end = what
+                self.tables.fetch_block(tables[index], block, start, end)
+                continue
+            if status == 3:
+                raise InvalidArgumentError(
+                    f"key {key[:64]!r} holds merge operands; reading them needs a merge "
+                    "operator, which slatedb_py does not support yet"
+                )
+            return what  # type: ignore[no-any-return]
 
     def scan(
         self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int

@@ -76,15 +76,20 @@ class TableCache:
         if t is not None:
             self.blocks.evict_sst(t.uid)
 
+    def read_path(self, memtables: tuple[Any, ...], tables: list[Table]) -> Any:
+        return _native.ReadPath(list(memtables), [(t.native, t.uid) for t in tables], self.blocks)
+
+    def fetch_block(self, table: Table, index: int, start: int, end: int) -> None:
+        [raw] = self.store.get_ranges(table.path, [(start, end)])
+        table.native.add_block(self.blocks, table.uid, index, raw)
+
     def get(self, table: Table, key: bytes) -> Any:
         """The newest version of `key` in the table (a Row), or None."""
         while True:
             found, what = table.native.lookup(key, self.blocks, table.uid)
             if found or what is None:
                 return what
-            index, start, end = what
-            [raw] = self.store.get_ranges(table.path, [(start, end)])
-            table.native.add_block(self.blocks, table.uid, index, raw)
+            self.fetch_block(table, *what)
 
     def range_rows(self, table: Table, start: bytes | None, end: bytes | None) -> Any:
         """Every version of the keys in [start, end) as a native RowList."""

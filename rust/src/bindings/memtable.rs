@@ -215,3 +215,64 @@ impl PyBlockCache {
 pub fn lock_cache(c: &PyBlockCache) -> PyResult<std::sync::MutexGuard<'_, BlockCache>> {
     lock(&c.inner)
 }
+
+/// Where a point read looks, in order: memtables (newest first), then SSTs (L0 newest first,
+/// then sorted runs), with the shared block cache. One `get` is one crossing when the blocks
+/// it needs are cached.
+#[pyclass(frozen, module = "slatedb_py._native", name = "ReadPath")]
+pub struct PyReadPath {
+    memtables: Vec<Py<PyMemtable>>,
+    tables: Vec<(crate::sst::SstFile, u64, Option<String>)>,
+    cache: Py<PyBlockCache>,
+}
+
+#[pymethods]
+impl PyReadPath {
+    #[new]
+    fn new(memtables: Vec<Py<PyMemtable>>, tables: Vec<(Bound<'_, super::sst::PySstFile>, u64)>, cache: Py<PyBlockCache>) -> Self {
+        let tables = tables.into_iter().map(|(t, uid)| (t.get().file.clone(), uid, t.get().name.clone())).collect();
+        PyReadPath { memtables, tables, cache }
+    }
+
+    /// `(0, None)`: absent (never written, deleted or expired at `now`); `(1, value)`;
+    /// `(2, (table, block, start, end))`: fetch that block of `tables[table]` first;
+    /// `(3, key)`: the newest version is a merge operand.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64, now: i64) -> PyResult<(u8, Py<PyAny>)> {
+        let k = key.as_bytes();
+        let mut found: Option<Row> = None;
+        for mt in &self.memtables {
+            if let Some(r) = lock(&mt.get().inner)?.get(k, snapshot_seq) {
+                found = Some(r.clone());
+                break;
+            }
+        }
+        if found.is_none() {
+            let mut cache = lock(&self.cache.get().inner)?;
+            for (i, (table, uid, name)) in self.tables.iter().enumerate() {
+                let info = table.info();
+                if info.first_entry.as_ref().is_some_and(|f| k < f.as_ref())
+                    || info.last_entry.as_ref().is_some_and(|l| k > l.as_ref())
+                {
+                    continue;
+                }
+                match table.lookup(k, &mut cache, *uid).py_err(name.as_deref())? {
+                    crate::sst::Lookup::Found(r) => {
+                        found = Some(r);
+                        break;
+                    }
+                    crate::sst::Lookup::Absent => {}
+                    crate::sst::Lookup::NeedBlock(b) => {
+                        let (s, e) = table.block_range(b);
+                        return Ok((2, (i, b, s, e).into_pyobject(py)?.into_any().unbind()));
+                    }
+                }
+            }
+        }
+        match found {
+            None => Ok((0, py.None())),
+            Some(r) if r.kind == RowKind::Tombstone || r.is_expired(now) => Ok((0, py.None())),
+            Some(r) if r.kind == RowKind::Merge => Ok((3, PyBytes::new(py, &r.key).into_any().unbind())),
+            Some(r) => Ok((1, PyBytes::new(py, &r.value).into_any().unbind())),
+        }
+    }
+}

@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memtable::PyMemtable>()?;
     m.add_class::<memtable::PyBlockCache>()?;
     m.add_class::<memtable::PyRowList>()?;
+    m.add_class::<memtable::PyReadPath>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }
