@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from slatedb_py import _native
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 
 MAX_KEY = 65_535
@@ -48,30 +49,7 @@ def ttl_ms(ttl: Any) -> int | None:
     return ttl // timedelta(milliseconds=1)
 
 
-class WriteBatch:
-    """Puts and deletes applied atomically, with one sequence number, by `Db.write`.
-
-    A later operation on the same key replaces an earlier one in the batch.
-    """
-
-    __slots__ = ("_ops",)
-
-    def __init__(self) -> None:
-        self._ops: dict[bytes, tuple[bytes, bytes | None, int | None]] = {}
-
-    def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None) -> WriteBatch:
-        k = check_key(key)
-        self._ops[k] = (k, check_value(k, value), ttl_ms(ttl))
-        return self
-
-    def delete(self, key: bytes) -> WriteBatch:
-        k = check_key(key)
-        self._ops[k] = (k, None, None)
-        return self
-
-    def __len__(self) -> int:
-        return len(self._ops)
-
-    def ops(self) -> list[tuple[bytes, bytes | None, int | None]]:
-        """(key, value or None for a delete, ttl in ms or None), in key order."""
-        return [self._ops[k] for k in sorted(self._ops)]
+# Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)` and `delete(key)`
+# validate like `check_key`/`check_value` here and return the batch; `Db.write` applies it
+# atomically with one sequence number, a later op on a key replacing an earlier one.
+WriteBatch = _native.WriteBatch

@@ -83,10 +83,11 @@ class Db:
         self._manifests = ManifestStore(self._store, self._paths)
         self._fence = WriterFence(self._manifests)
         self._tables = TableCache(self._store, self.options.block_cache_bytes)
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._upload_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
         self._durable = threading.Condition()
+        self._uploading = False  # a durable waiter is uploading the WAL (group commit)
         self._error: SlateDBError | None = None
         self._closed = False
 
@@ -143,11 +144,13 @@ class Db:
 
     # ------------------------------------------------------------------ writes
 
-    def _now(self) -> int:
-        # The DB clock never goes backwards, even if the wall clock does.
-        with self._lock:
-            self._last_tick = max(self._last_tick, self._clock.now_ms())
-            return self._last_tick
+    def _tick(self) -> int:
+        """The write timestamp; the caller holds `_lock`. The DB clock never goes backwards,
+        even if the wall clock does."""
+        now = self._clock.now_ms()
+        if now > self._last_tick:
+            self._last_tick = now
+        return self._last_tick
 
     def _expire(self, create_ts: int, ttl: int | None) -> int | None:
         if ttl is None and self.options.default_ttl is not None:
@@ -163,7 +166,7 @@ class Db:
         with self._lock:
             if self._error is not None or self._closed:
                 self._check_open()
-            now = self._last_tick = max(self._last_tick, self._clock.now_ms())
+            now = self._tick()
             self._last_seq += 1
             seq = self._last_seq
             expire = None if t is None and self._default_ttl is None else self._expire(now, t)
@@ -172,31 +175,31 @@ class Db:
             self._after_write(seq, size, await_durable)
 
     def delete(self, key: bytes, *, await_durable: bool = True) -> None:
-        k = check_key(key)
-        self._check_open()
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
         with self._lock:
-            self._check_open()
-            now = self._now()
+            if self._error is not None or self._closed:
+                self._check_open()
+            now = self._tick()
             self._last_seq += 1
             seq = self._last_seq
             size = self._active.put(k, None, seq, now)
-        self._after_write(seq, size, await_durable)
+        if size >= self._l0_size or await_durable:
+            self._after_write(seq, size, await_durable)
 
     def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
         """Applies every operation of `batch` atomically, with one sequence number."""
         if not isinstance(batch, WriteBatch):
             raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
-        ops = batch.ops()
-        if not ops:
+        if len(batch) == 0:
             return
-        self._check_open()
+        default_ttl = None if self._default_ttl is None else self._default_ttl // timedelta(milliseconds=1)
         with self._lock:
-            self._check_open()
-            now = self._now()
+            if self._error is not None or self._closed:
+                self._check_open()
+            now = self._tick()
             self._last_seq += 1
             seq = self._last_seq
-            native_ops = [(k, v, None if v is None else self._expire(now, t)) for k, v, t in ops]
-            size = self._active.write(native_ops, seq, now)
+            size = self._active.apply(batch, seq, now, default_ttl)
         self._after_write(seq, size, await_durable)
 
     def _after_write(self, seq: int, size: int, await_durable: bool) -> None:
@@ -209,13 +212,26 @@ class Db:
     # ------------------------------------------------------------------ WAL
 
     def _await_durable(self, seq: int) -> None:
+        """Returns once `seq` is in a WAL object. Group commit: one waiter at a time uploads
+        everything queued (its own rows and those of everyone who wrote meanwhile); the others
+        sleep on the condition and wake together when an upload covers them."""
         while True:
             with self._durable:
-                if self._error is not None:
-                    raise self._error
-                if self._durable_seq >= seq:
-                    return
-            self._flush_wal(seq)
+                while True:
+                    if self._error is not None:
+                        raise self._error
+                    if self._durable_seq >= seq:
+                        return
+                    if not self._uploading:
+                        self._uploading = True
+                        break
+                    self._durable.wait()
+            try:
+                self._flush_wal(seq)
+            finally:
+                with self._durable:
+                    self._uploading = False
+                    self._durable.notify_all()
 
     def _flush_wal(self, target_seq: int | None = None) -> None:
         """Uploads everything queued as the next WAL object. Callers waiting for `target_seq`

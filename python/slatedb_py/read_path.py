@@ -19,7 +19,7 @@ from slatedb_py.manifest.model import EXCLUDED, INCLUDED, Manifest, SortedRun, S
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
 
-SCAN_PAGE = 512
+SCAN_PAGE = 1024
 
 
 def _in_range(view: SstView, key: bytes) -> bool:
@@ -158,12 +158,6 @@ class ReadView:
                 rows = [r for r in rows.to_list() if _in_range(view, r.key)]
             sources.append(rows)
         merged = merge_rows(sources, snapshot_seq=snapshot_seq, now=now)
-        while True:
-            page = merged.next_batch(SCAN_PAGE)
-            if not page:
-                return
-            for row in page:
-                if row.kind == "merge":
-                    _visible(row, now)
-                yield row.key, row.value
+        while page := merged.next_kv_batch(SCAN_PAGE):
+            yield from page
 

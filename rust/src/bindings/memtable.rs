@@ -4,7 +4,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::PyBytes;
 
 use super::errors::{invalid, IntoPyResult};
 use super::row::{extract_row, PyRow};
@@ -36,12 +36,6 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
     m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
 }
 
-fn key_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    obj.cast::<PyBytes>()
-        .map(|b| Bytes::copy_from_slice(b.as_bytes()))
-        .map_err(|_| invalid("key must be bytes".into(), true))
-}
-
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
     inner: Mutex<Memtable>,
@@ -54,27 +48,33 @@ impl PyMemtable {
         PyMemtable { inner: Mutex::new(Memtable::new()) }
     }
 
-    /// Applies one write batch: `ops` are `(key, value or None for a delete, expire_ts)`;
-    /// every row gets `seq` and `create_ts`. Returns the memtable size in bytes. Keys and
-    /// values were validated by the caller.
-    fn write(&self, ops: &Bound<'_, PyList>, seq: u64, create_ts: i64) -> PyResult<usize> {
-        let mut rows = Vec::with_capacity(ops.len());
-        for op in ops.iter() {
-            let t = op.cast::<PyTuple>().map_err(|_| invalid("batch op must be a tuple".into(), true))?;
-            let key = key_bytes(&t.get_item(0)?)?;
-            let value = t.get_item(1)?;
-            let expire_ts: Option<i64> = t.get_item(2)?.extract()?;
-            let row = if value.is_none() {
-                Row { key, value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) }
-            } else {
-                let v = value.cast::<PyBytes>().map_err(|_| invalid("value must be bytes".into(), true))?;
-                Row { key, value: Bytes::copy_from_slice(v.as_bytes()), seq, kind: RowKind::Value, expire_ts, create_ts: Some(create_ts) }
-            };
-            rows.push(row);
+    /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
+    /// Returns the memtable size in bytes.
+    #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
+    fn apply(&self, batch: &Bound<'_, super::batch::PyWriteBatch>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) -> PyResult<usize> {
+        let b = batch.borrow();
+        // Last op per key wins: keep each key's final index.
+        let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::with_capacity(b.ops.len());
+        for (i, op) in b.ops.iter().enumerate() {
+            last.insert(&op.key[..], i);
         }
+        let mut keep: Vec<usize> = last.into_values().collect();
+        keep.sort_unstable();
         let mut m = lock(&self.inner)?;
-        for r in rows {
-            m.insert(r, true);
+        for i in keep {
+            let op = &b.ops[i];
+            let row = match &op.value {
+                None => Row { key: op.key.clone(), value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) },
+                Some(v) => Row {
+                    key: op.key.clone(),
+                    value: v.clone(),
+                    seq,
+                    kind: RowKind::Value,
+                    expire_ts: op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t)),
+                    create_ts: Some(create_ts),
+                },
+            };
+            m.insert(row, true);
         }
         Ok(m.size_bytes())
     }

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::{invalid, IntoPyResult};
 use super::row::{extract_row, PyRow};
@@ -81,6 +81,26 @@ impl PyMergeIterator {
         let rows = self.with(py, |m| m.next_batch(n))?;
         let items: PyResult<Vec<Py<PyRow>>> = rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect();
         PyList::new(py, items?)
+    }
+
+    /// Up to `n` `(key, value)` pairs: what a scan yields. A merge operand among them is an
+    /// error naming its key (folding needs a merge operator).
+    fn next_kv_batch<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
+        let rows = self.with(py, |m| m.next_batch(n))?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.kind == crate::format::row::RowKind::Merge {
+                return Err(invalid(
+                    format!(
+                        "key {} holds merge operands; reading them needs a merge operator, which slatedb_py does not support yet",
+                        crate::format::row::show_key(&r.key)
+                    ),
+                    false,
+                ));
+            }
+            items.push(PyTuple::new(py, [PyBytes::new(py, &r.key), PyBytes::new(py, &r.value)])?);
+        }
+        PyList::new(py, items)
     }
 
     /// Consumes the rest natively and returns (rows, key bytes, value bytes): measures the

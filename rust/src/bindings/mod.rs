@@ -3,6 +3,7 @@
 //! Rules (DESIGN.md): convert Python arguments first, then run O(n) native work with the GIL
 //! released, then convert results; cross the boundary once per SST, block or batch of rows.
 
+mod batch;
 mod bloom;
 mod errors;
 mod memtable;
@@ -29,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memtable::PyBlockCache>()?;
     m.add_class::<memtable::PyRowList>()?;
     m.add_class::<memtable::PyReadPath>()?;
+    m.add_class::<batch::PyWriteBatch>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }
