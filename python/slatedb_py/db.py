@@ -24,7 +24,7 @@ from slatedb_py.errors import ClosedError, FencedError, InvalidArgumentError, Sl
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
-from slatedb_py.memtable import new_memtable
+from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import ReadView
 from slatedb_py.sst import TableCache
@@ -86,8 +86,6 @@ class Db:
         self._lock = threading.Lock()
         self._upload_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
-        self._durable = threading.Condition()
-        self._uploading = False  # a durable waiter is uploading the WAL (group commit)
         self._error: SlateDBError | None = None
         self._closed = False
 
@@ -107,7 +105,7 @@ class Db:
         self._next_wal_id = fence_id + 1
         self._last_wal_id = fence_id
         self._last_seq = max_seq
-        self._durable_seq = max_seq
+        self._durable = new_durable_watermark(max_seq)
         self._last_tick = max(m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick)
         self._view = self._make_view()
 
@@ -136,10 +134,10 @@ class Db:
             raise ClosedError(f"database {self._paths.root!r} is closed")
 
     def _fail(self, err: SlateDBError) -> SlateDBError:
-        with self._durable:
+        with self._lock:
             if self._error is None:
                 self._error = err
-            self._durable.notify_all()
+        self._durable.fail()
         return self._error
 
     # ------------------------------------------------------------------ writes
@@ -214,30 +212,24 @@ class Db:
     def _await_durable(self, seq: int) -> None:
         """Returns once `seq` is in a WAL object. Group commit: one waiter at a time uploads
         everything queued (its own rows and those of everyone who wrote meanwhile); the others
-        sleep on the condition and wake together when an upload covers them."""
+        sleep, with the GIL released, until an upload covers them."""
         while True:
-            with self._durable:
-                while True:
-                    if self._error is not None:
-                        raise self._error
-                    if self._durable_seq >= seq:
-                        return
-                    if not self._uploading:
-                        self._uploading = True
-                        break
-                    self._durable.wait()
+            claim = self._durable.wait_or_claim(seq)
+            if claim == 0:
+                return
+            if claim < 0:
+                assert self._error is not None
+                raise self._error
             try:
                 self._flush_wal(seq)
             finally:
-                with self._durable:
-                    self._uploading = False
-                    self._durable.notify_all()
+                self._durable.finish_upload()
 
     def _flush_wal(self, target_seq: int | None = None) -> None:
         """Uploads everything queued as the next WAL object. Callers waiting for `target_seq`
         skip the upload when an earlier one already covered it (group commit)."""
         with self._upload_lock:
-            if target_seq is not None and self._durable_seq >= target_seq:
+            if target_seq is not None and self._durable.durable >= target_seq:
                 return
             if self._error is not None:
                 raise self._error
@@ -246,9 +238,7 @@ class Db:
                 chunk = self._active.take_wal(self.options.compression)
             if chunk is not None:
                 self._upload_wal(chunk[0])
-            with self._durable:
-                self._durable_seq = max(self._durable_seq, upto)
-                self._durable.notify_all()
+            self._durable.advance(upto)
 
     def _upload_wal(self, data: bytes) -> None:
         wid = self._next_wal_id
@@ -294,9 +284,7 @@ class Db:
             with self._lock:
                 self._frozen.insert(0, _Frozen(old, self._last_wal_id))
                 self._view = self._make_view()
-            with self._durable:
-                self._durable_seq = max(self._durable_seq, upto)
-                self._durable.notify_all()
+            self._durable.advance(upto)
 
     def _flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""

@@ -10,3 +10,9 @@ from slatedb_py import _native
 
 def new_memtable() -> Any:
     return _native.Memtable()
+
+
+def new_durable_watermark(durable_seq: int) -> Any:
+    """Group commit's meeting point (rust/src/bindings/durable.rs): writers wait there for
+    their seq to reach the WAL with the GIL released; one of them at a time uploads."""
+    return _native.DurableWatermark(durable_seq)

@@ -5,6 +5,7 @@
 
 mod batch;
 mod bloom;
+mod durable;
 mod errors;
 mod memtable;
 mod merge;
@@ -31,6 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memtable::PyRowList>()?;
     m.add_class::<memtable::PyReadPath>()?;
     m.add_class::<batch::PyWriteBatch>()?;
+    m.add_class::<durable::PyDurableWatermark>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }
