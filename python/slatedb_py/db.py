@@ -20,7 +20,13 @@ from typing import Any
 from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import ClosedError, FencedError, InvalidArgumentError, SlateDBError
+from slatedb_py.errors import (
+    ClosedError,
+    FencedError,
+    InvalidArgumentError,
+    SlateDBError,
+    UnavailableError,
+)
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
@@ -31,6 +37,10 @@ from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_range, write_fence
 
+
+
+# Frozen memtables allowed to wait for the background flusher before writers flush inline.
+MAX_FROZEN = 2
 
 
 @dataclass
@@ -102,6 +112,7 @@ class Db:
         if rows:
             self._active.replay(rows)
         self._frozen: list[_Frozen] = []  # newest first
+        self._unsent: list[tuple[bytes, int]] = []  # encoded WAL chunks not yet stored, oldest first
         self._next_wal_id = fence_id + 1
         self._last_wal_id = fence_id
         self._last_seq = max_seq
@@ -204,6 +215,10 @@ class Db:
         if size >= self.options.l0_sst_size_bytes:
             self._freeze()
             self._flush_wanted.set()
+            if len(self._frozen) > MAX_FROZEN:
+                # Backpressure: the flusher is behind; this writer helps instead of letting
+                # unflushed memory grow without bound.
+                self._flush_frozen()
         if await_durable:
             self._await_durable(seq)
 
@@ -226,27 +241,40 @@ class Db:
                 self._durable.finish_upload()
 
     def _flush_wal(self, target_seq: int | None = None) -> None:
-        """Uploads everything queued as the next WAL object. Callers waiting for `target_seq`
-        skip the upload when an earlier one already covered it (group commit)."""
+        """Uploads everything queued as the next WAL object(s). Callers waiting for
+        `target_seq` skip the upload when an earlier one already covered it (group commit)."""
         with self._upload_lock:
             if target_seq is not None and self._durable.durable >= target_seq:
                 return
             if self._error is not None:
                 raise self._error
-            with self._lock:
-                upto = self._last_seq
-                chunk = self._active.take_wal(self.options.compression)
-            if chunk is not None:
-                self._upload_wal(chunk[0])
+            upto = self._take_wal_chunk()
+            self._send_unsent()
+            self._durable.advance(upto)
+
+    def _take_wal_chunk(self) -> int:
+        """Moves the queued rows into an encoded chunk awaiting upload; returns the last seq
+        it covers. The caller holds `_upload_lock`."""
+        with self._lock:
+            upto = self._last_seq
+            chunk = self._active.take_wal(self.options.compression)
+        if chunk is not None:
+            self._unsent.append((chunk[0], upto))
+        return upto
+
+    def _send_unsent(self) -> None:
+        """Uploads pending chunks in order, each as the next WAL id. A chunk that fails with
+        a transient store error stays first in line and is retried by the next flush; the
+        rows are never dropped. The caller holds `_upload_lock`."""
+        while self._unsent:
+            data, upto = self._unsent[0]
+            self._upload_wal(data)
+            self._unsent.pop(0)
             self._durable.advance(upto)
 
     def _upload_wal(self, data: bytes) -> None:
         wid = self._next_wal_id
-        try:
-            created = self._store.put_if_absent(self._paths.wal(wid), data)
-        except SlateDBError as e:
-            raise self._fail(e) from e
-        if not created:
+        if not self._store.put_if_absent(self._paths.wal(wid), data):
             raise self._fail(
                 FencedError(
                     f"WAL object {self._paths.wal(wid)!r} already exists: a newer writer opened "
@@ -262,28 +290,31 @@ class Db:
         while not self._stop.wait(interval.total_seconds()):
             try:
                 self._flush_wal()
+            except UnavailableError:
+                continue  # the store hiccupped; the next tick retries the same chunk
             except SlateDBError:
                 return
 
     # ------------------------------------------------------------------ memtable -> L0
 
     def _freeze(self) -> None:
-        """Moves the active memtable to the frozen list, its WAL rows uploaded first."""
+        """Moves the active memtable to the frozen list; its WAL rows are queued (and sent)
+        first, so the frozen memtable knows the last WAL id holding its rows."""
         with self._upload_lock:
             if self._error is not None:
                 raise self._error
             with self._lock:
                 if len(self._active) == 0:
                     return
-                upto = self._last_seq
-                chunk = self._active.take_wal(self.options.compression)
+            upto = self._take_wal_chunk()
+            with self._lock:
                 old = self._active
                 self._active = new_memtable()
-            if chunk is not None:
-                self._upload_wal(chunk[0])
-            with self._lock:
-                self._frozen.insert(0, _Frozen(old, self._last_wal_id))
+                # Pending chunks get consecutive ids from _next_wal_id on.
+                last_wal = self._next_wal_id - 1 + len(self._unsent)
+                self._frozen.insert(0, _Frozen(old, max(last_wal, self._last_wal_id)))
                 self._view = self._make_view()
+            self._send_unsent()
             self._durable.advance(upto)
 
     def _flush_frozen(self) -> None:
@@ -339,6 +370,8 @@ class Db:
             self._flush_wanted.clear()
             try:
                 self._flush_frozen()
+            except UnavailableError:
+                continue  # retried on the next round; the rows stay in memory and the WAL
             except SlateDBError:
                 return
 
