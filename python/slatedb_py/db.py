@@ -24,6 +24,7 @@ from slatedb_py.errors import (
     ClosedError,
     FencedError,
     InvalidArgumentError,
+    InvalidTypeError,
     SlateDBError,
     UnavailableError,
 )
@@ -35,7 +36,7 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import ReadView
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
-from slatedb_py.wal import list_wal_ids, replay_range, write_fence
+from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
 
 
@@ -81,9 +82,9 @@ class Db:
 
     def __init__(self, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> None:
         if not isinstance(path, str):
-            raise InvalidArgumentError(f"path must be a str, not {type(path).__name__}")
+            raise InvalidTypeError(f"path must be a str, not {type(path).__name__}")
         if options is not None and not isinstance(options, DbOptions):
-            raise InvalidArgumentError(f"options must be DbOptions, not {type(options).__name__}")
+            raise InvalidTypeError(f"options must be DbOptions, not {type(options).__name__}")
         self.options = options or DbOptions()
         self._default_ttl = self.options.default_ttl
         self._l0_size = self.options.l0_sst_size_bytes
@@ -105,12 +106,10 @@ class Db:
         listed = [i for i in list_wal_ids(self._store, self._paths) if i > m.replay_after_wal_id]
         frontier = max([m.replay_after_wal_id, *listed])
         fence_id = write_fence(self._store, self._paths, frontier, self._fence)
-        rows, max_seq = replay_range(
-            self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
-        )
         self._active = new_memtable()
-        if rows:
-            self._active.replay(rows)
+        max_seq = replay_into(
+            self._active, self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
+        )
         self._frozen: list[_Frozen] = []  # newest first
         self._unsent: list[tuple[bytes, int]] = []  # encoded WAL chunks not yet stored, oldest first
         self._next_wal_id = fence_id + 1

@@ -26,7 +26,7 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import ReadView
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
-from slatedb_py.wal import list_wal_ids, replay_range
+from slatedb_py.wal import list_wal_ids, replay_into
 
 
 class DbReader:
@@ -109,9 +109,7 @@ class DbReader:
             memtable = self._memtable
             first = self._next_wal
             last_seq = self._last_seq
-        rows, max_seq = replay_range(self._store, self._paths, first, last_wal, m.last_l0_seq)
-        if rows:
-            memtable.replay(rows)
+        max_seq = replay_into(memtable, self._store, self._paths, first, last_wal, m.last_l0_seq)
         with self._lock:
             self._manifest_id = mid
             self._memtable = memtable

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from slatedb_py.errors import DataError
-from slatedb_py.format import decode_sst
 from slatedb_py.manifest.store import WriterFence
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
@@ -36,32 +35,20 @@ def write_fence(store: Store, paths: DbPaths, after: int, fence: WriterFence | N
     return wid
 
 
-def read_wal_rows(store: Store, paths: DbPaths, wal_id: int) -> list[Any] | None:
-    """The rows of one WAL object ([] for a fence), or None when it does not exist."""
-    key = paths.wal(wal_id)
-    data = store.get(key)
-    if data is None:
-        return None
-    if len(data) <= 10:  # a fence (0 bytes), or an old-style empty SST
-        return []
-    return list(decode_sst(data, name=key).rows())
-
-
-def replay_range(
-    store: Store, paths: DbPaths, first: int, last: int, after_seq: int
-) -> tuple[list[Any], int]:
-    """Rows with seq > after_seq from WAL ids first..last (inclusive), and the max seq seen."""
-    rows: list[Any] = []
+def replay_into(
+    memtable: Any, store: Store, paths: DbPaths, first: int, last: int, after_seq: int
+) -> int:
+    """Replays WAL ids first..last (inclusive) into `memtable`, skipping rows with
+    seq <= after_seq (already in L0). Returns the highest seq seen (at least after_seq).
+    A missing id inside the range means the WAL was truncated: an error, not a silent gap."""
     max_seq = after_seq
     for wid in range(first, last + 1):
-        got = read_wal_rows(store, paths, wid)
-        if got is None:
+        key = paths.wal(wid)
+        data = store.get(key)
+        if data is None:
             raise DataError(
-                f"WAL truncated: {paths.wal(wid)!r} is missing between {first} and {last}",
-                object=paths.wal(wid),
+                f"WAL truncated: {key!r} is missing between ids {first} and {last}", object=key
             )
-        for r in got:
-            if r.seq > after_seq:
-                rows.append(r)
-                max_seq = max(max_seq, r.seq)
-    return rows, max_seq
+        _, seen = memtable.replay_wal(data, after_seq, key)
+        max_seq = max(max_seq, seen)
+    return max_seq

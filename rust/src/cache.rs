@@ -1,20 +1,30 @@
-//! A bytes-bounded LRU cache of decoded data blocks, keyed by (SST uid, block index).
+//! A bytes-bounded cache of decoded data blocks, keyed by (SST uid, block index).
 //!
-//! The engine gives every open SST a process-unique `uid`; reads look here first and report
-//! the blocks they miss so the caller can fetch them (one ranged GET each) and insert them.
+//! Eviction is CLOCK (second chance): a hit only sets a flag, so the read path pays one hash
+//! lookup per cached block, not an LRU list update. The engine gives every open SST a
+//! process-unique `uid`; reads look here first and report the blocks they miss so the caller
+//! can fetch them (one ranged GET each) and insert them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::format::block::Block;
 
 type Key = (u64, u32);
 
+struct Slot {
+    key: Key,
+    block: Block,
+    size: usize,
+    referenced: bool,
+}
+
 pub struct BlockCache {
     capacity: usize,
     used: usize,
-    tick: u64,
-    map: HashMap<Key, (Block, usize, u64)>,
-    order: BTreeMap<u64, Key>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    map: HashMap<Key, usize>,
+    hand: usize,
     hits: u64,
     misses: u64,
 }
@@ -24,25 +34,22 @@ impl BlockCache {
         BlockCache {
             capacity,
             used: 0,
-            tick: 0,
+            slots: Vec::new(),
+            free: Vec::new(),
             map: HashMap::new(),
-            order: BTreeMap::new(),
+            hand: 0,
             hits: 0,
             misses: 0,
         }
     }
 
     pub fn get(&mut self, uid: u64, index: usize) -> Option<Block> {
-        let key = (uid, index as u32);
-        self.tick += 1;
-        let tick = self.tick;
-        match self.map.get_mut(&key) {
-            Some((block, _, last)) => {
-                self.order.remove(last);
-                *last = tick;
-                self.order.insert(tick, key);
+        match self.map.get(&(uid, index as u32)) {
+            Some(&i) => {
                 self.hits += 1;
-                Some(block.clone())
+                let slot = self.slots[i].as_mut()?;
+                slot.referenced = true;
+                Some(slot.block.clone())
             }
             None => {
                 self.misses += 1;
@@ -51,35 +58,65 @@ impl BlockCache {
         }
     }
 
-    pub fn insert(&mut self, uid: u64, index: usize, block: Block, size: usize) {
-        let key = (uid, index as u32);
-        self.tick += 1;
-        if let Some((_, old_size, last)) = self.map.remove(&key) {
-            self.order.remove(&last);
-            self.used -= old_size;
+    fn remove_slot(&mut self, i: usize) {
+        if let Some(slot) = self.slots[i].take() {
+            self.map.remove(&slot.key);
+            self.used -= slot.size;
+            self.free.push(i);
         }
-        if size > self.capacity {
-            return;
-        }
-        self.map.insert(key, (block, size, self.tick));
-        self.order.insert(self.tick, key);
-        self.used += size;
-        while self.used > self.capacity {
-            let Some((_, victim)) = self.order.pop_first() else { break };
-            if let Some((_, s, _)) = self.map.remove(&victim) {
-                self.used -= s;
+    }
+
+    /// Evicts one unreferenced block, giving referenced ones a second chance.
+    fn evict_one(&mut self) {
+        let n = self.slots.len();
+        for _ in 0..2 * n + 1 {
+            if n == 0 {
+                return;
+            }
+            let i = self.hand % n;
+            self.hand = (self.hand + 1) % n;
+            match &mut self.slots[i] {
+                Some(slot) if slot.referenced => slot.referenced = false,
+                Some(_) => {
+                    self.remove_slot(i);
+                    return;
+                }
+                None => {}
             }
         }
     }
 
+    pub fn insert(&mut self, uid: u64, index: usize, block: Block, size: usize) {
+        let key = (uid, index as u32);
+        if let Some(&i) = self.map.get(&key) {
+            self.remove_slot(i);
+        }
+        if size > self.capacity {
+            return;
+        }
+        while self.used + size > self.capacity && !self.map.is_empty() {
+            self.evict_one();
+        }
+        let slot = Slot { key, block, size, referenced: false };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(slot);
+                i
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.map.insert(key, i);
+        self.used += size;
+    }
+
     /// Drops every block of one SST (after it is deleted or replaced).
     pub fn evict_sst(&mut self, uid: u64) {
-        let keys: Vec<Key> = self.map.keys().filter(|k| k.0 == uid).copied().collect();
-        for k in keys {
-            if let Some((_, s, t)) = self.map.remove(&k) {
-                self.order.remove(&t);
-                self.used -= s;
-            }
+        let doomed: Vec<usize> = self.map.iter().filter(|(k, _)| k.0 == uid).map(|(_, &i)| i).collect();
+        for i in doomed {
+            self.remove_slot(i);
         }
     }
 
@@ -110,17 +147,20 @@ mod tests {
     }
 
     #[test]
-    fn evicts_least_recently_used_within_capacity() {
+    fn keeps_recently_used_blocks_within_capacity() {
         let mut c = BlockCache::new(300);
         for i in 0..3 {
             c.insert(1, i, block(), 100);
         }
         assert!(c.get(1, 0).is_some());
         c.insert(2, 0, block(), 100);
-        assert!(c.get(1, 1).is_none(), "block 1 was the least recently used");
-        assert!(c.get(1, 0).is_some() && c.get(1, 2).is_some() && c.get(2, 0).is_some());
         assert_eq!(c.used(), 300);
+        assert!(c.get(1, 0).is_some(), "a referenced block gets a second chance");
+        assert!(c.get(2, 0).is_some());
+        assert_eq!(c.stats().2, 3);
         c.evict_sst(1);
         assert_eq!(c.used(), 100);
+        c.insert(3, 0, block(), 1000);
+        assert!(c.get(3, 0).is_none(), "a block larger than the cache is not kept");
     }
 }

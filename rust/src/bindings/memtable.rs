@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::{invalid, IntoPyResult};
-use super::row::{extract_row, PyRow};
+use super::row::PyRow;
 use crate::cache::BlockCache;
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
@@ -92,17 +92,35 @@ impl PyMemtable {
         Ok(m.size_bytes())
     }
 
-    /// Adds rows replayed from the WAL (not queued for the WAL again).
-    fn replay(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let mut native = Vec::new();
-        for r in rows.try_iter()? {
-            native.push(extract_row(py, &r?)?);
+    /// Replays one WAL object: its rows with seq > `after_seq` join the memtable (not queued
+    /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing.
+    /// Returns `(rows added, highest seq seen or after_seq)`.
+    #[pyo3(signature = (data, after_seq, name = None))]
+    fn replay_wal(&self, py: Python<'_>, data: pyo3_bytes::PyBytes, after_seq: u64, name: Option<String>) -> PyResult<(usize, u64)> {
+        let bytes = data.into_inner();
+        if bytes.len() <= 10 {
+            return Ok((0, after_seq));
         }
+        let rows = py
+            .detach(|| -> crate::error::CoreResult<Vec<Row>> {
+                let file = crate::sst::SstFile::open(bytes)?;
+                let mut it = file.iter();
+                let mut out = Vec::new();
+                while let Some(r) = it.next_row()? {
+                    if r.seq > after_seq {
+                        out.push(r);
+                    }
+                }
+                Ok(out)
+            })
+            .py_err(name.as_deref())?;
+        let max_seq = rows.iter().map(|r| r.seq).max().unwrap_or(after_seq).max(after_seq);
+        let n = rows.len();
         let mut m = lock(&self.inner)?;
-        for r in native {
+        for r in rows {
             m.insert(r, false);
         }
-        Ok(m.size_bytes())
+        Ok((n, max_seq))
     }
 
     /// The newest version of `key` with seq <= snapshot_seq, or None.

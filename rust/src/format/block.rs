@@ -207,13 +207,18 @@ impl Block {
         Ok(out)
     }
 
-    /// Key of the V2 restart entry `i` (which must store its full key).
-    fn restart_key(&self, i: usize) -> CoreResult<Vec<u8>> {
-        let mut pos = self.offset(i);
-        let mut key = Vec::new();
-        let entries = self.data.slice(..self.entries_end);
-        decode_v2(&entries, &mut pos, &mut key)?;
-        Ok(key)
+    /// Key of the V2 restart entry `i`, borrowed from the block: a restart entry stores its
+    /// whole key (shared length 0), so no key needs rebuilding.
+    fn restart_key(&self, i: usize) -> CoreResult<&[u8]> {
+        let pos = self.offset(i);
+        let mut c = super::cursor::Cursor::at(&self.data[..self.entries_end], pos);
+        let shared = c.varint32("shared key length")?;
+        if shared != 0 {
+            return Err(CoreError::corrupt(pos as u64, format!("restart entry shares {shared} key bytes")));
+        }
+        let unshared = c.varint32("unshared key length")? as usize;
+        c.varint32("value length")?;
+        c.take(unshared, "key")
     }
 }
 
@@ -282,7 +287,7 @@ impl BlockIter {
             let (mut lo, mut hi) = (0usize, self.block.num_offsets);
             while hi - lo > 1 {
                 let mid = (lo + hi) / 2;
-                if self.block.restart_key(mid)?.as_slice() < target {
+                if self.block.restart_key(mid)? < target {
                     lo = mid;
                 } else {
                     hi = mid;
