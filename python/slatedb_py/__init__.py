@@ -5,9 +5,10 @@ The names of ``API.md``: ``Db`` (the writer), ``DbReader``, ``WriteBatch``; opti
 :mod:`slatedb_py.format`.
 """
 
+from slatedb_py import admin
 from slatedb_py._native import __version__
 from slatedb_py.batch import WriteBatch
 from slatedb_py.db import Db
 from slatedb_py.reader import DbReader
 
-__all__ = ["Db", "DbReader", "WriteBatch", "__version__"]
+__all__ = ["Db", "DbReader", "WriteBatch", "__version__", "admin"]

@@ -43,6 +43,7 @@ class DbOptions:
         block_cache_bytes: memory for decoded data blocks.
         default_ttl: expiry of rows written without an explicit ttl (None: never).
         manifest_poll_interval: how often readers look for a new manifest.
+        gc, gc_enabled: the background garbage collector of an open database.
     """
 
     flush_interval: timedelta | None = timedelta(milliseconds=100)
@@ -55,8 +56,12 @@ class DbOptions:
     block_cache_bytes: int = 64 * 1024 * 1024
     default_ttl: timedelta | None = None
     manifest_poll_interval: timedelta = timedelta(seconds=1)
+    gc: GcOptions | None = None  # None: the default GcOptions(); see also `gc_enabled`
+    gc_enabled: bool = True
 
     def __post_init__(self) -> None:
+        if self.gc is not None and not isinstance(self.gc, GcOptions):
+            raise InvalidTypeError(f"gc must be GcOptions, not {type(self.gc).__name__}")
         _duration("flush_interval", self.flush_interval, allow_none=True)
         _duration("default_ttl", self.default_ttl, allow_none=True)
         _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False)
@@ -72,6 +77,32 @@ class DbOptions:
             raise InvalidArgumentError(
                 f"compression must be one of {COMPRESSIONS}, not {self.compression!r}"
             )
+
+
+@dataclass(frozen=True)
+class GcOptions:
+    """What the garbage collector may delete, and how often an open `Db` runs it.
+
+    Objects younger than their kind's minimum age are kept (`min_age` unless a per-kind
+    override is set): a reader or writer elsewhere may be about to use an object it just saw.
+    """
+
+    min_age: timedelta = timedelta(minutes=5)
+    manifest_min_age: timedelta | None = None
+    wal_min_age: timedelta | None = None
+    wal_fence_min_age: timedelta | None = None
+    compacted_min_age: timedelta | None = None
+    delete_wal_fences: bool = True
+    interval: timedelta | None = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        _duration("min_age", self.min_age, allow_none=False)
+        for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age", "interval"):
+            _duration(name, getattr(self, name), allow_none=True)
+
+    def age(self, kind: str) -> timedelta:
+        override = getattr(self, f"{kind}_min_age")
+        return self.min_age if override is None else override
 
 
 @dataclass(frozen=True)

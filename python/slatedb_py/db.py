@@ -12,14 +12,17 @@ after that point.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from slatedb_py import checkpoint
 from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import DbOptions
+from slatedb_py.config import CheckpointOptions, DbOptions
 from slatedb_py.errors import (
     ClosedError,
     FencedError,
@@ -412,6 +415,31 @@ class Db:
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         p = check_key(prefix)
         return self.scan(p, _prefix_end(p))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def create_checkpoint(self, options: CheckpointOptions | None = None) -> CheckpointCreateResult:
+        """Flushes everything written so far to an L0 SST, then pins that state."""
+        self._check_open()
+        self.flush_memtable()
+        result = checkpoint.create_checkpoint(
+            self._manifests, options or CheckpointOptions(), self._clock, update=self._fence.update_with_id
+        )
+        return result
+
+    @staticmethod
+    def refresh_checkpoint(
+        path: str, store: Any, checkpoint_id: uuid.UUID, lifetime: timedelta | None = None, *, clock: Clock | None = None
+    ) -> checkpoint.Checkpoint:
+        """Sets the checkpoint's expiry to now + `lifetime` (None: never expires)."""
+        return checkpoint.refresh_checkpoint(
+            ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id, lifetime, clock or SystemClock()
+        )
+
+    @staticmethod
+    def delete_checkpoint(path: str, store: Any, checkpoint_id: uuid.UUID) -> None:
+        """Removes the checkpoint; the collector may then reclaim what only it pinned."""
+        checkpoint.delete_checkpoint(ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id)
 
     # ------------------------------------------------------------------ lifecycle
 

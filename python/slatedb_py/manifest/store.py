@@ -17,6 +17,8 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 
 Mutation = Callable[[Manifest], Manifest | None]
+# A mutation that also needs the id of the version it starts from (the new one is id + 1).
+IdMutation = Callable[[int, Manifest], Manifest | None]
 
 MAX_ATTEMPTS = 1000
 
@@ -91,9 +93,12 @@ class ManifestStore:
         """Applies `mutate` to the latest version and writes the result as the next one,
         re-reading and re-applying on conflict. A mutation returning None (or the same
         manifest) writes nothing."""
+        return self.update_with_id(lambda _mid, m: mutate(m))
+
+    def update_with_id(self, mutate: IdMutation) -> tuple[int, Manifest]:
         for _ in range(MAX_ATTEMPTS):
             mid, current = self.require_latest()
-            new = mutate(current)
+            new = mutate(mid, current)
             if new is None or new == current:
                 return mid, current
             if self.try_write(mid + 1, new):
@@ -126,8 +131,11 @@ class WriterFence:
             )
 
     def update(self, mutate: Mutation) -> tuple[int, Manifest]:
-        def guarded(m: Manifest) -> Manifest | None:
-            self.check(m)
-            return mutate(m)
+        return self.update_with_id(lambda _mid, m: mutate(m))
 
-        return self.manifests.update(guarded)
+    def update_with_id(self, mutate: IdMutation) -> tuple[int, Manifest]:
+        def guarded(mid: int, m: Manifest) -> Manifest | None:
+            self.check(m)
+            return mutate(mid, m)
+
+        return self.manifests.update_with_id(guarded)

@@ -1,0 +1,124 @@
+"""The garbage collector (FORMAT.md 5.4): deletes what neither the latest manifest nor any
+live checkpoint needs, and removes expired checkpoints first.
+
+Kept, always:
+- the latest manifest, and every manifest a live checkpoint pins;
+- WAL objects the latest manifest replays (ids after its replay point; the replay point
+  itself too, as SlateDB does) and those each pinned manifest replays;
+- compacted SSTs referenced by the latest or a pinned manifest; unreferenced ones only go when
+  their ULID time is older than both the minimum age and the newest L0 SST of the latest
+  manifest (an SST uploaded by a flush that has not reached the manifest yet is newer than
+  every L0 it will join, so it is safe);
+- anything younger than its kind's minimum age.
+No boundary files are written: they need conditional overwrites that LocalStore (and some S3
+services) cannot do, and the collector must keep working there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+
+from slatedb_py.checkpoint import is_live
+from slatedb_py.clock import Clock
+from slatedb_py.config import GcOptions
+from slatedb_py.ids import ulid_timestamp_ms
+from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.paths import DbPaths
+from slatedb_py.store import ObjectMeta, Store
+
+
+@dataclass
+class GcResult:
+    """What one collection deleted (object keys per kind) and which checkpoints expired."""
+
+    manifests: list[str] = field(default_factory=list)
+    wal: list[str] = field(default_factory=list)
+    wal_fences: list[str] = field(default_factory=list)
+    compacted: list[str] = field(default_factory=list)
+    expired_checkpoints: list[str] = field(default_factory=list)
+
+    @property
+    def deleted(self) -> list[str]:
+        return [*self.manifests, *self.wal, *self.wal_fences, *self.compacted]
+
+
+def _old_enough(meta: ObjectMeta, now_ms: int, age: timedelta) -> bool:
+    return meta.last_modified.timestamp() * 1000 <= now_ms - age.total_seconds() * 1000
+
+
+def _wal_needed(m: Manifest, wal_id: int, *, latest: bool) -> bool:
+    if latest:
+        return wal_id >= m.replay_after_wal_id
+    return m.replay_after_wal_id < wal_id <= m.wal_id_last_seen
+
+
+def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
+    manifests = ManifestStore(store, paths)
+    result = GcResult()
+    now_ms = clock.now_ms()
+
+    def drop_expired(m: Manifest) -> Manifest | None:
+        live = tuple(c for c in m.checkpoints if is_live(c, now_ms // 1000))
+        if len(live) == len(m.checkpoints):
+            return None
+        result.expired_checkpoints = [str(c.id) for c in m.checkpoints if c not in live]
+        return replace(m, checkpoints=live)
+
+    latest_id, latest = manifests.update(drop_expired)
+    pinned: dict[int, Manifest] = {}
+    for c in latest.checkpoints:
+        if c.manifest_id == latest_id:
+            pinned[latest_id] = latest
+        elif c.manifest_id not in pinned:
+            pm = manifests.read(c.manifest_id)
+            if pm is not None:
+                pinned[c.manifest_id] = pm
+
+    # Manifests.
+    for meta in store.list(paths.manifest_dir):
+        mid = DbPaths.manifest_id_of(meta.path)
+        if mid is None or mid >= latest_id or mid in pinned:
+            continue
+        if _old_enough(meta, now_ms, options.age("manifest")):
+            store.delete(meta.path)
+            result.manifests.append(meta.path)
+
+    # WAL objects and fences.
+    for meta in store.list(paths.wal_dir):
+        wid = DbPaths.wal_id_of(meta.path)
+        if wid is None or _wal_needed(latest, wid, latest=True):
+            continue
+        if any(_wal_needed(pm, wid, latest=False) for pm in pinned.values()):
+            continue
+        fence = meta.size == 0
+        if fence and not options.delete_wal_fences:
+            continue
+        if _old_enough(meta, now_ms, options.age("wal_fence" if fence else "wal")):
+            store.delete(meta.path)
+            (result.wal_fences if fence else result.wal).append(meta.path)
+
+    # Compacted SSTs.
+    referenced = set(latest.sst_ids())
+    for pm in pinned.values():
+        referenced |= pm.sst_ids()
+    if latest.l0:
+        watermark_ms = max(ulid_timestamp_ms(v.sst.id) for v in latest.l0)
+    elif latest.last_compacted_l0_view_id is not None:
+        watermark_ms = ulid_timestamp_ms(latest.last_compacted_l0_view_id)
+    else:
+        watermark_ms = 0  # nothing is known to be safe: delete no compacted SST
+    age_ms = options.age("compacted").total_seconds() * 1000
+    for meta in store.list(paths.compacted_dir):
+        ulid = DbPaths.ulid_of(meta.path)
+        if ulid is None or ulid in referenced:
+            continue
+        try:
+            ts = ulid_timestamp_ms(ulid)
+        except ValueError:
+            continue  # not ours to judge
+        if ts < watermark_ms and ts <= now_ms - age_ms:
+            store.delete(meta.path)
+            result.compacted.append(meta.path)
+    return result

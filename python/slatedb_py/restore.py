@@ -1,0 +1,95 @@
+"""Restore in place: the database itself goes back to a checkpoint's state (SlateDB lacks
+this; their issue #1047).
+
+1. The checkpoint must exist and be live; otherwise nothing is written.
+2. A manifest version bumps the writer epoch: a writer still running is fenced from the
+   manifest, and a zero-byte WAL fence just past the last WAL object fences its next upload.
+3. The checkpoint's unflushed WAL range is replayed into a new L0 SST.
+4. A manifest version makes the checkpoint's tree (plus that L0) the database's tree, with the
+   WAL replay point at the fence: post-checkpoint WAL objects are never replayed again.
+Older manifests and every checkpoint stay valid; sequence numbers and the clock only go up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+
+from slatedb_py.checkpoint import is_live
+from slatedb_py.clock import Clock
+from slatedb_py.config import DbOptions
+from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
+from slatedb_py.ids import new_ulid
+from slatedb_py.manifest.model import Manifest, SstHandle, SstView
+from slatedb_py.manifest.store import ManifestStore, WriterFence
+from slatedb_py.memtable import new_memtable
+from slatedb_py.sst import TableCache
+from slatedb_py.wal import list_wal_ids, replay_into, write_fence
+
+
+def _checkpoint_manifest(manifests: ManifestStore, checkpoint_id: uuid.UUID, now_s: int) -> tuple[int, Manifest]:
+    _, latest = manifests.require_latest()
+    cp = latest.checkpoint(checkpoint_id)
+    if cp is None or not is_live(cp, now_s):
+        raise CheckpointNotFoundError(
+            f"no live checkpoint {checkpoint_id} in the database at {manifests.paths.root!r}",
+            checkpoint_id=checkpoint_id,
+        )
+    pinned = manifests.read(cp.manifest_id)
+    if pinned is None:
+        raise CheckpointNotFoundError(
+            f"checkpoint {checkpoint_id} pins manifest {cp.manifest_id}, which is missing",
+            checkpoint_id=checkpoint_id,
+        )
+    return cp.manifest_id, pinned
+
+
+def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
+    if not isinstance(checkpoint_id, uuid.UUID):
+        raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+    store, paths = manifests.store, manifests.paths
+    _, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
+
+    # Fence whoever writes now: epoch in the manifest, then a WAL fence past the last object.
+    fence = WriterFence(manifests)
+    fence.claim()
+    _, latest = manifests.require_latest()
+    frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *list_wal_ids(store, paths)])
+    fence_id = write_fence(store, paths, frontier, fence)
+
+    # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
+    memtable = new_memtable()
+    max_seq = replay_into(
+        memtable, store, paths, target.replay_after_wal_id + 1, target.wal_id_last_seen, target.last_l0_seq
+    )
+    l0 = target.l0
+    if len(memtable) > 0:
+        o = DbOptions()
+        data = memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms())
+        ulid = new_ulid(clock.now_ms())
+        key = paths.compacted(ulid)
+        store.put(key, data)
+        from slatedb_py.db import info_from_native
+
+        table = TableCache(store, 0).add_written(key, data)
+        l0 = (SstView(ulid, SstHandle(ulid, info_from_native(table.native.info()), 2)), *l0)
+
+    def restore(m: Manifest) -> Manifest:
+        externals = {e.path: e for e in m.external_dbs}
+        externals.update({e.path: e for e in target.external_dbs})
+        return replace(
+            m,
+            l0=l0,
+            compacted=target.compacted,
+            segments=target.segments,
+            last_compacted_l0_view_id=target.last_compacted_l0_view_id,
+            replay_after_wal_id=fence_id,
+            wal_id_last_seen=fence_id,
+            last_l0_seq=max(m.last_l0_seq, max_seq),
+            recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
+            last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
+            external_dbs=tuple(externals.values()),
+        )
+
+    mid, _ = fence.update(restore)
+    return mid
