@@ -37,6 +37,7 @@ class DbOptions:
             timer (writes still become durable when a caller waits for them or on flush()).
         l0_sst_size_bytes: memtable size at which it is written out as an L0 SST.
         l0_max_ssts: L0 SSTs beyond which writes slow down (compaction drains L0).
+        max_sst_size: compaction output SSTs are split at about this size.
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
@@ -49,6 +50,7 @@ class DbOptions:
     flush_interval: timedelta | None = timedelta(milliseconds=100)
     l0_sst_size_bytes: int = 64 * 1024 * 1024
     l0_max_ssts: int = 8
+    max_sst_size: int = 256 * 1024 * 1024
     block_size: int = 4096
     compression: str | None = None
     bloom_bits_per_key: int = 10
@@ -67,6 +69,7 @@ class DbOptions:
         _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False)
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
+        _positive("max_sst_size", self.max_sst_size)
         _positive("block_size", self.block_size)
         if self.block_size > 65536:
             raise InvalidArgumentError(f"block_size must be <= 65536, not {self.block_size}")
@@ -123,11 +126,24 @@ class CheckpointOptions:
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    """Options of a `DbReader`."""
+    """Options of a `DbReader`.
+
+    Attributes:
+        manifest_poll_interval: how often a following reader refreshes itself (None: only
+            on `refresh()`).
+        managed_checkpoint: a following reader holds a short-lived checkpoint of the version
+            it reads, so the garbage collector keeps its files; False writes nothing at all.
+        checkpoint_lifetime: that checkpoint's lifetime; it is refreshed at half-life.
+    """
 
     manifest_poll_interval: timedelta | None = timedelta(seconds=1)
     block_cache_bytes: int = 64 * 1024 * 1024
+    managed_checkpoint: bool = True
+    checkpoint_lifetime: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True)
+        _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)
+        if self.checkpoint_lifetime < timedelta(seconds=2):
+            raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")
         _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)

@@ -22,7 +22,9 @@ from slatedb_py import checkpoint
 from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import CheckpointOptions, DbOptions
+from slatedb_py.compactor import full_compaction
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
+from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
     ClosedError,
     FencedError,
@@ -100,6 +102,7 @@ class Db:
         self._lock = threading.Lock()
         self._upload_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
+        self._compact_lock = threading.Lock()
         self._error: SlateDBError | None = None
         self._closed = False
 
@@ -128,6 +131,10 @@ class Db:
         if self.options.flush_interval is not None:
             self._start(self._wal_ticker, "slatedb-wal")
         self._start(self._flusher, "slatedb-flush")
+        gc = self.options.gc or GcOptions()
+        if self.options.gc_enabled and gc.interval is not None:
+            self._gc_options = gc
+            self._start(self._collector, "slatedb-gc")
 
     def _start(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -377,6 +384,17 @@ class Db:
             except SlateDBError:
                 return
 
+    def _collector(self) -> None:
+        interval = self._gc_options.interval
+        assert interval is not None
+        while not self._stop.wait(interval.total_seconds()):
+            try:
+                run_gc_once(self._store, self._paths, self._gc_options, self._clock)
+            except UnavailableError:
+                continue
+            except SlateDBError:
+                return
+
     # ------------------------------------------------------------------ public flushes
 
     def flush(self) -> None:
@@ -415,6 +433,21 @@ class Db:
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         p = check_key(prefix)
         return self.scan(p, _prefix_end(p))
+
+    def compact(self) -> None:
+        """Full compaction now: the memtable is flushed, then every L0 SST and sorted run is
+        merged into one sorted run (tombstones, expired rows and old versions dropped)."""
+        self._check_open()
+        self.flush_memtable()
+        with self._compact_lock:
+            latest = self._manifests.require_latest()[1]
+            done = full_compaction(
+                self._store, self._paths, self._fence, self._tables, self._clock, self.options, latest
+            )
+            if done is not None:
+                with self._lock:
+                    self._manifest_id, self._manifest = done
+                    self._view = self._make_view()
 
     # ------------------------------------------------------------------ checkpoints
 

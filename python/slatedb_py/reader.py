@@ -4,7 +4,12 @@ Following: the view is the latest manifest's tree plus the WAL written after it 
 are visible as soon as they are durable); `refresh()` (and a polling thread, when
 `manifest_poll_interval` is set) picks up new WAL objects and manifests.
 Pinned (`checkpoint_id=`): the checkpoint's manifest plus its WAL range, never changing.
-This reader writes nothing to the store.
+
+A following reader holds its own short-lived checkpoint of the version it reads (FORMAT 5.1,
+"managed" mode), so the garbage collector cannot delete files under it; it moves that
+checkpoint when the writer changes the tree, refreshes it at half-life, re-creates it if it
+was reaped, and deletes it on close. `ReaderOptions(managed_checkpoint=False)` writes nothing.
+A pinned reader writes nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from slatedb_py.batch import check_key
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import ReaderOptions
 from slatedb_py.db import _prefix_end
-from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError
+from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
+from slatedb_py.config import CheckpointOptions
+from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError, UnavailableError
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
@@ -27,6 +35,11 @@ from slatedb_py.read_path import ReadView
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
+
+
+def _tree(m: Manifest) -> tuple[object, ...]:
+    """What a reader's view depends on in a manifest (not its checkpoints)."""
+    return (m.l0, m.compacted, m.segments, m.replay_after_wal_id, m.last_l0_seq, m.external_dbs)
 
 
 class DbReader:
@@ -62,6 +75,7 @@ class DbReader:
         self._manifests = ManifestStore(self._store, self._paths)
         self._tables = TableCache(self._store, self.options.block_cache_bytes)
         self._checkpoint_id = checkpoint_id
+        self._own: uuid.UUID | None = None  # the managed checkpoint of a following reader
         self._lock = threading.Lock()
         self._closed = False
         self._manifest_id = 0
@@ -94,11 +108,59 @@ class DbReader:
             )
         return cp.manifest_id, m, m.wal_id_last_seen
 
+    def _managed(self) -> tuple[int, Manifest]:
+        """The version this reader's own checkpoint pins, moved to the latest tree when the
+        writer changed it, refreshed at half-life, re-created if the collector reaped it."""
+        now_s = self._clock.now_ms() // 1000
+        life = self.options.checkpoint_lifetime
+        lid, latest = self._manifests.require_latest()
+        entry = latest.checkpoint(self._own) if self._own is not None else None
+        if entry is None or not is_live(entry, now_s):
+            cp = create_checkpoint(self._manifests, CheckpointOptions(lifetime=life), self._clock)
+            self._own = cp.id
+            m = self._manifests.read(cp.manifest_id)
+            assert m is not None
+            return cp.manifest_id, m
+        current = self._manifests.read(entry.manifest_id) if entry.manifest_id != lid else latest
+        stale = current is None or _tree(current) != _tree(latest)
+        due = entry.expire_time_s - now_s < life.total_seconds() / 2
+        if not stale and not due:
+            assert current is not None
+            return entry.manifest_id, current
+        own = self._own
+
+        def repoint(mid: int, m: Manifest) -> Manifest:
+            e = m.checkpoint(own)
+            if e is None:
+                raise CheckpointNotFoundError(f"reader checkpoint {own} vanished", checkpoint_id=own)
+            new = replace(
+                e,
+                manifest_id=mid + 1 if stale else e.manifest_id,
+                expire_time_s=now_s + int(life.total_seconds()),
+            )
+            return replace(m, checkpoints=tuple(new if c.id == own else c for c in m.checkpoints))
+
+        try:
+            mid, m = self._manifests.update_with_id(repoint)
+        except CheckpointNotFoundError:
+            self._own = None
+            return self._managed()
+        pinned = m.checkpoint(own)
+        assert pinned is not None
+        if pinned.manifest_id == mid:
+            return mid, m
+        got = self._manifests.read(pinned.manifest_id)
+        assert got is not None
+        return pinned.manifest_id, got
+
     def _load(self) -> None:
         if self._checkpoint_id is not None:
             mid, m, last_wal = self._pinned()
         else:
-            mid, m = self._manifests.require_latest()
+            if self.options.managed_checkpoint:
+                mid, m = self._managed()
+            else:
+                mid, m = self._manifests.require_latest()
             last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths)])
         if mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
@@ -162,10 +224,17 @@ class DbReader:
         return self._manifest_id
 
     def close(self) -> None:
+        if self._closed:
+            return
         self._closed = True
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(timeout=5)
+        if self._own is not None:
+            try:
+                delete_checkpoint(self._manifests, self._own)
+            except (CheckpointNotFoundError, UnavailableError):
+                pass  # reaped already, or the store is down: it expires on its own
 
     def __enter__(self) -> DbReader:
         return self

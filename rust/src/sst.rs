@@ -113,6 +113,11 @@ impl SstBuilder {
         })
     }
 
+    /// Bytes written so far (finished data blocks), a lower bound of the final size.
+    pub fn estimated_size(&self) -> usize {
+        self.out.len()
+    }
+
     pub fn num_rows(&self) -> u64 {
         self.stats.num_rows() + self.block.len() as u64
     }

@@ -82,3 +82,48 @@ def test_reader_at_a_checkpoint_made_by_0_17(tmp_path: Path) -> None:
     assert latest.get(b"after-checkpoint") == b"2"
     latest.close()
     assert manifest_id > 0
+
+
+def test_managed_checkpoint_keeps_the_readers_files_from_the_collector(store) -> None:
+    from slatedb_py import admin
+    from slatedb_py.config import GcOptions
+
+    now = GcOptions(min_age=timedelta(0))
+    db = Db.open("db", store, DbOptions(flush_interval=None, gc_enabled=False))
+    for i in range(300):
+        db.put(b"k%03d" % i, b"v1", await_durable=False)
+    db.flush_memtable()
+    reader = DbReader.open("db", store, options=NO_POLL)
+    assert [c.expire_time is not None for c in admin.list_checkpoints("db", store)] == [True]
+    for i in range(300):
+        db.put(b"k%03d" % i, b"v2", await_durable=False)
+    db.flush_memtable()
+    db.compact()
+    admin.run_gc_once("db", store, now)
+    # Not refreshed: still the old view, and its SSTs are still there to read.
+    assert dict(reader.scan()) == {b"k%03d" % i: b"v1" for i in range(300)}
+    reader.refresh()  # moves its checkpoint to the new tree
+    assert dict(reader.scan()) == {b"k%03d" % i: b"v2" for i in range(300)}
+    admin.run_gc_once("db", store, now)
+    assert reader.get(b"k007") == b"v2"
+    reader.close()
+    assert admin.list_checkpoints("db", store) == []
+    db.close()
+
+
+def test_managed_checkpoint_is_recreated_after_being_reaped(store) -> None:
+    from slatedb_py import admin
+    from slatedb_py.clock import ManualClock
+    from slatedb_py.config import GcOptions
+
+    clock = ManualClock(1_800_000_000_000)
+    with Db.open("db", store, DbOptions(flush_interval=None, gc_enabled=False), clock=clock) as db:
+        db.put(b"k", b"v")
+    opts = ReaderOptions(manifest_poll_interval=None, checkpoint_lifetime=timedelta(seconds=10))
+    reader = DbReader.open("db", store, options=opts, clock=clock)
+    clock.advance(60_000)  # the reader was away longer than its checkpoint's lifetime
+    assert admin.run_gc_once("db", store, GcOptions(min_age=timedelta(0)), clock=clock).expired_checkpoints
+    reader.refresh()
+    assert reader.get(b"k") == b"v"
+    assert len(admin.list_checkpoints("db", store)) == 1
+    reader.close()
