@@ -27,7 +27,6 @@ class ManifestStore:
     def __init__(self, store: Store, paths: DbPaths) -> None:
         self.store = store
         self.paths = paths
-        self._last: tuple[int, Manifest] | None = None
 
     def list_ids(self) -> list[int]:
         ids = []
@@ -43,28 +42,17 @@ class ManifestStore:
         return None if data is None else decode_manifest(data, name=key)
 
     def read_latest(self) -> tuple[int, Manifest] | None:
-        """The newest version, or None when there is no database here."""
-        if self._last is not None:
-            # Probe the next ids first: one GET each instead of a LIST of the whole folder.
-            mid, m = self._last
-            found = False
-            for _ in range(4):
-                nxt = self.read(mid + 1)
-                if nxt is None:
-                    found = True
-                    break
-                mid, m = mid + 1, nxt
-            if found:
-                self._last = (mid, m)
-                return self._last
+        """The newest version, or None when there is no database here.
+
+        Always a LIST: probing `id + 1` from a cached id is unsafe once the collector deletes
+        old versions (a deleted id looks like "no newer version")."""
         for _ in range(10):
             ids = self.list_ids()
             if not ids:
                 return None
             m = self.read(ids[-1])
             if m is not None:  # else: collected between LIST and GET; list again
-                self._last = (ids[-1], m)
-                return self._last
+                return ids[-1], m
         raise UnavailableError(f"manifest folder {self.paths.manifest_dir!r} keeps changing")
 
     def require_latest(self) -> tuple[int, Manifest]:
@@ -76,10 +64,13 @@ class ManifestStore:
         return latest
 
     def try_write(self, manifest_id: int, manifest: Manifest) -> bool:
-        ok = self.store.put_if_absent(self.paths.manifest(manifest_id), encode_manifest(manifest))
-        if ok:
-            self._last = (manifest_id, manifest)
-        return ok
+        """Writes version `manifest_id` if nobody did. The create can also succeed on an id the
+        collector deleted long ago (a writer that read a stale latest): a newer version in the
+        listing afterwards means this one is not the latest, so it counts as a conflict (the
+        orphan is collected later; ids only grow, so nobody ever takes it for the latest)."""
+        if not self.store.put_if_absent(self.paths.manifest(manifest_id), encode_manifest(manifest)):
+            return False
+        return max(self.list_ids(), default=manifest_id) <= manifest_id
 
     def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
         latest = self.read_latest()
