@@ -80,14 +80,57 @@ class Official:
             self.loop.close()
 
 
-def create_checkpoint(path: str, name: str | None = None) -> tuple[str, int]:
-    """0.17.0's detached checkpoint of the database at `path`: (id, manifest_id)."""
-    adm = u.AdminBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///")).build()
+def _admin(path: str) -> Any:
+    return u.AdminBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///")).build()
+
+
+def _run(coro: Any) -> Any:
     loop = asyncio.new_event_loop()
     try:
-        r = loop.run_until_complete(
-            adm.create_detached_checkpoint(u.CheckpointOptions(lifetime_ms=None, source=None, name=name))
-        )
+        return loop.run_until_complete(coro)
     finally:
         loop.close()
+
+
+def _maybe(x: Any) -> Any:
+    return _run(x) if asyncio.iscoroutine(x) else x
+
+
+def create_checkpoint(path: str, name: str | None = None, lifetime_ms: int | None = None) -> tuple[str, int]:
+    """0.17.0's detached checkpoint of the database at `path`: (id, manifest_id)."""
+    r = _maybe(
+        _admin(path).create_detached_checkpoint(
+            u.CheckpointOptions(lifetime_ms=lifetime_ms, source=None, name=name)
+        )
+    )
     return str(r.id), r.manifest_id
+
+
+def list_checkpoints(path: str) -> list[Any]:
+    return list(_maybe(_admin(path).list_checkpoints(None)))
+
+
+def create_clone(clone_path: str, parent_path: str, checkpoint: str | None) -> None:
+    b = _maybe(
+        _admin(parent_path).create_clone_builder_from_source(
+            u.CloneSourceSpec(path=parent_path.lstrip("/"), checkpoint=checkpoint, projection_range=None)
+        )
+    )
+    b.with_clone_path(clone_path.lstrip("/"))
+    _maybe(b.build())
+
+
+def run_gc_once(path: str) -> None:
+    now = u.GarbageCollectorDirectoryOptions(min_age_ms=0, dry_run=False)
+    _maybe(
+        _admin(path).run_gc_once(
+            u.GarbageCollectorOptions(
+                manifest_options=now,
+                wal_options=now,
+                wal_fence_options=now,
+                compacted_options=now,
+                compactions_options=now,
+                disable_boundary_files=True,
+            )
+        )
+    )
