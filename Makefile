@@ -51,6 +51,7 @@ test: test-rust test-python ## the whole test suite (what CI runs)
 bench: build-release ## benchmarks side by side with rocksdict and a memory copy
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-columns=mean,ops --benchmark-sort=name -p no:cacheprovider
 	$(PY) benches/compare_db.py
+	$(PY) benches/compare_checkpoints.py
 
 .PHONY: golden
 golden: install ## regenerate tests/data/golden with the real SlateDB 0.17.0
