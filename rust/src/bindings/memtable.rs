@@ -11,7 +11,6 @@ use super::row::PyRow;
 use crate::cache::BlockCache;
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
-use crate::format::tables::SstType;
 use crate::memtable::Memtable;
 use crate::sst::{encode_sst, SstOptions};
 
@@ -151,13 +150,7 @@ impl PyMemtable {
         if rows.is_empty() {
             return Ok(None);
         }
-        let opts = SstOptions {
-            sst_type: SstType::Compacted,
-            block_size,
-            compression: Compression::from_name(compression).py_err(None)?,
-            bloom_bits_per_key,
-            min_filter_keys,
-        };
+        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
         Ok(Some(PyBytes::new(py, &data)))
     }

@@ -9,10 +9,8 @@ use super::errors::{invalid, IntoPyResult};
 use super::row::{extract_row, PyRow};
 use super::sst::PySstFile;
 use super::memtable::PyRowList;
-use crate::format::codec::Compression;
-use crate::format::tables::SstType;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
-use crate::sst::{SstBuilder, SstOptions};
+use crate::sst::SstBuilder;
 
 #[pyfunction]
 #[pyo3(signature = (sources, *, snapshot_seq = None, now = None, all_versions = false))]
@@ -119,13 +117,7 @@ impl PyMergeIterator {
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let opts = SstOptions {
-            sst_type: SstType::Compacted,
-            block_size,
-            compression: Compression::from_name(compression).py_err(None)?,
-            bloom_bits_per_key,
-            min_filter_keys,
-        };
+        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let out = self.with(py, move |m| {
             let mut b = SstBuilder::new(opts)?;
             let mut any = false;

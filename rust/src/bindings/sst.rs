@@ -19,6 +19,18 @@ fn rows_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Vec<Py<PyRow>>> {
     rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
 }
 
+/// Options of a compacted SST from the arguments Python passes (shared by every binding
+/// that writes one).
+pub fn compacted_options(block_size: usize, compression: Option<&str>, bloom_bits_per_key: u32, min_filter_keys: u64) -> PyResult<SstOptions> {
+    Ok(SstOptions {
+        sst_type: SstType::Compacted,
+        block_size,
+        compression: Compression::from_name(compression).py_err(None)?,
+        bloom_bits_per_key,
+        min_filter_keys,
+    })
+}
+
 #[pyfunction]
 #[pyo3(signature = (rows, kind = "compacted", block_size = None, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
 pub fn encode_sst<'py>(
