@@ -106,7 +106,12 @@ class Db:
         self._error: SlateDBError | None = None
         self._closed = False
 
-        self._manifests.create_if_absent(Manifest())
+        _, existing = self._manifests.create_if_absent(Manifest())
+        if existing.segments or existing.segment_extractor_name is not None:
+            raise InvalidArgumentError(
+                f"the database at {self._paths.root!r} uses segments (a segment extractor); "
+                "slatedb_py can read it (DbReader) but not write it yet"
+            )
         self._manifest_id, self._manifest = self._fence.claim()
         m = self._manifest
         listed = [i for i in list_wal_ids(self._store, self._paths) if i > m.replay_after_wal_id]

@@ -82,12 +82,22 @@ class ReadView:
     def _table(self, view: SstView) -> Any:
         return self.tables.open(self._external_path(view))
 
+    def _trees(self) -> Iterator[tuple[bytes, tuple[SstView, ...], tuple[SortedRun, ...]]]:
+        """(prefix, l0, sorted runs) of the top-level tree and of every segment (RFC-0024:
+        with a segment extractor, each key prefix has its own tree and the top one is empty)."""
+        yield b"", self.manifest.l0, self.manifest.compacted
+        for seg in self.manifest.segments:
+            yield seg.prefix, seg.l0, seg.compacted
+
     def sst_views_for(self, key: bytes) -> Iterator[SstView]:
-        yield from self.manifest.l0
-        for run in self.manifest.compacted:
-            v = _run_view_for(run, key)
-            if v is not None:
-                yield v
+        for prefix, l0, runs in self._trees():
+            if not key.startswith(prefix):
+                continue
+            yield from l0
+            for run in runs:
+                v = _run_view_for(run, key)
+                if v is not None:
+                    yield v
 
     def get_row(self, key: bytes, snapshot_seq: int) -> Any:
         for mt in self.memtables:
@@ -110,9 +120,7 @@ class ReadView:
         """Memtables and SSTs in search order as one native object, so a get whose blocks
         are cached crosses into Rust once. None when a view has a key-range restriction
         (clone projections), which the Python path handles."""
-        views: list[SstView] = list(self.manifest.l0)
-        for run in self.manifest.compacted:
-            views.extend(run.views)
+        views = self.manifest.all_views()
         if any(v.visible_range is not None for v in views):
             return None
         tables = [self._table(v) for v in views]
@@ -144,10 +152,7 @@ class ReadView:
         if start is not None and end is not None and start >= end:
             return
         sources: list[Any] = [mt.range(start, end) for mt in self.memtables]
-        views: list[SstView] = list(self.manifest.l0)
-        for run in self.manifest.compacted:
-            views.extend(run.views)
-        for view in views:
+        for view in self.manifest.all_views():
             lo, hi = _view_range(view)
             if end is not None and lo is not None and lo >= end:
                 continue

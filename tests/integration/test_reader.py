@@ -127,3 +127,28 @@ def test_managed_checkpoint_is_recreated_after_being_reaped(store) -> None:
     assert reader.get(b"k") == b"v"
     assert len(admin.list_checkpoints("db", store)) == 1
     reader.close()
+
+
+def test_segmented_databases_are_read_and_refused_for_writing(store) -> None:
+    from dataclasses import replace
+
+    from slatedb_py.errors import InvalidArgumentError
+    from slatedb_py.manifest.model import Segment
+    from slatedb_py.manifest.store import ManifestStore
+    from slatedb_py.paths import DbPaths
+    from slatedb_py.store import Store
+
+    with Db.open("db", store, DbOptions(flush_interval=None, gc_enabled=False)) as db:
+        for i in range(50):
+            db.put(b"k%02d" % i, b"v%d" % i, await_durable=False)
+    # As SlateDB writes a database with a segment extractor: the tree lives in a segment.
+    ms = ManifestStore(Store.resolve(store), DbPaths.of("db"))
+    ms.update(lambda m: replace(m, l0=(), segment_extractor_name="first-byte",
+                                segments=(Segment(b"k", None, m.l0, ()),)))
+    with DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=None, managed_checkpoint=False)) as r:
+        assert r.get(b"k07") == b"v7"
+        assert len(dict(r.scan())) == 50
+    before = ms.list_ids()
+    with pytest.raises(InvalidArgumentError, match="segments"):
+        Db.open("db", store)
+    assert ms.list_ids() == before
