@@ -240,6 +240,34 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compactor(args: argparse.Namespace) -> int:
+    """A standalone compactor process: fences older compactors, then compacts as the
+    size-tiered plan says until interrupted (or, with --once, until nothing is left)."""
+    from datetime import timedelta
+
+    from slatedb_py.clock import SystemClock
+    from slatedb_py.compactor import Compactor
+    from slatedb_py.config import DbOptions
+    from slatedb_py.paths import DbPaths
+    from slatedb_py.store import Store
+
+    options = DbOptions(compactor_poll_interval=timedelta(seconds=args.poll_interval))
+    c = Compactor(Store.resolve(args.store), DbPaths.of(args.path), options, SystemClock())
+    c.manifests.require_latest()
+    if args.once:
+        n = 0
+        while c.run_once(full=args.full and n == 0):
+            n += 1
+        _emit(args, {"compactions": n}, f"ran {n} compaction(s)")
+        return 0
+    print(f"compacting {args.path} (epoch claimed; Ctrl-C stops)", flush=True)
+    try:
+        c.run_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="slatedb-py",
@@ -293,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("clone_path", help="path of the new clone in the same store")
     p.add_argument("--checkpoint", help="clone at this checkpoint (default: now)")
     p.set_defaults(func=cmd_clone)
+
+    p = sub.add_parser("compactor", help="run a standalone compactor for a database")
+    db_args(p)
+    p.add_argument("--once", action="store_true", help="compact what is due, then exit")
+    p.add_argument("--full", action="store_true", help="with --once: everything into one run")
+    p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between rounds")
+    p.set_defaults(func=cmd_compactor)
 
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")
     db_args(p)

@@ -1,27 +1,143 @@
-"""Compaction. For now the full compaction behind `Db.compact()` (RocksDB's `compact_range`):
-every L0 SST and sorted run merged into one new sorted run.
+"""Compaction (FORMAT.md 6): size-tiered scheduling, a streaming native merge, and the
+compactor's own fencing, embedded in an open `Db` or running as its own process.
 
-The merge is native and streams into output SSTs (split at `max_sst_size`) without the GIL.
-It keeps the newest version of each key and drops tombstones and expired rows: the output is
-the bottom of the tree and no snapshot needs older versions. The manifest update removes only
-what was compacted, so L0 SSTs flushed meanwhile stay in front.
+- Scheduling: when L0 holds `min_sources` SSTs or more, the oldest of them (up to
+  `max_sources`) become a new sorted run whose id is above every existing run; otherwise a
+  window of `min_sources`..`max_sources` consecutive runs whose largest is at most
+  `size_ratio` times the smallest merges into the oldest run of the window.
+- The merge streams: inputs are SSTs opened from their tails, their blocks fetched a few MiB
+  at a time as the native merge asks; outputs split at `max_sst_size`. Memory stays bounded
+  whatever the input size. It keeps every version newer than the manifest's
+  `recent_snapshot_min_seq` and the newest one at or below it, turns expired rows into
+  tombstones, and drops tombstones when writing the bottom run.
+- Fencing: a compactor claims `compactor_epoch + 1` in the manifest and records it in a new
+  `compactions/<id>.compactions` version; its commits check the epoch, so an older compactor
+  is fenced. Writer and compactor edit the manifest through re-read-and-retry updates that
+  each change only their own parts (L0 additions and WAL markers / runs and the last
+  compacted L0), so neither loses the other's changes.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import threading
+from dataclasses import dataclass, replace
 from typing import Any
 
+import flatbuffers
+
+from slatedb_py import _native
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import UnavailableError
-from slatedb_py.format import decode_sst, merge_rows
+from slatedb_py.errors import DataError, FencedError, UnavailableError
 from slatedb_py.ids import new_ulid
-from slatedb_py.manifest.model import Manifest, SortedRun, SstHandle, SstView
-from slatedb_py.manifest.store import WriterFence
+from slatedb_py.manifest.model import Manifest, SortedRun, SstHandle, SstTableInfo, SstView
+from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
+
+
+@dataclass(frozen=True)
+class CompactionPlan:
+    l0: tuple[SstView, ...]  # L0 views to compact (the oldest ones)
+    runs: tuple[SortedRun, ...]  # sorted runs to compact
+    destination: int  # id of the output run
+    bottom: bool  # the output is the last run: tombstones can go
+
+    def views(self) -> list[SstView]:
+        out = list(self.l0)
+        for r in self.runs:
+            out.extend(r.views)
+        return out
+
+
+def _run_size(run: SortedRun) -> int:
+    return sum(v.sst.info.estimated_size for v in run.views)
+
+
+def plan_compaction(m: Manifest, options: DbOptions) -> CompactionPlan | None:
+    """The next size-tiered compaction for manifest `m`, or None."""
+    lo, hi, ratio = options.compaction_min_sources, options.compaction_max_sources, options.compaction_size_ratio
+    if any(v.visible_range is not None for v in m.all_views()) or m.segments:
+        return None  # projected clone views and segments: not compacted here yet
+    if len(m.l0) >= lo:
+        take = m.l0[-hi:]  # the oldest; newer L0 SSTs stay in front of the new run
+        dest = max((r.id for r in m.compacted), default=-1) + 1
+        return CompactionPlan(tuple(take), (), dest, bottom=not m.compacted)
+    runs = m.compacted  # newest (highest id) first
+    for size in range(min(hi, len(runs)), lo - 1, -1):
+        for start in range(len(runs) - size, -1, -1):  # prefer the oldest window
+            window = runs[start : start + size]
+            sizes = [max(1, _run_size(r)) for r in window]
+            if max(sizes) <= ratio * min(sizes):
+                return CompactionPlan(
+                    (), tuple(window), min(r.id for r in window), bottom=start + size == len(runs)
+                )
+    return None
+
+
+def full_plan(m: Manifest) -> CompactionPlan | None:
+    """Everything into one run (`Db.compact()`)."""
+    if (not m.l0 and not m.compacted) or m.segments:
+        return None
+    if any(v.visible_range is not None for v in m.all_views()):
+        return None
+    dest = max((r.id for r in m.compacted), default=-1) + 1
+    return CompactionPlan(m.l0, m.compacted, dest, bottom=True)
+
+
+# ---------------------------------------------------------------------------- .compactions
+
+
+def encode_compactions(compactor_epoch: int) -> bytes:
+    """A `CompactionsV1` state naming no compactions in flight (version prefix 2)."""
+    b = flatbuffers.Builder(64)
+    b.StartVector(4, 0, 4)
+    empty = b.EndVector()
+    b.StartObject(2)
+    b.PrependUint64Slot(0, compactor_epoch, 0)
+    b.PrependUOffsetTRelativeSlot(1, empty, 0)
+    b.Finish(b.EndObject())
+    return b"\x00\x02" + bytes(b.Output())
+
+
+def _latest_compactions_id(store: Store, paths: DbPaths) -> int:
+    ids = [DbPaths.manifest_id_of(m.path.replace(".compactions", ".manifest")) for m in store.list(paths.compactions_dir)]
+    return max((i for i in ids if i is not None), default=0)
+
+
+class CompactorFence:
+    """Holds a compactor epoch; commits check that no newer compactor took over."""
+
+    def __init__(self, manifests: ManifestStore) -> None:
+        self.manifests = manifests
+        self.epoch = 0
+
+    def claim(self) -> None:
+        _, m = self.manifests.update(lambda m: replace(m, compactor_epoch=m.compactor_epoch + 1))
+        self.epoch = m.compactor_epoch
+        store, paths = self.manifests.store, self.manifests.paths
+        state = encode_compactions(self.epoch)
+        cid = _latest_compactions_id(store, paths) + 1
+        while not store.put_if_absent(paths.compactions(cid), state):
+            cid += 1
+
+    def check(self, m: Manifest) -> None:
+        if m.compactor_epoch > self.epoch:
+            raise FencedError(
+                f"a newer compactor (epoch {m.compactor_epoch}) runs on {self.manifests.paths.root!r}; "
+                f"this one (epoch {self.epoch}) is fenced"
+            )
+
+    def update(self, mutate: Any) -> tuple[int, Manifest]:
+        def guarded(m: Manifest) -> Manifest | None:
+            self.check(m)
+            return mutate(m)
+
+        return self.manifests.update(guarded)
+
+
+# ---------------------------------------------------------------------------- running one
 
 
 def _sst_path(m: Manifest, paths: DbPaths, view: SstView) -> str:
@@ -31,61 +147,134 @@ def _sst_path(m: Manifest, paths: DbPaths, view: SstView) -> str:
     return paths.compacted(view.sst.id)
 
 
-def full_compaction(
+def info_of(native: Any) -> SstTableInfo:
+    info = native.info()
+    return SstTableInfo(
+        first_entry=info["first_key"],
+        last_entry=info["last_key"],
+        index_offset=info["index_offset"],
+        index_len=info["index_len"],
+        filter_offset=info["filter_offset"],
+        filter_len=info["filter_len"],
+        compression=info["compression"],
+        sst_type=info["sst_type"],
+        stats_offset=info["stats_offset"],
+        stats_len=info["stats_len"],
+        filter_format=1 if info["filter_format"] == "composite" else 0,
+    )
+
+
+def run_compaction(
     store: Store,
     paths: DbPaths,
-    fence: WriterFence,
     tables: TableCache,
+    fence: CompactorFence | Any,
     clock: Clock,
     options: DbOptions,
     snapshot: Manifest,
-) -> tuple[int, Manifest] | None:
-    """Compacts everything `snapshot` lists; returns the new manifest, or None if empty."""
-    views = list(snapshot.l0)
-    for run in snapshot.compacted:
-        views.extend(run.views)
-    if not views or any(v.visible_range is not None for v in views):
-        return None
-    sources: list[Any] = []
-    for v in views:
-        key = _sst_path(snapshot, paths, v)
-        data = store.get(key)
-        if data is None:
-            raise UnavailableError(f"SST {key!r} listed in the manifest is missing")
-        sources.append(decode_sst(data, name=key))
-    merged = merge_rows(sources, now=clock.now_ms())
+    plan: CompactionPlan,
+) -> tuple[int, Manifest]:
+    """Merges the plan's inputs into new SSTs and commits them; returns the new manifest."""
+    views = plan.views()
+    inputs = [tables.open(_sst_path(snapshot, paths, v)) for v in views]
+    job = _native.CompactionJob(
+        [t.native for t in inputs],
+        snapshot.recent_snapshot_min_seq or snapshot.last_l0_seq,
+        clock.now_ms(),
+        plan.bottom,
+        options.max_sst_size,
+        options.block_size,
+        options.compression,
+        options.bloom_bits_per_key,
+        options.min_filter_keys,
+    )
     outputs: list[SstView] = []
-    from slatedb_py.db import info_from_native
-
     while True:
-        data = merged.write_sst(
-            options.max_sst_size, options.block_size, options.compression,
-            options.bloom_bits_per_key, options.min_filter_keys,
-        )
-        if data is None:
+        kind, what = job.step()
+        if kind == 0:
             break
-        ulid = new_ulid(clock.now_ms())
-        key = paths.compacted(ulid)
-        store.put(key, data)
-        table = tables.add_written(key, data)
-        outputs.append(SstView(ulid, SstHandle(ulid, info_from_native(table.native.info()), 2)))
+        if kind == 1:
+            ulid = new_ulid(clock.now_ms())
+            key = paths.compacted(ulid)
+            store.put(key, what)
+            native = _native.open_sst_tail(what, len(what), key)
+            outputs.append(SstView(ulid, SstHandle(ulid, info_of(native), 2)))
+            continue
+        src, wanted = what
+        raws = store.get_ranges(inputs[src].path, [(s, e) for _, s, e in wanted])
+        job.feed(src, [(i, raw) for (i, _, _), raw in zip(wanted, raws, strict=True)])
 
-    done_l0 = {v.id for v in snapshot.l0}
-    done_runs = {r.id for r in snapshot.compacted}
-    run_id = max((r.id for r in snapshot.compacted), default=-1) + 1
+    done_l0 = {v.id for v in plan.l0}
+    done_runs = {r.id for r in plan.runs}
 
     def commit(m: Manifest) -> Manifest:
-        kept_runs = tuple(r for r in m.compacted if r.id not in done_runs)
-        new_id = max([run_id, *(r.id + 1 for r in kept_runs)])
-        runs = ((SortedRun(new_id, tuple(outputs)),) if outputs else ()) + kept_runs
+        present = {v.id for v in m.l0}
+        if not done_l0 <= present or not done_runs <= {r.id for r in m.compacted}:
+            raise DataError("the manifest changed under the compaction (another compactor?)")
+        runs = [r for r in m.compacted if r.id not in done_runs]
+        if outputs:
+            runs.append(SortedRun(plan.destination, tuple(outputs)))
+        newest_done = next((v.id for v in m.l0 if v.id in done_l0), None)
         return replace(
             m,
             l0=tuple(v for v in m.l0 if v.id not in done_l0),
             compacted=tuple(sorted(runs, key=lambda r: -r.id)),
-            last_compacted_l0_view_id=snapshot.l0[0].id if snapshot.l0 else m.last_compacted_l0_view_id,
+            last_compacted_l0_view_id=newest_done or m.last_compacted_l0_view_id,
         )
 
     result = fence.update(commit)
     for v in views:
         tables.forget(_sst_path(snapshot, paths, v))
     return result
+
+
+class Compactor:
+    """The compaction loop: embedded in a `Db` (a thread) or standalone (its own process)."""
+
+    def __init__(self, store: Store, paths: DbPaths, options: DbOptions, clock: Clock, tables: TableCache | None = None) -> None:
+        self.store, self.paths, self.options, self.clock = store, paths, options, clock
+        self.manifests = ManifestStore(store, paths)
+        self.fence = CompactorFence(self.manifests)
+        self.tables = tables or TableCache(store, 16 * 1024 * 1024)
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.on_commit: Any = None
+        self.compactions = 0
+
+        self.lock = threading.Lock()  # one compaction at a time
+        self.claimed = False
+
+    def _ensure_claimed(self) -> None:
+        if not self.claimed:
+            self.fence.claim()
+            self.claimed = True
+
+    def run_once(self, *, full: bool = False) -> bool:
+        """One scheduling round (or a full compaction); True if it compacted anything."""
+        with self.lock:
+            self._ensure_claimed()
+            _, m = self.manifests.require_latest()
+            self.fence.check(m)
+            plan = full_plan(m) if full else plan_compaction(m, self.options)
+            if plan is None:
+                return False
+            result = run_compaction(
+                self.store, self.paths, self.tables, self.fence, self.clock, self.options, m, plan
+            )
+            self.compactions += 1
+        if self.on_commit is not None:
+            self.on_commit(result)
+        return True
+
+    def run_forever(self) -> None:
+        interval = self.options.compactor_poll_interval.total_seconds()
+        while not self.stop.is_set():
+            try:
+                while self.run_once() and not self.stop.is_set():
+                    pass
+            except FencedError:
+                return
+            except (UnavailableError, DataError):
+                pass  # retried next round
+            self.wake.wait(interval)
+            self.wake.clear()

@@ -37,7 +37,10 @@ class DbOptions:
             timer (writes still become durable when a caller waits for them or on flush()).
         l0_sst_size_bytes: memtable size at which it is written out as an L0 SST.
         l0_max_ssts: L0 SSTs beyond which writes slow down (compaction drains L0).
-        max_sst_size: compaction output SSTs are split at about this size.
+        max_sst_size: compaction output SSTs are split at about this size (64 MiB; SlateDB
+            uses 256 MiB, but one output SST is what a compaction holds in memory).
+        compactor_enabled, compactor_poll_interval, compaction_min_sources,
+        compaction_max_sources, compaction_size_ratio: the embedded size-tiered compactor.
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
@@ -50,7 +53,7 @@ class DbOptions:
     flush_interval: timedelta | None = timedelta(milliseconds=100)
     l0_sst_size_bytes: int = 64 * 1024 * 1024
     l0_max_ssts: int = 8
-    max_sst_size: int = 256 * 1024 * 1024
+    max_sst_size: int = 64 * 1024 * 1024
     block_size: int = 4096
     compression: str | None = None
     bloom_bits_per_key: int = 10
@@ -60,6 +63,11 @@ class DbOptions:
     manifest_poll_interval: timedelta = timedelta(seconds=1)
     gc: GcOptions | None = None  # None: the default GcOptions(); see also `gc_enabled`
     gc_enabled: bool = True
+    compactor_enabled: bool = True
+    compactor_poll_interval: timedelta = timedelta(seconds=1)
+    compaction_min_sources: int = 4
+    compaction_max_sources: int = 8
+    compaction_size_ratio: float = 4.0
 
     def __post_init__(self) -> None:
         if self.gc is not None and not isinstance(self.gc, GcOptions):
@@ -70,6 +78,13 @@ class DbOptions:
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)
+        _duration("compactor_poll_interval", self.compactor_poll_interval, allow_none=False)
+        _positive("compaction_min_sources", self.compaction_min_sources)
+        _positive("compaction_max_sources", self.compaction_max_sources)
+        if self.compaction_min_sources < 2 or self.compaction_max_sources < self.compaction_min_sources:
+            raise InvalidArgumentError("compaction needs 2 <= compaction_min_sources <= compaction_max_sources")
+        if not self.compaction_size_ratio >= 1:
+            raise InvalidArgumentError(f"compaction_size_ratio must be >= 1, not {self.compaction_size_ratio}")
         _positive("block_size", self.block_size)
         if self.block_size > 65536:
             raise InvalidArgumentError(f"block_size must be <= 65536, not {self.block_size}")

@@ -22,7 +22,7 @@ from slatedb_py import checkpoint
 from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.compactor import full_compaction
+from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
@@ -102,7 +102,6 @@ class Db:
         self._lock = threading.Lock()
         self._upload_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
-        self._compact_lock = threading.Lock()
         self._error: SlateDBError | None = None
         self._closed = False
 
@@ -136,6 +135,10 @@ class Db:
         if self.options.flush_interval is not None:
             self._start(self._wal_ticker, "slatedb-wal")
         self._start(self._flusher, "slatedb-flush")
+        self._compactor = Compactor(self._store, self._paths, self.options, self._clock, self._tables)
+        self._compactor.on_commit = self._compacted
+        if self.options.compactor_enabled:
+            self._start(self._compactor.run_forever, "slatedb-compactor")
         gc = self.options.gc or GcOptions()
         if self.options.gc_enabled and gc.interval is not None:
             self._gc_options = gc
@@ -341,7 +344,20 @@ class Db:
                     oldest = self._frozen[-1]
                 self._write_l0(oldest)
 
+    def _wait_for_l0_room(self) -> None:
+        """Backpressure: with L0 at `l0_max_ssts`, flushes (and through them writers) wait for
+        the compactor to drain it. Bounded: a stuck compactor slows writes, never stops them."""
+        if not self.options.compactor_enabled:
+            return
+        for _ in range(600):
+            if len(self._manifests.require_latest()[1].l0) < self.options.l0_max_ssts:
+                return
+            self._compactor.wake.set()
+            if self._stop.wait(0.05):
+                return
+
     def _write_l0(self, frozen: _Frozen) -> None:
+        self._wait_for_l0_room()
         o = self.options
         data = frozen.memtable.encode_l0(
             o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, self._clock.now_ms()
@@ -377,6 +393,7 @@ class Db:
             self._manifest_id, self._manifest = mid, m
             self._frozen.remove(frozen)
             self._view = self._make_view()
+        self._compactor.wake.set()
 
     def _flusher(self) -> None:
         while not self._stop.is_set():
@@ -444,15 +461,18 @@ class Db:
         merged into one sorted run (tombstones, expired rows and old versions dropped)."""
         self._check_open()
         self.flush_memtable()
-        with self._compact_lock:
-            latest = self._manifests.require_latest()[1]
-            done = full_compaction(
-                self._store, self._paths, self._fence, self._tables, self._clock, self.options, latest
-            )
-            if done is not None:
-                with self._lock:
-                    self._manifest_id, self._manifest = done
-                    self._view = self._make_view()
+        try:
+            self._compactor.run_once(full=True)
+        except FencedError as e:
+            raise FencedError(f"compaction of {self._paths.root!r}: {e}") from e
+
+    def _compacted(self, result: tuple[int, Manifest]) -> None:
+        """The compactor committed: read through the new tree from now on."""
+        mid, m = result
+        with self._lock:
+            if mid > self._manifest_id:
+                self._manifest_id, self._manifest = mid, m
+                self._view = self._make_view()
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -492,6 +512,8 @@ class Db:
             self._closed = True
             self._stop.set()
             self._flush_wanted.set()
+            self._compactor.stop.set()
+            self._compactor.wake.set()
             for t in self._threads:
                 if t is not threading.current_thread():
                     t.join(timeout=10)

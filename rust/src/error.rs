@@ -37,6 +37,11 @@ pub enum CoreError {
     /// A caller passed something the format cannot represent.
     #[error("{0}")]
     Invalid(String),
+
+    /// A streaming source ran out of fetched input: not a failure, the caller feeds more
+    /// blocks and resumes (see `merge::MergeIterator::waiting`).
+    #[error("more input needed")]
+    Pending,
 }
 
 impl CoreError {
@@ -82,7 +87,7 @@ impl CoreError {
                 version,
                 supported,
             },
-            other @ CoreError::Invalid(_) => other,
+            other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
         }
     }
 
@@ -98,7 +103,7 @@ impl CoreError {
             CoreError::UnsupportedVersion { offset, what, version, supported } => {
                 CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
             }
-            other @ CoreError::Invalid(_) => other,
+            other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
         }
     }
 
@@ -109,7 +114,7 @@ impl CoreError {
             CoreError::Corrupt { offset, .. }
             | CoreError::Checksum { offset, .. }
             | CoreError::UnsupportedVersion { offset, .. } => Some(*offset),
-            CoreError::Invalid(_) => None,
+            CoreError::Invalid(_) | CoreError::Pending => None,
         }
     }
 }

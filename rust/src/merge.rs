@@ -23,7 +23,20 @@ use crate::format::row::{show_key, Row, RowKind};
 use crate::sst::SstIter;
 
 pub trait RowSource: Send {
+    /// The next row, `None` at the end, or `Err(CoreError::Pending)` when a streaming source
+    /// needs more input first (the merge then stops and can be resumed).
     fn next_row(&mut self) -> CoreResult<Option<Row>>;
+
+    /// Streaming sources: the next blocks to fetch, `(index, start, end)`, up to about
+    /// `max_bytes` (at least one while any remain).
+    fn wants(&self, _max_bytes: u64) -> Vec<(usize, u64, u64)> {
+        Vec::new()
+    }
+
+    /// Streaming sources: fetched blocks, in the order `wants` named them.
+    fn feed(&mut self, _blocks: Vec<(usize, bytes::Bytes)>) -> CoreResult<()> {
+        Err(CoreError::invalid("this merge source takes no input"))
+    }
 }
 
 impl RowSource for SstIter {
@@ -75,6 +88,11 @@ impl RowSource for VecSource {
 pub enum MergeMode {
     AllVersions,
     Visible { snapshot_seq: u64, now: Option<i64> },
+    /// What a compaction writes: every version newer than `retain_seq` (a live snapshot may
+    /// read it), then the newest version at or below it, nothing older. A row expired at
+    /// `now` becomes a tombstone; at the `bottom` of the tree a tombstone with nothing older
+    /// left to hide is dropped.
+    Compaction { retain_seq: u64, now: Option<i64>, bottom: bool },
 }
 
 struct Head {
@@ -112,49 +130,80 @@ pub struct MergeIterator {
     sources: Vec<Box<dyn RowSource>>,
     heap: BinaryHeap<Head>,
     mode: MergeMode,
-    started: bool,
+    /// Sources not yet asked for their first row (the merge may stop half-way through).
+    unstarted: Vec<usize>,
+    /// The source whose `Pending` stopped the merge.
+    waiting: Option<usize>,
     /// AllVersions: the last emitted (key, seq). Visible: the last key already decided.
+    /// Compaction: the key being written, and whether its base version is out already.
     last_key: Option<Bytes>,
     last_seq: u64,
+    base_done: bool,
 }
 
 impl MergeIterator {
     pub fn new(sources: Vec<Box<dyn RowSource>>, mode: MergeMode) -> Self {
         MergeIterator {
             heap: BinaryHeap::with_capacity(sources.len()),
+            unstarted: (0..sources.len()).rev().collect(),
+            waiting: None,
             sources,
             mode,
-            started: false,
             last_key: None,
             last_seq: 0,
+            base_done: false,
         }
     }
 
     fn start(&mut self) -> CoreResult<()> {
-        if !self.started {
-            for (src, s) in self.sources.iter_mut().enumerate() {
-                if let Some(row) = s.next_row()? {
-                    self.heap.push(Head { row, src });
+        while let Some(&src) = self.unstarted.last() {
+            match self.sources[src].next_row() {
+                Ok(Some(row)) => self.heap.push(Head { row, src }),
+                Ok(None) => {}
+                Err(CoreError::Pending) => {
+                    self.waiting = Some(src);
+                    return Err(CoreError::Pending);
                 }
+                Err(e) => return Err(e),
             }
-            self.started = true;
+            self.unstarted.pop();
         }
         Ok(())
     }
 
-    /// The next row in merged order, every version.
+    /// The source that needs input after `next_row` returned `Err(CoreError::Pending)`.
+    pub fn waiting(&self) -> Option<usize> {
+        self.waiting
+    }
+
+    pub fn source_mut(&mut self, i: usize) -> Option<&mut Box<dyn RowSource>> {
+        self.sources.get_mut(i)
+    }
+
+    pub fn source(&self, i: usize) -> Option<&dyn RowSource> {
+        self.sources.get(i).map(|s| &**s)
+    }
+
+    /// The next row in merged order, every version. A source that needs input stops the
+    /// merge with nothing consumed: the head row stays until the source can replace it.
     fn pop(&mut self) -> CoreResult<Option<Row>> {
         let Some(mut top) = self.heap.peek_mut() else {
             return Ok(None);
         };
-        match self.sources[top.src].next_row()? {
-            Some(next) => Ok(Some(std::mem::replace(&mut top.row, next))),
-            None => Ok(Some(PeekMut::pop(top).row)),
+        match self.sources[top.src].next_row() {
+            Ok(Some(next)) => Ok(Some(std::mem::replace(&mut top.row, next))),
+            Ok(None) => Ok(Some(PeekMut::pop(top).row)),
+            Err(CoreError::Pending) => {
+                self.waiting = Some(top.src);
+                Err(CoreError::Pending)
+            }
+            Err(e) => Err(e),
         }
     }
 
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
         self.start()?;
+        self.waiting = None;
         loop {
             let Some(row) = self.pop()? else {
                 return Ok(None);
@@ -176,6 +225,34 @@ impl MergeIterator {
                     self.last_key = Some(row.key.clone());
                     if row.kind == RowKind::Tombstone || now.is_some_and(|t| row.is_expired(t)) {
                         continue;
+                    }
+                    return Ok(Some(row));
+                }
+                MergeMode::Compaction { retain_seq, now, bottom } => {
+                    if !same_key {
+                        self.last_key = Some(row.key.clone());
+                        self.base_done = false;
+                        self.last_seq = u64::MAX;
+                    } else if self.base_done || row.seq == self.last_seq {
+                        continue;
+                    }
+                    self.last_seq = row.seq;
+                    let mut row = row;
+                    if row.kind != RowKind::Tombstone && now.is_some_and(|t| row.is_expired(t)) {
+                        row = Row {
+                            value: Bytes::new(),
+                            kind: RowKind::Tombstone,
+                            expire_ts: None,
+                            ..row
+                        };
+                    }
+                    // A merge operand is no base: older versions stay until one is (folding
+                    // them needs the user's merge operator).
+                    if row.seq <= retain_seq && row.kind != RowKind::Merge {
+                        self.base_done = true;
+                        if bottom && row.kind == RowKind::Tombstone {
+                            continue;
+                        }
                     }
                     return Ok(Some(row));
                 }

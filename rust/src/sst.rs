@@ -649,6 +649,74 @@ impl SstFile {
     }
 }
 
+/// An SST opened from its tail whose data blocks arrive from the caller, in order: a merge
+/// source for compactions that stream their input instead of loading whole files.
+pub struct StreamingSst {
+    file: SstFile,
+    next_fetch: usize,
+    queue: std::collections::VecDeque<Block>,
+    current: Option<crate::format::block::BlockIter>,
+    current_index: usize,
+}
+
+impl StreamingSst {
+    pub fn new(file: SstFile) -> Self {
+        StreamingSst { file, next_fetch: 0, queue: std::collections::VecDeque::new(), current: None, current_index: 0 }
+    }
+
+    fn buffered(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+impl crate::merge::RowSource for StreamingSst {
+    fn next_row(&mut self) -> CoreResult<Option<Row>> {
+        loop {
+            if let Some(it) = &mut self.current {
+                let at = self.file.inner.index[self.current_index].offset;
+                match it.next_row().map_err(|e| e.within(at, &format!("data block {}", self.current_index)))? {
+                    Some(row) => return Ok(Some(row)),
+                    None => self.current = None,
+                }
+            }
+            if let Some(block) = self.queue.pop_front() {
+                self.current = Some(block.iter());
+                self.current_index = self.next_fetch - self.buffered() - 1;
+                continue;
+            }
+            if self.next_fetch < self.file.num_blocks() {
+                return Err(CoreError::Pending);
+            }
+            return Ok(None);
+        }
+    }
+
+    fn wants(&self, max_bytes: u64) -> Vec<(usize, u64, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0;
+        for i in self.next_fetch..self.file.num_blocks() {
+            let (s, e) = self.file.block_range(i);
+            if !out.is_empty() && total + (e - s) > max_bytes {
+                break;
+            }
+            total += e - s;
+            out.push((i, s, e));
+        }
+        out
+    }
+
+    fn feed(&mut self, blocks: Vec<(usize, Bytes)>) -> CoreResult<()> {
+        for (i, raw) in blocks {
+            if i != self.next_fetch {
+                return Err(CoreError::invalid(format!("expected block {}, got block {i}", self.next_fetch)));
+            }
+            self.queue.push_back(self.file.block_from_raw(i, &raw)?);
+            self.next_fetch += 1;
+        }
+        Ok(())
+    }
+}
+
 fn label_block(e: CoreError, i: usize) -> CoreError {
     match e {
         CoreError::Checksum { offset, stored, computed, .. } => CoreError::Corrupt {

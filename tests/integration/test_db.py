@@ -64,7 +64,7 @@ def test_ttl_rows_read_as_absent_once_expired(store) -> None:
 
 
 def test_l0_flush_by_size_and_reads_across_l0(store) -> None:
-    opts = DbOptions(flush_interval=None, l0_sst_size_bytes=8 * 1024)
+    opts = DbOptions(flush_interval=None, l0_sst_size_bytes=8 * 1024, compactor_enabled=False)
     db = Db.open("db", store, opts)
     model = {}
     for i in range(2000):

@@ -17,7 +17,15 @@ from slatedb_py.config import DbOptions
 
 keys = st.binary(min_size=1, max_size=6).map(lambda b: b"k" + b)
 values = st.binary(max_size=40)
-OPTS = DbOptions(flush_interval=None, l0_sst_size_bytes=2048, block_size=256, min_filter_keys=4)
+OPTS = DbOptions(
+    flush_interval=None,
+    l0_sst_size_bytes=2048,
+    block_size=256,
+    min_filter_keys=4,
+    compaction_min_sources=2,
+    compactor_poll_interval=timedelta(milliseconds=5),
+    gc_enabled=False,
+)
 
 
 class DbModel(RuleBasedStateMachine):
@@ -77,6 +85,10 @@ class DbModel(RuleBasedStateMachine):
     @rule()
     def flush_memtable(self) -> None:
         self.db.flush_memtable()
+
+    @rule()
+    def compact(self) -> None:
+        self.db.compact()
 
     @rule()
     def reopen(self) -> None:

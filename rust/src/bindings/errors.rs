@@ -26,6 +26,7 @@ pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
         let prefix = object.map(|o| format!("{o}: ")).unwrap_or_default();
         match &err {
             CoreError::Invalid(m) => raise(py, "InvalidArgumentError", m.clone(), &[]),
+            CoreError::Pending => raise(py, "InternalError", "a streaming merge stopped for input outside a compaction job".into(), &[]),
             CoreError::UnsupportedVersion { offset, .. } => {
                 let off = offset.into_pyobject(py).ok().map(|o| o.into_any().unbind());
                 raise(py, "UnsupportedFormatError", format!("{prefix}{err}"), &[("object", obj), ("offset", off)])

@@ -5,6 +5,7 @@
 
 mod batch;
 mod bloom;
+mod compaction;
 mod durable;
 mod errors;
 mod memtable;
@@ -33,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<memtable::PyReadPath>()?;
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
+    m.add_class::<compaction::PyCompactionJob>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }
