@@ -118,7 +118,9 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
             ts = ulid_timestamp_ms(ulid)
         except ValueError:
             continue  # not ours to judge
-        if ts < watermark_ms and ts <= now_ms - age_ms:
+        # The last compacted L0 itself is known to be done with, though its time is the mark.
+        below = ts < watermark_ms or ulid == latest.last_compacted_l0_view_id
+        if below and ts <= now_ms - age_ms:
             store.delete(meta.path)
             result.compacted.append(meta.path)
     return result

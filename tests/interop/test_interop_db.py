@@ -108,3 +108,36 @@ def test_unflushed_wal_tail_written_by_slatedb_py_replays_in_0_17(tmp_path: Path
     official = Official(path, reader=True)
     assert official.scan() == {b"b": b"2"}
     official.close()
+
+
+def test_database_compacted_by_slatedb_py_opens_in_0_17_and_back(tmp_path: Path) -> None:
+    from slatedb_py.config import DbOptions
+
+    path = str(tmp_path / "compacted")
+    opts = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False)
+    model = {}
+    with Db.open(path, ROOT, opts) as db:
+        for r in range(6):
+            for i in range(0, 2000, r + 1):
+                k, v = b"key%05d" % i, b"r%d-%d" % (r, i)
+                db.put(k, v, await_durable=False)
+                model[k] = v
+            db.flush_memtable()
+        for k in sorted(model)[::9]:
+            db.delete(k, await_durable=False)
+            del model[k]
+        db.compact()  # one sorted run, tombstones gone
+        db.put(b"after-compaction", b"l0")
+        model[b"after-compaction"] = b"l0"
+    official = Official(path)
+    assert official.scan() == model
+    official.put(b"from-0.17", b"1")
+    model[b"from-0.17"] = b"1"
+    official.flush_memtable()
+    official.close()
+    with Db.open(path, ROOT, opts) as db:
+        db.compact()
+        assert dict(db.scan()) == model
+    reader = Official(path, reader=True)
+    assert reader.scan() == model
+    reader.close()
