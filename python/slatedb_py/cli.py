@@ -240,6 +240,17 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident memory (VmHWM, Linux), for operators sizing a compactor."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def cmd_compactor(args: argparse.Namespace) -> int:
     """A standalone compactor process: fences older compactors, then compacts as the
     size-tiered plan says until interrupted (or, with --once, until nothing is left)."""
@@ -258,7 +269,8 @@ def cmd_compactor(args: argparse.Namespace) -> int:
         n = 0
         while c.run_once(full=args.full and n == 0):
             n += 1
-        _emit(args, {"compactions": n}, f"ran {n} compaction(s)")
+        peak = _peak_rss_mb()
+        _emit(args, {"compactions": n, "peak_rss_mb": peak}, f"ran {n} compaction(s); peak RSS {peak} MB")
         return 0
     print(f"compacting {args.path} (epoch claimed; Ctrl-C stops)", flush=True)
     try:

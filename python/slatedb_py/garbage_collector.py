@@ -9,6 +9,7 @@ Kept, always:
   their ULID time is older than both the minimum age and the newest L0 SST of the latest
   manifest (an SST uploaded by a flush that has not reached the manifest yet is newer than
   every L0 it will join, so it is safe);
+- the latest `compactions/` state of the compactor;
 - anything younger than its kind's minimum age.
 No boundary files are written: they need conditional overwrites that LocalStore (and some S3
 services) cannot do, and the collector must keep working there.
@@ -37,11 +38,12 @@ class GcResult:
     wal: list[str] = field(default_factory=list)
     wal_fences: list[str] = field(default_factory=list)
     compacted: list[str] = field(default_factory=list)
+    compactions: list[str] = field(default_factory=list)
     expired_checkpoints: list[str] = field(default_factory=list)
 
     @property
     def deleted(self) -> list[str]:
-        return [*self.manifests, *self.wal, *self.wal_fences, *self.compacted]
+        return [*self.manifests, *self.wal, *self.wal_fences, *self.compacted, *self.compactions]
 
 
 def _old_enough(meta: ObjectMeta, now_ms: int, age: timedelta) -> bool:
@@ -98,6 +100,15 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         if _old_enough(meta, now_ms, options.age("wal_fence" if fence else "wal")):
             store.delete(meta.path)
             (result.wal_fences if fence else result.wal).append(meta.path)
+
+    # Compactor state files: every version but the latest.
+    states = [(DbPaths.manifest_id_of(m.path.replace(".compactions", ".manifest")), m) for m in store.list(paths.compactions_dir)]
+    states = [(i, m) for i, m in states if i is not None]
+    newest = max((i for i, _ in states), default=None)
+    for i, meta in states:
+        if i != newest and _old_enough(meta, now_ms, options.age("manifest")):
+            store.delete(meta.path)
+            result.compactions.append(meta.path)
 
     # Compacted SSTs.
     referenced = set(latest.sst_ids())

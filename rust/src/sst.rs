@@ -113,6 +113,12 @@ impl SstBuilder {
         })
     }
 
+    /// Sets aside room for `bytes` of output up front, so a large SST grows in place instead
+    /// of by repeated doubling (which would briefly hold twice its size).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.out.reserve(bytes.saturating_sub(self.out.len()));
+    }
+
     /// Bytes written so far (finished data blocks), a lower bound of the final size.
     pub fn estimated_size(&self) -> usize {
         self.out.len()

@@ -9,7 +9,6 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
 
 use super::errors::{invalid, IntoPyResult};
 use super::sst::{compacted_options, PySstFile};
@@ -18,7 +17,7 @@ use crate::merge::{MergeIterator, MergeMode, RowSource};
 use crate::sst::{SstBuilder, SstOptions, StreamingSst};
 
 /// Bytes of input blocks fetched per request for one source.
-const FETCH_BYTES: u64 = 4 * 1024 * 1024;
+const FETCH_BYTES: u64 = 1024 * 1024;
 
 struct Job {
     merge: MergeIterator,
@@ -52,7 +51,10 @@ impl Job {
             match self.merge.next_row() {
                 Ok(Some(row)) => {
                     if self.builder.is_none() {
-                        self.builder = Some(SstBuilder::new(self.opts.clone())?);
+                        let mut b = SstBuilder::new(self.opts.clone())?;
+                        // Data up to max_sst_size, then filter, index and stats: ~5% more.
+                        b.reserve(self.max_sst_size + self.max_sst_size / 16 + 64 * 1024);
+                        self.builder = Some(b);
                     }
                     if let Some(b) = &mut self.builder {
                         b.add(&row)?;
@@ -117,7 +119,8 @@ impl PyCompactionJob {
         let j: &mut Job = &mut job;
         match py.detach(|| j.step()).py_err(None)? {
             Step::Done => Ok((0, py.None())),
-            Step::Output(data) => Ok((1, PyBytes::new(py, &data).into_any().unbind())),
+            // Handed over without a copy (a buffer-protocol object obstore can upload).
+            Step::Output(data) => Ok((1, pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind())),
             Step::Need(src, wants) => Ok((2, (src, wants).into_pyobject(py)?.into_any().unbind())),
         }
     }
