@@ -52,6 +52,7 @@ bench: build-release ## benchmarks side by side with rocksdict and a memory copy
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-columns=mean,ops --benchmark-sort=name -p no:cacheprovider
 	$(PY) benches/compare_db.py
 	$(PY) benches/compare_checkpoints.py
+	$(PY) benches/compare_compaction.py
 
 .PHONY: golden
 golden: install ## regenerate tests/data/golden with the real SlateDB 0.17.0
