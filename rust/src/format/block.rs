@@ -190,6 +190,7 @@ impl Block {
 
     pub fn iter(&self) -> BlockIter {
         BlockIter {
+            entries: self.data.slice(..self.entries_end),
             block: self.clone(),
             pos: 0,
             next_offset: 0,
@@ -225,6 +226,8 @@ impl Block {
 /// Walks a block's rows in stored order; `seek` jumps to the first key >= a target.
 pub struct BlockIter {
     block: Block,
+    /// The entry area, sliced once: rows decode against it (and their values borrow it).
+    entries: Bytes,
     pos: usize,
     /// Index of the next restart (V2) or entry (V1) offset the walk must land on.
     next_offset: usize,
@@ -244,7 +247,7 @@ impl BlockIter {
             }
             return Ok(None);
         }
-        let entries = b.data.slice(..b.entries_end);
+        let entries = &self.entries;
         let start = self.pos;
         let at_offset = self.next_offset < b.num_offsets && b.offset(self.next_offset) == start;
         match b.format {
@@ -260,7 +263,7 @@ impl BlockIter {
                         "row straddles a restart point",
                     ));
                 }
-                let row = decode_v2(&entries, &mut self.pos, &mut self.key)?;
+                let row = decode_v2(entries, &mut self.pos, &mut self.key)?;
                 Ok(Some(row))
             }
             BlockFormat::V1 => {
@@ -271,7 +274,7 @@ impl BlockIter {
                     ));
                 }
                 self.next_offset += 1;
-                let row = decode_v0(&entries, &mut self.pos, &self.first_key)?;
+                let row = decode_v0(entries, &mut self.pos, &self.first_key)?;
                 if start == 0 {
                     self.first_key = row.key.to_vec();
                 }
