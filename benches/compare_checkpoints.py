@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slatedb_py import Db, DbReader, WriteBatch, admin
-from slatedb_py.config import CheckpointOptions, DbOptions, ReaderOptions
+from slatedb_py.config import DbOptions, ReaderOptions
 
 STORE = "file:///"
 OPTS = DbOptions(flush_interval=None, gc_enabled=False)
