@@ -1,15 +1,85 @@
-"""Stores for tests: every store-parametrized test runs on each kind."""
+"""Stores for tests: every store-parametrized test runs on each kind, including S3 against a
+local S3-compatible server (moto's server mode, its own process, bound to 127.0.0.1) that the
+test session starts on first use and stops at the end."""
 
 from __future__ import annotations
 
+import atexit
+import itertools
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from obstore.store import LocalStore, MemoryStore
+from obstore.store import LocalStore, MemoryStore, S3Store
 
-STORE_KINDS = ["memory", "local"]
+STORE_KINDS = ["memory", "local", "s3"]
+
+
+class S3Server:
+    """A moto S3 server in a child process on a free loopback port."""
+
+    _instance: S3Server | None = None
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self.log, stderr=self.log
+        )
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.endpoint + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.log.seek(0)
+                    raise RuntimeError(f"moto server did not start: {self.log.read()[-2000:]!r}") from None
+                time.sleep(0.1)
+        self._buckets = itertools.count()
+        atexit.register(self.stop)
+
+    @classmethod
+    def get(cls) -> S3Server:
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def new_bucket(self) -> str:
+        name = f"test-{next(self._buckets)}"
+        req = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        urllib.request.urlopen(req, timeout=10)
+        return name
+
+    def store(self, bucket: str) -> Any:
+        return S3Store(
+            bucket,
+            endpoint=self.endpoint,
+            access_key_id="test",
+            secret_access_key="test",
+            region="us-east-1",
+            client_options={"allow_http": True},
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
 
 
 @contextmanager
@@ -19,5 +89,50 @@ def make_store(kind: str) -> Iterator[Any]:
     elif kind == "local":
         with tempfile.TemporaryDirectory() as d:
             yield LocalStore(d)
+    elif kind == "s3":
+        server = S3Server.get()
+        yield server.store(server.new_bucket())
     else:
         raise ValueError(kind)
+
+
+class FaultyStore:
+    """Wraps the engine's `Store` to inject faults: latency per request, transient errors on
+    a fraction of requests (half before the request reaches the store, half after it
+    succeeded, as a lost response), and a gate that holds matching requests until opened."""
+
+    def __new__(cls, inner: Any, *, latency_s: float = 0.0, error_rate: float = 0.0, seed: int = 0) -> Any:
+        import random
+        import threading
+
+        from slatedb_py.store import Store
+
+        class _Faulty(Store):
+            def _call(self, what: str, path: str, fn: Any) -> Any:
+                def faulty() -> Any:
+                    predicate = self.gate_when
+                    if predicate is not None and predicate(what, path):
+                        self.gate.wait()
+                    if self.latency_s:
+                        time.sleep(self.latency_s)
+                    roll = self.rng.random()
+                    if roll < self.error_rate / 2:
+                        self.injected += 1
+                        raise ConnectionError(f"injected fault before {what} {path}")
+                    result = fn()
+                    if roll < self.error_rate:
+                        self.injected += 1
+                        raise ConnectionError(f"injected lost response after {what} {path}")
+                    return result
+
+                return super()._call(what, path, faulty)
+
+        store = _Faulty(inner, max_retries=12, base_delay_s=0.002)
+        store.latency_s = latency_s
+        store.error_rate = error_rate
+        store.rng = random.Random(seed)
+        store.injected = 0
+        store.gate = threading.Event()
+        store.gate.set()
+        store.gate_when = None
+        return store

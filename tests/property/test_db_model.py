@@ -14,6 +14,7 @@ from obstore.store import LocalStore, MemoryStore
 from slatedb_py import Db, WriteBatch
 from slatedb_py.clock import ManualClock
 from slatedb_py.config import DbOptions
+from tests.support import S3Server
 
 keys = st.binary(min_size=1, max_size=6).map(lambda b: b"k" + b)
 values = st.binary(max_size=40)
@@ -34,7 +35,11 @@ class DbModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
-        self.store = MemoryStore() if self.store_kind == "memory" else LocalStore(self.tmp.name)
+        if self.store_kind == "s3":
+            server = S3Server.get()
+            self.store = server.store(server.new_bucket())
+        else:
+            self.store = MemoryStore() if self.store_kind == "memory" else LocalStore(self.tmp.name)
         self.clock = ManualClock()
         self.db = Db.open("model/db", self.store, OPTS, clock=self.clock)
         # key -> (value, expire_at_ms or None)
@@ -123,7 +128,13 @@ class LocalDbModel(DbModel):
     store_kind = "local"
 
 
+class S3DbModel(DbModel):
+    store_kind = "s3"
+
+
 TestDbModelMemory = DbModel.TestCase
 TestDbModelLocal = LocalDbModel.TestCase
 TestDbModelMemory.settings = settings(stateful_step_count=40, deadline=None)
 TestDbModelLocal.settings = settings(stateful_step_count=30, deadline=None, max_examples=40)
+TestDbModelS3 = S3DbModel.TestCase
+TestDbModelS3.settings = settings(stateful_step_count=20, deadline=None, max_examples=12)
