@@ -37,7 +37,7 @@ def test_latency_and_group_commit(store) -> None:
         db.put(b"k%d" % i, b"v")
     per_put = (time.perf_counter() - t) / 5
     assert per_put < 0.1, per_put  # one WAL upload (plus overhead), not a flush tick
-    n_threads, each = 64, 10
+    n_threads, each = 64, 25
     start = threading.Barrier(n_threads + 1)
 
     def writer(t: int) -> None:
@@ -54,7 +54,7 @@ def test_latency_and_group_commit(store) -> None:
         th.join()
     rate = n_threads * each / (time.perf_counter() - t0)
     db.close()
-    assert rate > 300, rate  # group commit: far more than one put per 20 ms round trip
+    assert rate >= 1000, rate  # group commit: the issue asks 1k durable puts/s at 20 ms
 
 
 def test_gate_forces_an_interleaving(store) -> None:
