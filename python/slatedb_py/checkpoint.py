@@ -87,11 +87,7 @@ def create_checkpoint(
         raise InvalidTypeError(f"options must be CheckpointOptions, not {type(options).__name__}")
     cid = new_uuid()
     result: list[int] = []
-    # The pinned view must hold everything durable: WAL objects a running writer uploaded
-    # since its last manifest update count too, so the version records the WAL frontier.
     from slatedb_py.wal import list_wal_ids
-
-    wal_frontier = max(list_wal_ids(manifests.store, manifests.paths), default=0)
 
     def add(mid: int, m: Manifest) -> Manifest:
         if not m.initialized:
@@ -112,10 +108,13 @@ def create_checkpoint(
             name=options.name,
         )
         result[:] = [pinned]
+        # The pinned view must hold everything durable: WAL objects a running writer uploaded
+        # since its last manifest update count too, so the version records the WAL frontier.
+        tail = list_wal_ids(manifests.store, manifests.paths, after=m.replay_after_wal_id)
         return replace(
             m,
             checkpoints=(*m.checkpoints, entry),
-            wal_id_last_seen=max(m.wal_id_last_seen, wal_frontier),
+            wal_id_last_seen=max([m.wal_id_last_seen, *tail]),
         )
 
     updater = update if update is not None else manifests.update_with_id

@@ -113,7 +113,7 @@ class Db:
             )
         self._manifest_id, self._manifest = self._fence.claim()
         m = self._manifest
-        listed = [i for i in list_wal_ids(self._store, self._paths) if i > m.replay_after_wal_id]
+        listed = list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)
         frontier = max([m.replay_after_wal_id, *listed])
         fence_id = write_fence(self._store, self._paths, frontier, self._fence)
         self._active = new_memtable()

@@ -161,7 +161,7 @@ class DbReader:
                 mid, m = self._managed()
             else:
                 mid, m = self._manifests.require_latest()
-            last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths)])
+            last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)])
         if mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
             memtable = new_memtable()

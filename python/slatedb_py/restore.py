@@ -54,7 +54,8 @@ def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock
     fence = WriterFence(manifests)
     fence.claim()
     _, latest = manifests.require_latest()
-    frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *list_wal_ids(store, paths)])
+    listed = list_wal_ids(store, paths, after=latest.replay_after_wal_id)
+    frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *listed])
     fence_id = write_fence(store, paths, frontier, fence)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).

@@ -157,10 +157,13 @@ class Store:
 
         return self._call("put-if-absent", path, run)
 
-    def list(self, prefix: str) -> list[ObjectMeta]:
+    def list(self, prefix: str, *, after: str | None = None) -> list[ObjectMeta]:
+        """Objects under `prefix`; with `after`, only keys sorting after that one (one short
+        listing of a folder's tail instead of all of it)."""
+
         def run() -> list[ObjectMeta]:
             out = []
-            for batch in obstore.list(self.inner, prefix):
+            for batch in obstore.list(self.inner, prefix, offset=after, chunk_size=1000):
                 for m in batch:
                     out.append(ObjectMeta(m["path"], m["size"], m["last_modified"]))
             return out

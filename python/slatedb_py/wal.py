@@ -14,11 +14,12 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 
 
-def list_wal_ids(store: Store, paths: DbPaths) -> list[int]:
+def list_wal_ids(store: Store, paths: DbPaths, after: int = 0) -> list[int]:
+    """WAL ids present, only those above `after` (the listing starts past its key)."""
     ids = []
-    for meta in store.list(paths.wal_dir):
+    for meta in store.list(paths.wal_dir, after=paths.wal(after) if after > 0 else None):
         wid = DbPaths.wal_id_of(meta.path)
-        if wid is not None:
+        if wid is not None and wid > after:
             ids.append(wid)
     return sorted(ids)
 
