@@ -44,8 +44,16 @@ test-python: build-dev ## pytest, slow tests (fuzzing, crash loops) included
 test-fast: build-dev ## pytest without the slow tests
 	$(PY) -m pytest -q -m "not slow"
 
+.PHONY: install-ceph
+install-ceph: ## Debian's Ceph packages for the RADOS Gateway job (needs root)
+	@command -v radosgw >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ceph-mon ceph-osd radosgw ceph-common >/dev/null)
+
+.PHONY: test-rgw
+test-rgw: build-dev install-ceph ## the integration suite on a one-node Ceph RADOS Gateway (slow)
+	SLATEDB_PY_STORES=rgw $(PY) -m pytest -q tests/integration -k rgw
+
 .PHONY: test
-test: test-rust test-python ## the whole test suite (what CI runs)
+test: test-rust test-python test-rgw ## the whole test suite (what CI runs)
 
 .PHONY: bench
 bench: build-release ## benchmarks side by side with rocksdict and a memory copy

@@ -30,14 +30,20 @@ LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+)')
 class Requests:
     """Counts the requests the server logged for one bucket since the last mark."""
 
-    def __init__(self, server: S3Server, bucket: str) -> None:
+    def __init__(self, server: Any, bucket: str) -> None:
         self.server, self.bucket = server, bucket
         self.pos = 0
 
+    def _log(self) -> Any:
+        if hasattr(self.server, "log"):  # moto: its stdout
+            return self.server.log
+        return open(self.server.dir / "log" / "client.rgw.a.log", "rb")  # the gateway's log
+
     def take(self) -> Counter[str]:
-        self.server.log.seek(self.pos)
-        data = self.server.log.read().decode(errors="replace")
-        self.pos = self.server.log.tell()
+        log = self._log()
+        log.seek(self.pos)
+        data = log.read().decode(errors="replace")
+        self.pos = log.tell()
         out: Counter[str] = Counter()
         for method, path in LINE.findall(data):
             if f"/{self.bucket}" not in path:
@@ -51,7 +57,7 @@ def fmt(c: Counter[str], per: float) -> str:
     return " ".join(f"{k}={v / per:.1f}" for k, v in sorted(c.items()) if v) or "-"
 
 
-def ours(server: S3Server, n: int) -> dict[str, Any]:
+def ours(server: Any, n: int) -> dict[str, Any]:
     bucket = server.new_bucket()
     store = server.store(bucket)
     req = Requests(server, bucket)
@@ -94,7 +100,7 @@ def ours(server: S3Server, n: int) -> dict[str, Any]:
     return out
 
 
-def official(server: S3Server, n: int) -> dict[str, Any]:
+def official(server: Any, n: int) -> dict[str, Any]:
     import slatedb.uniffi as u
 
     bucket = server.new_bucket()
@@ -168,11 +174,17 @@ def official(server: S3Server, n: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--server", choices=["moto", "rgw"], default="moto")
     args = ap.parse_args()
-    server = S3Server.get()
+    if args.server == "rgw":
+        from tests.ceph_rgw import RadosGateway
+
+        server: Any = RadosGateway.get()
+    else:
+        server = S3Server.get()
     a = ours(server, args.n)
     b = official(server, args.n)
-    print(f"moto S3 server on {server.endpoint}; n={args.n} durable puts, {args.n * 10} keys in batches, n gets")
+    print(f"{args.server} S3 server on {server.endpoint}; n={args.n} durable puts, {args.n * 10} keys in batches, n gets")
     for k in a:
         print(f"  {k:26} slatedb_py: {a[k] if isinstance(a[k], str) else f'{a[k]:,.1f}':>36}   official: {b.get(k, b.get('error', '-')) if isinstance(b.get(k), str) or k not in b else f'{b[k]:,.1f}'}")
     server.stop()

@@ -20,7 +20,11 @@ from typing import Any
 
 from obstore.store import LocalStore, MemoryStore, S3Store
 
-STORE_KINDS = ["memory", "local", "s3"]
+import os
+
+# The store kinds every store-parametrized test runs on. The slow RADOS Gateway job of the
+# test command runs the integration suite with SLATEDB_PY_STORES=rgw.
+STORE_KINDS = os.environ.get("SLATEDB_PY_STORES", "memory,local,s3").split(",")
 
 
 class S3Server:
@@ -92,6 +96,11 @@ def make_store(kind: str) -> Iterator[Any]:
     elif kind == "s3":
         server = S3Server.get()
         yield server.store(server.new_bucket())
+    elif kind == "rgw":
+        from tests.ceph_rgw import RadosGateway
+
+        rgw = RadosGateway.get()
+        yield rgw.store(rgw.new_bucket())
     else:
         raise ValueError(kind)
 
