@@ -52,13 +52,20 @@ impl PyMemtable {
     #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
     fn apply(&self, batch: &Bound<'_, super::batch::PyWriteBatch>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) -> PyResult<usize> {
         let b = batch.borrow();
-        // Last op per key wins: keep each key's final index.
-        let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::with_capacity(b.ops.len());
-        for (i, op) in b.ops.iter().enumerate() {
-            last.insert(&op.key[..], i);
-        }
-        let mut keep: Vec<usize> = last.into_values().collect();
-        keep.sort_unstable();
+        // Last op per key wins. Keys already strictly ascending (the common bulk load) hold
+        // no duplicates; otherwise keep each key's final index.
+        let sorted = b.ops.windows(2).all(|w| w[0].key < w[1].key);
+        let keep: Vec<usize> = if sorted {
+            (0..b.ops.len()).collect()
+        } else {
+            let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::with_capacity(b.ops.len());
+            for (i, op) in b.ops.iter().enumerate() {
+                last.insert(&op.key[..], i);
+            }
+            let mut keep: Vec<usize> = last.into_values().collect();
+            keep.sort_unstable();
+            keep
+        };
         let mut m = lock(&self.inner)?;
         for i in keep {
             let op = &b.ops[i];
