@@ -147,23 +147,6 @@ def _sst_path(m: Manifest, paths: DbPaths, view: SstView) -> str:
     return paths.compacted(view.sst.id)
 
 
-def info_of(native: Any) -> SstTableInfo:
-    info = native.info()
-    return SstTableInfo(
-        first_entry=info["first_key"],
-        last_entry=info["last_key"],
-        index_offset=info["index_offset"],
-        index_len=info["index_len"],
-        filter_offset=info["filter_offset"],
-        filter_len=info["filter_len"],
-        compression=info["compression"],
-        sst_type=info["sst_type"],
-        stats_offset=info["stats_offset"],
-        stats_len=info["stats_len"],
-        filter_format=1 if info["filter_format"] == "composite" else 0,
-    )
-
-
 def run_compaction(
     store: Store,
     paths: DbPaths,
@@ -198,7 +181,7 @@ def run_compaction(
             key = paths.compacted(ulid)
             store.put(key, what)
             native = _native.open_sst_tail(what, len(what), key)
-            outputs.append(SstView(ulid, SstHandle(ulid, info_of(native), 2)))
+            outputs.append(SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(native.info()), 2)))
             continue
         src, wanted = what
         raws = store.get_ranges(inputs[src].path, [(s, e) for _, s, e in wanted])

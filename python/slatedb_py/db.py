@@ -55,22 +55,6 @@ class _Frozen:
     last_wal_id: int  # every row of the memtable is in WAL objects <= this id
 
 
-def info_from_native(info: dict[str, Any]) -> SstTableInfo:
-    return SstTableInfo(
-        first_entry=info["first_key"],
-        last_entry=info["last_key"],
-        index_offset=info["index_offset"],
-        index_len=info["index_len"],
-        filter_offset=info["filter_offset"],
-        filter_len=info["filter_len"],
-        compression=info["compression"],
-        sst_type=info["sst_type"],
-        stats_offset=info["stats_offset"],
-        stats_len=info["stats_len"],
-        filter_format=1 if info["filter_format"] == "composite" else 0,
-    )
-
-
 class Db:
     """A SlateDB database opened as its (single) writer. Thread-safe."""
 
@@ -369,7 +353,7 @@ class Db:
             path = self._paths.compacted(ulid)
             self._store.put(path, data)
             table = self._tables.add_written(path, data)
-            info = info_from_native(table.native.info())
+            info = SstTableInfo.from_native(table.native.info())
             view = SstView(ulid, SstHandle(ulid, info, 2))
         next_wal = self._next_wal_id
 

@@ -20,7 +20,7 @@ from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
 from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
 from slatedb_py.ids import new_ulid
-from slatedb_py.manifest.model import Manifest, SstHandle, SstView
+from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_memtable
 from slatedb_py.sst import TableCache
@@ -70,10 +70,8 @@ def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock
         ulid = new_ulid(clock.now_ms())
         key = paths.compacted(ulid)
         store.put(key, data)
-        from slatedb_py.db import info_from_native
-
         table = TableCache(store, 0).add_written(key, data)
-        l0 = (SstView(ulid, SstHandle(ulid, info_from_native(table.native.info()), 2)), *l0)
+        l0 = (SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(table.native.info()), 2)), *l0)
 
     def restore(m: Manifest) -> Manifest:
         externals = {e.path: e for e in m.external_dbs}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 I64_MIN = -(2**63)
 
@@ -30,6 +31,23 @@ class SstTableInfo:
     stats_offset: int
     stats_len: int
     filter_format: int
+
+    @classmethod
+    def from_native(cls, info: dict[str, Any]) -> SstTableInfo:
+        """From the info dict a native SST handle returns (its `info()`)."""
+        return cls(
+            first_entry=info["first_key"],
+            last_entry=info["last_key"],
+            index_offset=info["index_offset"],
+            index_len=info["index_len"],
+            filter_offset=info["filter_offset"],
+            filter_len=info["filter_len"],
+            compression=info["compression"],
+            sst_type=info["sst_type"],
+            stats_offset=info["stats_offset"],
+            stats_len=info["stats_len"],
+            filter_format=1 if info["filter_format"] == "composite" else 0,
+        )
 
     @property
     def estimated_size(self) -> int:
