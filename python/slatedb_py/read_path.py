@@ -76,7 +76,7 @@ class ReadView:
     def _external_path(self, view: SstView) -> str:
         for ext in self.manifest.external_dbs:
             if view.sst.id in ext.sst_ids:
-                return DbPaths.of(ext.path).compacted(view.sst.id)
+                return DbPaths.stored(ext.path).compacted(view.sst.id)
         return self.paths.compacted(view.sst.id)
 
     def _table(self, view: SstView) -> Any:
@@ -133,11 +133,12 @@ class ReadView:
             row = self.get_row(key, snapshot_seq)
             return None if row is None else _visible(row, now)
         native, tables = path
+        blocks = None  # the blocks this read fetched (see sst.py), made on its first miss
         while True:
-            status, what = native.get(key, snapshot_seq, now)
+            status, what = native.get(key, snapshot_seq, now, blocks)
             if status == 2:
                 index, block, start, end = what
-                self.tables.fetch_block(tables[index], block, start, end)
+                blocks = self.tables.fetch_block(tables[index], block, start, end, blocks)
                 continue
             if status == 3:
                 raise InvalidArgumentError(

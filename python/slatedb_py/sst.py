@@ -3,7 +3,13 @@
 Opening fetches the last 64 KiB in one ranged GET (footer, info, index and filter usually fit;
 otherwise one more GET for the rest of the metadata). A lookup asks the native handle, which
 answers from the block cache or names the one block it needs; that block is fetched with one
-ranged GET, cached, and the lookup repeated.
+ranged GET, and the lookup repeated.
+
+The cache is best effort (a block larger than it is not kept; another thread may evict a
+block before the retry), so a read never depends on it: on its first miss a read makes a
+native `BlockSet`, every block it fetches goes into that set as well as the cache, and its
+retries look in the set first. A read thus ends after at most one fetch per block it needs.
+The set is dropped with the read; a read whose blocks are cached never makes one.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import threading
 from typing import Any
 
 from slatedb_py import _native
-from slatedb_py.errors import UnavailableError
+from slatedb_py.errors import DataError, InternalError
 from slatedb_py.store import Store
 
 TAIL_BYTES = 64 * 1024
@@ -51,7 +57,8 @@ class TableCache:
             return t
         got = self.store.get_tail(path, TAIL_BYTES)
         if got is None:
-            raise UnavailableError(f"SST {path!r} is missing from the store")
+            # The manifest references it, so no retry can bring it back.
+            raise DataError(f"SST {path!r} is missing from the store", object=path)
         tail, size = got
         opened = _native.open_sst_tail(tail, size, path)
         if isinstance(opened, int):
@@ -79,31 +86,41 @@ class TableCache:
     def read_path(self, memtables: tuple[Any, ...], tables: list[Table]) -> Any:
         return _native.ReadPath(list(memtables), [(t.native, t.uid) for t in tables], self.blocks)
 
-    def fetch_block(self, table: Table, index: int, start: int, end: int) -> None:
+    def fetch_block(
+        self, table: Table, index: int, start: int, end: int, blocks: Any = None
+    ) -> Any:
+        """Fetches data block `index` for one read, into the cache and the read's own block
+        set `blocks` (made here on the read's first fetch when None); returns that set, which
+        the read passes to its retries."""
+        if blocks is None:
+            blocks = _native.BlockSet()
         [raw] = self.store.get_ranges(table.path, [(start, end)])
-        table.native.add_block(self.blocks, table.uid, index, raw)
+        table.native.add_block(self.blocks, table.uid, index, raw, blocks)
+        return blocks
 
     def get(self, table: Table, key: bytes) -> Any:
         """The newest version of `key` in the table (a Row), or None."""
+        blocks = None
         while True:
-            found, what = table.native.lookup(key, self.blocks, table.uid)
+            found, what = table.native.lookup(key, self.blocks, table.uid, blocks)
             if found or what is None:
                 return what
-            self.fetch_block(table, *what)
+            blocks = self.fetch_block(table, *what, blocks)
 
     def range_rows(self, table: Table, start: bytes | None, end: bytes | None) -> Any:
         """Every version of the keys in [start, end) as a native RowList."""
-        for _ in range(2):
-            got = table.native.range_rows(self.blocks, table.uid, start, end)
-            if not isinstance(got, list):
-                return got
-            raws = self.store.get_ranges(table.path, [(s, e) for _, s, e in got])
-            for (index, _, _), raw in zip(got, raws, strict=True):
-                table.native.add_block(self.blocks, table.uid, index, raw)
-        # The range needs more blocks than the cache holds: read it from the whole object.
-        data = self.store.get(table.path)
-        if data is None:
-            raise UnavailableError(f"SST {table.path!r} is missing from the store")
-        whole = _native.decode_sst(data, table.path)
-        scratch = _native.BlockCache(0)
-        return whole.range_rows(scratch, 0, start, end)
+        got = table.native.range_rows(self.blocks, table.uid, start, end)
+        if not isinstance(got, list):
+            return got
+        # Every missing block is fetched in one call and kept for this read, so the second
+        # pass finds them all whatever the cache kept.
+        blocks = _native.BlockSet()
+        raws = self.store.get_ranges(table.path, [(s, e) for _, s, e in got])
+        for (index, _, _), raw in zip(got, raws, strict=True):
+            table.native.add_block(self.blocks, table.uid, index, raw, blocks)
+        rows = table.native.range_rows(self.blocks, table.uid, start, end, blocks)
+        if isinstance(rows, list):
+            raise InternalError(
+                f"range of SST {table.path!r} still misses blocks {rows} after fetching them"
+            )
+        return rows

@@ -4,6 +4,13 @@
 //! lookup per cached block, not an LRU list update. The engine gives every open SST a
 //! process-unique `uid`; reads look here first and report the blocks they miss so the caller
 //! can fetch them (one ranged GET each) and insert them.
+//!
+//! The cache is best effort: a block larger than the whole cache is not kept, and another
+//! reader may evict a block between its fetch and the retry. So a read never relies on it:
+//! the blocks a read fetched also go into that read's own `BlockSet`, which it consults
+//! first, and which lives only as long as the read. Each retry of a read then has one more
+//! block in hand, so a read ends after at most one fetch per block it needs, whatever the
+//! cache size and whatever other readers do.
 
 use std::collections::HashMap;
 
@@ -86,13 +93,15 @@ impl BlockCache {
         }
     }
 
-    pub fn insert(&mut self, uid: u64, index: usize, block: Block, size: usize) {
+    /// Caches a block of `size` stored bytes; false when it is larger than the whole cache
+    /// (then it is not kept).
+    pub fn insert(&mut self, uid: u64, index: usize, block: Block, size: usize) -> bool {
         let key = (uid, index as u32);
         if let Some(&i) = self.map.get(&key) {
             self.remove_slot(i);
         }
         if size > self.capacity {
-            return;
+            return false;
         }
         while self.used + size > self.capacity && !self.map.is_empty() {
             self.evict_one();
@@ -110,6 +119,7 @@ impl BlockCache {
         };
         self.map.insert(key, i);
         self.used += size;
+        true
     }
 
     /// Drops every block of one SST (after it is deleted or replaced).
@@ -130,6 +140,59 @@ impl BlockCache {
 
     pub fn stats(&self) -> (u64, u64, usize) {
         (self.hits, self.misses, self.map.len())
+    }
+}
+
+/// The blocks one read fetched for itself, keyed like the cache. Never evicts: it lives as
+/// long as the read (one `get`, one range of a scan), and holds only what that read needed.
+#[derive(Default)]
+pub struct BlockSet {
+    blocks: HashMap<Key, Block>,
+    bytes: usize,
+}
+
+impl BlockSet {
+    pub fn new() -> Self {
+        BlockSet::default()
+    }
+
+    pub fn get(&self, uid: u64, index: usize) -> Option<Block> {
+        self.blocks.get(&(uid, index as u32)).cloned()
+    }
+
+    pub fn insert(&mut self, uid: u64, index: usize, block: Block, size: usize) {
+        if self.blocks.insert((uid, index as u32), block).is_none() {
+            self.bytes += size;
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
+    /// Stored bytes of the blocks held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Where a read finds a data block it does not have in the file itself: its own `BlockSet`
+/// first (blocks it fetched, which stay), then the shared cache.
+pub struct BlockSource<'a> {
+    pub cache: &'a mut BlockCache,
+    pub local: Option<&'a BlockSet>,
+}
+
+impl BlockSource<'_> {
+    pub fn get(&mut self, uid: u64, index: usize) -> Option<Block> {
+        if let Some(b) = self.local.and_then(|l| l.get(uid, index)) {
+            return Some(b);
+        }
+        self.cache.get(uid, index)
     }
 }
 
@@ -160,7 +223,23 @@ mod tests {
         assert_eq!(c.stats().2, 3);
         c.evict_sst(1);
         assert_eq!(c.used(), 100);
-        c.insert(3, 0, block(), 1000);
+        assert!(!c.insert(3, 0, block(), 1000));
         assert!(c.get(3, 0).is_none(), "a block larger than the cache is not kept");
+    }
+
+    #[test]
+    fn a_read_finds_its_own_blocks_whatever_the_cache_keeps() {
+        let mut cache = BlockCache::new(0);
+        let mut mine = BlockSet::new();
+        assert!(!cache.insert(7, 2, block(), 100));
+        mine.insert(7, 2, block(), 100);
+        mine.insert(7, 2, block(), 100);
+        assert_eq!((mine.len(), mine.bytes()), (1, 100));
+        let mut src = BlockSource { cache: &mut cache, local: Some(&mine) };
+        assert!(src.get(7, 2).is_some());
+        assert!(src.get(7, 3).is_none());
+        let mut without = BlockSource { cache: &mut cache, local: None };
+        assert!(without.get(7, 2).is_none());
+        assert_eq!(cache.stats().1, 2, "the set is looked at first: the cache only saw the misses");
     }
 }

@@ -42,6 +42,12 @@ pub enum CoreError {
     /// blocks and resumes (see `merge::MergeIterator::waiting`).
     #[error("more input needed")]
     Pending,
+
+    /// A data error (`Corrupt`, `Checksum`, `UnsupportedVersion`) found in a named object,
+    /// for code that handles several objects at once (a compaction's inputs), where the
+    /// binding cannot tell from the call which object broke. Built by `in_object`.
+    #[error("{object}: {error}")]
+    InObject { object: String, error: Box<CoreError> },
 }
 
 impl CoreError {
@@ -54,6 +60,27 @@ impl CoreError {
 
     pub fn invalid(message: impl fmt::Display) -> Self {
         CoreError::Invalid(message.to_string())
+    }
+
+    /// Names the object a data error was found in (no-op without a name, for non-data
+    /// errors, and for an error that already names one): `Pending` must stay `Pending`.
+    #[must_use]
+    pub fn in_object(self, object: Option<&str>) -> Self {
+        match (self, object) {
+            (
+                e @ (CoreError::Corrupt { .. } | CoreError::Checksum { .. } | CoreError::UnsupportedVersion { .. }),
+                Some(o),
+            ) => CoreError::InObject { object: o.to_owned(), error: Box::new(e) },
+            (other, _) => other,
+        }
+    }
+
+    /// The object the error names (see `in_object`), and the error itself.
+    pub fn split_object(self) -> (Option<String>, CoreError) {
+        match self {
+            CoreError::InObject { object, error } => (Some(object), *error),
+            other => (None, other),
+        }
     }
 
     /// Re-anchor an error found inside a sub-structure (a block, a flatbuffer) at the file
@@ -87,6 +114,7 @@ impl CoreError {
                 version,
                 supported,
             },
+            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.within(base, context)) },
             other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
         }
     }
@@ -103,6 +131,7 @@ impl CoreError {
             CoreError::UnsupportedVersion { offset, what, version, supported } => {
                 CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
             }
+            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.shifted(base)) },
             other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
         }
     }
@@ -114,6 +143,7 @@ impl CoreError {
             CoreError::Corrupt { offset, .. }
             | CoreError::Checksum { offset, .. }
             | CoreError::UnsupportedVersion { offset, .. } => Some(*offset),
+            CoreError::InObject { error, .. } => error.offset(),
             CoreError::Invalid(_) | CoreError::Pending => None,
         }
     }
@@ -131,6 +161,20 @@ mod tests {
             e.to_string(),
             "corrupt data at offset 105: data block 3: bad varint"
         );
+    }
+
+    #[test]
+    fn in_object_names_data_errors_only() {
+        let e = CoreError::corrupt(5, "bad varint").in_object(Some("compacted/01X.sst")).within(100, "data block 3");
+        assert_eq!(e.offset(), Some(105));
+        assert_eq!(e.to_string(), "compacted/01X.sst: corrupt data at offset 105: data block 3: bad varint");
+        assert_eq!(e.clone().in_object(Some("other.sst")), e, "the first name sticks");
+        let (object, inner) = e.split_object();
+        assert_eq!(object.as_deref(), Some("compacted/01X.sst"));
+        assert_eq!(inner.offset(), Some(105));
+        assert_eq!(CoreError::Pending.in_object(Some("x.sst")), CoreError::Pending);
+        assert_eq!(CoreError::invalid("no").in_object(Some("x.sst")), CoreError::invalid("no"));
+        assert_eq!(CoreError::corrupt(1, "y").in_object(None), CoreError::corrupt(1, "y"));
     }
 
     #[test]

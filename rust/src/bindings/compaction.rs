@@ -3,7 +3,8 @@
 //! Inputs are SSTs opened from their tails; their data blocks arrive as the merge needs
 //! them, so memory holds a few fetched blocks per input plus one output SST, whatever the
 //! input size. `step()` runs the merge without the GIL until it needs input, finishes an
-//! output SST, or ends.
+//! output SST, or ends. A data error in an input (a corrupt block) names that input's object
+//! and the block's offset: each input carries its name (`StreamingSst`).
 
 use std::sync::Mutex;
 
@@ -97,7 +98,7 @@ impl PyCompactionJob {
     ) -> PyResult<Self> {
         let sources: Vec<Box<dyn RowSource>> = inputs
             .iter()
-            .map(|f| Box::new(StreamingSst::new(f.get().file.clone())) as Box<dyn RowSource>)
+            .map(|f| Box::new(StreamingSst::new(f.get().file.clone(), f.get().name.clone())) as Box<dyn RowSource>)
             .collect();
         let merge = MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom });
         Ok(PyCompactionJob {

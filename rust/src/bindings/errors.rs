@@ -19,8 +19,11 @@ fn raise(py: Python<'_>, class: &str, message: String, kwargs: &[(&str, Option<P
     build().unwrap_or_else(|e| PyRuntimeError::new_err(format!("{message} (and raising it failed: {e})")))
 }
 
-/// Converts a core error; `object` names the object (file) being decoded, when known.
+/// Converts a core error; `object` names the object (file) being decoded, when known. An
+/// error that names its own object (`CoreError::InObject`) keeps that name.
 pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
+    let (own, err) = err.split_object();
+    let object = own.as_deref().or(object);
     Python::attach(|py| {
         let obj = object.map(|o| o.into_pyobject(py).map(|s| s.into_any().unbind()).ok()).flatten();
         let prefix = object.map(|o| format!("{o}: ")).unwrap_or_default();
@@ -35,6 +38,8 @@ pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
                 let off = offset.into_pyobject(py).ok().map(|o| o.into_any().unbind());
                 raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", off)])
             }
+            // `split_object` unwrapped it; a nested one would be a bug, still a data error.
+            CoreError::InObject { .. } => raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", None)]),
         }
     })
 }

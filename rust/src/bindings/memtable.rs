@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 
 use super::errors::{invalid, IntoPyResult};
 use super::row::PyRow;
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, BlockSet, BlockSource};
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
@@ -234,6 +234,44 @@ pub fn lock_cache(c: &PyBlockCache) -> PyResult<std::sync::MutexGuard<'_, BlockC
     lock(&c.inner)
 }
 
+/// The blocks one read fetched for itself (`cache::BlockSet`). A read makes one on its
+/// first cache miss, passes it to `add_block` and to every retry of its lookup, and drops it
+/// when done: the read then never depends on the shared cache keeping a block.
+#[pyclass(frozen, module = "slatedb_py._native", name = "BlockSet")]
+pub struct PyBlockSet {
+    inner: Mutex<BlockSet>,
+}
+
+#[pymethods]
+impl PyBlockSet {
+    #[new]
+    fn new() -> Self {
+        PyBlockSet { inner: Mutex::new(BlockSet::new()) }
+    }
+
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.len())
+    }
+
+    /// Stored bytes of the blocks held.
+    #[getter]
+    fn bytes(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.bytes())
+    }
+}
+
+pub fn lock_set(s: &PyBlockSet) -> PyResult<std::sync::MutexGuard<'_, BlockSet>> {
+    lock(&s.inner)
+}
+
+/// Locks what a lookup reads blocks from, in the one order every caller uses (the read's
+/// set, then the cache), and hands both to `f`.
+pub fn with_blocks<T>(cache: &PyBlockCache, blocks: Option<&PyBlockSet>, f: impl FnOnce(&mut BlockSource<'_>) -> T) -> PyResult<T> {
+    let local = blocks.map(lock_set).transpose()?;
+    let mut cache = lock_cache(cache)?;
+    Ok(f(&mut BlockSource { cache: &mut cache, local: local.as_deref() }))
+}
+
 /// Where a point read looks, in order: memtables (newest first), then SSTs (L0 newest first,
 /// then sorted runs), with the shared block cache. One `get` is one crossing when the blocks
 /// it needs are cached.
@@ -253,9 +291,11 @@ impl PyReadPath {
     }
 
     /// `(0, None)`: absent (never written, deleted or expired at `now`); `(1, value)`;
-    /// `(2, (table, block, start, end))`: fetch that block of `tables[table]` first;
-    /// `(3, key)`: the newest version is a merge operand.
-    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64, now: i64) -> PyResult<(u8, Py<PyAny>)> {
+    /// `(2, (table, block, start, end))`: fetch that block of `tables[table]` (adding it to
+    /// `blocks`, the read's `BlockSet`) and call again with `blocks`; `(3, key)`: the newest
+    /// version is a merge operand.
+    #[pyo3(signature = (key, snapshot_seq, now, blocks = None))]
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64, now: i64, blocks: Option<&PyBlockSet>) -> PyResult<(u8, Py<PyAny>)> {
         let k = key.as_bytes();
         let mut found: Option<Row> = None;
         for mt in &self.memtables {
@@ -265,7 +305,9 @@ impl PyReadPath {
             }
         }
         if found.is_none() {
+            let local = blocks.map(lock_set).transpose()?;
             let mut cache = lock(&self.cache.get().inner)?;
+            let mut source = BlockSource { cache: &mut cache, local: local.as_deref() };
             for (i, (table, uid, name)) in self.tables.iter().enumerate() {
                 let info = table.info();
                 if info.first_entry.as_ref().is_some_and(|f| k < f.as_ref())
@@ -273,7 +315,7 @@ impl PyReadPath {
                 {
                     continue;
                 }
-                match table.lookup(k, &mut cache, *uid).py_err(name.as_deref())? {
+                match table.lookup(k, &mut source, *uid).py_err(name.as_deref())? {
                     crate::sst::Lookup::Found(r) => {
                         found = Some(r);
                         break;

@@ -30,6 +30,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sst::open_sst_tail, m)?)?;
     m.add_class::<memtable::PyMemtable>()?;
     m.add_class::<memtable::PyBlockCache>()?;
+    m.add_class::<memtable::PyBlockSet>()?;
     m.add_class::<memtable::PyRowList>()?;
     m.add_class::<memtable::PyReadPath>()?;
     m.add_class::<batch::PyWriteBatch>()?;

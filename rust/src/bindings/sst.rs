@@ -11,7 +11,7 @@ use crate::format::codec::Compression;
 use crate::format::row::Row;
 use crate::format::tables::SstType;
 use crate::sst::{self, Lookup, SstFile, SstIter, SstOptions, TailOpen};
-use super::memtable::{lock_cache, PyBlockCache, PyRowList};
+use super::memtable::{lock_cache, lock_set, with_blocks, PyBlockCache, PyBlockSet, PyRowList};
 
 /// Rows are converted per decoded block: big enough to amortise the crossing, small enough
 /// to stream.
@@ -184,13 +184,14 @@ impl PySstFile {
         Ok(row.map(|r| PyRow::from_row(py, &r)))
     }
 
-    /// Point lookup through `cache`: `(True, row)` when found, `(False, None)` when absent,
-    /// `(False, (index, start, end))` when data block `index` (file bytes [start, end)) must
-    /// be fetched and added with `add_block` first.
-    fn lookup(&self, py: Python<'_>, key: &Bound<'_, PyAny>, cache: &PyBlockCache, uid: u64) -> PyResult<(bool, Py<PyAny>)> {
+    /// Point lookup through `blocks` (the read's own, see `BlockSet`) and `cache`:
+    /// `(True, row)` when found, `(False, None)` when absent, `(False, (index, start, end))`
+    /// when data block `index` (file bytes [start, end)) must be fetched and added with
+    /// `add_block(..., blocks)` first.
+    #[pyo3(signature = (key, cache, uid, blocks = None))]
+    fn lookup(&self, py: Python<'_>, key: &Bound<'_, PyAny>, cache: &PyBlockCache, uid: u64, blocks: Option<&PyBlockSet>) -> PyResult<(bool, Py<PyAny>)> {
         let key = key_arg(key)?;
-        let mut c = lock_cache(cache)?;
-        match self.file.lookup(key, &mut c, uid).py_err(self.name.as_deref())? {
+        match with_blocks(cache, blocks, |src| self.file.lookup(key, src, uid))?.py_err(self.name.as_deref())? {
             Lookup::Found(row) => Ok((true, Py::new(py, PyRow::from_row(py, &row))?.into_any())),
             Lookup::Absent => Ok((false, py.None())),
             Lookup::NeedBlock(b) => {
@@ -201,12 +202,19 @@ impl PySstFile {
     }
 
     /// Rows in [start, end) as a native RowList, or the list of `(index, start, end)` blocks
-    /// to fetch first.
-    #[pyo3(signature = (cache, uid, start = None, end = None))]
-    fn range_rows(&self, py: Python<'_>, cache: &PyBlockCache, uid: u64, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>) -> PyResult<Py<PyAny>> {
+    /// to fetch (and add to `blocks`, the read's `BlockSet`) first.
+    #[pyo3(signature = (cache, uid, start = None, end = None, blocks = None))]
+    fn range_rows(
+        &self,
+        py: Python<'_>,
+        cache: &PyBlockCache,
+        uid: u64,
+        start: Option<&Bound<'_, PyBytes>>,
+        end: Option<&Bound<'_, PyBytes>>,
+        blocks: Option<&PyBlockSet>,
+    ) -> PyResult<Py<PyAny>> {
         let (s, e) = (start.map(|b| b.as_bytes()), end.map(|b| b.as_bytes()));
-        let mut c = lock_cache(cache)?;
-        match self.file.range_rows(s, e, &mut c, uid).py_err(self.name.as_deref())? {
+        match with_blocks(cache, blocks, |src| self.file.range_rows(s, e, src, uid))?.py_err(self.name.as_deref())? {
             Ok(rows) => Ok(Py::new(py, PyRowList { rows })?.into_any()),
             Err(missing) => {
                 let items: Vec<(usize, u64, u64)> = missing.into_iter().map(|b| { let (s, e) = self.file.block_range(b); (b, s, e) }).collect();
@@ -215,11 +223,22 @@ impl PySstFile {
         }
     }
 
-    /// Decodes data block `index` from its stored bytes and caches it.
-    fn add_block(&self, py: Python<'_>, cache: &PyBlockCache, uid: u64, index: usize, raw: pyo3_bytes::PyBytes) -> PyResult<()> {
+    /// Decodes data block `index` from its stored bytes (once) and puts it in `cache`, which
+    /// may not keep it, and in `blocks`, the read's own set, which does.
+    #[pyo3(signature = (cache, uid, index, raw, blocks = None))]
+    fn add_block(&self, py: Python<'_>, cache: &PyBlockCache, uid: u64, index: usize, raw: pyo3_bytes::PyBytes, blocks: Option<&PyBlockSet>) -> PyResult<()> {
         let raw = raw.into_inner();
+        let size = raw.len();
         let block = py.detach(|| self.file.block_from_raw(index, &raw)).py_err(self.name.as_deref())?;
-        lock_cache(cache)?.insert(uid, index, block, raw.len());
+        match blocks {
+            Some(set) => {
+                lock_cache(cache)?.insert(uid, index, block.clone(), size);
+                lock_set(set)?.insert(uid, index, block, size);
+            }
+            None => {
+                lock_cache(cache)?.insert(uid, index, block, size);
+            }
+        }
         Ok(())
     }
 
