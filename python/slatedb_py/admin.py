@@ -1,9 +1,16 @@
 """Administration of a database by path, with or without an open writer (API.md):
-checkpoints, garbage collection, clones and restore."""
+checkpoints, garbage collection, clones, restore and repair.
+
+Every function checks its arguments before it touches the store: database paths through
+`DbPaths.of` (InvalidTypeError for a non-str, InvalidArgumentError for '.'/'..' segments or
+an empty path), `options` through `config.check_options` (InvalidTypeError unless None or the
+right options class).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from slatedb_py.checkpoint import (
@@ -13,12 +20,14 @@ from slatedb_py.checkpoint import (
 from slatedb_py.checkpoint import create_checkpoint as _create
 from slatedb_py.checkpoint import list_checkpoints as _list
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import CheckpointOptions, GcOptions
+from slatedb_py.config import CheckpointOptions, GcOptions, check_options
 from slatedb_py.errors import InvalidTypeError
 from slatedb_py.garbage_collector import GcResult
 from slatedb_py.garbage_collector import run_gc_once as _gc
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
+from slatedb_py.repair import RepairResult
+from slatedb_py.repair import skip_wal_objects as _skip
 from slatedb_py.store import Store
 
 __all__ = [
@@ -30,13 +39,13 @@ __all__ = [
     "list_checkpoints",
     "restore_checkpoint",
     "run_gc_once",
+    "skip_wal_objects",
 ]
 
 
 def _manifests(path: str, store: Any) -> ManifestStore:
-    if not isinstance(path, str):
-        raise InvalidTypeError(f"path must be a str, not {type(path).__name__}")
-    return ManifestStore(Store.resolve(store), DbPaths.of(path))
+    paths = DbPaths.of(path)
+    return ManifestStore(Store.resolve(store), paths)
 
 
 def create_checkpoint(
@@ -47,11 +56,14 @@ def create_checkpoint(
     Works on a closed database, and alongside a running writer: the checkpoint holds what
     that writer made durable in the manifest (use `Db.create_checkpoint` to flush first).
     """
-    return _create(_manifests(path, store), options or CheckpointOptions(), clock or SystemClock())
+    options = check_options(options, CheckpointOptions)
+    return _create(_manifests(path, store), options, clock or SystemClock())
 
 
 def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Checkpoint]:
     """The checkpoints of the latest manifest, optionally only those named `name`."""
+    if name is not None and not isinstance(name, str):
+        raise InvalidTypeError(f"name must be a str or None, not {type(name).__name__} {name!r:.60}")
     return _list(_manifests(path, store), name)
 
 
@@ -60,9 +72,10 @@ def run_gc_once(
 ) -> GcResult:
     """One garbage collection: removes expired checkpoints, then deletes the manifests, WAL
     objects and SSTs that no live checkpoint and not the latest manifest need."""
+    options = check_options(options, GcOptions)
     m = _manifests(path, store)
     m.require_latest()
-    return _gc(m.store, m.paths, options or GcOptions(), clock or SystemClock())
+    return _gc(m.store, m.paths, options, clock or SystemClock())
 
 
 def create_clone(
@@ -76,6 +89,8 @@ def create_clone(
     """A writable, zero-copy clone of `parent_path` at `checkpoint_id` (or now)."""
     from slatedb_py.clone import create_clone as _clone
 
+    DbPaths.of(clone_path, "clone_path")
+    DbPaths.of(parent_path, "parent_path")
     _clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, clock or SystemClock())
 
 
@@ -86,3 +101,12 @@ def restore_checkpoint(
     from slatedb_py.restore import restore_checkpoint as _restore
 
     return _restore(_manifests(path, store), checkpoint_id, clock or SystemClock())
+
+
+def skip_wal_objects(
+    path: str, store: Any, wal_ids: Iterable[int], *, clock: Clock | None = None
+) -> RepairResult:
+    """Moves the database past corrupt WAL objects of its replay range (every open fails on
+    one), losing only their rows: fences any running writer, replays the other WAL objects into
+    an L0 SST and moves the replay point past them all. See `slatedb_py.repair`."""
+    return _skip(_manifests(path, store), list(wal_ids), clock or SystemClock())

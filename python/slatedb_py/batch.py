@@ -39,14 +39,32 @@ def check_value(key: bytes, value: Any) -> bytes:
     return value if isinstance(value, bytes) else bytes(value)
 
 
-def ttl_ms(ttl: Any) -> int | None:
+MIN_TTL = timedelta(milliseconds=1)
+
+
+def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
+    """The one TTL rule, for `Db.put(ttl=)`, `DbOptions.default_ttl` and (mirrored exactly in
+    rust/src/bindings/batch.rs, same messages) `WriteBatch.put(ttl=)`:
+
+    - None: no TTL of its own (a put then takes `default_ttl`, if any);
+    - anything but a `datetime.timedelta` raises `InvalidTypeError`;
+    - TTLs are stored in whole milliseconds: finer parts are truncated (1.9 ms -> 1 ms), and a
+      TTL under 1 ms (zero, negative, or 999 microseconds) raises `InvalidArgumentError`.
+      The check runs on the truncated value, so nothing accepted is stored as 0 ms.
+
+    Returns the TTL in milliseconds. `name` names the argument in errors.
+    """
     if ttl is None:
         return None
     if not isinstance(ttl, timedelta):
-        raise InvalidTypeError(f"ttl must be a datetime.timedelta, not {type(ttl).__name__}")
-    if ttl <= timedelta(0):
-        raise InvalidArgumentError(f"ttl must be positive, not {ttl}")
-    return ttl // timedelta(milliseconds=1)
+        raise InvalidTypeError(f"{name} must be a datetime.timedelta, not {type(ttl).__name__} {ttl!r:.60}")
+    ms = ttl // timedelta(milliseconds=1)
+    if ms < 1:
+        raise InvalidArgumentError(
+            f"{name} must be at least 1 ms, not {ttl}: TTLs are stored in whole milliseconds "
+            "(finer parts are truncated)"
+        )
+    return ms
 
 
 # Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)` and `delete(key)`

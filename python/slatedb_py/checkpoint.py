@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions
-from slatedb_py.errors import CheckpointNotFoundError, DataError, InvalidTypeError
+from slatedb_py.errors import CheckpointNotFoundError, DataError, InvalidArgumentError, InvalidTypeError
 from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
@@ -58,7 +58,9 @@ def _expire_s(now_s: int, lifetime: timedelta | None) -> int:
     if lifetime is None:
         return 0
     # Whole seconds, as stored (u32 Unix seconds; 0 means "never", so expire no earlier than 1).
-    return min(U32_MAX, max(1, now_s + int(lifetime.total_seconds())))
+    # Rounded up: a lifetime under a second would otherwise end before the checkpoint exists.
+    whole = -(-lifetime // timedelta(seconds=1))
+    return min(U32_MAX, max(1, now_s + whole))
 
 
 def _check_id(checkpoint_id: object) -> uuid.UUID:
@@ -89,7 +91,11 @@ def create_checkpoint(
     result: list[int] = []
     from slatedb_py.wal import list_wal_ids
 
-    def add(mid: int, m: Manifest) -> Manifest:
+    def add(mid: int, m: Manifest) -> Manifest | None:
+        mine = m.checkpoint(cid)
+        if mine is not None:  # added already (re-applied after an unknown outcome)
+            result[:] = [mine.manifest_id]
+            return None
         if not m.initialized:
             raise DataError(f"the database at {manifests.paths.root!r} is not initialized (a clone being created)")
         now_s = clock.now_ms() // 1000
@@ -128,10 +134,10 @@ def refresh_checkpoint(
     cid = _check_id(checkpoint_id)
     if lifetime is not None and not isinstance(lifetime, timedelta):
         raise InvalidTypeError(f"lifetime must be a datetime.timedelta or None, not {type(lifetime).__name__}")
-    if lifetime is not None and lifetime < timedelta(0):
-        from slatedb_py.errors import InvalidArgumentError
-
-        raise InvalidArgumentError(f"lifetime must not be negative, not {lifetime}")
+    if lifetime is not None and lifetime <= timedelta(0):
+        raise InvalidArgumentError(
+            f"lifetime must be positive (None: never expires; to end a checkpoint, delete it), not {lifetime}"
+        )
     out: list[CheckpointEntry] = []
 
     def refresh(m: Manifest) -> Manifest:
@@ -150,9 +156,15 @@ def refresh_checkpoint(
 def delete_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> None:
     cid = _check_id(checkpoint_id)
 
-    def delete(m: Manifest) -> Manifest:
+    tried = False
+
+    def delete(m: Manifest) -> Manifest | None:
+        nonlocal tried
         if m.checkpoint(cid) is None:
+            if tried:  # our delete landed; this is a re-application after an unknown outcome
+                return None
             raise _not_found(manifests, cid)
+        tried = True
         return replace(m, checkpoints=tuple(c for c in m.checkpoints if c.id != cid))
 
     manifests.update(delete)

@@ -216,6 +216,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    from slatedb_py import admin
+
+    r = admin.skip_wal_objects(args.path, args.store, args.skip_wal)
+    first, last = r.replayed
+    _emit(args, {"manifest_id": r.manifest_id, "skipped": r.skipped, "replayed": [first, last]},
+          "\n".join([*(f"skipped {k} (its rows are lost)" for k in r.skipped),
+                      f"replayed WAL ids {first}..{last} into an L0 SST (manifest {r.manifest_id}); "
+                      "writers opened before are fenced"]))
+    return 0
+
+
 def cmd_clone(args: argparse.Namespace) -> int:
     import uuid
 
@@ -328,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("id", help="checkpoint id")
     p.set_defaults(func=cmd_restore)
 
+    p = sub.add_parser("repair", help="move a database past corrupt WAL objects that stop every open")
+    db_args(p)
+    p.add_argument("--skip-wal", type=int, action="append", required=True, metavar="ID",
+                   help="a WAL id to leave out (its rows are lost); repeat for several")
+    p.set_defaults(func=cmd_repair)
+
     p = sub.add_parser("clone", help="a writable, zero-copy clone of a database")
     db_args(p)
     p.add_argument("clone_path", help="path of the new clone in the same store")
@@ -338,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("--once", action="store_true", help="compact what is due, then exit")
     p.add_argument("--full", action="store_true", help="with --once: everything into one run")
-    p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between rounds")
+    p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between rounds (at least 0.005)")
     p.set_defaults(func=cmd_compactor)
 
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")

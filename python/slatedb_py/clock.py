@@ -16,6 +16,17 @@ class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
+    def monotonic_s(self) -> float:
+        """Seconds on a clock that never steps backwards (durations, not dates)."""
+        return time.monotonic()
+
+
+def monotonic_s(clock: Clock) -> float:
+    """`clock`'s monotonic time; a clock that has none (a user's own) falls back to the
+    system's, so durations the safety rules measure are never shortened by a wall-clock step."""
+    own = getattr(clock, "monotonic_s", None)
+    return own() if own is not None else time.monotonic()
+
 
 class ManualClock:
     """A clock that moves only when told to (tests)."""
@@ -25,6 +36,11 @@ class ManualClock:
 
     def now_ms(self) -> int:
         return self._now
+
+    def monotonic_s(self) -> float:
+        # Moves with the manual time, so a test that advances it also ages a writer's
+        # last epoch confirmation (slatedb_py.safety).
+        return self._now / 1000
 
     def advance(self, ms: int) -> None:
         self._now += ms

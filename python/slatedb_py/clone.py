@@ -31,7 +31,7 @@ EPHEMERAL = timedelta(minutes=5)
 
 
 def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
-    manifests = ManifestStore(store, DbPaths.of(ext.path))
+    manifests = ManifestStore(store, DbPaths.stored(ext.path))
 
     def add(m: Manifest) -> Manifest | None:
         if ext.final_checkpoint_id is None or m.checkpoint(ext.final_checkpoint_id) is not None:
@@ -93,7 +93,7 @@ def create_clone(
             checkpoints=(),
             external_dbs=(*inherited, ExternalDb(parent_paths.root, checkpoint_id, new_uuid(), own)),
         )
-        if not clone.try_write(1, draft):
+        if not clone.create_first(draft):
             raise InvalidArgumentError(f"{clone_path!r} is being created by someone else")
         existing = (1, draft)
 

@@ -28,7 +28,7 @@ import flatbuffers
 from slatedb_py import _native
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import DataError, FencedError, UnavailableError
+from slatedb_py.errors import ConflictError, DataError, FencedError, UnavailableError
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SortedRun, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore
@@ -143,7 +143,7 @@ class CompactorFence:
 def _sst_path(m: Manifest, paths: DbPaths, view: SstView) -> str:
     for ext in m.external_dbs:
         if view.sst.id in ext.sst_ids:
-            return DbPaths.of(ext.path).compacted(view.sst.id)
+            return DbPaths.stored(ext.path).compacted(view.sst.id)
     return paths.compacted(view.sst.id)
 
 
@@ -190,10 +190,27 @@ def run_compaction(
     done_l0 = {v.id for v in plan.l0}
     done_runs = {r.id for r in plan.runs}
 
-    def commit(m: Manifest) -> Manifest:
+    output_ids = {v.id for v in outputs}
+    tried = False
+
+    def commit(m: Manifest) -> Manifest | None:
+        nonlocal tried
+        in_runs = {v.id for r in m.compacted for v in r.views}
+        gone_runs = done_runs - ({plan.destination} if outputs else set())
+        if (
+            tried
+            and output_ids <= in_runs
+            and not done_l0 & {v.id for v in m.l0}
+            and not gone_runs & {r.id for r in m.compacted}
+        ):
+            return None  # committed already (re-applied after an unknown outcome)
         present = {v.id for v in m.l0}
         if not done_l0 <= present or not done_runs <= {r.id for r in m.compacted}:
-            raise DataError("the manifest changed under the compaction (another compactor?)")
+            raise ConflictError(
+                f"the tree of {paths.root!r} changed under a compaction of {len(views)} SSTs "
+                "(a restore, or another compactor): nothing was committed"
+            )
+        tried = True
         runs = [r for r in m.compacted if r.id not in done_runs]
         if outputs:
             runs.append(SortedRun(plan.destination, tuple(outputs)))
@@ -216,7 +233,7 @@ class Compactor:
 
     def __init__(self, store: Store, paths: DbPaths, options: DbOptions, clock: Clock, tables: TableCache | None = None) -> None:
         self.store, self.paths, self.options, self.clock = store, paths, options, clock
-        self.manifests = ManifestStore(store, paths)
+        self.manifests = ManifestStore(store, paths, clock)
         self.fence = CompactorFence(self.manifests)
         self.tables = tables or TableCache(store, 16 * 1024 * 1024)
         self.wake = threading.Event()
@@ -257,7 +274,7 @@ class Compactor:
                     pass
             except FencedError:
                 return
-            except (UnavailableError, DataError):
-                pass  # retried next round
+            except (UnavailableError, DataError, ConflictError):
+                pass  # retried (re-planned) next round
             self.wake.wait(interval)
             self.wake.clear()

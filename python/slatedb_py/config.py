@@ -5,11 +5,39 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from slatedb_py.batch import ttl_ms
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 
 COMPRESSIONS = (None, "snappy", "zlib", "lz4", "zstd")
+
+# Floors of the background timers. A zero or tiny interval made an idle database spin a core
+# (and, for the store-polling timers, send the store requests nonstop).
+# - MIN_FLUSH_INTERVAL (1 ms): `flush_interval`, the WAL ticker; an idle tick touches no store.
+# - MIN_POLL_INTERVAL (5 ms): timers that read the object store on every tick
+#   (`compactor_poll_interval`, `manifest_poll_interval`, `GcOptions.interval`): each round
+#   LISTs and GETs, so it costs several times a WAL tick. With every timer at its floor an
+#   idle Db uses 0.1-0.2 of a core (tests/regressions/test_zero_intervals.py); a 1 ms floor
+#   for these too would let it reach half a core on a LocalStore.
+# Values this small are for tests; production intervals are 100 ms to minutes.
+MIN_FLUSH_INTERVAL = timedelta(milliseconds=1)
+MIN_POLL_INTERVAL = timedelta(milliseconds=5)
+
+T = TypeVar("T")
+
+
+def check_options(options: Any, cls: type[T], name: str = "options") -> T:
+    """The one check of a public function's `options` argument: None means the defaults,
+    `cls()`; anything that is not a `cls` (a falsy 0 or "" included) is an InvalidTypeError
+    naming the value. Called before the function touches the store."""
+    if options is None:
+        return cls()
+    if not isinstance(options, cls):
+        raise InvalidTypeError(
+            f"{name} must be {cls.__name__} or None, not {type(options).__name__} {options!r:.60}"
+        )
+    return options
 
 
 def _positive(name: str, value: Any, *, zero_ok: bool = False) -> None:
@@ -19,13 +47,20 @@ def _positive(name: str, value: Any, *, zero_ok: bool = False) -> None:
         raise InvalidArgumentError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, not {value}")
 
 
-def _duration(name: str, value: Any, *, allow_none: bool) -> None:
+def _duration(name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, timedelta):
-        raise InvalidTypeError(f"{name} must be a datetime.timedelta, not {type(value).__name__}")
-    if value < timedelta(0):
-        raise InvalidArgumentError(f"{name} must not be negative, not {value}")
+        orn = " or None" if allow_none else ""
+        raise InvalidTypeError(f"{name} must be a datetime.timedelta{orn}, not {type(value).__name__} {value!r:.60}")
+    if value < minimum:
+        if not minimum:
+            raise InvalidArgumentError(f"{name} must not be negative, not {value}")
+        off = " (None turns the timer off)" if allow_none else ""
+        raise InvalidArgumentError(
+            f"{name} must be at least {minimum // timedelta(milliseconds=1)} ms{off}, not {value}: "
+            "a shorter interval makes an idle database spin"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,21 +68,27 @@ class DbOptions:
     """Settings of a database writer (names and defaults follow SlateDB 0.17's `Settings`).
 
     Attributes:
-        flush_interval: how often buffered writes become a WAL object; None disables the
-            timer (writes still become durable when a caller waits for them or on flush()).
+        flush_interval: how often buffered writes become a WAL object, at least 1 ms
+            (`MIN_FLUSH_INTERVAL`); None disables the timer (writes still become durable
+            when a caller waits for them or on flush()).
         l0_sst_size_bytes: memtable size at which it is written out as an L0 SST.
         l0_max_ssts: L0 SSTs beyond which writes slow down (compaction drains L0).
         max_sst_size: compaction output SSTs are split at about this size (32 MiB; SlateDB
             uses 256 MiB, but an output SST is what a compaction holds in memory, about
             twice over while it is uploaded).
         compactor_enabled, compactor_poll_interval, compaction_min_sources,
-        compaction_max_sources, compaction_size_ratio: the embedded size-tiered compactor.
+        compaction_max_sources, compaction_size_ratio: the embedded size-tiered compactor;
+            its poll interval is at least 5 ms (`MIN_POLL_INTERVAL`: every round reads the
+            latest manifest from the store).
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
         block_cache_bytes: memory for decoded data blocks.
-        default_ttl: expiry of rows written without an explicit ttl (None: never).
-        manifest_poll_interval: how often readers look for a new manifest.
+        default_ttl: expiry of rows written without an explicit ttl (None: never). The rule
+            of every TTL (`slatedb_py.batch.ttl_ms`): whole milliseconds, finer parts
+            truncated, at least 1 ms.
+        manifest_poll_interval: how often readers look for a new manifest; at least 5 ms
+            (`MIN_POLL_INTERVAL`).
         gc, gc_enabled: the background garbage collector of an open database.
     """
 
@@ -73,13 +114,13 @@ class DbOptions:
     def __post_init__(self) -> None:
         if self.gc is not None and not isinstance(self.gc, GcOptions):
             raise InvalidTypeError(f"gc must be GcOptions, not {type(self.gc).__name__}")
-        _duration("flush_interval", self.flush_interval, allow_none=True)
-        _duration("default_ttl", self.default_ttl, allow_none=True)
-        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False)
+        _duration("flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL)
+        ttl_ms(self.default_ttl, "default_ttl")
+        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False, minimum=MIN_POLL_INTERVAL)
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)
-        _duration("compactor_poll_interval", self.compactor_poll_interval, allow_none=False)
+        _duration("compactor_poll_interval", self.compactor_poll_interval, allow_none=False, minimum=MIN_POLL_INTERVAL)
         _positive("compaction_min_sources", self.compaction_min_sources)
         _positive("compaction_max_sources", self.compaction_max_sources)
         if self.compaction_min_sources < 2 or self.compaction_max_sources < self.compaction_min_sources:
@@ -104,6 +145,9 @@ class GcOptions:
 
     Objects younger than their kind's minimum age are kept (`min_age` unless a per-kind
     override is set): a reader or writer elsewhere may be about to use an object it just saw.
+
+    `interval`: how often an open `Db` collects, at least 5 ms (`MIN_POLL_INTERVAL`: every
+    run LISTs the database's folders); None: never in the background.
     """
 
     min_age: timedelta = timedelta(minutes=5)
@@ -111,13 +155,14 @@ class GcOptions:
     wal_min_age: timedelta | None = None
     wal_fence_min_age: timedelta | None = None
     compacted_min_age: timedelta | None = None
-    delete_wal_fences: bool = True
+    delete_wal_fences: bool = False
     interval: timedelta | None = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
         _duration("min_age", self.min_age, allow_none=False)
-        for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age", "interval"):
+        for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age"):
             _duration(name, getattr(self, name), allow_none=True)
+        _duration("interval", self.interval, allow_none=True, minimum=MIN_POLL_INTERVAL)
 
     def age(self, kind: str) -> timedelta:
         override = getattr(self, f"{kind}_min_age")
@@ -126,7 +171,9 @@ class GcOptions:
 
 @dataclass(frozen=True)
 class CheckpointOptions:
-    """`lifetime` None: never expires. `source`: pin the same manifest as that checkpoint."""
+    """`lifetime` None: never expires; else positive, stored in whole seconds and rounded up
+    (so a checkpoint is never expired when it is made). `source`: pin the same manifest as that
+    checkpoint."""
 
     lifetime: timedelta | None = None
     source: uuid.UUID | None = None
@@ -134,6 +181,10 @@ class CheckpointOptions:
 
     def __post_init__(self) -> None:
         _duration("lifetime", self.lifetime, allow_none=True)
+        if self.lifetime is not None and self.lifetime <= timedelta(0):
+            raise InvalidArgumentError(
+                f"lifetime must be positive (None: never expires), not {self.lifetime}"
+            )
         if self.source is not None and not isinstance(self.source, uuid.UUID):
             raise InvalidTypeError(f"source must be a uuid.UUID, not {type(self.source).__name__}")
         if self.name is not None and not isinstance(self.name, str):
@@ -145,8 +196,9 @@ class ReaderOptions:
     """Options of a `DbReader`.
 
     Attributes:
-        manifest_poll_interval: how often a following reader refreshes itself (None: only
-            on `refresh()`).
+        manifest_poll_interval: how often a following reader refreshes itself, at least
+            5 ms (`MIN_POLL_INTERVAL`: every refresh LISTs the store); None: only on
+            `refresh()`.
         managed_checkpoint: a following reader holds a short-lived checkpoint of the version
             it reads, so the garbage collector keeps its files; False writes nothing at all.
         checkpoint_lifetime: that checkpoint's lifetime; it is refreshed at half-life.
@@ -158,7 +210,7 @@ class ReaderOptions:
     checkpoint_lifetime: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
-        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True)
+        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True, minimum=MIN_POLL_INTERVAL)
         _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)
         if self.checkpoint_lifetime < timedelta(seconds=2):
             raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")

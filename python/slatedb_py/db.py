@@ -21,15 +21,14 @@ from typing import Any
 from slatedb_py import checkpoint
 from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.checkpoint import CheckpointCreateResult
-from slatedb_py.clock import Clock, SystemClock
+from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.compactor import Compactor
-from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_options
 from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
     ClosedError,
     FencedError,
     InvalidArgumentError,
-    InvalidTypeError,
     SlateDBError,
     UnavailableError,
 )
@@ -39,6 +38,7 @@ from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import ReadView
+from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
@@ -67,20 +67,17 @@ class Db:
 
     @classmethod
     def open(cls, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> Db:
-        return cls(path, store, options or DbOptions(), clock=clock)
+        return cls(path, store, options, clock=clock)
 
     def __init__(self, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> None:
-        if not isinstance(path, str):
-            raise InvalidTypeError(f"path must be a str, not {type(path).__name__}")
-        if options is not None and not isinstance(options, DbOptions):
-            raise InvalidTypeError(f"options must be DbOptions, not {type(options).__name__}")
-        self.options = options or DbOptions()
-        self._default_ttl = self.options.default_ttl
+        # Every argument is checked before the store is touched.
+        self._paths = DbPaths.of(path)
+        self.options = check_options(options, DbOptions)
+        self._default_ttl = ttl_ms(self.options.default_ttl, "default_ttl")  # whole ms, or None
         self._l0_size = self.options.l0_sst_size_bytes
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
-        self._paths = DbPaths.of(path)
-        self._manifests = ManifestStore(self._store, self._paths)
+        self._manifests = ManifestStore(self._store, self._paths, self._clock)
         self._fence = WriterFence(self._manifests)
         self._tables = TableCache(self._store, self.options.block_cache_bytes)
         self._lock = threading.Lock()
@@ -163,8 +160,8 @@ class Db:
         return self._last_tick
 
     def _expire(self, create_ts: int, ttl: int | None) -> int | None:
-        if ttl is None and self.options.default_ttl is not None:
-            ttl = self.options.default_ttl // timedelta(milliseconds=1)
+        if ttl is None:
+            ttl = self._default_ttl
         return None if ttl is None else create_ts + ttl
 
     def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True) -> None:
@@ -202,7 +199,7 @@ class Db:
             raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
         if len(batch) == 0:
             return
-        default_ttl = None if self._default_ttl is None else self._default_ttl // timedelta(milliseconds=1)
+        default_ttl = self._default_ttl
         with self._lock:
             if self._error is not None or self._closed:
                 self._check_open()
@@ -282,6 +279,20 @@ class Db:
                     f"{self._paths.root!r}; this writer is fenced"
                 )
             )
+        # The create proves the id was free, not that no newer writer fenced it and had the
+        # fence collected: unless this writer's epoch was confirmed recently enough that such
+        # a fence could not have been collected yet, look again before anyone is
+        # acknowledged (slatedb_py.safety).
+        if monotonic_s(self._clock) - self._fence.confirmed_at >= CLIENT_WINDOW_S:
+            try:
+                self._fence.confirm()
+            except FencedError as e:
+                raise self._fail(
+                    FencedError(
+                        f"{e} (found after uploading WAL object {self._paths.wal(wid)!r}, which "
+                        "lies below the newer writer's replay point: nothing in it is acknowledged)"
+                    )
+                ) from e
         self._next_wal_id = wid + 1
         self._last_wal_id = wid
 
@@ -357,7 +368,11 @@ class Db:
             view = SstView(ulid, SstHandle(ulid, info, 2))
         next_wal = self._next_wal_id
 
-        def record(m: Manifest) -> Manifest:
+        def record(m: Manifest) -> Manifest | None:
+            if view is not None and m.last_l0_seq >= mt.max_seq:
+                # Already recorded (a re-application after an unknown outcome): this
+                # writer's flushes are the only ones to raise last_l0_seq past its rows.
+                return None
             last_seq = max(m.last_l0_seq, mt.max_seq or 0)
             return replace(
                 m,
@@ -462,10 +477,11 @@ class Db:
 
     def create_checkpoint(self, options: CheckpointOptions | None = None) -> CheckpointCreateResult:
         """Flushes everything written so far to an L0 SST, then pins that state."""
+        options = check_options(options, CheckpointOptions)  # before the flush writes anything
         self._check_open()
         self.flush_memtable()
         result = checkpoint.create_checkpoint(
-            self._manifests, options or CheckpointOptions(), self._clock, update=self._fence.update_with_id
+            self._manifests, options, self._clock, update=self._fence.update_with_id
         )
         return result
 

@@ -45,6 +45,12 @@ class UnavailableError(SlateDBError):
     """The object store failed in a way that may pass: retrying later can succeed."""
 
 
+class ConflictError(SlateDBError):
+    """Another process changed the database so that this operation no longer applies (for
+    example a restore replaced the tree a compaction read). Nothing was written; running the
+    operation again plans it anew."""
+
+
 class ClosedError(SlateDBError):
     """The database is closed; ``reason`` says why ("closed", "fenced" or "failed")."""
 
@@ -91,6 +97,7 @@ class InternalError(SlateDBError):
 __all__ = [
     "CheckpointNotFoundError",
     "ClosedError",
+    "ConflictError",
     "DataError",
     "DatabaseNotFoundError",
     "FencedError",

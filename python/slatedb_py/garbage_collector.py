@@ -10,7 +10,10 @@ Kept, always:
   manifest (an SST uploaded by a flush that has not reached the manifest yet is newer than
   every L0 it will join, so it is safe);
 - the latest `compactions/` state of the compactor;
-- anything younger than its kind's minimum age.
+- anything younger than its kind's minimum age;
+- manifests and WAL fences younger than `safety.COLLECTOR_FLOOR`, whatever the options, and WAL
+  fences at all unless `GcOptions.delete_wal_fences`: they are what stops a stalled, fenced
+  writer and a slow manifest update from landing on a collected id (`slatedb_py.safety`).
 No boundary files are written: they need conditional overwrites that LocalStore (and some S3
 services) cannot do, and the collector must keep working there.
 """
@@ -27,6 +30,7 @@ from slatedb_py.ids import ulid_timestamp_ms
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
+from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
 
 
@@ -57,7 +61,7 @@ def _wal_needed(m: Manifest, wal_id: int, *, latest: bool) -> bool:
 
 
 def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
-    manifests = ManifestStore(store, paths)
+    manifests = ManifestStore(store, paths, clock)
     result = GcResult()
     now_ms = clock.now_ms()
 
@@ -83,7 +87,7 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         mid = DbPaths.manifest_id_of(meta.path)
         if mid is None or mid >= latest_id or mid in pinned:
             continue
-        if _old_enough(meta, now_ms, options.age("manifest")):
+        if _old_enough(meta, now_ms, max(options.age("manifest"), COLLECTOR_FLOOR)):
             store.delete(meta.path)
             result.manifests.append(meta.path)
 
@@ -97,7 +101,8 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         fence = meta.size == 0
         if fence and not options.delete_wal_fences:
             continue
-        if _old_enough(meta, now_ms, options.age("wal_fence" if fence else "wal")):
+        age = max(options.age("wal_fence"), COLLECTOR_FLOOR) if fence else options.age("wal")
+        if _old_enough(meta, now_ms, age):
             store.delete(meta.path)
             (result.wal_fences if fence else result.wal).append(meta.path)
 

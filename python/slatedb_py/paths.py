@@ -7,19 +7,38 @@
     <root>/gc/manifest.boundary, <root>/gc/compactions.boundary
 
 A database path is an object-store path: "/my/test/db" and "my/test/db" name the same
-database (object_store paths have no leading slash).
+database (object_store paths have no leading slash; empty segments are dropped, so
+"my//test/db/" is that database too).
+
+`DbPaths.of` is the one check every public entry point applies to a database path, before
+it touches the store:
+- the path must be a `str` (not bytes, not a `pathlib` path, not None): `InvalidTypeError`;
+- no segment may be "." or ".." (object-store paths have no relative segments; dots inside
+  a segment, like "v1.2", are fine): `InvalidArgumentError`;
+- it must have at least one segment: "", "/" and "///" are refused with
+  `InvalidArgumentError` rather than meaning "the store's root" (an empty path is almost
+  always an unset variable, and a database at the root would share its top-level
+  `manifest/`, `wal/` and `compacted/` folders with whatever else the bucket holds).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 
-def normalize_root(path: str) -> str:
-    parts = [p for p in str(path).split("/") if p]
-    for p in parts:
-        if p in (".", ".."):
-            raise ValueError(f"database path {path!r} may not contain '.' or '..'")
+
+def normalize_root(path: str, what: str = "database path") -> str:
+    """`path` checked (see the module docstring) and normalized; `what` names it in errors."""
+    if not isinstance(path, str):
+        raise InvalidTypeError(f"{what} must be a str, not {type(path).__name__} {path!r:.60}")
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise InvalidArgumentError(f"{what} {path!r} may not contain '.' or '..' segments")
+    if not parts:
+        raise InvalidArgumentError(
+            f"{what} {path!r} names no database: it needs at least one segment, like 'my/db'"
+        )
     return "/".join(parts)
 
 
@@ -33,8 +52,16 @@ class DbPaths:
     root: str
 
     @classmethod
-    def of(cls, path: str) -> DbPaths:
-        return cls(normalize_root(path))
+    def of(cls, path: str, what: str = "database path") -> DbPaths:
+        """The paths of the database at `path`: the one check of a user's database path
+        (raises `InvalidTypeError` or `InvalidArgumentError`, naming `what` and the value)."""
+        return cls(normalize_root(path, what))
+
+    @classmethod
+    def stored(cls, path: str) -> DbPaths:
+        """The paths of a database named inside a manifest (a clone's external database), taken
+        as SlateDB wrote it: not a user's argument, so the store's root is a valid answer."""
+        return cls("/".join(p for p in path.split("/") if p))
 
     def _join(self, *parts: str) -> str:
         return "/".join(p for p in (self.root, *parts) if p)

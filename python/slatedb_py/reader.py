@@ -22,7 +22,7 @@ from typing import Any
 
 from slatedb_py.batch import check_key
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import ReaderOptions
+from slatedb_py.config import ReaderOptions, check_options
 from slatedb_py.db import _prefix_end
 from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
 from slatedb_py.config import CheckpointOptions
@@ -64,15 +64,17 @@ class DbReader:
         *,
         clock: Clock | None = None,
     ) -> None:
+        # Every argument is checked before the store is touched (a following reader writes
+        # its managed checkpoint while it loads).
+        self._paths = DbPaths.of(path)
         if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
             raise InvalidTypeError(
-                f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
+                f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__} {checkpoint_id!r:.60}"
             )
-        self.options = options or ReaderOptions()
+        self.options = check_options(options, ReaderOptions)
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
-        self._paths = DbPaths.of(path)
-        self._manifests = ManifestStore(self._store, self._paths)
+        self._manifests = ManifestStore(self._store, self._paths, self._clock)
         self._tables = TableCache(self._store, self.options.block_cache_bytes)
         self._checkpoint_id = checkpoint_id
         self._own: uuid.UUID | None = None  # the managed checkpoint of a following reader

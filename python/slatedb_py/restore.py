@@ -44,36 +44,55 @@ def _checkpoint_manifest(manifests: ManifestStore, checkpoint_id: uuid.UUID, now
     return cp.manifest_id, pinned
 
 
-def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
-    if not isinstance(checkpoint_id, uuid.UUID):
-        raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
+    """Fences whoever writes now: a new writer epoch in the manifest, then a zero-byte WAL
+    fence past the last WAL object (a running writer's next upload fails). Returns the fence
+    and the WAL id of the zero-byte object."""
     store, paths = manifests.store, manifests.paths
-    _, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
-
-    # Fence whoever writes now: epoch in the manifest, then a WAL fence past the last object.
     fence = WriterFence(manifests)
     fence.claim()
     _, latest = manifests.require_latest()
     listed = list_wal_ids(store, paths, after=latest.replay_after_wal_id)
     frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *listed])
-    fence_id = write_fence(store, paths, frontier, fence)
+    return fence, write_fence(store, paths, frontier, fence)
+
+
+def wal_to_l0(
+    manifests: ManifestStore, first: int, last: int, after_seq: int, clock: Clock, skip: frozenset[int] = frozenset()
+) -> tuple[SstView | None, int]:
+    """Replays WAL ids first..last (rows with seq > after_seq, ids in `skip` left out) into
+    one new L0 SST; returns its view (None when there were no rows) and the highest seq."""
+    store, paths = manifests.store, manifests.paths
+    memtable = new_memtable()
+    max_seq = replay_into(memtable, store, paths, first, last, after_seq, skip=skip)
+    if len(memtable) == 0:
+        return None, max_seq
+    o = DbOptions()
+    data = memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms())
+    ulid = new_ulid(clock.now_ms())
+    key = paths.compacted(ulid)
+    store.put(key, data)
+    table = TableCache(store, 0).add_written(key, data)
+    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(table.native.info()), 2)), max_seq
+
+
+def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
+    if not isinstance(checkpoint_id, uuid.UUID):
+        raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+    _, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
+    fence, fence_id = fence_out_writers(manifests)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
-    memtable = new_memtable()
-    max_seq = replay_into(
-        memtable, store, paths, target.replay_after_wal_id + 1, target.wal_id_last_seen, target.last_l0_seq
+    view, max_seq = wal_to_l0(
+        manifests, target.replay_after_wal_id + 1, target.wal_id_last_seen, target.last_l0_seq, clock
     )
-    l0 = target.l0
-    if len(memtable) > 0:
-        o = DbOptions()
-        data = memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms())
-        ulid = new_ulid(clock.now_ms())
-        key = paths.compacted(ulid)
-        store.put(key, data)
-        table = TableCache(store, 0).add_written(key, data)
-        l0 = (SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(table.native.info()), 2)), *l0)
+    l0 = target.l0 if view is None else (view, *target.l0)
 
-    def restore(m: Manifest) -> Manifest:
+    def restore(m: Manifest) -> Manifest | None:
+        if m.replay_after_wal_id >= fence_id:
+            # Restored already (re-applied after an unknown outcome); writing the target tree
+            # again would undo whatever was committed on top since.
+            return None
         externals = {e.path: e for e in m.external_dbs}
         externals.update({e.path: e for e in target.external_dbs})
         return replace(

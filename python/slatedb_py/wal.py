@@ -37,13 +37,23 @@ def write_fence(store: Store, paths: DbPaths, after: int, fence: WriterFence | N
 
 
 def replay_into(
-    memtable: Any, store: Store, paths: DbPaths, first: int, last: int, after_seq: int
+    memtable: Any,
+    store: Store,
+    paths: DbPaths,
+    first: int,
+    last: int,
+    after_seq: int,
+    *,
+    skip: frozenset[int] = frozenset(),
 ) -> int:
     """Replays WAL ids first..last (inclusive) into `memtable`, skipping rows with
     seq <= after_seq (already in L0). Returns the highest seq seen (at least after_seq).
-    A missing id inside the range means the WAL was truncated: an error, not a silent gap."""
+    A missing id inside the range means the WAL was truncated: an error, not a silent gap.
+    Ids in `skip` are left out on purpose (`repair.skip_wal_objects`)."""
     max_seq = after_seq
     for wid in range(first, last + 1):
+        if wid in skip:
+            continue
         key = paths.wal(wid)
         data = store.get(key)
         if data is None:

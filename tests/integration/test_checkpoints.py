@@ -210,11 +210,17 @@ def test_the_seed_examples_print_the_seed_lines() -> None:
 def test_background_collector_in_an_open_db(store) -> None:
     import time
 
+    from slatedb_py.safety import COLLECTOR_FLOOR
+
     opts = DbOptions(flush_interval=None, gc=GcOptions(min_age=timedelta(0), interval=timedelta(milliseconds=20)))
-    db = Db.open("db", store, opts)
+    clock = ManualClock(time.time_ns() // 1_000_000)
+    db = Db.open("db", store, opts, clock=clock)
     for i in range(5):
         db.put(b"k%d" % i, b"v")
         db.flush_memtable()
+    time.sleep(0.2)
+    assert len(objects(store, "db/manifest")) > 1, "versions younger than the collector's floor stay"
+    clock.advance((COLLECTOR_FLOOR + timedelta(minutes=1)) // timedelta(milliseconds=1))
     deadline = time.monotonic() + 5
     while len(objects(store, "db/manifest")) > 1 and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,11 @@ def test_checkpoint_lifecycle_clone_restore_gc(tmp_path: Path, capsys: pytest.Ca
     assert code == 0 and json.loads(out)["restored"] == cp["id"]
     with Db.open(db_path, "file:///") as db:
         assert db.get(b"k") == b"v1"
+    code, out, _ = run(capsys, "gc", "file:///", db_path, "--min-age", "0", "--json")
+    assert code == 0 and json.loads(out)["manifests"] == []  # all younger than the collector's floor
+    hour_ago = time.time() - 3600
+    for f in Path(db_path, "manifest").iterdir():
+        os.utime(f, (hour_ago, hour_ago))
     code, out, _ = run(capsys, "gc", "file:///", db_path, "--min-age", "0", "--json")
     assert code == 0 and json.loads(out)["manifests"]
     code, out, _ = run(capsys, "checkpoint", "delete", "file:///", db_path, cp["id"])

@@ -2,8 +2,9 @@
 
 Found while building managed reader checkpoints: a client that cached version N probed N+1,
 found it missing (collected), and wrote there: its update went under the real latest version
-and was lost. Latest is now always found by LIST, and a write whose id is not the highest
-afterwards counts as a conflict."""
+and was lost. Latest is always found by LIST; a create that finishes long after that LIST
+(a stalled client) is checked again, and when it may have landed on a collected id the update
+is re-read and re-applied on top (slatedb_py.safety)."""
 
 from __future__ import annotations
 
@@ -11,20 +12,36 @@ from dataclasses import replace
 
 from obstore.store import MemoryStore
 
+from slatedb_py.clock import ManualClock
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
+from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.store import Store
 
 
-def test_write_on_a_collected_id_is_a_conflict_and_update_retries_on_top() -> None:
+def test_a_stalled_update_on_a_collected_id_is_reapplied_on_top() -> None:
     store = Store(MemoryStore())
-    ms = ManifestStore(store, DbPaths.of("db"))
-    ms.create_if_absent(Manifest())
-    for epoch in (1, 2, 3):
-        ms.update(lambda m, e=epoch: replace(m, writer_epoch=e))
-    store.delete(DbPaths.of("db").manifest(2))  # what the collector does to old versions
-    stale = Manifest(writer_epoch=99)
-    assert ms.try_write(2, stale) is False
-    mid, m = ms.update(lambda m: replace(m, compactor_epoch=7))
-    assert mid == 5 and m.writer_epoch == 3 and m.compactor_epoch == 7
+    clock = ManualClock()
+    paths = DbPaths.of("db")
+    slow = ManifestStore(store, paths, clock)
+    other = ManifestStore(store, paths)
+    slow.create_if_absent(Manifest())  # version 1
+    calls = []
+
+    def stalled(m: Manifest) -> Manifest | None:
+        if m.compactor_epoch == 7:
+            return None  # applied (idempotent)
+        calls.append(m.writer_epoch)
+        if len(calls) == 1:
+            # While this client stalls: two more versions, and the collector takes version 2.
+            other.update(lambda m: replace(m, writer_epoch=1))
+            other.update(lambda m: replace(m, writer_epoch=2))
+            store.delete(paths.manifest(2))
+            clock.advance(int(CLIENT_WINDOW_S * 1000) + 1)
+        return replace(m, compactor_epoch=7)
+
+    mid, m = slow.update(stalled)
+    assert calls == [0, 2], "the update was re-applied on top of the real latest version"
+    assert (mid, m.writer_epoch, m.compactor_epoch) == (4, 2, 7)
+    assert slow.require_latest() == (4, m)

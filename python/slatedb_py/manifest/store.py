@@ -3,6 +3,12 @@
 Each version is a new object `manifest/<id+1>.manifest` created with put-if-absent; a writer
 that loses the race re-reads the latest version, re-applies its change and tries again.
 Writers and compactors fence older instances with epochs kept in the manifest itself.
+
+A successful create is trusted without a second request when it finished within the client
+window of the LIST that chose its id; `slatedb_py.safety` says why, and what happens after a
+slower one. Mutations must therefore be idempotent: applied to a manifest that already holds
+their effect, they return None (or an equal manifest), so re-applying an update whose create
+did land writes nothing.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.errors import DatabaseNotFoundError, DataError, FencedError, UnavailableError
 from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.paths import DbPaths
+from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.store import Store
 
 Mutation = Callable[[Manifest], Manifest | None]
@@ -24,9 +32,10 @@ MAX_ATTEMPTS = 1000
 
 
 class ManifestStore:
-    def __init__(self, store: Store, paths: DbPaths) -> None:
+    def __init__(self, store: Store, paths: DbPaths, clock: Clock | None = None) -> None:
         self.store = store
         self.paths = paths
+        self.clock = clock or SystemClock()
 
     def list_ids(self) -> list[int]:
         ids = []
@@ -63,56 +72,86 @@ class ManifestStore:
             )
         return latest
 
-    def try_write(self, manifest_id: int, manifest: Manifest) -> bool:
-        """Writes version `manifest_id` if nobody did. The create can also succeed on an id the
-        collector deleted long ago (a writer that read a stale latest): a newer version in the
-        listing afterwards means this one is not the latest, so it counts as a conflict (the
-        orphan is collected later; ids only grow, so nobody ever takes it for the latest)."""
+    def _create(self, manifest_id: int, manifest: Manifest, looked_at: float) -> bool | None:
+        """Creates version `manifest_id`, chosen by a LIST that started at `looked_at`
+        (monotonic seconds). True: it landed as the latest. False: the id was taken (a
+        conflict). None: created, but whether on top of the latest is unknown (see
+        `slatedb_py.safety`): the caller re-reads and re-applies."""
         if not self.store.put_if_absent(self.paths.manifest(manifest_id), encode_manifest(manifest)):
             return False
-        return max(self.list_ids(), default=manifest_id) <= manifest_id
+        if monotonic_s(self.clock) - looked_at < CLIENT_WINDOW_S:
+            return True
+        # Slow: the id may have been collected and re-created. The highest id never is.
+        return True if max(self.list_ids(), default=manifest_id) <= manifest_id else None
+
+    def create_first(self, initial: Manifest) -> bool:
+        """Writes version 1 if there is no manifest yet; False when there is one."""
+        looked_at = monotonic_s(self.clock)
+        if self.read_latest() is not None:
+            return False
+        return bool(self._create(1, initial, looked_at))
 
     def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
-        latest = self.read_latest()
-        if latest is not None:
-            return latest
-        if self.try_write(1, initial):
-            return 1, initial
-        return self.require_latest()
+        for _ in range(MAX_ATTEMPTS):
+            looked_at = monotonic_s(self.clock)
+            latest = self.read_latest()
+            if latest is not None:
+                return latest
+            landed = self._create(1, initial, looked_at)
+            if landed:
+                return 1, initial
+        raise UnavailableError(f"could not create the manifest of {self.paths.root!r}: too much contention")
 
     def update(self, mutate: Mutation) -> tuple[int, Manifest]:
         """Applies `mutate` to the latest version and writes the result as the next one,
         re-reading and re-applying on conflict. A mutation returning None (or the same
-        manifest) writes nothing."""
+        manifest) writes nothing. `mutate` must be idempotent (module docstring)."""
         return self.update_with_id(lambda _mid, m: mutate(m))
 
     def update_with_id(self, mutate: IdMutation) -> tuple[int, Manifest]:
         for _ in range(MAX_ATTEMPTS):
+            looked_at = monotonic_s(self.clock)
             mid, current = self.require_latest()
             new = mutate(mid, current)
             if new is None or new == current:
                 return mid, current
-            if self.try_write(mid + 1, new):
+            if self._create(mid + 1, new, looked_at):
                 return mid + 1, new
         raise UnavailableError(f"could not update the manifest of {self.paths.root!r}: too much contention")
 
 
 class WriterFence:
-    """Holds a writer epoch: every manifest update first checks that no newer writer took over."""
+    """Holds a writer epoch: every manifest update first checks that no newer writer took over.
+
+    `confirmed_at` is when (monotonic seconds) a look at the latest manifest last found this
+    epoch current; the WAL uses it to decide whether an upload may be acknowledged as is
+    (`slatedb_py.safety`)."""
 
     def __init__(self, manifests: ManifestStore) -> None:
         self.manifests = manifests
         self.epoch = 0
+        self.confirmed_at = float("-inf")
 
     def claim(self) -> tuple[int, Manifest]:
         def bump(m: Manifest) -> Manifest:
             if not m.initialized:
                 raise DataError(f"the database at {self.manifests.paths.root!r} is not initialized (a clone being created)")
+            # Not idempotent, and need not be: bumping twice after an unknown outcome only
+            # leaves this writer with a higher epoch, still the newest.
             return replace(m, writer_epoch=m.writer_epoch + 1)
 
+        started = monotonic_s(self.manifests.clock)
         mid, m = self.manifests.update(bump)
         self.epoch = m.writer_epoch
+        self.confirmed_at = started
         return mid, m
+
+    def confirm(self) -> None:
+        """Reads the latest manifest; raises FencedError if a newer writer took over."""
+        started = monotonic_s(self.manifests.clock)
+        _, m = self.manifests.require_latest()
+        self.check(m)
+        self.confirmed_at = started
 
     def check(self, m: Manifest) -> None:
         if m.writer_epoch > self.epoch:
@@ -129,4 +168,7 @@ class WriterFence:
             self.check(m)
             return mutate(mid, m)
 
-        return self.manifests.update_with_id(guarded)
+        started = monotonic_s(self.manifests.clock)
+        result = self.manifests.update_with_id(guarded)
+        self.confirmed_at = max(self.confirmed_at, started)
+        return result

@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
 
 use super::errors::invalid;
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
@@ -54,20 +55,38 @@ pub fn check_key(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     to_bytes(key)
 }
 
+static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static ONE_MS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The TTL rule of `slatedb_py.batch.ttl_ms`, mirrored exactly (same checks in the same
+/// order, same messages; tests/regressions/test_ttl_rules.py holds the two together):
+/// None is no TTL; a non-`timedelta` is an `InvalidTypeError`; TTLs are whole milliseconds,
+/// `ttl // timedelta(milliseconds=1)` (finer parts truncated), and under 1 ms is refused.
 fn ttl_ms(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     let Some(ttl) = ttl.filter(|t| !t.is_none()) else { return Ok(None) };
-    let td = ttl.py().import("datetime")?.getattr("timedelta")?;
-    if !ttl.is_instance(&td)? {
+    let py = ttl.py();
+    let td = TIMEDELTA.import(py, "datetime", "timedelta")?;
+    if !ttl.is_instance(td)? {
         let tname = ttl.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        return Err(invalid(format!("ttl must be a datetime.timedelta, not {tname}"), true));
+        // Python's f"{ttl!r:.60}": the repr, cut to 60 characters.
+        let shown: String = ttl.repr()?.to_string().chars().take(60).collect();
+        return Err(invalid(format!("ttl must be a datetime.timedelta, not {tname} {shown}"), true));
     }
-    let ms: i64 = ttl.call_method1("__floordiv__", (td.call((), Some(&[("milliseconds", 1)].into_py_dict(ttl.py())?))?,))?.extract()?;
-    if ms <= 0 {
-        return Err(invalid(format!("ttl must be positive, not {}", ttl.str()?), false));
+    let one_ms = ONE_MS
+        .get_or_try_init(py, || td.call((), Some(&[("milliseconds", 1)].into_py_dict(py)?)).map(Bound::unbind))?
+        .bind(py);
+    let ms: i64 = ttl.floor_div(one_ms)?.extract()?;
+    if ms < 1 {
+        return Err(invalid(
+            format!(
+                "ttl must be at least 1 ms, not {}: TTLs are stored in whole milliseconds (finer parts are truncated)",
+                ttl.str()?
+            ),
+            false,
+        ));
     }
     Ok(Some(ms))
 }
-
 
 #[pymethods]
 impl PyWriteBatch {
