@@ -12,7 +12,8 @@ compactor's own fencing, embedded in an open `Db` or running as its own process.
   tombstones, and drops tombstones when writing the bottom run.
 - Fencing: a compactor claims `compactor_epoch + 1` in the manifest and records it in a new
   `compactions/<id>.compactions` version; its commits check the epoch, so an older compactor
-  is fenced. Writer and compactor edit the manifest through re-read-and-retry updates that
+  is fenced. Each compaction is listed there from before its first output until after its
+  commit, which keeps collectors off outputs the manifest does not name yet (`compaction_state`). Writer and compactor edit the manifest through re-read-and-retry updates that
   each change only their own parts (L0 additions and WAL markers / runs and the last
   compacted L0), so neither loses the other's changes.
 """
@@ -23,10 +24,9 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
-import flatbuffers
-
 from slatedb_py import _native
 from slatedb_py.clock import Clock
+from slatedb_py.compaction_state import CompactorState
 from slatedb_py.config import DbOptions
 from slatedb_py.errors import ConflictError, DataError, FencedError, UnavailableError
 from slatedb_py.ids import new_ulid
@@ -86,41 +86,23 @@ def full_plan(m: Manifest) -> CompactionPlan | None:
     return CompactionPlan(m.l0, m.compacted, dest, bottom=True)
 
 
-# ---------------------------------------------------------------------------- .compactions
-
-
-def encode_compactions(compactor_epoch: int) -> bytes:
-    """A `CompactionsV1` state naming no compactions in flight (version prefix 2)."""
-    b = flatbuffers.Builder(64)
-    b.StartVector(4, 0, 4)
-    empty = b.EndVector()
-    b.StartObject(2)
-    b.PrependUint64Slot(0, compactor_epoch, 0)
-    b.PrependUOffsetTRelativeSlot(1, empty, 0)
-    b.Finish(b.EndObject())
-    return b"\x00\x02" + bytes(b.Output())
-
-
-def _latest_compactions_id(store: Store, paths: DbPaths) -> int:
-    ids = [DbPaths.manifest_id_of(m.path.replace(".compactions", ".manifest")) for m in store.list(paths.compactions_dir)]
-    return max((i for i in ids if i is not None), default=0)
+# ---------------------------------------------------------------------------- fencing
 
 
 class CompactorFence:
-    """Holds a compactor epoch; commits check that no newer compactor took over."""
+    """Holds a compactor epoch, in the manifest and in `compactions/` (`compaction_state`);
+    commits check that no newer compactor took over."""
 
     def __init__(self, manifests: ManifestStore) -> None:
         self.manifests = manifests
+        self.state = CompactorState(manifests.store, manifests.paths, manifests.clock)
         self.epoch = 0
 
     def claim(self) -> None:
+        # Bumping twice after an unknown outcome is harmless: the epoch is ours either way.
         _, m = self.manifests.update(lambda m: replace(m, compactor_epoch=m.compactor_epoch + 1))
         self.epoch = m.compactor_epoch
-        store, paths = self.manifests.store, self.manifests.paths
-        state = encode_compactions(self.epoch)
-        cid = _latest_compactions_id(store, paths) + 1
-        while not store.put_if_absent(paths.compactions(cid), state):
-            cid += 1
+        self.state.claim(self.epoch)
 
     def check(self, m: Manifest) -> None:
         if m.compactor_epoch > self.epoch:
@@ -157,7 +139,18 @@ def run_compaction(
     snapshot: Manifest,
     plan: CompactionPlan,
 ) -> tuple[int, Manifest]:
-    """Merges the plan's inputs into new SSTs and commits them; returns the new manifest."""
+    """Merges the plan's inputs into new SSTs and commits them; returns the new manifest.
+
+    The compaction is listed in the compactor state from before its first output until after
+    its commit, so no collector deletes an output the manifest does not name yet."""
+    with fence.state.listing(tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination):
+        return _merge_and_commit(store, paths, tables, fence, clock, options, snapshot, plan)
+
+
+def _merge_and_commit(
+    store: Store, paths: DbPaths, tables: TableCache, fence: Any, clock: Clock, options: DbOptions,
+    snapshot: Manifest, plan: CompactionPlan,
+) -> tuple[int, Manifest]:
     views = plan.views()
     inputs = [tables.open(_sst_path(snapshot, paths, v)) for v in views]
     job = _native.CompactionJob(

@@ -6,9 +6,12 @@ Kept, always:
 - WAL objects the latest manifest replays (ids after its replay point; the replay point
   itself too, as SlateDB does) and those each pinned manifest replays;
 - compacted SSTs referenced by the latest or a pinned manifest; unreferenced ones only go when
-  their ULID time is older than both the minimum age and the newest L0 SST of the latest
-  manifest (an SST uploaded by a flush that has not reached the manifest yet is newer than
-  every L0 it will join, so it is safe);
+  their ULID time is older than the minimum age, the newest L0 SST of the latest manifest (an
+  SST uploaded by a flush that has not reached the manifest yet is newer than every L0 it will
+  join) and the oldest compaction the compactor state lists (an output uploaded before its
+  compaction commits is newer than that compaction's id; `compaction_state`). With no state,
+  or none listed, no unreferenced SST goes. The state is read before the manifest: read after,
+  it could already have dropped a compaction whose commit the manifest read does not show;
 - the latest `compactions/` state of the compactor;
 - anything younger than its kind's minimum age;
 - manifests and WAL fences younger than `safety.COLLECTOR_FLOOR`, whatever the options, and WAL
@@ -24,11 +27,14 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from slatedb_py.checkpoint import is_live
+from slatedb_py.compaction_state import CompactionsStore, oldest_listed_ms
 from slatedb_py.clock import Clock
 from slatedb_py.config import GcOptions
+from slatedb_py.errors import DataError
 from slatedb_py.ids import ulid_timestamp_ms
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.manifest.versioned import version_id_of
 from slatedb_py.paths import DbPaths
 from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
@@ -72,6 +78,12 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         result.expired_checkpoints = [str(c.id) for c in m.checkpoints if c not in live]
         return replace(m, checkpoints=live)
 
+    # Before the manifest (module docstring): the compactions this state lists may be
+    # committed by the time the manifest is read, never the other way round.
+    try:
+        compaction_mark_ms = oldest_listed_ms(CompactionsStore(store, paths, clock).latest())
+    except DataError:
+        compaction_mark_ms = None  # unreadable: delete no unreferenced SST
     latest_id, latest = manifests.update(drop_expired)
     pinned: dict[int, Manifest] = {}
     for c in latest.checkpoints:
@@ -106,12 +118,12 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
             store.delete(meta.path)
             (result.wal_fences if fence else result.wal).append(meta.path)
 
-    # Compactor state files: every version but the latest.
-    states = [(DbPaths.manifest_id_of(m.path.replace(".compactions", ".manifest")), m) for m in store.list(paths.compactions_dir)]
+    # Compactor state files: every version but the latest (a version, like a manifest's).
+    states = [(version_id_of(m.path, "compactions"), m) for m in store.list(paths.compactions_dir)]
     states = [(i, m) for i, m in states if i is not None]
     newest = max((i for i, _ in states), default=None)
     for i, meta in states:
-        if i != newest and _old_enough(meta, now_ms, options.age("manifest")):
+        if i != newest and _old_enough(meta, now_ms, max(options.age("manifest"), COLLECTOR_FLOOR)):
             store.delete(meta.path)
             result.compactions.append(meta.path)
 
@@ -125,6 +137,8 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         watermark_ms = ulid_timestamp_ms(latest.last_compacted_l0_view_id)
     else:
         watermark_ms = 0  # nothing is known to be safe: delete no compacted SST
+    if compaction_mark_ms is None:
+        return result
     age_ms = options.age("compacted").total_seconds() * 1000
     for meta in store.list(paths.compacted_dir):
         ulid = DbPaths.ulid_of(meta.path)
@@ -136,7 +150,7 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
             continue  # not ours to judge
         # The last compacted L0 itself is known to be done with, though its time is the mark.
         below = ts < watermark_ms or ulid == latest.last_compacted_l0_view_id
-        if below and ts <= now_ms - age_ms:
+        if below and ts < compaction_mark_ms and ts <= now_ms - age_ms:
             store.delete(meta.path)
             result.compacted.append(meta.path)
     return result

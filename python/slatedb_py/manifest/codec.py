@@ -40,7 +40,7 @@ def _id128(t: Table | None) -> int | None:
     return (t.scalar(0, "u64") << 64) | t.scalar(1, "u64")
 
 
-def _ulid(t: Table | None) -> str | None:
+def ulid_of(t: Table | None) -> str | None:
     v = _id128(t)
     return None if v is None else ulid_from_int(v)
 
@@ -83,7 +83,7 @@ def _range(t: Table | None) -> tuple[BytesBound, BytesBound] | None:
 
 
 def _v1_sst(t: Table) -> SstView:
-    sst_id = t.required(_ulid(t.table(0)), "CompactedSsTable.id")
+    sst_id = t.required(ulid_of(t.table(0)), "CompactedSsTable.id")
     info = decode_sst_info(t.required(t.table(1), "CompactedSsTable.info"))
     version = t.scalar(3, "u16", None)
     handle = SstHandle(sst_id, info, 1 if version is None else version)
@@ -91,8 +91,8 @@ def _v1_sst(t: Table) -> SstView:
 
 
 def _v2_view(t: Table, ssts: dict[str, SstHandle]) -> SstView:
-    view_id = t.required(_ulid(t.table(0)), "CompactedSsTableView.id")
-    sst_id = t.required(_ulid(t.table(1)), "CompactedSsTableView.sst_id")
+    view_id = t.required(ulid_of(t.table(0)), "CompactedSsTableView.id")
+    sst_id = t.required(ulid_of(t.table(1)), "CompactedSsTableView.sst_id")
     handle = ssts.get(sst_id)
     if handle is None:
         raise FlatBufferError(t.pos, f"view {view_id} names SST {sst_id}, which `ssts` lacks")
@@ -119,14 +119,14 @@ def _external(t: Table) -> ExternalDb:
         path=t.required(t.string(0), "ExternalDb.path"),
         source_checkpoint_id=t.required(_uuid(t.table(1)), "ExternalDb.source_checkpoint_id"),
         final_checkpoint_id=_uuid(t.table(2)),
-        sst_ids=tuple(_ulid(x) or "" for x in (t.tables(3) or [])),
+        sst_ids=tuple(ulid_of(x) or "" for x in (t.tables(3) or [])),
     )
 
 
 def _decode_v2(root: Table) -> Manifest:
     ssts: dict[str, SstHandle] = {}
     for s in root.required(root.tables(8), "ssts"):
-        sst_id = s.required(_ulid(s.table(0)), "CompactedSsTableV2.id")
+        sst_id = s.required(ulid_of(s.table(0)), "CompactedSsTableV2.id")
         version = s.scalar(2, "u16", None)
         info = decode_sst_info(s.required(s.table(1), "CompactedSsTableV2.info"))
         ssts[sst_id] = SstHandle(sst_id, info, 1 if version is None else version)
@@ -143,7 +143,7 @@ def _decode_v2(root: Table) -> Manifest:
     segments = tuple(
         Segment(
             prefix=s.required(s.bytes(0), "Segment.prefix"),
-            last_compacted_l0_view_id=_ulid(s.table(1)),
+            last_compacted_l0_view_id=ulid_of(s.table(1)),
             l0=views(s.tables(2)),
             compacted=runs(s.tables(3)),
         )
@@ -156,7 +156,7 @@ def _decode_v2(root: Table) -> Manifest:
         compactor_epoch=root.scalar(4, "u64"),
         replay_after_wal_id=root.scalar(5, "u64"),
         wal_id_last_seen=root.scalar(6, "u64"),
-        last_compacted_l0_view_id=_ulid(root.table(7)),
+        last_compacted_l0_view_id=ulid_of(root.table(7)),
         l0=views(root.required(root.tables(9), "l0")),
         compacted=runs(root.required(root.tables(10), "compacted")),
         last_l0_clock_tick=root.scalar(11, "i64"),
@@ -184,7 +184,7 @@ def _decode_v1(root: Table) -> Manifest:
         compactor_epoch=root.scalar(4, "u64"),
         replay_after_wal_id=root.scalar(5, "u64"),
         wal_id_last_seen=root.scalar(6, "u64"),
-        last_compacted_l0_view_id=_ulid(root.table(7)),
+        last_compacted_l0_view_id=ulid_of(root.table(7)),
         l0=tuple(_v1_sst(s) for s in root.required(root.tables(8), "l0")),
         compacted=runs(root.required(root.tables(9), "compacted")),
         last_l0_clock_tick=root.scalar(10, "i64"),
@@ -222,7 +222,9 @@ def decode_manifest(data: bytes, *, name: str | None = None) -> Manifest:
 # ---------------------------------------------------------------------------- encoding
 
 
-class _Writer:
+class FbWriter:
+    """A FlatBuffers builder with the shared tables of the format (ids, SST infos, views)."""
+
     def __init__(self) -> None:
         self.b = flatbuffers.Builder(1024)
 
@@ -372,7 +374,7 @@ class _Writer:
 
 def encode_manifest(m: Manifest) -> bytes:
     """Encodes `m` as a ManifestV2 file (with its 2-byte version prefix)."""
-    w = _Writer()
+    w = FbWriter()
     b = w.b
     handles: dict[str, SstHandle] = {}
     for v in m.all_views():

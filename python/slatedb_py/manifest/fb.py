@@ -106,6 +106,17 @@ class Table:
         except UnicodeDecodeError as e:
             raise FlatBufferError(self.pos, f"string field {slot} is not UTF-8") from e
 
+    def scalars(self, slot: int, kind: str) -> list[Any]:
+        """A vector of scalars (empty when absent)."""
+        at = self._ref(slot)
+        if at is None:
+            return []
+        fmt = _SCALARS[kind]
+        n = _read(_U32, self.buf, at, "vector length")
+        if at + 4 + fmt.size * n > len(self.buf):
+            raise FlatBufferError(at, f"vector of {n} scalars runs past the end")
+        return [fmt.unpack_from(self.buf, at + 4 + fmt.size * i)[0] for i in range(n)]
+
     def table(self, slot: int) -> Table | None:
         at = self._ref(slot)
         return None if at is None else Table(self.buf, at)

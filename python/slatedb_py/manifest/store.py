@@ -4,11 +4,11 @@ Each version is a new object `manifest/<id+1>.manifest` created with put-if-abse
 that loses the race re-reads the latest version, re-applies its change and tries again.
 Writers and compactors fence older instances with epochs kept in the manifest itself.
 
-A successful create is trusted without a second request when it finished within the client
-window of the LIST that chose its id; `slatedb_py.safety` says why, and what happens after a
-slower one. Mutations must therefore be idempotent: applied to a manifest that already holds
-their effect, they return None (or an equal manifest), so re-applying an update whose create
-did land writes nothing.
+Creates follow `manifest.versioned`: one is trusted when it finished within the client window
+of the LIST that chose its id (`slatedb_py.safety`); after a slower one whose outcome is unknown
+the update is re-read and re-applied. Mutations must therefore be idempotent: applied to a
+manifest that already holds their effect, they return None (or an equal manifest), so
+re-applying an update whose create did land writes nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.errors import DatabaseNotFoundError, DataError, FencedError, UnavailableError
 from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.versioned import VersionedFolder
 from slatedb_py.paths import DbPaths
-from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.store import Store
 
 Mutation = Callable[[Manifest], Manifest | None]
@@ -36,33 +36,22 @@ class ManifestStore:
         self.store = store
         self.paths = paths
         self.clock = clock or SystemClock()
+        self.versions = VersionedFolder(store, paths.manifest_dir, paths.manifest, "manifest", self.clock)
 
     def list_ids(self) -> list[int]:
-        ids = []
-        for meta in self.store.list(self.paths.manifest_dir):
-            mid = DbPaths.manifest_id_of(meta.path)
-            if mid is not None:
-                ids.append(mid)
-        return sorted(ids)
+        return self.versions.ids()
 
     def read(self, manifest_id: int) -> Manifest | None:
-        key = self.paths.manifest(manifest_id)
-        data = self.store.get(key)
-        return None if data is None else decode_manifest(data, name=key)
+        data = self.versions.read(manifest_id)
+        return None if data is None else decode_manifest(data, name=self.paths.manifest(manifest_id))
 
     def read_latest(self) -> tuple[int, Manifest] | None:
-        """The newest version, or None when there is no database here.
-
-        Always a LIST: probing `id + 1` from a cached id is unsafe once the collector deletes
-        old versions (a deleted id looks like "no newer version")."""
-        for _ in range(10):
-            ids = self.list_ids()
-            if not ids:
-                return None
-            m = self.read(ids[-1])
-            if m is not None:  # else: collected between LIST and GET; list again
-                return ids[-1], m
-        raise UnavailableError(f"manifest folder {self.paths.manifest_dir!r} keeps changing")
+        """The newest version, or None when there is no database here."""
+        latest = self.versions.latest()
+        if latest is None:
+            return None
+        mid, data = latest
+        return mid, decode_manifest(data, name=self.paths.manifest(mid))
 
     def require_latest(self) -> tuple[int, Manifest]:
         latest = self.read_latest()
@@ -73,16 +62,7 @@ class ManifestStore:
         return latest
 
     def _create(self, manifest_id: int, manifest: Manifest, looked_at: float) -> bool | None:
-        """Creates version `manifest_id`, chosen by a LIST that started at `looked_at`
-        (monotonic seconds). True: it landed as the latest. False: the id was taken (a
-        conflict). None: created, but whether on top of the latest is unknown (see
-        `slatedb_py.safety`): the caller re-reads and re-applies."""
-        if not self.store.put_if_absent(self.paths.manifest(manifest_id), encode_manifest(manifest)):
-            return False
-        if monotonic_s(self.clock) - looked_at < CLIENT_WINDOW_S:
-            return True
-        # Slow: the id may have been collected and re-created. The highest id never is.
-        return True if max(self.list_ids(), default=manifest_id) <= manifest_id else None
+        return self.versions.create(manifest_id, encode_manifest(manifest), looked_at)
 
     def create_first(self, initial: Manifest) -> bool:
         """Writes version 1 if there is no manifest yet; False when there is one."""

@@ -1,0 +1,206 @@
+"""The compactor's state, `compactions/<id>.compactions` (FORMAT.md 6): its epoch and the
+compactions it runs, versioned like the manifest (`manifest.versioned`).
+
+What matters to the collector: an output SST is uploaded before the manifest names it, so a
+compaction is listed, with an id ULID minted before its first output, from before its first
+upload until after its commit. The collector never deletes an unreferenced SST newer than the
+oldest listed compaction, and nothing at all while none is listed. After a commit the state
+keeps that compaction (now Completed) as the one finished entry, as SlateDB does, so the
+collector's mark moves forward. SlateDB 0.17's collector reads the same list the same way.
+
+Layout: a u16 big-endian version prefix (2), then `CompactionsV1 { 0 compactor_epoch u64,
+1 recent_compactions [Compaction] }`, `Compaction { 0 id Ulid, 1 spec_type u8 (1: tiered),
+2 spec TieredCompactionSpec, 3 status i8 }`, `TieredCompactionSpec { 1 sorted_runs [u32],
+2 l0_view_ids [Ulid], 4 destination u32 }`. Fields this module does not write (outputs,
+workers, subcompactions) are not carried over from other writers' states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from slatedb_py.clock import Clock
+from slatedb_py.errors import DataError, FencedError, SlateDBError, UnavailableError, UnsupportedFormatError
+from slatedb_py.ids import new_ulid, ulid_timestamp_ms
+from slatedb_py.manifest.codec import FbWriter, ulid_of
+from slatedb_py.manifest.fb import FlatBufferError, Table
+from slatedb_py.manifest.versioned import VersionedFolder
+from slatedb_py.paths import DbPaths
+from slatedb_py.store import Store
+
+SUBMITTED, RUNNING, COMPLETED, FAILED, COMPACTED, SCHEDULED = range(6)
+FINISHED = (COMPLETED, FAILED)
+TIERED = 1
+MAX_ATTEMPTS = 1000
+
+
+@dataclass(frozen=True)
+class CompactionRecord:
+    id: str  # ULID, minted before the compaction's first output
+    status: int
+    l0_view_ids: tuple[str, ...] = ()
+    sorted_runs: tuple[int, ...] = ()
+    destination: int = 0
+
+
+@dataclass(frozen=True)
+class CompactionsState:
+    compactor_epoch: int
+    compactions: tuple[CompactionRecord, ...] = ()
+
+    def last_finished(self) -> tuple[CompactionRecord, ...]:
+        done = [c for c in self.compactions if c.status in FINISHED]
+        return (max(done, key=lambda c: c.id),) if done else ()
+
+
+def encode_state(state: CompactionsState) -> bytes:
+    w = FbWriter()
+    b = w.b
+    offs = []
+    for c in state.compactions:
+        l0 = w.vector([w.ulid(v) for v in c.l0_view_ids])
+        b.StartVector(4, len(c.sorted_runs), 4)
+        for r in reversed(c.sorted_runs):
+            b.PrependUint32(r)
+        runs = b.EndVector()
+        b.StartObject(5)
+        b.PrependUint32Slot(4, c.destination, 0)
+        b.PrependUOffsetTRelativeSlot(2, l0, 0)
+        b.PrependUOffsetTRelativeSlot(1, runs, 0)
+        spec = b.EndObject()
+        cid = w.ulid(c.id)
+        b.StartObject(4)
+        b.PrependUOffsetTRelativeSlot(2, spec, 0)
+        b.PrependUOffsetTRelativeSlot(0, cid, 0)
+        b.PrependInt8Slot(3, c.status, 0)
+        b.PrependUint8Slot(1, TIERED, 0)
+        offs.append(b.EndObject())
+    recent = w.vector(offs)
+    b.StartObject(2)
+    b.PrependUOffsetTRelativeSlot(1, recent, 0)
+    b.PrependUint64Slot(0, state.compactor_epoch, 0)
+    b.Finish(b.EndObject())
+    return b"\x00\x02" + bytes(b.Output())
+
+
+def decode_state(data: bytes, *, name: str | None = None) -> CompactionsState:
+    where = f"{name}: " if name else ""
+    data = bytes(data)
+    if len(data) < 2 or int.from_bytes(data[:2], "big") != 2:
+        raise UnsupportedFormatError(f"{where}not a version-2 compactor state", object=name, offset=0)
+    try:
+        root = Table.root(data[2:])
+        records = []
+        for t in root.required(root.tables(1), "CompactionsV1.recent_compactions"):
+            cid = t.required(ulid_of(t.table(0)), "Compaction.id")
+            spec = t.table(2) if t.scalar(1, "u8") == TIERED else None
+            records.append(
+                CompactionRecord(
+                    cid,
+                    t.scalar(3, "u8"),
+                    tuple(ulid_of(v) or "" for v in (spec.tables(2) or [])) if spec else (),
+                    tuple(spec.scalars(1, "u32")) if spec else (),
+                    spec.scalar(4, "u32") if spec else 0,
+                )
+            )
+        return CompactionsState(root.scalar(0, "u64"), tuple(records))
+    except FlatBufferError as e:
+        raise DataError(f"{where}corrupt compactor state at offset {e.offset + 2}: {e}", object=name, offset=e.offset + 2) from None
+
+
+class CompactionsStore:
+    """The versions of `compactions/`, updated like the manifest: read the latest, apply an
+    idempotent change, create the next id, retry on conflict."""
+
+    def __init__(self, store: Store, paths: DbPaths, clock: Clock) -> None:
+        self.paths = paths
+        self.clock = clock
+        self.versions = VersionedFolder(store, paths.compactions_dir, paths.compactions, "compactions", clock)
+
+    def latest(self) -> CompactionsState | None:
+        got = self.versions.latest()
+        return None if got is None else decode_state(got[1], name=self.paths.compactions(got[0]))
+
+    def update(self, change: Callable[[CompactionsState | None], CompactionsState]) -> CompactionsState:
+        for _ in range(MAX_ATTEMPTS):
+            looked_at = self.versions.now()
+            got = self.versions.latest()
+            vid = 0 if got is None else got[0]
+            current = None if got is None else decode_state(got[1], name=self.paths.compactions(vid))
+            new = change(current)
+            if new == current:
+                return new
+            if self.versions.create(vid + 1, encode_state(new), looked_at):
+                return new
+        raise UnavailableError(f"could not update the compactor state of {self.paths.root!r}: too much contention")
+
+
+class CompactorState:
+    """One compactor's view of `compactions/`: it claims an epoch there, lists each compaction
+    from before its first output until its commit, and is fenced by a newer epoch."""
+
+    def __init__(self, store: Store, paths: DbPaths, clock: Clock) -> None:
+        self.compactions = CompactionsStore(store, paths, clock)
+        self.clock = clock
+        self.epoch = 0
+
+    def _mine(self, current: CompactionsState | None) -> CompactionsState:
+        if current is not None and current.compactor_epoch > self.epoch:
+            raise FencedError(
+                f"a newer compactor (epoch {current.compactor_epoch}) runs on "
+                f"{self.compactions.paths.root!r}; this one (epoch {self.epoch}) is fenced"
+            )
+        return current or CompactionsState(self.epoch)
+
+    def claim(self, epoch: int) -> None:
+        """Records `epoch` (already claimed in the manifest); compactions older compactors
+        left running are dropped, the last finished one kept."""
+        self.epoch = epoch
+        self.compactions.update(
+            lambda cur: CompactionsState(epoch, self._mine(cur).last_finished())
+        )
+
+    def start(self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int) -> CompactionRecord:
+        record = CompactionRecord(new_ulid(self.clock.now_ms()), RUNNING, l0_view_ids, sorted_runs, destination)
+        self.compactions.update(
+            lambda cur: CompactionsState(self.epoch, (record, *self._mine(cur).last_finished()))
+        )
+        return record
+
+    @contextmanager
+    def listing(self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int) -> Iterator[CompactionRecord]:
+        """Lists a compaction for as long as the block runs (it uploads the outputs and
+        commits): finished as committed when the block returns, dropped when it raises."""
+        record = self.start(l0_view_ids, sorted_runs, destination)
+        committed = False
+        try:
+            yield record
+            committed = True
+        finally:
+            try:
+                self.finish(record, committed=committed)
+            except SlateDBError:
+                # A running entry left behind only keeps more SSTs (until the next compaction
+                # finishes); the compaction itself stands or fell already.
+                pass
+
+    def finish(self, record: CompactionRecord, *, committed: bool) -> None:
+        """Committed: the compaction becomes the one finished entry. Not committed: it is
+        dropped (its outputs are garbage, collected once a later compaction finishes)."""
+        done = replace(record, status=COMPLETED)
+
+        def change(cur: CompactionsState | None) -> CompactionsState:
+            kept = self._mine(cur).last_finished()
+            return CompactionsState(self.epoch, (done,) if committed else kept)
+
+        self.compactions.update(change)
+
+
+def oldest_listed_ms(state: CompactionsState | None) -> int | None:
+    """The collector's compaction mark: the oldest listed compaction's ULID time, or None
+    (no state, or nothing listed: delete no unreferenced SST)."""
+    if state is None or not state.compactions:
+        return None
+    return min(ulid_timestamp_ms(c.id) for c in state.compactions)

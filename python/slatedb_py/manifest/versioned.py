@@ -1,0 +1,67 @@
+"""A folder of versions `<20-digit id>.<suffix>`, each written once with put-if-absent of the
+latest id + 1 (FORMAT.md 1, "sequenced storage protocol"): `manifest/` and `compactions/`.
+
+The latest version is found by LIST (probing `id + 1` from a cached id is unsafe once the
+collector deletes old versions). A successful create is trusted without a second request when
+it finished within the client window of the LIST that chose its id; `slatedb_py.safety` says
+why, and what a slower one does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from slatedb_py.clock import Clock, monotonic_s
+from slatedb_py.errors import UnavailableError
+from slatedb_py.safety import CLIENT_WINDOW_S
+from slatedb_py.store import Store
+
+
+def version_id_of(key: str, suffix: str) -> int | None:
+    """The id of a version object `<dir>/<digits>.<suffix>`, or None for anything else."""
+    name = key.rsplit("/", 1)[-1]
+    stem, dot, rest = name.partition(".")
+    return int(stem) if dot and rest == suffix and stem.isdigit() else None
+
+
+class VersionedFolder:
+    def __init__(self, store: Store, folder: str, key: Callable[[int], str], suffix: str, clock: Clock) -> None:
+        self.store = store
+        self.folder = folder
+        self.key = key
+        self.suffix = suffix
+        self.clock = clock
+
+    def ids(self) -> list[int]:
+        ids = (version_id_of(m.path, self.suffix) for m in self.store.list(self.folder))
+        return sorted(i for i in ids if i is not None)
+
+    def read(self, vid: int) -> bytes | None:
+        return self.store.get(self.key(vid))
+
+    def latest(self) -> tuple[int, bytes] | None:
+        """The newest version's id and bytes, or None when the folder holds none."""
+        for _ in range(10):
+            ids = self.ids()
+            if not ids:
+                return None
+            data = self.read(ids[-1])
+            if data is not None:  # else: collected between LIST and GET; list again
+                return ids[-1], data
+        raise UnavailableError(f"folder {self.folder!r} keeps changing")
+
+    def now(self) -> float:
+        """The monotonic time to pass to `create` as `looked_at`: take it before the LIST."""
+        return monotonic_s(self.clock)
+
+    def create(self, vid: int, data: bytes, looked_at: float) -> bool | None:
+        """Creates version `vid`, chosen by a LIST that started at `looked_at`. True: it landed
+        as the latest. False: the id was taken (a conflict: re-read, re-apply, retry). None:
+        created, but whether on top of the latest is unknown; the caller re-reads and
+        re-applies its (idempotent) change."""
+        if not self.store.put_if_absent(self.key(vid), data):
+            return False
+        if monotonic_s(self.clock) - looked_at < CLIENT_WINDOW_S:
+            return True
+        # Slow: the id may have been collected and re-created. The highest id never is.
+        return True if max(self.ids(), default=vid) <= vid else None
