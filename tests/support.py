@@ -145,3 +145,16 @@ class FaultyStore:
         store.gate.set()
         store.gate_when = None
         return store
+
+
+def pass_time(root: Path, ms: int, *clocks: Any) -> None:
+    """Makes `ms` pass for a database in a local folder: every object there gets that much
+    older (its mtime, the store's `last_modified`), and each manual clock moves on as much.
+    The collector measures its safety floor on the store's clock, so only this can age
+    objects in a test; what is written afterwards is new."""
+    for f in root.rglob("*"):
+        if f.is_file():
+            st = f.stat()
+            os.utime(f, ns=(st.st_atime_ns - ms * 1_000_000, st.st_mtime_ns - ms * 1_000_000))
+    for clock in clocks:
+        clock.advance(ms)

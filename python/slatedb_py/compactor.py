@@ -198,7 +198,9 @@ def _merge_and_commit(
         ):
             return None  # committed already (re-applied after an unknown outcome)
         present = {v.id for v in m.l0}
-        if not done_l0 <= present or not done_runs <= {r.id for r in m.compacted}:
+        # Runs by content, not id: a restore can bring back a run id with other SSTs in it.
+        current_runs = {r.id: r for r in m.compacted}
+        if not done_l0 <= present or any(current_runs.get(r.id) != r for r in plan.runs):
             raise ConflictError(
                 f"the tree of {paths.root!r} changed under a compaction of {len(views)} SSTs "
                 "(a restore, or another compactor): nothing was committed"

@@ -27,8 +27,10 @@ from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_opt
 from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
     ClosedError,
+    ConflictError,
     FencedError,
     InvalidArgumentError,
+    MissingObjectError,
     SlateDBError,
     UnavailableError,
 )
@@ -37,7 +39,7 @@ from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import ReadView
+from slatedb_py.read_path import ReadView, read_again
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
@@ -272,7 +274,10 @@ class Db:
 
     def _upload_wal(self, data: bytes) -> None:
         wid = self._next_wal_id
-        if not self._store.put_if_absent(self._paths.wal(wid), data):
+        key = self._paths.wal(wid)
+        # An earlier attempt at this chunk may have landed with its response lost (the store
+        # retried until it gave up): the object is then ours, byte for byte.
+        if not self._store.put_if_absent(key, data) and self._store.get(key) != bytes(data):
             raise self._fail(
                 FencedError(
                     f"WAL object {self._paths.wal(wid)!r} already exists: a newer writer opened "
@@ -389,7 +394,10 @@ class Db:
         except FencedError as e:
             raise self._fail(e) from e
         with self._lock:
-            self._manifest_id, self._manifest = mid, m
+            # Only ever forward: a compactor may have committed on top of this version and
+            # installed that already; its SSTs are what the collector keeps.
+            if mid > self._manifest_id:
+                self._manifest_id, self._manifest = mid, m
             self._frozen.remove(frozen)
             self._view = self._make_view()
         self._compactor.wake.set()
@@ -440,7 +448,11 @@ class Db:
         # Reading two attributes is atomic under the GIL; the view and seq may be a write
         # apart, which only makes the read as of a slightly earlier or later moment.
         view, snapshot = self._view, self._last_seq
-        return view.get(k, snapshot, self._clock.now_ms())
+        now = self._clock.now_ms()
+        try:
+            return view.get(k, snapshot, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.get(k, snapshot, now), err, self._newer)
 
     def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) pairs with start <= key < end in key order; either bound may be None."""
@@ -449,7 +461,11 @@ class Db:
         self._check_open()
         with self._lock:
             view, snapshot = self._view, self._last_seq
-        return view.scan(s, e, snapshot, self._clock.now_ms())
+        now = self._clock.now_ms()
+        try:
+            return view.scan(s, e, snapshot, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.scan(s, e, snapshot, now), err, self._newer)
 
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         p = check_key(prefix)
@@ -464,6 +480,14 @@ class Db:
             self._compactor.run_once(full=True)
         except FencedError as e:
             raise FencedError(f"compaction of {self._paths.root!r}: {e}") from e
+        except ConflictError:
+            # The tree changed under it: a restore, which also fenced this writer (say so),
+            # or another compactor (then the conflict itself is the answer).
+            try:
+                self._fence.confirm()
+            except FencedError as e:
+                raise self._fail(e) from e
+            raise
 
     def _compacted(self, result: tuple[int, Manifest]) -> None:
         """The compactor committed: read through the new tree from now on."""
@@ -472,6 +496,16 @@ class Db:
             if mid > self._manifest_id:
                 self._manifest_id, self._manifest = mid, m
                 self._view = self._make_view()
+
+    def _newer(self, view: ReadView) -> ReadView | None:
+        """After a read of `view` found an SST missing: the tree moved on (a compactor
+        committed, maybe a standalone one this writer has not heard of) and the collector took
+        what only the old tree needed. Reads through the latest tree from now on; returns its
+        view, or None when it is `view` itself (`read_path.read_again`)."""
+        mid, m = self._manifests.require_latest()
+        self._fence.check(m)
+        self._compacted((mid, m))
+        return None if self._view is view else self._view
 
     # ------------------------------------------------------------------ checkpoints
 

@@ -37,6 +37,12 @@ class DataError(SlateDBError):
         self.offset = offset
 
 
+class MissingObjectError(DataError):
+    """An object the database references (an SST, a WAL object) is not in the store. A reader
+    whose view is older than the latest manifest may see this after the collector reclaimed
+    what the newer tree no longer needs; the engine then moves to the newer tree by itself."""
+
+
 class UnsupportedFormatError(DataError):
     """A format version or enum value this build does not know (written by a newer SlateDB)."""
 
@@ -104,6 +110,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "MissingObjectError",
     "NotFoundError",
     "SlateDBError",
     "TransactionError",

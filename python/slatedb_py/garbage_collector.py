@@ -14,9 +14,10 @@ Kept, always:
   it could already have dropped a compaction whose commit the manifest read does not show;
 - the latest `compactions/` state of the compactor;
 - anything younger than its kind's minimum age;
-- manifests and WAL fences younger than `safety.COLLECTOR_FLOOR`, whatever the options, and WAL
-  fences at all unless `GcOptions.delete_wal_fences`: they are what stops a stalled, fenced
-  writer and a slow manifest update from landing on a collected id (`slatedb_py.safety`).
+- manifests, compactor states and WAL fences less than `safety.COLLECTOR_FLOOR` older than the
+  newest object listed (the store's clock, not ours), whatever the options, and WAL fences at
+  all unless `GcOptions.delete_wal_fences`: they are what stops a stalled, fenced writer and a
+  slow manifest update from landing on a collected id (`slatedb_py.safety`).
 No boundary files are written: they need conditional overwrites that LocalStore (and some S3
 services) cannot do, and the collector must keep working there.
 """
@@ -56,8 +57,12 @@ class GcResult:
         return [*self.manifests, *self.wal, *self.wal_fences, *self.compacted, *self.compactions]
 
 
+def _ms(meta: ObjectMeta) -> float:
+    return meta.last_modified.timestamp() * 1000
+
+
 def _old_enough(meta: ObjectMeta, now_ms: int, age: timedelta) -> bool:
-    return meta.last_modified.timestamp() * 1000 <= now_ms - age.total_seconds() * 1000
+    return _ms(meta) <= now_ms - age.total_seconds() * 1000
 
 
 def _wal_needed(m: Manifest, wal_id: int, *, latest: bool) -> bool:
@@ -94,17 +99,29 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
             if pm is not None:
                 pinned[c.manifest_id] = pm
 
+    listed_manifests = store.list(paths.manifest_dir)
+    listed_wal = store.list(paths.wal_dir)
+    listed_states = store.list(paths.compactions_dir)
+    # The floor is measured on the store's clock, against the newest object seen here: a
+    # collector whose own clock runs ahead cannot shorten it (slatedb_py.safety).
+    store_now_ms = max(
+        (_ms(m) for m in (*listed_manifests, *listed_wal, *listed_states)), default=0
+    )
+
+    def past_floor(meta: ObjectMeta) -> bool:
+        return _ms(meta) <= store_now_ms - COLLECTOR_FLOOR.total_seconds() * 1000
+
     # Manifests.
-    for meta in store.list(paths.manifest_dir):
+    for meta in listed_manifests:
         mid = DbPaths.manifest_id_of(meta.path)
         if mid is None or mid >= latest_id or mid in pinned:
             continue
-        if _old_enough(meta, now_ms, max(options.age("manifest"), COLLECTOR_FLOOR)):
+        if past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):
             store.delete(meta.path)
             result.manifests.append(meta.path)
 
     # WAL objects and fences.
-    for meta in store.list(paths.wal_dir):
+    for meta in listed_wal:
         wid = DbPaths.wal_id_of(meta.path)
         if wid is None or _wal_needed(latest, wid, latest=True):
             continue
@@ -113,17 +130,18 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
         fence = meta.size == 0
         if fence and not options.delete_wal_fences:
             continue
-        age = max(options.age("wal_fence"), COLLECTOR_FLOOR) if fence else options.age("wal")
-        if _old_enough(meta, now_ms, age):
+        if fence and not past_floor(meta):
+            continue
+        if _old_enough(meta, now_ms, options.age("wal_fence" if fence else "wal")):
             store.delete(meta.path)
             (result.wal_fences if fence else result.wal).append(meta.path)
 
     # Compactor state files: every version but the latest (a version, like a manifest's).
-    states = [(version_id_of(m.path, "compactions"), m) for m in store.list(paths.compactions_dir)]
+    states = [(version_id_of(m.path, "compactions"), m) for m in listed_states]
     states = [(i, m) for i, m in states if i is not None]
     newest = max((i for i, _ in states), default=None)
     for i, meta in states:
-        if i != newest and _old_enough(meta, now_ms, max(options.age("manifest"), COLLECTOR_FLOOR)):
+        if i != newest and past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):
             store.delete(meta.path)
             result.compactions.append(meta.path)
 

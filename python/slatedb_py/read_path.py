@@ -8,12 +8,12 @@ tombstones read as absent.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
-from slatedb_py.errors import InvalidArgumentError
+from slatedb_py.errors import InvalidArgumentError, MissingObjectError
 from slatedb_py.format import merge_rows
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, Manifest, SortedRun, SstView
 from slatedb_py.paths import DbPaths
@@ -150,8 +150,11 @@ class ReadView:
     def scan(
         self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int
     ) -> Iterator[tuple[bytes, bytes]]:
+        """The rows of [start, end). The SSTs are read when this is called, not when the
+        iterator is first advanced, so the caller sees a missing object at once and can retry
+        on a newer view."""
         if start is not None and end is not None and start >= end:
-            return
+            return iter(())
         sources: list[Any] = [mt.range(start, end) for mt in self.memtables]
         for view in self.manifest.all_views():
             lo, hi = _view_range(view)
@@ -163,7 +166,37 @@ class ReadView:
             if view.visible_range is not None:
                 rows = [r for r in rows.to_list() if _in_range(view, r.key)]
             sources.append(rows)
-        merged = merge_rows(sources, snapshot_seq=snapshot_seq, now=now)
-        while page := merged.next_kv_batch(SCAN_PAGE):
-            yield from page
+        return _pages(merge_rows(sources, snapshot_seq=snapshot_seq, now=now))
 
+
+def _pages(merged: Any) -> Iterator[tuple[bytes, bytes]]:
+    while page := merged.next_kv_batch(SCAN_PAGE):
+        yield from page
+
+
+# Newer views a read tries after finding an object missing, before it gives up.
+READ_ATTEMPTS = 3
+T = TypeVar("T")
+
+
+def read_again(
+    view: ReadView,
+    read: Callable[[ReadView], T],
+    error: MissingObjectError,
+    newer: Callable[[ReadView], ReadView | None],
+) -> T:
+    """Retries `read`, which found an object of `view` missing, on newer views: the owner's
+    `newer(view)` loads the latest tree and returns its view, or None when there is nothing
+    newer than `view` (then the object is really gone, and `error` is raised). The collector
+    may reclaim what an old tree needs once a newer one exists, so a read that started on the
+    old tree just moves on."""
+    for _ in range(READ_ATTEMPTS):
+        moved = newer(view)
+        if moved is None:
+            raise error
+        view = moved
+        try:
+            return read(view)
+        except MissingObjectError as e:
+            error = e
+    raise error

@@ -26,15 +26,19 @@ from slatedb_py.config import ReaderOptions, check_options
 from slatedb_py.db import _prefix_end
 from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
 from slatedb_py.config import CheckpointOptions
-from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError, UnavailableError
+from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError, MissingObjectError, UnavailableError
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import ReadView
+from slatedb_py.read_path import ReadView, read_again
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
+
+
+# Fresh starts of one load whose files were collected under it, before giving up.
+LOAD_ATTEMPTS = 5
 
 
 def _tree(m: Manifest) -> tuple[object, ...]:
@@ -79,6 +83,7 @@ class DbReader:
         self._checkpoint_id = checkpoint_id
         self._own: uuid.UUID | None = None  # the managed checkpoint of a following reader
         self._lock = threading.Lock()
+        self._load_lock = threading.RLock()
         self._closed = False
         self._manifest_id = 0
         self._next_wal = 0
@@ -120,9 +125,7 @@ class DbReader:
         if entry is None or not is_live(entry, now_s):
             cp = create_checkpoint(self._manifests, CheckpointOptions(lifetime=life), self._clock)
             self._own = cp.id
-            m = self._manifests.read(cp.manifest_id)
-            assert m is not None
-            return cp.manifest_id, m
+            return cp.manifest_id, self._read_pinned(cp.manifest_id)
         current = self._manifests.read(entry.manifest_id) if entry.manifest_id != lid else latest
         stale = current is None or _tree(current) != _tree(latest)
         due = entry.expire_time_s - now_s < life.total_seconds() / 2
@@ -151,11 +154,32 @@ class DbReader:
         assert pinned is not None
         if pinned.manifest_id == mid:
             return mid, m
-        got = self._manifests.read(pinned.manifest_id)
-        assert got is not None
-        return pinned.manifest_id, got
+        return pinned.manifest_id, self._read_pinned(pinned.manifest_id)
+
+    def _read_pinned(self, manifest_id: int) -> Manifest:
+        m = self._manifests.read(manifest_id)
+        if m is None:  # only a collector that ignores live checkpoints does this; start over
+            raise MissingObjectError(
+                f"manifest {manifest_id} pinned by this reader's checkpoint is gone",
+                object=self._paths.manifest(manifest_id),
+            )
+        return m
 
     def _load(self) -> None:
+        """Loads the view to read (serialized: the poller and `refresh()` may race). A
+        following reader whose WAL tail or tree was collected while it was loading (the writer
+        moved the tree on and a collector took what only the old one needed) starts over from
+        the newer tree."""
+        with self._load_lock:
+            for attempt in range(LOAD_ATTEMPTS):
+                try:
+                    self._load_once(rebuild=attempt > 0)
+                    return
+                except MissingObjectError:
+                    if self._checkpoint_id is not None or attempt == LOAD_ATTEMPTS - 1:
+                        raise
+
+    def _load_once(self, *, rebuild: bool) -> None:
         if self._checkpoint_id is not None:
             mid, m, last_wal = self._pinned()
         else:
@@ -164,7 +188,7 @@ class DbReader:
             else:
                 mid, m = self._manifests.require_latest()
             last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)])
-        if mid != self._manifest_id or self._memtable is None:
+        if rebuild or mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
             memtable = new_memtable()
             first = m.replay_after_wal_id + 1
@@ -206,16 +230,33 @@ class DbReader:
             assert self._view is not None
             return self._view, self._last_seq
 
+    def _newer(self, view: ReadView) -> ReadView | None:
+        """After a read of `view` found an object missing: a following reader loads the
+        latest tree (the old one's files may be collected once the writer moved on) and
+        returns its view; None when pinned or nothing is newer (`read_path.read_again`)."""
+        if self._checkpoint_id is not None:
+            return None
+        self._load()
+        return None if self._view is view else self._view
+
     def get(self, key: bytes) -> bytes | None:
         k = check_key(key)
         view, seq = self._snapshot()
-        return view.get(k, seq, self._clock.now_ms())
+        now = self._clock.now_ms()
+        try:
+            return view.get(k, seq, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.get(k, seq, now), err, self._newer)
 
     def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         s = None if start is None else check_key(start)
         e = None if end is None else check_key(end)
         view, seq = self._snapshot()
-        return view.scan(s, e, seq, self._clock.now_ms())
+        now = self._clock.now_ms()
+        try:
+            return view.scan(s, e, seq, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.scan(s, e, seq, now), err, self._newer)
 
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         p = check_key(prefix)

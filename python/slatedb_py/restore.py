@@ -1,7 +1,8 @@
 """Restore in place: the database itself goes back to a checkpoint's state (SlateDB lacks
 this; their issue #1047).
 
-1. The checkpoint must exist and be live; otherwise nothing is written.
+1. The checkpoint must exist and be live, at the start and still at the commit; otherwise
+   the tree is not changed.
 2. A manifest version bumps the writer epoch: a writer still running is fenced from the
    manifest, and a zero-byte WAL fence just past the last WAL object fences its next upload.
 3. The checkpoint's unflushed WAL range is replayed into a new L0 SST.
@@ -79,7 +80,7 @@ def wal_to_l0(
 def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
     if not isinstance(checkpoint_id, uuid.UUID):
         raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
-    _, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
+    target_id, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
     fence, fence_id = fence_out_writers(manifests)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
@@ -93,6 +94,15 @@ def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock
             # Restored already (re-applied after an unknown outcome); writing the target tree
             # again would undo whatever was committed on top since.
             return None
+        # Still pinned now? Had it expired or been deleted meanwhile, a collector may have
+        # taken the very SSTs and WAL objects this version is about to name.
+        cp = m.checkpoint(checkpoint_id)
+        if cp is None or not is_live(cp, clock.now_ms() // 1000) or cp.manifest_id != target_id:
+            raise CheckpointNotFoundError(
+                f"checkpoint {checkpoint_id} of {manifests.paths.root!r} expired or was deleted "
+                "during the restore; the database was not changed (writers opened before are fenced)",
+                checkpoint_id=checkpoint_id,
+            )
         externals = {e.path: e for e in m.external_dbs}
         externals.update({e.path: e for e in target.external_dbs})
         return replace(

@@ -19,10 +19,12 @@ objects that hold rows never need to be kept for fencing; fences (and manifests)
 
 The rules, with W the client window and F the collector floor below, F > W:
 
-- The collector never deletes a manifest version, or a WAL fence, younger than F, whatever its
-  `GcOptions` say (`GcOptions(min_age=0)` included). By default it does not delete WAL fences at
-  all (as SlateDB 0.17 does: `wal_fence_options.dry_run`), so fencing then holds without any
-  clock at all.
+- The collector never deletes a manifest version, a compactor state or a WAL fence that is not
+  at least F older than the newest object it listed in the database, whatever its `GcOptions`
+  say (`GcOptions(min_age=0)` included). Both times are the store's (`last_modified`), so a
+  collector whose own clock runs ahead cannot shorten F. By default it does not delete WAL
+  fences at all (as SlateDB 0.17 does: `wal_fence_options.dry_run`), so fencing then holds
+  without any clock at all.
 - A manifest update counts as landed without further requests when its create finished within
   W of the start of the LIST that chose its id: a collected N+1 would have been created after
   that LIST and aged F before deletion, so the create would have finished more than F > W later.
@@ -36,11 +38,11 @@ The rules, with W the client window and F the collector floor below, F > W:
   not exist at our last confirmation; collecting it takes F > W. Otherwise the writer confirms
   again before it acknowledges, and a newer epoch fails the write with `FencedError`.
 
-Clock skew between the collector's clock and the store's (object `last_modified`) eats into
-F - W; the margin here is minutes. Durations on the client side are measured on a monotonic
-clock (`clock.monotonic_s`), so wall-clock steps do not shorten them. SlateDB 0.17's own
-collector knows none of this: run with zero ages and fence deletion on, it can still collect a
-fence a stalled writer of ours needs.
+Durations on the client side are measured on a monotonic clock (`clock.monotonic_s`), so
+wall-clock steps do not shorten them; only the rates of the client's and the store's clocks
+need to agree, and F - W leaves minutes of margin. SlateDB 0.17's own collector knows none of
+this: run with zero ages and fence deletion on, it can still collect a fence a stalled writer
+of ours needs.
 """
 
 from __future__ import annotations

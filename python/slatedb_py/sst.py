@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from slatedb_py import _native
-from slatedb_py.errors import DataError, InternalError
+from slatedb_py.errors import InternalError, MissingObjectError
 from slatedb_py.store import Store
 
 TAIL_BYTES = 64 * 1024
@@ -58,7 +58,7 @@ class TableCache:
         got = self.store.get_tail(path, TAIL_BYTES)
         if got is None:
             # The manifest references it, so no retry can bring it back.
-            raise DataError(f"SST {path!r} is missing from the store", object=path)
+            raise MissingObjectError(f"SST {path!r} is missing from the store", object=path)
         tail, size = got
         opened = _native.open_sst_tail(tail, size, path)
         if isinstance(opened, int):

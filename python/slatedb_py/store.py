@@ -19,7 +19,7 @@ import obstore
 from obstore import exceptions as obx
 from obstore.store import from_url
 
-from slatedb_py.errors import DataError, InvalidArgumentError, InvalidTypeError, UnavailableError
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError, MissingObjectError, UnavailableError
 
 T = TypeVar("T")
 
@@ -110,7 +110,7 @@ class Store:
             # Ranged reads are of objects the caller knows exist (an SST the manifest
             # references): one that is gone stays gone, so this is broken data, not a
             # failure a retry could fix.
-            raise DataError(f"object {path!r} is missing from the store", object=path) from e
+            raise MissingObjectError(f"object {path!r} is missing from the store", object=path) from e
 
     def get_tail(self, path: str, length: int) -> tuple[Any, int] | None:
         """The last ``length`` bytes (all of a shorter object) and the object's size, in one

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slatedb_py.errors import DataError
+from slatedb_py.errors import MissingObjectError
 from slatedb_py.manifest.store import WriterFence
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
@@ -57,7 +57,7 @@ def replay_into(
         key = paths.wal(wid)
         data = store.get(key)
         if data is None:
-            raise DataError(
+            raise MissingObjectError(
                 f"WAL truncated: {key!r} is missing between ids {first} and {last}", object=key
             )
         _, seen = memtable.replay_wal(data, after_seq, key)
