@@ -146,6 +146,12 @@ class GcOptions:
     Objects younger than their kind's minimum age are kept (`min_age` unless a per-kind
     override is set): a reader or writer elsewhere may be about to use an object it just saw.
 
+    Whatever the ages, some things are kept for the protocols' sake (`slatedb_py.safety`):
+    manifest versions, compactor states and WAL fences less than 5 minutes older than the
+    newest object in the database (the store's clock), and WAL fences at all unless
+    `delete_wal_fences` (False by default, as in SlateDB: a fence is what stops a stalled
+    older writer, and it is zero bytes).
+
     `interval`: how often an open `Db` collects, at least 5 ms (`MIN_POLL_INTERVAL`: every
     run LISTs the database's folders); None: never in the background.
     """
