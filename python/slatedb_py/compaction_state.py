@@ -4,9 +4,10 @@ compactions it runs, versioned like the manifest (`manifest.versioned`).
 What matters to the collector: an output SST is uploaded before the manifest names it, so a
 compaction is listed, with an id ULID minted before its first output, from before its first
 upload until after its commit. The collector never deletes an unreferenced SST newer than the
-oldest listed compaction, and nothing at all while none is listed. After a commit the state
-keeps that compaction (now Completed) as the one finished entry, as SlateDB does, so the
-collector's mark moves forward. SlateDB 0.17's collector reads the same list the same way.
+oldest listed compaction, and nothing at all while none is listed. It is Running while it merges
+and Compacted from its last upload to its commit (so a compactor killed after committing leaves
+an entry SlateDB 0.17 settles against the manifest); after the commit the state keeps it, now
+Completed, as the one finished entry, as SlateDB does, so the collector's mark moves forward. SlateDB 0.17's collector reads the same list the same way.
 
 Layout: a u16 big-endian version prefix (2), then `CompactionsV1 { 0 compactor_epoch u64,
 1 recent_compactions [Compaction] }`, `Compaction { 0 id Ulid, 1 spec_type u8 (1: tiered),
@@ -185,6 +186,16 @@ class CompactorState:
                 # A running entry left behind only keeps more SSTs (until the next compaction
                 # finishes); the compaction itself stands or fell already.
                 pass
+
+    def compacted(self, record: CompactionRecord) -> None:
+        """The outputs are uploaded and the commit comes next (SlateDB's Compacted). A
+        compactor that dies after its commit leaves this, not Running: SlateDB 0.17 settles a
+        Compacted entry against the manifest, while a Running one whose inputs are gone stalls
+        its compactor for good."""
+        done = replace(record, status=COMPACTED)
+        self.compactions.update(
+            lambda cur: CompactionsState(self.epoch, (done, *self._mine(cur).last_finished()))
+        )
 
     def finish(self, record: CompactionRecord, *, committed: bool) -> None:
         """Committed: the compaction becomes the one finished entry. Not committed: it is

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import Any
 
 from slatedb_py import _native
@@ -143,13 +144,15 @@ def run_compaction(
 
     The compaction is listed in the compactor state from before its first output until after
     its commit, so no collector deletes an output the manifest does not name yet."""
-    with fence.state.listing(tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination):
-        return _merge_and_commit(store, paths, tables, fence, clock, options, snapshot, plan)
+    with fence.state.listing(tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination) as record:
+        return _merge_and_commit(
+            store, paths, tables, fence, clock, options, snapshot, plan, lambda: fence.state.compacted(record)
+        )
 
 
 def _merge_and_commit(
     store: Store, paths: DbPaths, tables: TableCache, fence: Any, clock: Clock, options: DbOptions,
-    snapshot: Manifest, plan: CompactionPlan,
+    snapshot: Manifest, plan: CompactionPlan, before_commit: Callable[[], None],
 ) -> tuple[int, Manifest]:
     views = plan.views()
     inputs = [tables.open(_sst_path(snapshot, paths, v)) for v in views]
@@ -217,6 +220,7 @@ def _merge_and_commit(
             last_compacted_l0_view_id=newest_done or m.last_compacted_l0_view_id,
         )
 
+    before_commit()
     result = fence.update(commit)
     for v in views:
         tables.forget(_sst_path(snapshot, paths, v))

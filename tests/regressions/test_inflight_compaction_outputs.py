@@ -97,3 +97,52 @@ def test_the_state_reads_0_17_files_and_round_trips() -> None:
     assert last.status == COMPLETED and len(last.l0_view_ids) == 2
     mine = CompactionsState(7, (CompactionRecord(last.id, RUNNING, last.l0_view_ids, (3, 1), 4), last))
     assert decode_state(encode_state(mine)) == mine
+
+
+@pytest.mark.interop
+def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Path) -> None:
+    """Found in the second adversarial round: our compactor killed between its manifest commit
+    and its last state write left a Running compaction whose inputs were gone, and SlateDB
+    0.17.0's compactor then never compacted again (its writer stalled at l0_max_ssts). Before
+    the commit the state now says Compacted, which 0.17.0 settles against the manifest."""
+    import asyncio
+    import json
+    import threading
+
+    import slatedb.uniffi as u
+
+    path = str(tmp_path / "db")
+    opts = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2)
+    with Db.open(path, LocalStore("/"), opts) as db:
+        for r in range(4):
+            db.put(b"k%d" % r, b"v")
+            db.flush_memtable()
+    ours = Compactor(Store.resolve(LocalStore("/")), DbPaths.of(path), opts, SystemClock())
+    ours.fence.state.finish = lambda *a, **k: None  # killed right after the manifest commit
+    assert ours.run_once()
+
+    s = u.Settings.default()
+    s.set("garbage_collector_options", "null")
+    s.set("flush_interval", json.dumps("50ms"))
+    s.set("compactor_options.poll_interval", json.dumps("50ms"))
+    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+    loop = asyncio.new_event_loop()
+    b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
+    b.with_settings(s)
+    theirs = loop.run_until_complete(b.build())
+    flushed: list[int] = []
+
+    def write() -> None:
+        for r in range(12):  # past 0.17.0's l0_max_ssts of 8: needs its compactor working
+            loop.run_until_complete(theirs.put(b"x%02d" % r, b"v"))
+            loop.run_until_complete(theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+            flushed.append(r)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    t.join(60)
+    assert len(flushed) == 12, "0.17.0's writer stalled: its compactor stopped"
+    loop.run_until_complete(theirs.shutdown())
+    loop.close()
+    with Db.open(path, LocalStore("/"), opts) as db:
+        assert dict(db.scan()) == {**{b"k%d" % r: b"v" for r in range(4)}, **{b"x%02d" % r: b"v" for r in range(12)}}
