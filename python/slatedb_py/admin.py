@@ -109,4 +109,4 @@ def skip_wal_objects(
     """Moves the database past corrupt WAL objects of its replay range (every open fails on
     one), losing only their rows: fences any running writer, replays the other WAL objects into
     an L0 SST and moves the replay point past them all. See `slatedb_py.repair`."""
-    return _skip(_manifests(path, store), list(wal_ids), clock or SystemClock())
+    return _skip(_manifests(path, store), wal_ids, clock or SystemClock())

@@ -59,7 +59,8 @@ def _expire_s(now_s: int, lifetime: timedelta | None) -> int:
         return 0
     # Whole seconds, as stored (u32 Unix seconds; 0 means "never", so expire no earlier than 1).
     # Rounded up: a lifetime under a second would otherwise end before the checkpoint exists.
-    whole = -(-lifetime // timedelta(seconds=1))
+    seconds, rest = divmod(lifetime, timedelta(seconds=1))  # no negation: timedelta.max fits
+    whole = seconds + (1 if rest else 0)
     return min(U32_MAX, max(1, now_s + whole))
 
 

@@ -11,9 +11,9 @@ Completed, as the one finished entry, as SlateDB does, so the collector's mark m
 
 Layout: a u16 big-endian version prefix (2), then `CompactionsV1 { 0 compactor_epoch u64,
 1 recent_compactions [Compaction] }`, `Compaction { 0 id Ulid, 1 spec_type u8 (1: tiered),
-2 spec TieredCompactionSpec, 3 status i8 }`, `TieredCompactionSpec { 1 sorted_runs [u32],
-2 l0_view_ids [Ulid], 4 destination u32 }`. Fields this module does not write (outputs,
-workers, subcompactions) are not carried over from other writers' states.
+2 spec TieredCompactionSpec, 3 status i8, 4 output_ssts [CompactedSsTable] }`, `TieredCompactionSpec { 1 sorted_runs [u32],
+2 l0_view_ids [Ulid], 4 destination u32 }`. Fields this module does not write (workers,
+subcompactions) are not carried over from other writers' states.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 from slatedb_py.clock import Clock
 from slatedb_py.errors import DataError, FencedError, SlateDBError, UnavailableError, UnsupportedFormatError
 from slatedb_py.ids import new_ulid, ulid_timestamp_ms
-from slatedb_py.manifest.codec import FbWriter, ulid_of
+from slatedb_py.manifest.codec import FbWriter, sst_v1_of, ulid_of
+from slatedb_py.manifest.model import SstHandle
 from slatedb_py.manifest.fb import FlatBufferError, Table
 from slatedb_py.manifest.versioned import VersionedFolder
 from slatedb_py.paths import DbPaths
@@ -44,6 +45,9 @@ class CompactionRecord:
     l0_view_ids: tuple[str, ...] = ()
     sorted_runs: tuple[int, ...] = ()
     destination: int = 0
+    # Its output SSTs, once uploaded (status Compacted): SlateDB settles a Compacted entry it
+    # finds by committing exactly these, so they must be listed, all of them.
+    outputs: tuple[SstHandle, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,11 @@ def encode_state(state: CompactionsState) -> bytes:
         b.PrependUOffsetTRelativeSlot(2, l0, 0)
         b.PrependUOffsetTRelativeSlot(1, runs, 0)
         spec = b.EndObject()
+        outs = w.vector([w.sst_v1(h) for h in c.outputs]) if c.outputs else None
         cid = w.ulid(c.id)
-        b.StartObject(4)
+        b.StartObject(5)
+        if outs is not None:
+            b.PrependUOffsetTRelativeSlot(4, outs, 0)
         b.PrependUOffsetTRelativeSlot(2, spec, 0)
         b.PrependUOffsetTRelativeSlot(0, cid, 0)
         b.PrependInt8Slot(3, c.status, 0)
@@ -104,6 +111,7 @@ def decode_state(data: bytes, *, name: str | None = None) -> CompactionsState:
                     tuple(ulid_of(v) or "" for v in (spec.tables(2) or [])) if spec else (),
                     tuple(spec.scalars(1, "u32")) if spec else (),
                     spec.scalar(4, "u32") if spec else 0,
+                    tuple(sst_v1_of(o) for o in (t.tables(4) or [])),
                 )
             )
         return CompactionsState(root.scalar(0, "u64"), tuple(records))
@@ -187,12 +195,12 @@ class CompactorState:
                 # finishes); the compaction itself stands or fell already.
                 pass
 
-    def compacted(self, record: CompactionRecord) -> None:
+    def compacted(self, record: CompactionRecord, outputs: tuple[SstHandle, ...]) -> None:
         """The outputs are uploaded and the commit comes next (SlateDB's Compacted). A
         compactor that dies after its commit leaves this, not Running: SlateDB 0.17 settles a
         Compacted entry against the manifest, while a Running one whose inputs are gone stalls
         its compactor for good."""
-        done = replace(record, status=COMPACTED)
+        done = replace(record, status=COMPACTED, outputs=outputs)
         self.compactions.update(
             lambda cur: CompactionsState(self.epoch, (done, *self._mine(cur).last_finished()))
         )

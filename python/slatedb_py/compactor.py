@@ -146,13 +146,14 @@ def run_compaction(
     its commit, so no collector deletes an output the manifest does not name yet."""
     with fence.state.listing(tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination) as record:
         return _merge_and_commit(
-            store, paths, tables, fence, clock, options, snapshot, plan, lambda: fence.state.compacted(record)
+            store, paths, tables, fence, clock, options, snapshot, plan,
+            lambda outputs: fence.state.compacted(record, outputs),
         )
 
 
 def _merge_and_commit(
     store: Store, paths: DbPaths, tables: TableCache, fence: Any, clock: Clock, options: DbOptions,
-    snapshot: Manifest, plan: CompactionPlan, before_commit: Callable[[], None],
+    snapshot: Manifest, plan: CompactionPlan, before_commit: Callable[[tuple[SstHandle, ...]], None],
 ) -> tuple[int, Manifest]:
     views = plan.views()
     inputs = [tables.open(_sst_path(snapshot, paths, v)) for v in views]
@@ -220,7 +221,7 @@ def _merge_and_commit(
             last_compacted_l0_view_id=newest_done or m.last_compacted_l0_view_id,
         )
 
-    before_commit()
+    before_commit(tuple(v.sst for v in outputs))
     result = fence.update(commit)
     for v in views:
         tables.forget(_sst_path(snapshot, paths, v))

@@ -47,6 +47,12 @@ def _positive(name: str, value: Any, *, zero_ok: bool = False) -> None:
         raise InvalidArgumentError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, not {value}")
 
 
+def _flag(name: str, value: Any) -> None:
+    # A string like "false" is truthy: only a real bool says what it means.
+    if not isinstance(value, bool):
+        raise InvalidTypeError(f"{name} must be a bool, not {type(value).__name__} {value!r:.60}")
+
+
 def _duration(name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)) -> None:
     if value is None and allow_none:
         return
@@ -112,6 +118,8 @@ class DbOptions:
     compaction_size_ratio: float = 4.0
 
     def __post_init__(self) -> None:
+        _flag("gc_enabled", self.gc_enabled)
+        _flag("compactor_enabled", self.compactor_enabled)
         if self.gc is not None and not isinstance(self.gc, GcOptions):
             raise InvalidTypeError(f"gc must be GcOptions, not {type(self.gc).__name__}")
         _duration("flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL)
@@ -165,6 +173,7 @@ class GcOptions:
     interval: timedelta | None = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
+        _flag("delete_wal_fences", self.delete_wal_fences)
         _duration("min_age", self.min_age, allow_none=False)
         for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age"):
             _duration(name, getattr(self, name), allow_none=True)
@@ -216,6 +225,7 @@ class ReaderOptions:
     checkpoint_lifetime: timedelta = timedelta(minutes=10)
 
     def __post_init__(self) -> None:
+        _flag("managed_checkpoint", self.managed_checkpoint)
         _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True, minimum=MIN_POLL_INTERVAL)
         _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)
         if self.checkpoint_lifetime < timedelta(seconds=2):

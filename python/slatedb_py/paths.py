@@ -35,6 +35,8 @@ def normalize_root(path: str, what: str = "database path") -> str:
     parts = [p for p in path.split("/") if p]
     if any(p in (".", "..") for p in parts):
         raise InvalidArgumentError(f"{what} {path!r} may not contain '.' or '..' segments")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        raise InvalidArgumentError(f"{what} {path!r} may not contain control characters")
     if not parts:
         raise InvalidArgumentError(
             f"{what} {path!r} names no database: it needs at least one segment, like 'my/db'"
@@ -43,8 +45,9 @@ def normalize_root(path: str, what: str = "database path") -> str:
 
 
 def _parse_id(name: str) -> int | None:
+    # Exactly the 20 ASCII digits of `{:020}`: other names are not ours to parse.
     stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
-    return int(stem) if stem.isdigit() else None
+    return int(stem) if len(stem) == 20 and stem.isascii() and stem.isdigit() else None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.restore import fence_out_writers, wal_to_l0
+from slatedb_py.wal import list_wal_ids
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,15 @@ class RepairResult:
 
 
 def skip_wal_objects(manifests: ManifestStore, wal_ids: Iterable[int], clock: Clock) -> RepairResult:
-    skip = frozenset(wal_ids)
-    if not skip or any(not isinstance(i, int) or isinstance(i, bool) for i in skip):
+    # Every check comes before the first write: fencing out the writer is not undone.
+    try:
+        skip = frozenset(wal_ids)
+    except TypeError:
+        raise InvalidTypeError(f"wal_ids must be an iterable of ints, not {type(wal_ids).__name__}") from None
+    if any(not isinstance(i, int) or isinstance(i, bool) for i in skip):
         raise InvalidTypeError(f"name the WAL ids to skip as ints, not {sorted(map(repr, skip))}")
+    if not skip:
+        raise InvalidArgumentError("name at least one WAL id to skip")
     paths = manifests.paths
     _, m = manifests.require_latest()
     outside = sorted(i for i in skip if i <= m.replay_after_wal_id)
@@ -46,11 +53,14 @@ def skip_wal_objects(manifests: ManifestStore, wal_ids: Iterable[int], clock: Cl
             f"WAL ids {outside} of {paths.root!r} are not replayed any more (the replay point is "
             f"{m.replay_after_wal_id}): there is nothing to skip"
         )
+    last = max([m.replay_after_wal_id, *list_wal_ids(manifests.store, paths, after=m.replay_after_wal_id)])
+    beyond = sorted(i for i in skip if i > last)
+    if beyond:
+        raise InvalidArgumentError(
+            f"WAL ids {beyond} of {paths.root!r} are past its last WAL object ({last}); nothing was written"
+        )
     fence, fence_id = fence_out_writers(manifests)
     _, m = manifests.require_latest()  # the writer may have flushed before it was fenced
-    beyond = sorted(i for i in skip if i >= fence_id)
-    if beyond:
-        raise InvalidArgumentError(f"WAL ids {beyond} of {paths.root!r} are past its last WAL object")
     first, last = m.replay_after_wal_id + 1, fence_id - 1
     view, max_seq = wal_to_l0(manifests, first, last, m.last_l0_seq, clock, skip)
 

@@ -146,3 +146,55 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
     loop.close()
     with Db.open(path, LocalStore("/"), opts) as db:
         assert dict(db.scan()) == {**{b"k%d" % r: b"v" for r in range(4)}, **{b"x%02d" % r: b"v" for r in range(12)}}
+
+
+@pytest.mark.interop
+def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) -> None:
+    """Found checking the fix above: killed after writing its Compacted entry but before its
+    commit, our compactor left an entry with no outputs, and 0.17.0 settled it by committing
+    exactly those: the inputs left the tree with nothing in their place (400 of 403 keys lost).
+    A Compacted entry now lists its output SSTs, as SlateDB's do."""
+    import asyncio
+    import json
+
+    import slatedb.uniffi as u
+
+    path = str(tmp_path / "db")
+    opts = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2)
+    model = {}
+    with Db.open(path, LocalStore("/"), opts) as db:
+        for r in range(4):
+            for i in range(r, 400, 3):
+                db.put(b"k%04d" % i, b"r%d" % r, await_durable=False)
+                model[b"k%04d" % i] = b"r%d" % r
+            db.flush_memtable()
+    ours = Compactor(Store.resolve(LocalStore("/")), DbPaths.of(path), opts, SystemClock())
+    ours.fence.state.finish = lambda *a, **k: None
+
+    def killed(_mutate: Any) -> Any:
+        raise KeyboardInterrupt  # the process dies right before the manifest commit
+
+    ours.fence.update = killed  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        ours.run_once()
+    [entry] = CompactionsStore(Store.resolve(LocalStore("/")), DbPaths.of(path), SystemClock()).latest().compactions
+    assert entry.status == 4 and entry.outputs  # Compacted, with its outputs
+
+    s = u.Settings.default()
+    s.set("garbage_collector_options", "null")
+    s.set("flush_interval", json.dumps("50ms"))
+    s.set("compactor_options.poll_interval", json.dumps("50ms"))
+    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+    loop = asyncio.new_event_loop()
+    b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
+    b.with_settings(s)
+    theirs = loop.run_until_complete(b.build())
+    for r in range(3):
+        loop.run_until_complete(theirs.put(b"x%d" % r, b"v"))
+        loop.run_until_complete(theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+        model[b"x%d" % r] = b"v"
+    time.sleep(2)  # its compactor settles our entry and compacts
+    loop.run_until_complete(theirs.shutdown())
+    loop.close()
+    with Db.open(path, LocalStore("/"), opts) as db:
+        assert dict(db.scan()) == model

@@ -90,6 +90,11 @@ def _v1_sst(t: Table) -> SstView:
     return SstView(sst_id, handle, _range(t.table(2)))
 
 
+def sst_v1_of(t: Table) -> SstHandle:
+    """The SST of a `CompactedSsTable` (V1) table."""
+    return _v1_sst(t).sst
+
+
 def _v2_view(t: Table, ssts: dict[str, SstHandle]) -> SstView:
     view_id = t.required(ulid_of(t.table(0)), "CompactedSsTableView.id")
     sst_id = t.required(ulid_of(t.table(1)), "CompactedSsTableView.sst_id")
@@ -293,6 +298,18 @@ class FbWriter:
         b.PrependUOffsetTRelativeSlot(0, sst_id, 0)
         if h.format_version is not None:
             b.PrependUint16Slot(2, h.format_version, 0)
+        return int(b.EndObject())
+
+    def sst_v1(self, h: SstHandle) -> int:
+        """A `CompactedSsTable` (the V1 table, still what `.compactions` outputs use): the
+        format version sits in slot 3 there, and absent means SST format 1."""
+        info = self.info(h.info)
+        sst_id = self.ulid(h.id)
+        b = self.b
+        b.StartObject(4)
+        b.PrependUOffsetTRelativeSlot(1, info, 0)
+        b.PrependUOffsetTRelativeSlot(0, sst_id, 0)
+        b.PrependUint16Slot(3, h.format_version or 1, 0xFFFF)
         return int(b.EndObject())
 
     def view(self, v: SstView) -> int:

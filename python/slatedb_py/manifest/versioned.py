@@ -21,7 +21,13 @@ def version_id_of(key: str, suffix: str) -> int | None:
     """The id of a version object `<dir>/<digits>.<suffix>`, or None for anything else."""
     name = key.rsplit("/", 1)[-1]
     stem, dot, rest = name.partition(".")
-    return int(stem) if dot and rest == suffix and stem.isdigit() else None
+    return int(stem) if dot and rest == suffix and is_version_stem(stem) else None
+
+
+def is_version_stem(stem: str) -> bool:
+    """Exactly the 20 ASCII digits SlateDB writes: any other name (a stray `99.manifest`,
+    other scripts' digits) is not a version, since the key read back is built from the id."""
+    return len(stem) == 20 and stem.isascii() and stem.isdigit()
 
 
 class VersionedFolder:
