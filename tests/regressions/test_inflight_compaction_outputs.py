@@ -99,14 +99,30 @@ def test_the_state_reads_0_17_files_and_round_trips() -> None:
     assert decode_state(encode_state(mine)) == mine
 
 
+def _open_0_17_with_compactor(path: str) -> tuple[Any, Any]:
+    """A SlateDB 0.17.0 writer on `path` whose compactor polls every 50 ms, and its loop."""
+    import asyncio
+    import json
+
+    import slatedb.uniffi as u
+
+    s = u.Settings.default()
+    s.set("garbage_collector_options", "null")
+    s.set("flush_interval", json.dumps("50ms"))
+    s.set("compactor_options.poll_interval", json.dumps("50ms"))
+    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+    loop = asyncio.new_event_loop()
+    b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
+    b.with_settings(s)
+    return loop, loop.run_until_complete(b.build())
+
+
 @pytest.mark.interop
 def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Path) -> None:
     """Found in the second adversarial round: our compactor killed between its manifest commit
     and its last state write left a Running compaction whose inputs were gone, and SlateDB
     0.17.0's compactor then never compacted again (its writer stalled at l0_max_ssts). Before
     the commit the state now says Compacted, which 0.17.0 settles against the manifest."""
-    import asyncio
-    import json
     import threading
 
     import slatedb.uniffi as u
@@ -121,15 +137,7 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
     ours.fence.state.finish = lambda *a, **k: None  # killed right after the manifest commit
     assert ours.run_once()
 
-    s = u.Settings.default()
-    s.set("garbage_collector_options", "null")
-    s.set("flush_interval", json.dumps("50ms"))
-    s.set("compactor_options.poll_interval", json.dumps("50ms"))
-    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
-    loop = asyncio.new_event_loop()
-    b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
-    b.with_settings(s)
-    theirs = loop.run_until_complete(b.build())
+    loop, theirs = _open_0_17_with_compactor(path)
     flushed: list[int] = []
 
     def write() -> None:
@@ -154,9 +162,6 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
     commit, our compactor left an entry with no outputs, and 0.17.0 settled it by committing
     exactly those: the inputs left the tree with nothing in their place (400 of 403 keys lost).
     A Compacted entry now lists its output SSTs, as SlateDB's do."""
-    import asyncio
-    import json
-
     import slatedb.uniffi as u
 
     path = str(tmp_path / "db")
@@ -180,15 +185,7 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
     [entry] = CompactionsStore(Store.resolve(LocalStore("/")), DbPaths.of(path), SystemClock()).latest().compactions
     assert entry.status == 4 and entry.outputs  # Compacted, with its outputs
 
-    s = u.Settings.default()
-    s.set("garbage_collector_options", "null")
-    s.set("flush_interval", json.dumps("50ms"))
-    s.set("compactor_options.poll_interval", json.dumps("50ms"))
-    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
-    loop = asyncio.new_event_loop()
-    b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
-    b.with_settings(s)
-    theirs = loop.run_until_complete(b.build())
+    loop, theirs = _open_0_17_with_compactor(path)
     for r in range(3):
         loop.run_until_complete(theirs.put(b"x%d" % r, b"v"))
         loop.run_until_complete(theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
