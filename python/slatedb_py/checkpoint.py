@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions
-from slatedb_py.errors import CheckpointNotFoundError, DataError, InvalidArgumentError, InvalidTypeError
+from slatedb_py.errors import CheckpointNotFoundError, DataError, InvalidTypeError
 from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
@@ -133,12 +133,7 @@ def refresh_checkpoint(
     manifests: ManifestStore, checkpoint_id: uuid.UUID, lifetime: timedelta | None, clock: Clock
 ) -> Checkpoint:
     cid = _check_id(checkpoint_id)
-    if lifetime is not None and not isinstance(lifetime, timedelta):
-        raise InvalidTypeError(f"lifetime must be a datetime.timedelta or None, not {type(lifetime).__name__}")
-    if lifetime is not None and lifetime <= timedelta(0):
-        raise InvalidArgumentError(
-            f"lifetime must be positive (None: never expires; to end a checkpoint, delete it), not {lifetime}"
-        )
+    CheckpointOptions(lifetime=lifetime)  # the one lifetime rule (InvalidTypeError / InvalidArgumentError)
     out: list[CheckpointEntry] = []
 
     def refresh(m: Manifest) -> Manifest:

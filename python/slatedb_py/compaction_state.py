@@ -23,19 +23,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from slatedb_py.clock import Clock
-from slatedb_py.errors import DataError, FencedError, SlateDBError, UnavailableError, UnsupportedFormatError
+from slatedb_py.errors import DataError, FencedError, SlateDBError, UnsupportedFormatError
 from slatedb_py.ids import new_ulid, ulid_timestamp_ms
 from slatedb_py.manifest.codec import FbWriter, sst_v1_of, ulid_of
 from slatedb_py.manifest.model import SstHandle
 from slatedb_py.manifest.fb import FlatBufferError, Table
 from slatedb_py.manifest.versioned import VersionedFolder
 from slatedb_py.paths import DbPaths
-from slatedb_py.store import Store
+from slatedb_py.store import ObjectMeta, Store
 
 SUBMITTED, RUNNING, COMPLETED, FAILED, COMPACTED, SCHEDULED = range(6)
 FINISHED = (COMPLETED, FAILED)
 TIERED = 1
-MAX_ATTEMPTS = 1000
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def encode_state(state: CompactionsState) -> bytes:
         b.PrependUOffsetTRelativeSlot(2, l0, 0)
         b.PrependUOffsetTRelativeSlot(1, runs, 0)
         spec = b.EndObject()
-        outs = w.vector([w.sst_v1(h) for h in c.outputs]) if c.outputs else None
+        outs = w.vector([w.sst(h, v1=True) for h in c.outputs]) if c.outputs else None
         cid = w.ulid(c.id)
         b.StartObject(5)
         if outs is not None:
@@ -125,25 +124,18 @@ class CompactionsStore:
 
     def __init__(self, store: Store, paths: DbPaths, clock: Clock) -> None:
         self.paths = paths
-        self.clock = clock
         self.versions = VersionedFolder(store, paths.compactions_dir, paths.compactions, "compactions", clock)
 
-    def latest(self) -> CompactionsState | None:
-        got = self.versions.latest()
-        return None if got is None else decode_state(got[1], name=self.paths.compactions(got[0]))
+    def latest(self, listed: list[ObjectMeta] | None = None) -> CompactionsState | None:
+        """The newest state (`listed`: a listing of `compactions/` the caller already made)."""
+        got = self.versions.latest(listed)
+        return None if got is None else self._decode(*got)
 
-    def update(self, change: Callable[[CompactionsState | None], CompactionsState]) -> CompactionsState:
-        for _ in range(MAX_ATTEMPTS):
-            looked_at = self.versions.now()
-            got = self.versions.latest()
-            vid = 0 if got is None else got[0]
-            current = None if got is None else decode_state(got[1], name=self.paths.compactions(vid))
-            new = change(current)
-            if new == current:
-                return new
-            if self.versions.create(vid + 1, encode_state(new), looked_at):
-                return new
-        raise UnavailableError(f"could not update the compactor state of {self.paths.root!r}: too much contention")
+    def _decode(self, vid: int, data: bytes) -> CompactionsState:
+        return decode_state(data, name=self.paths.compactions(vid))
+
+    def update(self, change: Callable[[CompactionsState | None], CompactionsState]) -> None:
+        self.versions.update(self._decode, encode_state, lambda _vid, cur: change(cur))
 
 
 class CompactorState:

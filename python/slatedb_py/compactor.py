@@ -13,16 +13,17 @@ compactor's own fencing, embedded in an open `Db` or running as its own process.
 - Fencing: a compactor claims `compactor_epoch + 1` in the manifest and records it in a new
   `compactions/<id>.compactions` version; its commits check the epoch, so an older compactor
   is fenced. Each compaction is listed there from before its first output until after its
-  commit, which keeps collectors off outputs the manifest does not name yet (`compaction_state`). Writer and compactor edit the manifest through re-read-and-retry updates that
-  each change only their own parts (L0 additions and WAL markers / runs and the last
-  compacted L0), so neither loses the other's changes.
+  commit, which keeps collectors off outputs the manifest does not name yet
+  (`compaction_state`). Writer and compactor edit the manifest through re-read-and-retry
+  updates that each change only their own parts (L0 additions and WAL markers / runs and the
+  last compacted L0), so neither loses the other's changes.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slatedb_py import _native

@@ -280,7 +280,7 @@ class Db:
         if not self._store.put_if_absent(key, data) and self._store.get(key) != bytes(data):
             raise self._fail(
                 FencedError(
-                    f"WAL object {self._paths.wal(wid)!r} already exists: a newer writer opened "
+                    f"WAL object {key!r} already exists: a newer writer opened "
                     f"{self._paths.root!r}; this writer is fenced"
                 )
             )
@@ -294,7 +294,7 @@ class Db:
             except FencedError as e:
                 raise self._fail(
                     FencedError(
-                        f"{e} (found after uploading WAL object {self._paths.wal(wid)!r}, which "
+                        f"{e} (found after uploading WAL object {key!r}, which "
                         "lies below the newer writer's replay point: nothing in it is acknowledged)"
                     )
                 ) from e

@@ -85,8 +85,9 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
 
     # Before the manifest (module docstring): the compactions this state lists may be
     # committed by the time the manifest is read, never the other way round.
+    listed_states = store.list(paths.compactions_dir)
     try:
-        compaction_mark_ms = oldest_listed_ms(CompactionsStore(store, paths, clock).latest())
+        compaction_mark_ms = oldest_listed_ms(CompactionsStore(store, paths, clock).latest(listed_states))
     except DataError:
         compaction_mark_ms = None  # unreadable: delete no unreferenced SST
     latest_id, latest = manifests.update(drop_expired)
@@ -101,7 +102,6 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
 
     listed_manifests = store.list(paths.manifest_dir)
     listed_wal = store.list(paths.wal_dir)
-    listed_states = store.list(paths.compactions_dir)
     # The floor is measured on the store's clock, against the newest object seen here: a
     # collector whose own clock runs ahead cannot shorten it (slatedb_py.safety).
     store_now_ms = max(
@@ -149,14 +149,14 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
     referenced = set(latest.sst_ids())
     for pm in pinned.values():
         referenced |= pm.sst_ids()
+    if compaction_mark_ms is None:
+        return result
     if latest.l0:
         watermark_ms = max(ulid_timestamp_ms(v.sst.id) for v in latest.l0)
     elif latest.last_compacted_l0_view_id is not None:
         watermark_ms = ulid_timestamp_ms(latest.last_compacted_l0_view_id)
     else:
         watermark_ms = 0  # nothing is known to be safe: delete no compacted SST
-    if compaction_mark_ms is None:
-        return result
     age_ms = options.age("compacted").total_seconds() * 1000
     for meta in store.list(paths.compacted_dir):
         ulid = DbPaths.ulid_of(meta.path)

@@ -82,15 +82,15 @@ class FencingModel(RuleBasedStateMachine):
             assert not w.fenced, "a writer that was told it is fenced acknowledged a write"
             self.acked[key] = value
         if flush and not w.fenced:
-            try:
-                w.db.flush_memtable()  # moves the replay point past the WAL (and its fences)
-            except FencedError:
-                w.fenced = True
+            self._flush(w)  # moves the replay point past the WAL (and its fences)
 
     @precondition(lambda self: bool(self._live()))
     @rule(pick=st.integers(0, 100))
     def flush_memtable(self, pick: int) -> None:
-        w = self._live()[pick % len(self._live())]
+        self._flush(self._live()[pick % len(self._live())])
+
+    @staticmethod
+    def _flush(w: Writer) -> None:
         try:
             w.db.flush_memtable()
         except FencedError:

@@ -289,27 +289,20 @@ class FbWriter:
         b.PrependUOffsetTRelativeSlot(0, bounds[0], 0)
         return int(b.EndObject())
 
-    def sst(self, h: SstHandle) -> int:
+    def sst(self, h: SstHandle, *, v1: bool = False) -> int:
+        """A `CompactedSsTableV2` (the manifest's `ssts`), or with `v1` the V1 `CompactedSsTable`
+        that `.compactions` outputs still use: there the format version sits in slot 3 (slot 2
+        is a visible range) and absent means SST format 1, so it is always written."""
         info = self.info(h.info)
         sst_id = self.ulid(h.id)
         b = self.b
-        b.StartObject(3)
+        b.StartObject(4 if v1 else 3)
         b.PrependUOffsetTRelativeSlot(1, info, 0)
         b.PrependUOffsetTRelativeSlot(0, sst_id, 0)
-        if h.format_version is not None:
+        if v1:
+            b.PrependUint16Slot(3, h.format_version or 1, 0xFFFF)
+        elif h.format_version is not None:
             b.PrependUint16Slot(2, h.format_version, 0)
-        return int(b.EndObject())
-
-    def sst_v1(self, h: SstHandle) -> int:
-        """A `CompactedSsTable` (the V1 table, still what `.compactions` outputs use): the
-        format version sits in slot 3 there, and absent means SST format 1."""
-        info = self.info(h.info)
-        sst_id = self.ulid(h.id)
-        b = self.b
-        b.StartObject(4)
-        b.PrependUOffsetTRelativeSlot(1, info, 0)
-        b.PrependUOffsetTRelativeSlot(0, sst_id, 0)
-        b.PrependUint16Slot(3, h.format_version or 1, 0xFFFF)
         return int(b.EndObject())
 
     def view(self, v: SstView) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from slatedb_py.clock import Clock, SystemClock, monotonic_s
-from slatedb_py.errors import DatabaseNotFoundError, DataError, FencedError, UnavailableError
+from slatedb_py.errors import DatabaseNotFoundError, DataError, FencedError
 from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.versioned import VersionedFolder
@@ -28,7 +28,6 @@ Mutation = Callable[[Manifest], Manifest | None]
 # A mutation that also needs the id of the version it starts from (the new one is id + 1).
 IdMutation = Callable[[int, Manifest], Manifest | None]
 
-MAX_ATTEMPTS = 1000
 
 
 class ManifestStore:
@@ -43,15 +42,12 @@ class ManifestStore:
 
     def read(self, manifest_id: int) -> Manifest | None:
         data = self.versions.read(manifest_id)
-        return None if data is None else decode_manifest(data, name=self.paths.manifest(manifest_id))
+        return None if data is None else self._decode(manifest_id, data)
 
     def read_latest(self) -> tuple[int, Manifest] | None:
         """The newest version, or None when there is no database here."""
         latest = self.versions.latest()
-        if latest is None:
-            return None
-        mid, data = latest
-        return mid, decode_manifest(data, name=self.paths.manifest(mid))
+        return None if latest is None else (latest[0], self._decode(*latest))
 
     def require_latest(self) -> tuple[int, Manifest]:
         latest = self.read_latest()
@@ -61,26 +57,20 @@ class ManifestStore:
             )
         return latest
 
-    def _create(self, manifest_id: int, manifest: Manifest, looked_at: float) -> bool | None:
-        return self.versions.create(manifest_id, encode_manifest(manifest), looked_at)
-
     def create_first(self, initial: Manifest) -> bool:
         """Writes version 1 if there is no manifest yet; False when there is one."""
-        looked_at = monotonic_s(self.clock)
+        looked_at = self.versions.now()
         if self.read_latest() is not None:
             return False
-        return bool(self._create(1, initial, looked_at))
+        return bool(self.versions.create(1, encode_manifest(initial), looked_at))
 
     def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
-        for _ in range(MAX_ATTEMPTS):
-            looked_at = monotonic_s(self.clock)
-            latest = self.read_latest()
-            if latest is not None:
-                return latest
-            landed = self._create(1, initial, looked_at)
-            if landed:
-                return 1, initial
-        raise UnavailableError(f"could not create the manifest of {self.paths.root!r}: too much contention")
+        mid, m = self.versions.update(self._decode, encode_manifest, lambda _vid, cur: cur or initial)
+        assert m is not None
+        return mid, m
+
+    def _decode(self, manifest_id: int, data: bytes) -> Manifest:
+        return decode_manifest(data, name=self.paths.manifest(manifest_id))
 
     def update(self, mutate: Mutation) -> tuple[int, Manifest]:
         """Applies `mutate` to the latest version and writes the result as the next one,
@@ -89,15 +79,14 @@ class ManifestStore:
         return self.update_with_id(lambda _mid, m: mutate(m))
 
     def update_with_id(self, mutate: IdMutation) -> tuple[int, Manifest]:
-        for _ in range(MAX_ATTEMPTS):
-            looked_at = monotonic_s(self.clock)
-            mid, current = self.require_latest()
-            new = mutate(mid, current)
-            if new is None or new == current:
-                return mid, current
-            if self._create(mid + 1, new, looked_at):
-                return mid + 1, new
-        raise UnavailableError(f"could not update the manifest of {self.paths.root!r}: too much contention")
+        def change(mid: int, current: Manifest | None) -> Manifest | None:
+            if current is None:
+                raise DatabaseNotFoundError(f"no database at {self.paths.root!r} (no manifest)", path=self.paths.root)
+            return mutate(mid, current)
+
+        mid, m = self.versions.update(self._decode, encode_manifest, change)
+        assert m is not None  # `change` raised otherwise
+        return mid, m
 
 
 class WriterFence:

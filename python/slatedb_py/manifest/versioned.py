@@ -10,11 +10,16 @@ why, and what a slower one does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from slatedb_py.clock import Clock, monotonic_s
 from slatedb_py.errors import UnavailableError
 from slatedb_py.safety import CLIENT_WINDOW_S
-from slatedb_py.store import Store
+from slatedb_py.store import ObjectMeta, Store
+
+T = TypeVar("T")
+# Conflicts one update retries through before it gives up.
+MAX_ATTEMPTS = 1000
 
 
 def version_id_of(key: str, suffix: str) -> int | None:
@@ -38,23 +43,48 @@ class VersionedFolder:
         self.suffix = suffix
         self.clock = clock
 
-    def ids(self) -> list[int]:
-        ids = (version_id_of(m.path, self.suffix) for m in self.store.list(self.folder))
+    def ids(self, listed: list[ObjectMeta] | None = None) -> list[int]:
+        """The version ids present (from `listed`, a listing of the folder, when given)."""
+        metas = self.store.list(self.folder) if listed is None else listed
+        ids = (version_id_of(m.path, self.suffix) for m in metas)
         return sorted(i for i in ids if i is not None)
 
     def read(self, vid: int) -> bytes | None:
         return self.store.get(self.key(vid))
 
-    def latest(self) -> tuple[int, bytes] | None:
-        """The newest version's id and bytes, or None when the folder holds none."""
+    def latest(self, listed: list[ObjectMeta] | None = None) -> tuple[int, bytes] | None:
+        """The newest version's id and bytes, or None when the folder holds none. `listed`:
+        a listing the caller already made, used for the first look."""
         for _ in range(10):
-            ids = self.ids()
+            ids = self.ids(listed)
+            listed = None
             if not ids:
                 return None
             data = self.read(ids[-1])
             if data is not None:  # else: collected between LIST and GET; list again
                 return ids[-1], data
         raise UnavailableError(f"folder {self.folder!r} keeps changing")
+
+    def update(
+        self,
+        decode: Callable[[int, bytes], T],
+        encode: Callable[[T], bytes],
+        change: Callable[[int, T | None], T | None],
+    ) -> tuple[int, T | None]:
+        """Applies `change` (given the latest id and version, or 0 and None in an empty folder)
+        and creates its result as the next version, re-reading and re-applying on conflict and
+        after an unknown outcome (`create`). `change` returning None or an equal version
+        writes nothing. It must be idempotent."""
+        for _ in range(MAX_ATTEMPTS):
+            looked_at = self.now()
+            got = self.latest()
+            vid, current = (0, None) if got is None else (got[0], decode(*got))
+            new = change(vid, current)
+            if new is None or new == current:
+                return vid, current
+            if self.create(vid + 1, encode(new), looked_at):
+                return vid + 1, new
+        raise UnavailableError(f"could not update {self.folder!r}: too much contention")
 
     def now(self) -> float:
         """The monotonic time to pass to `create` as `looked_at`: take it before the LIST."""

@@ -230,15 +230,10 @@ impl PySstFile {
         let raw = raw.into_inner();
         let size = raw.len();
         let block = py.detach(|| self.file.block_from_raw(index, &raw)).py_err(self.name.as_deref())?;
-        match blocks {
-            Some(set) => {
-                lock_cache(cache)?.insert(uid, index, block.clone(), size);
-                lock_set(set)?.insert(uid, index, block, size);
-            }
-            None => {
-                lock_cache(cache)?.insert(uid, index, block, size);
-            }
+        if let Some(set) = blocks {
+            lock_set(set)?.insert(uid, index, block.clone(), size); // a clone shares the bytes
         }
+        lock_cache(cache)?.insert(uid, index, block, size);
         Ok(())
     }
 
