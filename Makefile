@@ -61,6 +61,7 @@ bench: build-release ## benchmarks side by side with rocksdict and a memory copy
 	$(PY) benches/compare_db.py
 	$(PY) benches/compare_checkpoints.py
 	$(PY) benches/compare_compaction.py
+	$(PY) benches/scale.py
 
 .PHONY: golden
 golden: install ## regenerate tests/data/golden with the real SlateDB 0.17.0

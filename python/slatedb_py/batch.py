@@ -29,6 +29,22 @@ def check_key(key: Any) -> bytes:
     return key if isinstance(key, bytes) else bytes(key)
 
 
+def check_keys(keys: Any) -> list[bytes]:
+    """The keys of a many-key read, each checked like one key; the error names the index."""
+    if isinstance(keys, (bytes, bytearray, memoryview, str)) or not hasattr(keys, "__iter__"):
+        raise InvalidTypeError(f"keys must be an iterable of bytes, not {type(keys).__name__}")
+    out = []
+    for i, k in enumerate(keys):
+        if type(k) is bytes and 0 < len(k) <= MAX_KEY:
+            out.append(k)
+            continue
+        try:
+            out.append(check_key(k))
+        except InvalidArgumentError as e:
+            raise type(e)(f"keys[{i}]: {e}") from None
+    return out
+
+
 def check_value(key: bytes, value: Any) -> bytes:
     # The size is checked before any copy: a too-large value is refused without allocating.
     n = _length(value, "value")

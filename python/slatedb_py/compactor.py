@@ -157,9 +157,9 @@ def _merge_and_commit(
     snapshot: Manifest, plan: CompactionPlan, before_commit: Callable[[tuple[SstHandle, ...]], None],
 ) -> tuple[int, Manifest]:
     views = plan.views()
-    inputs = [tables.open(_sst_path(snapshot, paths, v)) for v in views]
     job = _native.CompactionJob(
-        [t.native for t in inputs],
+        tables.native,
+        [_sst_path(snapshot, paths, v) for v in views],
         snapshot.recent_snapshot_min_seq or snapshot.last_l0_seq,
         clock.now_ms(),
         plan.bottom,
@@ -170,20 +170,12 @@ def _merge_and_commit(
         options.min_filter_keys,
     )
     outputs: list[SstView] = []
-    while True:
-        kind, what = job.step()
-        if kind == 0:
-            break
-        if kind == 1:
-            ulid = new_ulid(clock.now_ms())
-            key = paths.compacted(ulid)
-            store.put(key, what)
-            native = _native.open_sst_tail(what, len(what), key)
-            outputs.append(SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(native.info()), 2)))
-            continue
-        src, wanted = what
-        raws = store.get_ranges(inputs[src].path, [(s, e) for _, s, e in wanted])
-        job.feed(src, [(i, raw) for (i, _, _), raw in zip(wanted, raws, strict=True)])
+    while (data := tables.drive(job.step())) is not None:
+        ulid = new_ulid(clock.now_ms())
+        key = paths.compacted(ulid)
+        store.put(key, data)
+        info = _native.decode_sst(data, key).info()
+        outputs.append(SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(info), 2)))
 
     done_l0 = {v.id for v in plan.l0}
     done_runs = {r.id for r in plan.runs}

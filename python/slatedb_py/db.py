@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 from slatedb_py import checkpoint
-from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_keys, check_value, ttl_ms
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.compactor import Compactor
-from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_options
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
 from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
     ClosedError,
@@ -39,7 +39,7 @@ from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import ReadView, read_again
+from slatedb_py.read_path import DbIterator, ReadView, read_again
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
@@ -368,8 +368,7 @@ class Db:
             ulid = new_ulid(self._clock.now_ms())
             path = self._paths.compacted(ulid)
             self._store.put(path, data)
-            table = self._tables.add_written(path, data)
-            info = SstTableInfo.from_native(table.native.info())
+            info = SstTableInfo.from_native(self._tables.add_written(path, data).info())
             view = SstView(ulid, SstHandle(ulid, info, 2))
         next_wal = self._next_wal_id
 
@@ -454,22 +453,36 @@ class Db:
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get(k, snapshot, now), err, self._newer)
 
-    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        """(key, value) pairs with start <= key < end in key order; either bound may be None."""
+    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        """The values of `keys` in order (None where absent): one native call, with the
+        blocks of every key fetched together."""
+        ks = check_keys(keys)
+        if self._error is not None or self._closed:
+            self._check_open()
+        view, snapshot = self._view, self._last_seq
+        now = self._clock.now_ms()
+        try:
+            return view.get_many(ks, snapshot, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.get_many(ks, snapshot, now), err, self._newer)
+
+    def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
+        """A lazy iterator of (key, value) pairs with start <= key < end, in key order
+        (descending with `reverse=True`); either bound may be None. It reads as of this call."""
         s = None if start is None else check_key(start)
         e = None if end is None else check_key(end)
+        _flag("reverse", reverse)
         self._check_open()
         with self._lock:
             view, snapshot = self._view, self._last_seq
-        now = self._clock.now_ms()
-        try:
-            return view.scan(s, e, snapshot, now)
-        except MissingObjectError as err:
-            return read_again(view, lambda v: v.scan(s, e, snapshot, now), err, self._newer)
+        return DbIterator(view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open)
 
-    def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
-        return self.scan(p, _prefix_end(p))
+        return self.scan(p, _prefix_end(p), reverse=reverse)
+
+    def _is_open(self) -> bool:
+        return self._error is None and not self._closed
 
     def compact(self) -> None:
         """Full compaction now: the memtable is flushed, then every L0 SST and sorted run is
@@ -496,6 +509,10 @@ class Db:
             if mid > self._manifest_id:
                 self._manifest_id, self._manifest = mid, m
                 self._view = self._make_view()
+            view = self._view
+        # SSTs the tree no longer names are closed and leave the cache (reads still on the
+        # old tree hold their own references).
+        self._tables.retain(view.sst_paths())
 
     def _newer(self, view: ReadView) -> ReadView | None:
         """After a read of `view` found an SST missing: the tree moved on (a compactor

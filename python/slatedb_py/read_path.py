@@ -1,69 +1,33 @@
 """The read path shared by `Db` and `DbReader`: memtables -> L0 newest first -> sorted runs.
 
 A `ReadView` is an immutable picture of where rows live (memtables and the manifest's tree);
-the owner swaps in a new view when it flushes or sees a new manifest. Expired rows and
+the owner swaps in a new view when it flushes or sees a new manifest. The search itself is
+native (`rust/src/read.rs`, `rust/src/scan.rs`): a view hands the core its tree once, and every
+read is one native call driven through the fetch contract (`fetch.py`). Expired rows and
 tombstones read as absent.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from slatedb_py.errors import InvalidArgumentError, MissingObjectError
-from slatedb_py.format import merge_rows
-from slatedb_py.manifest.model import EXCLUDED, INCLUDED, Manifest, SortedRun, SstView
+from slatedb_py import _native
+from slatedb_py.errors import ClosedError, MissingObjectError
+from slatedb_py.manifest.model import EXCLUDED, INCLUDED, BytesBound, Manifest, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
 
+# Rows per crossing of a scan: large enough to amortise it, small enough to stream.
 SCAN_PAGE = 1024
 
-
-def _in_range(view: SstView, key: bytes) -> bool:
-    r = view.visible_range
-    if r is None:
-        return True
-    lo, hi = r
-    if lo.kind == INCLUDED and key < (lo.key or b""):
-        return False
-    if lo.kind == EXCLUDED and key <= (lo.key or b""):
-        return False
-    if hi.kind == INCLUDED and key > (hi.key or b""):
-        return False
-    return not (hi.kind == EXCLUDED and key >= (hi.key or b""))
+_BOUND_KIND = {INCLUDED: 1, EXCLUDED: 2}
 
 
-def _run_view_for(run: SortedRun, key: bytes) -> SstView | None:
-    """The SST of a sorted run whose key range may hold `key` (runs do not overlap)."""
-    firsts = [v.sst.info.first_entry or b"" for v in run.views]
-    i = bisect.bisect_right(firsts, key) - 1
-    if i < 0:
-        return None
-    v = run.views[i]
-    last = v.sst.info.last_entry
-    if last is not None and key > last:
-        return None
-    return v
-
-
-def _visible(row: Any, now: int) -> bytes | None:
-    if row.kind == "tombstone":
-        return None
-    if row.expire_ts is not None and row.expire_ts <= now:
-        return None
-    if row.kind == "merge":
-        raise InvalidArgumentError(
-            f"key {row.key[:64]!r} holds merge operands; reading them needs a merge operator, "
-            "which slatedb_py does not support yet"
-        )
-    return row.value  # type: ignore[no-any-return]
-
-
-def _view_range(view: SstView) -> tuple[bytes | None, bytes | None]:
-    return view.sst.info.first_entry, view.sst.info.last_entry
+def _bound(b: BytesBound) -> tuple[int, bytes | None]:
+    return _BOUND_KIND.get(b.kind, 0), b.key
 
 
 @dataclass(frozen=True)
@@ -73,105 +37,47 @@ class ReadView:
     paths: DbPaths
     tables: TableCache
 
-    def _external_path(self, view: SstView) -> str:
+    def _path(self, view: SstView) -> str:
         for ext in self.manifest.external_dbs:
             if view.sst.id in ext.sst_ids:
                 return DbPaths.stored(ext.path).compacted(view.sst.id)
         return self.paths.compacted(view.sst.id)
 
-    def _table(self, view: SstView) -> Any:
-        return self.tables.open(self._external_path(view))
+    def _ref(self, view: SstView) -> tuple[Any, ...]:
+        info = view.sst.info
+        r = view.visible_range
+        visible = None if r is None else (*_bound(r[0]), *_bound(r[1]))
+        return (self._path(view), info.first_entry, info.last_entry, visible)
 
-    def _trees(self) -> Iterator[tuple[bytes, tuple[SstView, ...], tuple[SortedRun, ...]]]:
-        """(prefix, l0, sorted runs) of the top-level tree and of every segment (RFC-0024:
-        with a segment extractor, each key prefix has its own tree and the top one is empty)."""
-        yield b"", self.manifest.l0, self.manifest.compacted
-        for seg in self.manifest.segments:
-            yield seg.prefix, seg.l0, seg.compacted
-
-    def sst_views_for(self, key: bytes) -> Iterator[SstView]:
-        for prefix, l0, runs in self._trees():
-            if not key.startswith(prefix):
-                continue
-            yield from l0
-            for run in runs:
-                v = _run_view_for(run, key)
-                if v is not None:
-                    yield v
-
-    def get_row(self, key: bytes, snapshot_seq: int) -> Any:
-        for mt in self.memtables:
-            row = mt.get(key, snapshot_seq)
-            if row is not None:
-                return row
-        for view in self.sst_views_for(key):
-            if not _in_range(view, key):
-                continue
-            lo, hi = _view_range(view)
-            if (lo is not None and key < lo) or (hi is not None and key > hi):
-                continue
-            row = self.tables.get(self._table(view), key)
-            if row is not None:
-                return row
-        return None
+    def sst_paths(self) -> set[str]:
+        """Every SST this view's tree reads."""
+        return {self._path(v) for v in self.manifest.all_views()}
 
     @cached_property
-    def _native_path(self) -> tuple[Any, list[Any]] | None:
-        """Memtables and SSTs in search order as one native object, so a get whose blocks
-        are cached crosses into Rust once. None when a view has a key-range restriction
-        (clone projections), which the Python path handles."""
-        views = self.manifest.all_views()
-        if any(v.visible_range is not None for v in views):
-            return None
-        tables = [self._table(v) for v in views]
-        native = self.tables.read_path(self.memtables, tables)
-        return native, tables
+    def tree(self) -> Any:
+        """The native tree: memtables, then each L0 SST, then each sorted run (searched by
+        bisecting on its SSTs' key ranges); segments (RFC-0024) keep their key prefix."""
+        m = self.manifest
+        levels: list[tuple[bytes, bool, list[tuple[Any, ...]]]] = []
+        for prefix, l0, runs in [(b"", m.l0, m.compacted), *((s.prefix, s.l0, s.compacted) for s in m.segments)]:
+            levels.extend((prefix, False, [self._ref(v)]) for v in l0)
+            levels.extend((prefix, True, [self._ref(v) for v in r.views]) for r in runs)
+        return _native.Tree(self.tables.native, list(self.memtables), levels)
 
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
-        path = self._native_path
-        if path is None:
-            row = self.get_row(key, snapshot_seq)
-            return None if row is None else _visible(row, now)
-        native, tables = path
-        blocks = None  # the blocks this read fetched (see sst.py), made on its first miss
-        while True:
-            status, what = native.get(key, snapshot_seq, now, blocks)
-            if status == 2:
-                index, block, start, end = what
-                blocks = self.tables.fetch_block(tables[index], block, start, end, blocks)
-                continue
-            if status == 3:
-                raise InvalidArgumentError(
-                    f"key {key[:64]!r} holds merge operands; reading them needs a merge "
-                    "operator, which slatedb_py does not support yet"
-                )
-            return what  # type: ignore[no-any-return]
+        got = self.tree.get(key, snapshot_seq, now)
+        if type(got) is _native.Fetch:
+            return self.tables.drive(got)  # type: ignore[no-any-return]
+        return got  # type: ignore[no-any-return]
+
+    def get_many(self, keys: list[bytes], snapshot_seq: int, now: int) -> list[bytes | None]:
+        return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))  # type: ignore[no-any-return]
 
     def scan(
-        self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int
-    ) -> Iterator[tuple[bytes, bytes]]:
-        """The rows of [start, end). The SSTs are read when this is called, not when the
-        iterator is first advanced, so the caller sees a missing object at once and can retry
-        on a newer view."""
-        if start is not None and end is not None and start >= end:
-            return iter(())
-        sources: list[Any] = [mt.range(start, end) for mt in self.memtables]
-        for view in self.manifest.all_views():
-            lo, hi = _view_range(view)
-            if end is not None and lo is not None and lo >= end:
-                continue
-            if start is not None and hi is not None and hi < start:
-                continue
-            rows = self.tables.range_rows(self._table(view), start, end)
-            if view.visible_range is not None:
-                rows = [r for r in rows.to_list() if _in_range(view, r.key)]
-            sources.append(rows)
-        return _pages(merge_rows(sources, snapshot_seq=snapshot_seq, now=now))
-
-
-def _pages(merged: Any) -> Iterator[tuple[bytes, bytes]]:
-    while page := merged.next_kv_batch(SCAN_PAGE):
-        yield from page
+        self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int, reverse: bool = False
+    ) -> Any:
+        """A native scan of [start, end) at `snapshot_seq` (pages via `DbIterator`)."""
+        return self.tree.scan(start, end, snapshot_seq, now, reverse)
 
 
 # Newer views a read tries after finding an object missing, before it gives up.
@@ -200,3 +106,122 @@ def read_again(
         except MissingObjectError as e:
             error = e
     raise error
+
+
+class DbIterator:
+    """A lazy iterator over `(key, value)` pairs of a range, in key order (descending when
+    `reverse`). It reads as of the moment it was made: later writes are invisible to it.
+
+    Memory is a few blocks per SST it reads, not the range: SSTs of sorted runs are opened
+    when the walk reaches them, data blocks read ahead about 1 MiB at a time, and rows cross
+    into Python a page at a time. If the tree it reads is compacted away and collected under
+    it, it moves to the owner's newer tree and goes on after the last key it returned.
+    """
+
+    def __init__(
+        self,
+        view: ReadView,
+        start: bytes | None,
+        end: bytes | None,
+        snapshot_seq: int,
+        now: int,
+        reverse: bool,
+        newer: Callable[[ReadView], ReadView | None],
+        is_open: Callable[[], bool],
+    ) -> None:
+        self._view, self._start, self._end = view, start, end
+        self._seq, self._now, self._reverse = snapshot_seq, now, reverse
+        self._newer, self._is_open = newer, is_open
+        self._native = None if self._empty() else view.scan(start, end, snapshot_seq, now, reverse)
+        self._page: list[tuple[bytes, bytes]] = []
+        self._at = 0
+        self._last: bytes | None = None  # the last key returned
+        self._done = self._native is None
+
+    def _empty(self) -> bool:
+        return self._start is not None and self._end is not None and self._start >= self._end
+
+    def __iter__(self) -> DbIterator:
+        return self
+
+    def _check(self) -> None:
+        if not self._is_open():
+            raise ClosedError("the database this iterator reads is closed")
+
+    def _fill(self, n: int) -> None:
+        for _ in range(READ_ATTEMPTS + 1):
+            try:
+                self._page = self._view.tables.drive(self._native.next_page(n))
+                self._at = 0
+                if not self._page:
+                    self._done = True
+                return
+            except MissingObjectError as err:
+                self._move(err)
+        raise AssertionError("unreachable")
+
+    def _move(self, err: MissingObjectError) -> None:
+        """Continues on the owner's newer tree after the last key returned."""
+        view = self._newer(self._view)
+        if view is None:
+            raise err
+        self._view = view
+        start, end = self._start, self._end
+        if self._last is not None:
+            if self._reverse:
+                end = self._last
+            else:
+                start = self._last + b"\x00"
+        self._native = view.scan(start, end, self._seq, self._now, self._reverse)
+
+    def __next__(self) -> tuple[bytes, bytes]:
+        if self._at >= len(self._page):
+            self._check()
+            if self._done:
+                raise StopIteration
+            self._fill(SCAN_PAGE)
+            if self._done:
+                raise StopIteration
+        row = self._page[self._at]
+        self._at += 1
+        self._last = row[0]
+        return row
+
+    def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
+        """Up to `n` pairs (fewer only at the end; an empty list once finished)."""
+        out: list[tuple[bytes, bytes]] = []
+        while len(out) < n:
+            if self._at >= len(self._page):
+                self._check()
+                if self._done:
+                    break
+                self._fill(max(n - len(out), 1))
+                if self._done:
+                    break
+            take = self._page[self._at : self._at + n - len(out)]
+            self._at += len(take)
+            out.extend(take)
+        if out:
+            self._last = out[-1][0]
+        return out
+
+    def seek(self, key: bytes) -> None:
+        """Moves forward to the first key >= `key`, which must lie inside the iterator's range
+        and after the last key returned (InvalidArgumentError otherwise)."""
+        from slatedb_py.batch import check_key
+        from slatedb_py.errors import InvalidArgumentError
+
+        k = check_key(key)
+        self._check()
+        if self._reverse:
+            raise InvalidArgumentError("a descending iterator cannot seek")
+        if (self._start is not None and k < self._start) or (self._end is not None and k >= self._end):
+            raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
+        if self._last is not None and k <= self._last:
+            raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
+        # Rows of the current page before the target are skipped without a crossing.
+        while self._at < len(self._page) and self._page[self._at][0] < k:
+            self._at += 1
+        if self._at < len(self._page) or self._done:
+            return
+        self._native.seek(k)

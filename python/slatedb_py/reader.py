@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from slatedb_py.batch import check_key
+from slatedb_py.batch import check_key, check_keys
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import ReaderOptions, check_options
+from slatedb_py.config import ReaderOptions, _flag, check_options
 from slatedb_py.db import _prefix_end
 from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
 from slatedb_py.config import CheckpointOptions
@@ -31,7 +31,7 @@ from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import ReadView, read_again
+from slatedb_py.read_path import DbIterator, ReadView, read_again
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
@@ -204,6 +204,7 @@ class DbReader:
             self._next_wal = last_wal + 1
             self._last_seq = max(last_seq, max_seq)
             self._view = ReadView((memtable,), m, self._paths, self._tables)
+        self._tables.retain(self._view.sst_paths())
 
     def refresh(self) -> None:
         """Picks up what the writer made durable since the last look (no-op when pinned)."""
@@ -248,19 +249,25 @@ class DbReader:
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get(k, seq, now), err, self._newer)
 
-    def scan(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        s = None if start is None else check_key(start)
-        e = None if end is None else check_key(end)
+    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        ks = check_keys(keys)
         view, seq = self._snapshot()
         now = self._clock.now_ms()
         try:
-            return view.scan(s, e, seq, now)
+            return view.get_many(ks, seq, now)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.scan(s, e, seq, now), err, self._newer)
+            return read_again(view, lambda v: v.get_many(ks, seq, now), err, self._newer)
 
-    def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
+        s = None if start is None else check_key(start)
+        e = None if end is None else check_key(end)
+        _flag("reverse", reverse)
+        view, seq = self._snapshot()
+        return DbIterator(view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed)
+
+    def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
-        return self.scan(p, _prefix_end(p))
+        return self.scan(p, _prefix_end(p), reverse=reverse)
 
     @property
     def manifest_id(self) -> int:

@@ -13,18 +13,19 @@ Older manifests and every checkpoint stay valid; sequence numbers and the clock 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import replace
 
 from slatedb_py.checkpoint import is_live
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
+from slatedb_py.format import decode_sst
 from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_memtable
-from slatedb_py.sst import TableCache
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
 
@@ -73,8 +74,8 @@ def wal_to_l0(
     ulid = new_ulid(clock.now_ms())
     key = paths.compacted(ulid)
     store.put(key, data)
-    table = TableCache(store, 0).add_written(key, data)
-    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(table.native.info()), 2)), max_seq
+    info = dataclasses.asdict(decode_sst(data, name=key).info)
+    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(info), 2)), max_seq
 
 
 def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:

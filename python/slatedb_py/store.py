@@ -65,6 +65,16 @@ class Store:
             f"store must be an obstore store or a URL string, not {type(store).__name__}"
         )
 
+    @property
+    def local_root(self) -> str | None:
+        """The folder of a LocalStore, whose SSTs the native core then reads itself (a
+        block miss costs a `pread`, not a store call); None for every other store. A
+        subclass (tests that count or break requests) keeps every read on this class."""
+        if type(self) is not Store or type(self.inner).__name__ != "LocalStore":
+            return None
+        prefix = getattr(self.inner, "prefix", None)
+        return "/" if prefix is None else str(prefix)
+
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
         while True:

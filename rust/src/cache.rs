@@ -7,10 +7,10 @@
 //!
 //! The cache is best effort: a block larger than the whole cache is not kept, and another
 //! reader may evict a block between its fetch and the retry. So a read never relies on it:
-//! the blocks a read fetched also go into that read's own `BlockSet`, which it consults
-//! first, and which lives only as long as the read. Each retry of a read then has one more
-//! block in hand, so a read ends after at most one fetch per block it needs, whatever the
-//! cache size and whatever other readers do.
+//! the blocks a read fetched also go into that read's own `BlockSet` (`fetch::Fetcher`),
+//! which it consults first, and which lives only as long as the read. Each resumption of a
+//! read then has one more block in hand, so a read ends after at most one fetch per block it
+//! needs, whatever the cache size and whatever other readers do.
 
 use std::collections::HashMap;
 
@@ -180,22 +180,6 @@ impl BlockSet {
     }
 }
 
-/// Where a read finds a data block it does not have in the file itself: its own `BlockSet`
-/// first (blocks it fetched, which stay), then the shared cache.
-pub struct BlockSource<'a> {
-    pub cache: &'a mut BlockCache,
-    pub local: Option<&'a BlockSet>,
-}
-
-impl BlockSource<'_> {
-    pub fn get(&mut self, uid: u64, index: usize) -> Option<Block> {
-        if let Some(b) = self.local.and_then(|l| l.get(uid, index)) {
-            return Some(b);
-        }
-        self.cache.get(uid, index)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,18 +212,14 @@ mod tests {
     }
 
     #[test]
-    fn a_read_finds_its_own_blocks_whatever_the_cache_keeps() {
+    fn a_read_keeps_its_own_blocks() {
         let mut cache = BlockCache::new(0);
         let mut mine = BlockSet::new();
         assert!(!cache.insert(7, 2, block(), 100));
         mine.insert(7, 2, block(), 100);
         mine.insert(7, 2, block(), 100);
         assert_eq!((mine.len(), mine.bytes()), (1, 100));
-        let mut src = BlockSource { cache: &mut cache, local: Some(&mine) };
-        assert!(src.get(7, 2).is_some());
-        assert!(src.get(7, 3).is_none());
-        let mut without = BlockSource { cache: &mut cache, local: None };
-        assert!(without.get(7, 2).is_none());
-        assert_eq!(cache.stats().1, 2, "the set is looked at first: the cache only saw the misses");
+        assert!(mine.get(7, 2).is_some() && mine.get(7, 3).is_none());
+        assert!(cache.get(7, 2).is_none());
     }
 }

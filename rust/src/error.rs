@@ -48,6 +48,15 @@ pub enum CoreError {
     /// binding cannot tell from the call which object broke. Built by `in_object`.
     #[error("{object}: {error}")]
     InObject { object: String, error: Box<CoreError> },
+
+    /// An object a read needs is not in the store (a local SST file read natively). The
+    /// engine moves the read to a newer tree, as for a missing object fetched by Python.
+    #[error("object {0} is missing from the store")]
+    Missing(String),
+
+    /// The operating system failed a native read of a local object.
+    #[error("reading {object}: {message}")]
+    Io { object: String, message: String },
 }
 
 impl CoreError {
@@ -115,7 +124,7 @@ impl CoreError {
                 supported,
             },
             CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.within(base, context)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
+            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
         }
     }
 
@@ -132,7 +141,7 @@ impl CoreError {
                 CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
             }
             CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.shifted(base)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending) => other,
+            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
         }
     }
 
@@ -144,7 +153,7 @@ impl CoreError {
             | CoreError::Checksum { offset, .. }
             | CoreError::UnsupportedVersion { offset, .. } => Some(*offset),
             CoreError::InObject { error, .. } => error.offset(),
-            CoreError::Invalid(_) | CoreError::Pending => None,
+            CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. } => None,
         }
     }
 }

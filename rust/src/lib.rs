@@ -1,14 +1,20 @@
 //! The native core of slatedb_py: SlateDB 0.17's SST format (rows, blocks, compression,
-//! checksums, FlatBuffer tables), bloom filters, and the merge iterator. Pure byte work: no
-//! I/O, no clock, no threads. The PyO3 bindings live in `bindings/` behind the `python`
+//! checksums, FlatBuffer tables), bloom filters, the merge iterator, and the engine's read
+//! logic (point reads across the tree, streaming scans) behind one fetch contract
+//! (`fetch`). Byte work: no clock, no threads, and no I/O except `pread` of SSTs in a local
+//! folder. The PyO3 bindings live in `bindings/` behind the `python`
 //! feature, so `cargo test` builds and tests the core without Python.
 
 pub mod bloom;
 pub mod cache;
+pub mod compaction;
 pub mod error;
+pub mod fetch;
 pub mod format;
 pub mod memtable;
 pub mod merge;
+pub mod read;
+pub mod scan;
 pub mod sst;
 
 #[cfg(feature = "python")]

@@ -72,6 +72,53 @@ impl Memtable {
         out
     }
 
+    /// Up to `n` rows with `seq <= snapshot` in merge order (reversed when `reverse`), within
+    /// `[start, end)`, strictly after `after` (the last row returned before, in that order):
+    /// how an iterator walks a memtable a chunk at a time without holding its lock.
+    pub fn chunk(
+        &self,
+        after: Option<&(Bytes, u64)>,
+        start: Option<&[u8]>,
+        end: Option<&[u8]>,
+        snapshot: u64,
+        reverse: bool,
+        n: usize,
+    ) -> Vec<Row> {
+        let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
+        let mut out = Vec::with_capacity(n.min(self.map.len()));
+        let keep = |r: &Row| r.seq <= snapshot;
+        if !reverse {
+            let lo = match (after, start) {
+                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
+                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
+                (None, None) => Bound::Unbounded,
+            };
+            for (_, r) in self.map.range((lo, Bound::Unbounded)) {
+                if end.is_some_and(|e| r.key.as_ref() >= e) || out.len() >= n {
+                    break;
+                }
+                if keep(r) {
+                    out.push(r.clone());
+                }
+            }
+        } else {
+            let hi = match (after, end) {
+                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
+                (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
+                (None, None) => Bound::Unbounded,
+            };
+            for (_, r) in self.map.range((Bound::Unbounded, hi)).rev() {
+                if start.is_some_and(|s| r.key.as_ref() < s) || out.len() >= n {
+                    break;
+                }
+                if keep(r) {
+                    out.push(r.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// The rows an L0 SST needs: per key, versions from the newest down to and including the
     /// first one that is not a merge operand (older versions can never be read again). A row
     /// expired at `now` is written as a tombstone, as SlateDB does, so that every reader

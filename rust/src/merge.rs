@@ -19,6 +19,7 @@ use std::collections::BinaryHeap;
 use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
+use crate::fetch::{Part, PartReply};
 use crate::format::row::{show_key, Row, RowKind};
 use crate::sst::SstIter;
 
@@ -27,15 +28,19 @@ pub trait RowSource: Send {
     /// needs more input first (the merge then stops and can be resumed).
     fn next_row(&mut self) -> CoreResult<Option<Row>>;
 
-    /// Streaming sources: the next blocks to fetch, `(index, start, end)`, up to about
-    /// `max_bytes` (at least one while any remain).
-    fn wants(&self, _max_bytes: u64) -> Vec<(usize, u64, u64)> {
+    /// Streaming sources, after `Pending`: the bytes to fetch (`fetch::Part`s).
+    fn request(&mut self) -> Vec<Part> {
         Vec::new()
     }
 
-    /// Streaming sources: fetched blocks, in the order `wants` named them.
-    fn feed(&mut self, _blocks: Vec<(usize, bytes::Bytes)>) -> CoreResult<()> {
+    /// Streaming sources: the replies to `request`, in its order.
+    fn feed(&mut self, _replies: Vec<PartReply>) -> CoreResult<()> {
         Err(CoreError::invalid("this merge source takes no input"))
+    }
+
+    /// Forward walks: continue from the first row whose key is >= `key`.
+    fn seek(&mut self, _key: &[u8]) -> CoreResult<()> {
+        Err(CoreError::invalid("this merge source cannot seek"))
     }
 }
 
@@ -98,6 +103,9 @@ pub enum MergeMode {
 struct Head {
     row: Row,
     src: usize,
+    /// Descending walk: larger keys first, and a key's versions oldest first (the exact
+    /// reverse of the forward order, which is what reversed sources yield).
+    reverse: bool,
 }
 
 impl PartialEq for Head {
@@ -117,12 +125,9 @@ impl PartialOrd for Head {
 impl Ord for Head {
     /// "Greater" pops first from the max-heap: smaller key, then larger seq, then lower source.
     fn cmp(&self, other: &Self) -> Ordering {
-        other
-            .row
-            .key
-            .cmp(&self.row.key)
-            .then(self.row.seq.cmp(&other.row.seq))
-            .then(other.src.cmp(&self.src))
+        let forward = other.row.key.cmp(&self.row.key).then(self.row.seq.cmp(&other.row.seq));
+        let order = if self.reverse { forward.reverse() } else { forward };
+        order.then(other.src.cmp(&self.src))
     }
 }
 
@@ -139,6 +144,10 @@ pub struct MergeIterator {
     last_key: Option<Bytes>,
     last_seq: u64,
     base_done: bool,
+    reverse: bool,
+    /// Descending visible walk: the newest version at or below the snapshot seen so far of
+    /// the key being read (its versions arrive oldest first).
+    candidate: Option<Row>,
 }
 
 impl MergeIterator {
@@ -152,13 +161,50 @@ impl MergeIterator {
             last_key: None,
             last_seq: 0,
             base_done: false,
+            reverse: false,
+            candidate: None,
         }
+    }
+
+    /// A descending merge of sources that each yield the exact reverse of merge order.
+    /// Only `Visible` reads walk backwards.
+    pub fn reversed(sources: Vec<Box<dyn RowSource>>, snapshot_seq: u64, now: Option<i64>) -> Self {
+        let mut m = Self::new(sources, MergeMode::Visible { snapshot_seq, now });
+        m.reverse = true;
+        m
+    }
+
+    /// Forward walks: every source continues from the first key >= `key` (the caller checks
+    /// that `key` is past what was returned already).
+    pub fn seek(&mut self, key: &[u8]) -> CoreResult<()> {
+        if self.reverse {
+            return Err(CoreError::invalid("a descending iterator cannot seek"));
+        }
+        for s in &mut self.sources {
+            s.seek(key)?;
+        }
+        self.heap.clear();
+        self.unstarted = (0..self.sources.len()).rev().collect();
+        self.waiting = None;
+        Ok(())
+    }
+
+    /// The bytes the waiting source needs (after `Pending`).
+    pub fn request(&mut self) -> CoreResult<Vec<Part>> {
+        let src = self.waiting.ok_or_else(|| CoreError::invalid("no merge source is waiting for input"))?;
+        Ok(self.sources[src].request())
+    }
+
+    /// The replies to `request`, for the waiting source.
+    pub fn feed(&mut self, replies: Vec<PartReply>) -> CoreResult<()> {
+        let src = self.waiting.ok_or_else(|| CoreError::invalid("no merge source is waiting for input"))?;
+        self.sources[src].feed(replies)
     }
 
     fn start(&mut self) -> CoreResult<()> {
         while let Some(&src) = self.unstarted.last() {
             match self.sources[src].next_row() {
-                Ok(Some(row)) => self.heap.push(Head { row, src }),
+                Ok(Some(row)) => self.heap.push(Head { row, src, reverse: self.reverse }),
                 Ok(None) => {}
                 Err(CoreError::Pending) => {
                     self.waiting = Some(src);
@@ -204,6 +250,9 @@ impl MergeIterator {
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
         self.start()?;
         self.waiting = None;
+        if self.reverse {
+            return self.next_row_reverse();
+        }
         loop {
             let Some(row) = self.pop()? else {
                 return Ok(None);
@@ -256,6 +305,30 @@ impl MergeIterator {
                     }
                     return Ok(Some(row));
                 }
+            }
+        }
+    }
+
+    fn next_row_reverse(&mut self) -> CoreResult<Option<Row>> {
+        let MergeMode::Visible { snapshot_seq, now } = self.mode else {
+            return Err(CoreError::invalid("only visible reads walk backwards"));
+        };
+        let shown = |r: &Row| r.kind != RowKind::Tombstone && !now.is_some_and(|t| r.is_expired(t));
+        loop {
+            let Some(row) = self.pop()? else {
+                return Ok(self.candidate.take().filter(shown));
+            };
+            if self.last_key.as_ref() == Some(&row.key) {
+                if row.seq <= snapshot_seq {
+                    self.candidate = Some(row);
+                }
+                continue;
+            }
+            // A new key: the previous one is decided.
+            self.last_key = Some(row.key.clone());
+            let done = std::mem::replace(&mut self.candidate, (row.seq <= snapshot_seq).then_some(row));
+            if let Some(r) = done.filter(shown) {
+                return Ok(Some(r));
             }
         }
     }

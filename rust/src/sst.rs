@@ -16,7 +16,6 @@
 
 use bytes::Bytes;
 
-use crate::cache::BlockSource;
 use crate::bloom::{decode_composite, BloomFilter, BloomFilterBuilder, DEFAULT_FILTER_NAME, encode_composite};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::{Block, BlockBuilder, BlockFormat, BlockIter, MAX_BLOCK_SIZE};
@@ -568,46 +567,7 @@ impl SstFile {
     }
 }
 
-/// The answer of a point lookup that may need a block the caller has not supplied yet.
-pub enum Lookup {
-    Found(Row),
-    Absent,
-    NeedBlock(usize),
-}
-
 impl SstFile {
-    /// A data block from memory: the file itself when whole, else the read's own blocks or
-    /// the cache.
-    fn cached_block(&self, i: usize, blocks: &mut BlockSource<'_>, uid: u64) -> CoreResult<Option<Block>> {
-        if self.is_whole() {
-            return self.block(i).map(Some);
-        }
-        Ok(blocks.get(uid, i))
-    }
-
-    /// The newest version of `key` in this compacted SST, reading blocks from `blocks`; a
-    /// missing block is reported instead of read.
-    pub fn lookup(&self, key: &[u8], blocks: &mut BlockSource<'_>, uid: u64) -> CoreResult<Lookup> {
-        if !self.might_contain(key) {
-            return Ok(Lookup::Absent);
-        }
-        let mut b = self.find_block(key);
-        while b < self.num_blocks() {
-            let Some(block) = self.cached_block(b, blocks, uid)? else {
-                return Ok(Lookup::NeedBlock(b));
-            };
-            let start = self.inner.index[b].offset;
-            let mut it = block.iter();
-            it.seek(key).map_err(|e| e.within(start, &format!("data block {b}")))?;
-            match it.next_row().map_err(|e| e.within(start, &format!("data block {b}")))? {
-                Some(row) if row.key.as_ref() == key => return Ok(Lookup::Found(row)),
-                Some(_) => return Ok(Lookup::Absent),
-                None => b += 1,
-            }
-        }
-        Ok(Lookup::Absent)
-    }
-
     /// Indices of the data blocks that may hold keys in `[start, end)`.
     pub fn blocks_in_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> std::ops::Range<usize> {
         let first = start.map_or(0, |s| self.find_block(s));
@@ -617,117 +577,6 @@ impl SstFile {
             None => self.num_blocks(),
         };
         first..last.min(self.num_blocks())
-    }
-
-    /// Rows of `[start, end)` if every block involved is in memory, else the missing blocks.
-    pub fn range_rows(
-        &self,
-        start: Option<&[u8]>,
-        end: Option<&[u8]>,
-        blocks: &mut BlockSource<'_>,
-        uid: u64,
-    ) -> CoreResult<Result<Vec<Row>, Vec<usize>>> {
-        let range = self.blocks_in_range(start, end);
-        let mut have = Vec::with_capacity(range.len());
-        let mut missing = Vec::new();
-        for b in range {
-            match self.cached_block(b, blocks, uid)? {
-                Some(block) => have.push((b, block)),
-                None => missing.push(b),
-            }
-        }
-        if !missing.is_empty() {
-            return Ok(Err(missing));
-        }
-        let mut out = Vec::new();
-        for (b, block) in have {
-            let at = self.inner.index[b].offset;
-            for row in block.rows().map_err(|e| e.within(at, &format!("data block {b}")))? {
-                if start.is_some_and(|s| row.key.as_ref() < s) {
-                    continue;
-                }
-                if end.is_some_and(|e| row.key.as_ref() >= e) {
-                    break;
-                }
-                out.push(row);
-            }
-        }
-        Ok(Ok(out))
-    }
-}
-
-/// An SST opened from its tail whose data blocks arrive from the caller, in order: a merge
-/// source for compactions that stream their input instead of loading whole files. Its data
-/// errors name the object (`name`): the merge that reports them reads several.
-pub struct StreamingSst {
-    file: SstFile,
-    name: Option<String>,
-    next_fetch: usize,
-    queue: std::collections::VecDeque<Block>,
-    current: Option<crate::format::block::BlockIter>,
-    current_index: usize,
-}
-
-impl StreamingSst {
-    pub fn new(file: SstFile, name: Option<String>) -> Self {
-        StreamingSst { file, name, next_fetch: 0, queue: std::collections::VecDeque::new(), current: None, current_index: 0 }
-    }
-
-    fn buffered(&self) -> usize {
-        self.queue.len()
-    }
-}
-
-impl crate::merge::RowSource for StreamingSst {
-    fn next_row(&mut self) -> CoreResult<Option<Row>> {
-        loop {
-            if let Some(it) = &mut self.current {
-                let at = self.file.inner.index[self.current_index].offset;
-                let name = self.name.as_deref();
-                match it
-                    .next_row()
-                    .map_err(|e| e.within(at, &format!("data block {}", self.current_index)).in_object(name))?
-                {
-                    Some(row) => return Ok(Some(row)),
-                    None => self.current = None,
-                }
-            }
-            if let Some(block) = self.queue.pop_front() {
-                self.current = Some(block.iter());
-                self.current_index = self.next_fetch - self.buffered() - 1;
-                continue;
-            }
-            if self.next_fetch < self.file.num_blocks() {
-                return Err(CoreError::Pending);
-            }
-            return Ok(None);
-        }
-    }
-
-    fn wants(&self, max_bytes: u64) -> Vec<(usize, u64, u64)> {
-        let mut out = Vec::new();
-        let mut total = 0;
-        for i in self.next_fetch..self.file.num_blocks() {
-            let (s, e) = self.file.block_range(i);
-            if !out.is_empty() && total + (e - s) > max_bytes {
-                break;
-            }
-            total += e - s;
-            out.push((i, s, e));
-        }
-        out
-    }
-
-    fn feed(&mut self, blocks: Vec<(usize, Bytes)>) -> CoreResult<()> {
-        for (i, raw) in blocks {
-            if i != self.next_fetch {
-                return Err(CoreError::invalid(format!("expected block {}, got block {i}", self.next_fetch)));
-            }
-            let block = self.file.block_from_raw(i, &raw).map_err(|e| e.in_object(self.name.as_deref()))?;
-            self.queue.push_back(block);
-            self.next_fetch += 1;
-        }
-        Ok(())
     }
 }
 
@@ -889,84 +738,6 @@ mod tests {
         input.swap(3, 4);
         let err = encode_sst(&input, SstOptions::compacted()).unwrap_err();
         assert!(err.to_string().contains("row 4"), "{err}");
-    }
-
-    /// A file opened from its tail (no data block in memory), and its whole bytes.
-    fn tail_opened(input: &[Row], block_size: usize) -> (SstFile, Vec<u8>) {
-        let data = encode_sst(input, SstOptions { block_size, ..SstOptions::compacted() }).unwrap();
-        let data_end = SstFile::open(Bytes::from(data.clone())).unwrap().info().filter_offset as usize;
-        let TailOpen::Opened(file) = SstFile::open_tail(Bytes::copy_from_slice(&data[data_end..]), data.len() as u64).unwrap() else {
-            panic!("the tail from the data end holds all the metadata");
-        };
-        assert!(!file.is_whole());
-        (file, data)
-    }
-
-    #[test]
-    fn reads_finish_with_blocks_the_cache_does_not_keep() {
-        use crate::cache::{BlockCache, BlockSet};
-        let input = rows(2000);
-        let (file, data) = tail_opened(&input, 512);
-        let mut cache = BlockCache::new(0);
-        let fetch = |set: &mut BlockSet, cache: &mut BlockCache, b: usize| {
-            let (s, e) = file.block_range(b);
-            let raw = Bytes::copy_from_slice(&data[s as usize..e as usize]);
-            let block = file.block_from_raw(b, &raw).unwrap();
-            assert!(!cache.insert(1, b, block.clone(), raw.len()), "a 0-byte cache keeps nothing");
-            set.insert(1, b, block, raw.len());
-        };
-        for r in input.iter().step_by(97) {
-            let mut set = BlockSet::new();
-            let mut fetches = 0;
-            let found = loop {
-                match file.lookup(&r.key, &mut BlockSource { cache: &mut cache, local: Some(&set) }, 1).unwrap() {
-                    Lookup::Found(row) => break Some(row),
-                    Lookup::Absent => break None,
-                    Lookup::NeedBlock(b) => {
-                        assert!(set.get(1, b).is_none(), "block {b} asked for twice");
-                        fetch(&mut set, &mut cache, b);
-                        fetches += 1;
-                    }
-                }
-            };
-            assert_eq!(found.as_ref(), Some(r));
-            // The first key of a block is also its index key: the search starts a block early.
-            assert!((1..=2).contains(&fetches), "{fetches} fetches");
-        }
-        let (start, end) = (&b"key0000100"[..], &b"key0000900"[..]);
-        let mut set = BlockSet::new();
-        let Err(missing) = file.range_rows(Some(start), Some(end), &mut BlockSource { cache: &mut cache, local: None }, 1).unwrap() else {
-            panic!("nothing is cached");
-        };
-        for b in missing {
-            fetch(&mut set, &mut cache, b);
-        }
-        let Ok(got) = file.range_rows(Some(start), Some(end), &mut BlockSource { cache: &mut cache, local: Some(&set) }, 1).unwrap() else {
-            panic!("every block of the range was fetched");
-        };
-        let expect: Vec<Row> = input.iter().filter(|r| r.key.as_ref() >= start && r.key.as_ref() < end).cloned().collect();
-        assert_eq!(got, expect);
-    }
-
-    #[test]
-    fn streaming_sst_names_its_object_in_data_errors() {
-        use crate::merge::RowSource;
-        let (file, mut data) = tail_opened(&rows(500), 512);
-        let (s, e) = file.block_range(2);
-        data[(s + e) as usize / 2] ^= 0xFF;
-        let mut src = StreamingSst::new(file.clone(), Some("db/compacted/01X.sst".into()));
-        assert_eq!(src.next_row(), Err(CoreError::Pending));
-        let blocks: Vec<(usize, Bytes)> = (0..3)
-            .map(|b| {
-                let (s, e) = file.block_range(b);
-                (b, Bytes::copy_from_slice(&data[s as usize..e as usize]))
-            })
-            .collect();
-        let err = src.feed(blocks).unwrap_err();
-        assert_eq!(err.offset(), Some(s));
-        let (object, inner) = err.split_object();
-        assert_eq!(object.as_deref(), Some("db/compacted/01X.sst"));
-        assert!(inner.to_string().contains("checksum mismatch in data block 2"), "{inner}");
     }
 
     #[test]

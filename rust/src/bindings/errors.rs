@@ -38,6 +38,8 @@ pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
                 let off = offset.into_pyobject(py).ok().map(|o| o.into_any().unbind());
                 raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", off)])
             }
+            CoreError::Missing(o) => raise(py, "MissingObjectError", format!("{err}"), &[("object", o.clone().into_pyobject(py).ok().map(|s| s.into_any().unbind()))]),
+            CoreError::Io { .. } => raise(py, "UnavailableError", format!("{err}"), &[]),
             // `split_object` unwrapped it; a nested one would be a bug, still a data error.
             CoreError::InObject { .. } => raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", None)]),
         }

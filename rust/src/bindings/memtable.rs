@@ -1,6 +1,6 @@
-//! The native memtable and block cache handles used by the engine (`slatedb_py.db`).
+//! The native memtable used by the engine (`slatedb_py.db`).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use pyo3::prelude::*;
@@ -8,7 +8,6 @@ use pyo3::types::PyBytes;
 
 use super::errors::{invalid, IntoPyResult};
 use super::row::PyRow;
-use crate::cache::{BlockCache, BlockSet, BlockSource};
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
@@ -37,14 +36,21 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
-    inner: Mutex<Memtable>,
+    inner: Arc<Mutex<Memtable>>,
+}
+
+impl PyMemtable {
+    /// The memtable itself, for the reads that search it (`read::Tree`).
+    pub fn shared(&self) -> Arc<Mutex<Memtable>> {
+        self.inner.clone()
+    }
 }
 
 #[pymethods]
 impl PyMemtable {
     #[new]
     fn new() -> Self {
-        PyMemtable { inner: Mutex::new(Memtable::new()) }
+        PyMemtable { inner: Arc::new(Mutex::new(Memtable::new())) }
     }
 
     /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
@@ -202,137 +208,5 @@ impl PyMemtable {
     #[getter]
     fn max_create_ts(&self) -> PyResult<Option<i64>> {
         Ok(lock(&self.inner)?.max_create_ts())
-    }
-}
-
-#[pyclass(frozen, module = "slatedb_py._native", name = "BlockCache")]
-pub struct PyBlockCache {
-    pub inner: Mutex<BlockCache>,
-}
-
-#[pymethods]
-impl PyBlockCache {
-    #[new]
-    fn new(capacity_bytes: usize) -> Self {
-        PyBlockCache { inner: Mutex::new(BlockCache::new(capacity_bytes)) }
-    }
-
-    fn evict_sst(&self, uid: u64) -> PyResult<()> {
-        lock(&self.inner)?.evict_sst(uid);
-        Ok(())
-    }
-
-    /// (hits, misses, blocks held, bytes held)
-    fn stats(&self) -> PyResult<(u64, u64, usize, usize)> {
-        let c = lock(&self.inner)?;
-        let (h, m, n) = c.stats();
-        Ok((h, m, n, c.used()))
-    }
-}
-
-pub fn lock_cache(c: &PyBlockCache) -> PyResult<std::sync::MutexGuard<'_, BlockCache>> {
-    lock(&c.inner)
-}
-
-/// The blocks one read fetched for itself (`cache::BlockSet`). A read makes one on its
-/// first cache miss, passes it to `add_block` and to every retry of its lookup, and drops it
-/// when done: the read then never depends on the shared cache keeping a block.
-#[pyclass(frozen, module = "slatedb_py._native", name = "BlockSet")]
-pub struct PyBlockSet {
-    inner: Mutex<BlockSet>,
-}
-
-#[pymethods]
-impl PyBlockSet {
-    #[new]
-    fn new() -> Self {
-        PyBlockSet { inner: Mutex::new(BlockSet::new()) }
-    }
-
-    fn __len__(&self) -> PyResult<usize> {
-        Ok(lock(&self.inner)?.len())
-    }
-
-    /// Stored bytes of the blocks held.
-    #[getter]
-    fn bytes(&self) -> PyResult<usize> {
-        Ok(lock(&self.inner)?.bytes())
-    }
-}
-
-pub fn lock_set(s: &PyBlockSet) -> PyResult<std::sync::MutexGuard<'_, BlockSet>> {
-    lock(&s.inner)
-}
-
-/// Locks what a lookup reads blocks from, in the one order every caller uses (the read's
-/// set, then the cache), and hands both to `f`.
-pub fn with_blocks<T>(cache: &PyBlockCache, blocks: Option<&PyBlockSet>, f: impl FnOnce(&mut BlockSource<'_>) -> T) -> PyResult<T> {
-    let local = blocks.map(lock_set).transpose()?;
-    let mut cache = lock_cache(cache)?;
-    Ok(f(&mut BlockSource { cache: &mut cache, local: local.as_deref() }))
-}
-
-/// Where a point read looks, in order: memtables (newest first), then SSTs (L0 newest first,
-/// then sorted runs), with the shared block cache. One `get` is one crossing when the blocks
-/// it needs are cached.
-#[pyclass(frozen, module = "slatedb_py._native", name = "ReadPath")]
-pub struct PyReadPath {
-    memtables: Vec<Py<PyMemtable>>,
-    tables: Vec<(crate::sst::SstFile, u64, Option<String>)>,
-    cache: Py<PyBlockCache>,
-}
-
-#[pymethods]
-impl PyReadPath {
-    #[new]
-    fn new(memtables: Vec<Py<PyMemtable>>, tables: Vec<(Bound<'_, super::sst::PySstFile>, u64)>, cache: Py<PyBlockCache>) -> Self {
-        let tables = tables.into_iter().map(|(t, uid)| (t.get().file.clone(), uid, t.get().name.clone())).collect();
-        PyReadPath { memtables, tables, cache }
-    }
-
-    /// `(0, None)`: absent (never written, deleted or expired at `now`); `(1, value)`;
-    /// `(2, (table, block, start, end))`: fetch that block of `tables[table]` (adding it to
-    /// `blocks`, the read's `BlockSet`) and call again with `blocks`; `(3, key)`: the newest
-    /// version is a merge operand.
-    #[pyo3(signature = (key, snapshot_seq, now, blocks = None))]
-    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64, now: i64, blocks: Option<&PyBlockSet>) -> PyResult<(u8, Py<PyAny>)> {
-        let k = key.as_bytes();
-        let mut found: Option<Row> = None;
-        for mt in &self.memtables {
-            if let Some(r) = lock(&mt.get().inner)?.get(k, snapshot_seq) {
-                found = Some(r.clone());
-                break;
-            }
-        }
-        if found.is_none() {
-            let local = blocks.map(lock_set).transpose()?;
-            let mut cache = lock(&self.cache.get().inner)?;
-            let mut source = BlockSource { cache: &mut cache, local: local.as_deref() };
-            for (i, (table, uid, name)) in self.tables.iter().enumerate() {
-                let info = table.info();
-                if info.first_entry.as_ref().is_some_and(|f| k < f.as_ref())
-                    || info.last_entry.as_ref().is_some_and(|l| k > l.as_ref())
-                {
-                    continue;
-                }
-                match table.lookup(k, &mut source, *uid).py_err(name.as_deref())? {
-                    crate::sst::Lookup::Found(r) => {
-                        found = Some(r);
-                        break;
-                    }
-                    crate::sst::Lookup::Absent => {}
-                    crate::sst::Lookup::NeedBlock(b) => {
-                        let (s, e) = table.block_range(b);
-                        return Ok((2, (i, b, s, e).into_pyobject(py)?.into_any().unbind()));
-                    }
-                }
-            }
-        }
-        match found {
-            None => Ok((0, py.None())),
-            Some(r) if r.kind == RowKind::Tombstone || r.is_expired(now) => Ok((0, py.None())),
-            Some(r) if r.kind == RowKind::Merge => Ok((3, PyBytes::new(py, &r.key).into_any().unbind())),
-            Some(r) => Ok((1, PyBytes::new(py, &r.value).into_any().unbind())),
-        }
     }
 }

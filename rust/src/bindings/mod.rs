@@ -10,6 +10,7 @@ mod durable;
 mod errors;
 mod memtable;
 mod merge;
+mod read;
 mod row;
 mod sst;
 
@@ -27,12 +28,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<bloom::PyBloomFilter>()?;
     m.add_function(wrap_pyfunction!(sst::encode_sst, m)?)?;
     m.add_function(wrap_pyfunction!(sst::decode_sst, m)?)?;
-    m.add_function(wrap_pyfunction!(sst::open_sst_tail, m)?)?;
     m.add_class::<memtable::PyMemtable>()?;
-    m.add_class::<memtable::PyBlockCache>()?;
-    m.add_class::<memtable::PyBlockSet>()?;
     m.add_class::<memtable::PyRowList>()?;
-    m.add_class::<memtable::PyReadPath>()?;
+    m.add_class::<read::PyTables>()?;
+    m.add_class::<read::PyTree>()?;
+    m.add_class::<read::PyScan>()?;
+    m.add_class::<read::PyFetch>()?;
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;

@@ -10,8 +10,7 @@ use super::row::{extract_row, PyRow};
 use crate::format::codec::Compression;
 use crate::format::row::Row;
 use crate::format::tables::SstType;
-use crate::sst::{self, Lookup, SstFile, SstIter, SstOptions, TailOpen};
-use super::memtable::{lock_cache, lock_set, with_blocks, PyBlockCache, PyBlockSet, PyRowList};
+use crate::sst::{self, SstFile, SstIter, SstOptions};
 
 /// Rows are converted per decoded block: big enough to amortise the crossing, small enough
 /// to stream.
@@ -82,18 +81,6 @@ pub fn decode_sst(py: Python<'_>, data: pyo3_bytes::PyBytes, name: Option<String
     let bytes = data.into_inner();
     let file = py.detach(|| SstFile::open(bytes)).py_err(name.as_deref())?;
     Ok(PySstFile { file, name })
-}
-
-/// Opens an SST from the last bytes of a `file_len`-byte object: the SstFile, or the file
-/// offset the tail must start at to hold all the metadata.
-#[pyfunction]
-#[pyo3(signature = (tail, file_len, name = None))]
-pub fn open_sst_tail(py: Python<'_>, tail: pyo3_bytes::PyBytes, file_len: u64, name: Option<String>) -> PyResult<Py<PyAny>> {
-    let bytes = tail.into_inner();
-    match py.detach(|| SstFile::open_tail(bytes, file_len)).py_err(name.as_deref())? {
-        TailOpen::Opened(file) => Ok(Py::new(py, PySstFile { file, name })?.into_any()),
-        TailOpen::NeedFrom(offset) => Ok(offset.into_pyobject(py)?.into_any().unbind()),
-    }
 }
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "SstFile")]
@@ -182,59 +169,6 @@ impl PySstFile {
         let key = key_arg(key)?;
         let row = self.file.get(key).py_err(self.name.as_deref())?;
         Ok(row.map(|r| PyRow::from_row(py, &r)))
-    }
-
-    /// Point lookup through `blocks` (the read's own, see `BlockSet`) and `cache`:
-    /// `(True, row)` when found, `(False, None)` when absent, `(False, (index, start, end))`
-    /// when data block `index` (file bytes [start, end)) must be fetched and added with
-    /// `add_block(..., blocks)` first.
-    #[pyo3(signature = (key, cache, uid, blocks = None))]
-    fn lookup(&self, py: Python<'_>, key: &Bound<'_, PyAny>, cache: &PyBlockCache, uid: u64, blocks: Option<&PyBlockSet>) -> PyResult<(bool, Py<PyAny>)> {
-        let key = key_arg(key)?;
-        match with_blocks(cache, blocks, |src| self.file.lookup(key, src, uid))?.py_err(self.name.as_deref())? {
-            Lookup::Found(row) => Ok((true, Py::new(py, PyRow::from_row(py, &row))?.into_any())),
-            Lookup::Absent => Ok((false, py.None())),
-            Lookup::NeedBlock(b) => {
-                let (s, e) = self.file.block_range(b);
-                Ok((false, (b, s, e).into_pyobject(py)?.into_any().unbind()))
-            }
-        }
-    }
-
-    /// Rows in [start, end) as a native RowList, or the list of `(index, start, end)` blocks
-    /// to fetch (and add to `blocks`, the read's `BlockSet`) first.
-    #[pyo3(signature = (cache, uid, start = None, end = None, blocks = None))]
-    fn range_rows(
-        &self,
-        py: Python<'_>,
-        cache: &PyBlockCache,
-        uid: u64,
-        start: Option<&Bound<'_, PyBytes>>,
-        end: Option<&Bound<'_, PyBytes>>,
-        blocks: Option<&PyBlockSet>,
-    ) -> PyResult<Py<PyAny>> {
-        let (s, e) = (start.map(|b| b.as_bytes()), end.map(|b| b.as_bytes()));
-        match with_blocks(cache, blocks, |src| self.file.range_rows(s, e, src, uid))?.py_err(self.name.as_deref())? {
-            Ok(rows) => Ok(Py::new(py, PyRowList { rows })?.into_any()),
-            Err(missing) => {
-                let items: Vec<(usize, u64, u64)> = missing.into_iter().map(|b| { let (s, e) = self.file.block_range(b); (b, s, e) }).collect();
-                Ok(items.into_pyobject(py)?.into_any().unbind())
-            }
-        }
-    }
-
-    /// Decodes data block `index` from its stored bytes (once) and puts it in `cache`, which
-    /// may not keep it, and in `blocks`, the read's own set, which does.
-    #[pyo3(signature = (cache, uid, index, raw, blocks = None))]
-    fn add_block(&self, py: Python<'_>, cache: &PyBlockCache, uid: u64, index: usize, raw: pyo3_bytes::PyBytes, blocks: Option<&PyBlockSet>) -> PyResult<()> {
-        let raw = raw.into_inner();
-        let size = raw.len();
-        let block = py.detach(|| self.file.block_from_raw(index, &raw)).py_err(self.name.as_deref())?;
-        if let Some(set) = blocks {
-            lock_set(set)?.insert(uid, index, block.clone(), size); // a clone shares the bytes
-        }
-        lock_cache(cache)?.insert(uid, index, block, size);
-        Ok(())
     }
 
     #[getter]

@@ -1,0 +1,327 @@
+//! The read path's handles: `Tables` (opened SSTs and the block cache), `Tree` (what a read
+//! searches), `Scan` (a streaming iterator) and `Fetch`, the one request for bytes every
+//! native read returns when it cannot answer yet (`crate::fetch`).
+//!
+//! A call answers, or returns a `Fetch`: its `parts` name the bytes, and `resume(replies)`
+//! continues the call where it stopped, returning what the call returns (or another Fetch).
+//! `slatedb_py.fetch.drive` is the one loop that serves them.
+
+use std::ops::Bound as KeyBound;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use super::compaction::PyCompactionJob;
+use super::errors::{invalid, IntoPyResult};
+use super::memtable::PyMemtable;
+use super::sst::PySstFile;
+use crate::error::CoreResult;
+use crate::fetch::{Part, PartReply, Poll, Tables};
+use crate::read::{Found, GetMany, GetState, KeyRange, Level, OpenTable, TableRef, Tree};
+use crate::scan::{Scan, Span};
+use crate::fetch::Fetcher;
+use crate::format::row::Row;
+
+fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
+}
+
+#[pyclass(frozen, module = "slatedb_py._native", name = "Tables")]
+pub struct PyTables {
+    pub inner: Arc<Tables>,
+}
+
+#[pymethods]
+impl PyTables {
+    /// `local_root`: the folder of a LocalStore (its SSTs are then read natively).
+    #[new]
+    #[pyo3(signature = (cache_bytes, local_root = None))]
+    fn new(cache_bytes: usize, local_root: Option<PathBuf>) -> Self {
+        PyTables { inner: Arc::new(Tables::new(cache_bytes, local_root)) }
+    }
+
+    /// The opened SST at `path`, or a Fetch whose resumption returns it.
+    fn open(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
+        let slot = self.inner.slot(path).py_err(Some(path))?;
+        let mut call = OpenTable::new(slot);
+        poll_open(py, &self.inner, &mut call, None).and_then(|r| finish(py, r, Cont::Open { tables: self.inner.clone(), call }))
+    }
+
+    /// Registers an SST this process just wrote from its bytes: metadata parsed from memory,
+    /// its blocks put in the cache (write-through). Returns the handle.
+    fn add_written(&self, py: Python<'_>, path: &str, data: pyo3_bytes::PyBytes) -> PyResult<PySstFile> {
+        let data = data.into_inner();
+        let tables = self.inner.clone();
+        let file = py
+            .detach(|| -> CoreResult<crate::sst::SstFile> {
+                let whole = crate::sst::SstFile::open(data.clone())?;
+                let from = whole.info().filter_offset as usize;
+                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(data.slice(from..), data.len() as u64)? else {
+                    return Err(crate::error::CoreError::invalid("metadata outside the SST"));
+                };
+                let slot = tables.slot(path)?;
+                let file = slot.set(tail).clone();
+                let mut cache = tables.cache()?;
+                for i in 0..whole.num_blocks() {
+                    let (s, e) = whole.block_range(i);
+                    if !cache.insert(slot.uid, i, whole.block(i)?, (e - s) as usize) {
+                        break; // larger than the cache: the rest would not stay either
+                    }
+                }
+                Ok(file)
+            })
+            .py_err(Some(path))?;
+        Ok(PySstFile { file, name: Some(path.to_string()) })
+    }
+
+    /// Keeps only the SSTs at `paths` (the tree now read); returns how many were dropped.
+    fn retain(&self, paths: std::collections::HashSet<String>) -> PyResult<usize> {
+        self.inner.retain(&paths).py_err(None)
+    }
+
+    fn forget(&self, path: &str) -> PyResult<()> {
+        self.inner.forget(path).py_err(Some(path))
+    }
+
+    /// (hits, misses, blocks held, bytes held) of the block cache.
+    fn cache_stats(&self) -> PyResult<(u64, u64, usize, usize)> {
+        let c = self.inner.cache().py_err(None)?;
+        let (h, m, n) = c.stats();
+        Ok((h, m, n, c.used()))
+    }
+
+    #[getter]
+    fn is_local(&self) -> bool {
+        self.inner.is_local()
+    }
+
+    /// SSTs opened so far.
+    fn open_count(&self) -> PyResult<usize> {
+        self.inner.open_count().py_err(None)
+    }
+}
+
+fn poll_open(py: Python<'_>, tables: &Arc<Tables>, call: &mut OpenTable, replies: Option<Vec<PartReply>>) -> PyResult<Poll<Py<PyAny>>> {
+    let name = call.slot.path.clone();
+    match py.detach(|| call.poll(tables, replies)).py_err(Some(&name))? {
+        Poll::Ready(file) => Ok(Poll::Ready(Py::new(py, PySstFile { file, name: Some(name.to_string()) })?.into_any())),
+        Poll::Need(parts) => Ok(Poll::Need(parts)),
+    }
+}
+
+/// What a `Fetch` continues when resumed.
+enum Cont {
+    Open { tables: Arc<Tables>, call: OpenTable },
+    Get { tree: Arc<Tree>, call: GetMany, single: bool },
+    Scan { scan: Py<PyScan>, n: usize },
+    Job { job: Py<PyCompactionJob> },
+}
+
+/// The answer of a call, or a Fetch holding its continuation.
+fn finish(py: Python<'_>, poll: Poll<Py<PyAny>>, cont: Cont) -> PyResult<Py<PyAny>> {
+    match poll {
+        Poll::Ready(v) => Ok(v),
+        Poll::Need(parts) => Ok(Py::new(py, PyFetch { parts, cont: Mutex::new(Some(cont)) })?.into_any()),
+    }
+}
+
+/// How other bindings hand out a Fetch that continues them.
+pub struct PyFetchCont;
+
+impl PyFetchCont {
+    pub fn job(py: Python<'_>, parts: Vec<Part>, job: Py<PyCompactionJob>) -> PyResult<Py<PyAny>> {
+        finish(py, Poll::Need(parts), Cont::Job { job })
+    }
+}
+
+/// A request for bytes: `parts` is `[(path, tail, [(start, end), ...])]`; for a part with
+/// `tail` > 0 fetch the object's last `tail` bytes instead of ranges. `resume` takes one
+/// `(buffers, object_size)` per part, in order, and continues the call that asked.
+#[pyclass(frozen, module = "slatedb_py._native", name = "Fetch")]
+pub struct PyFetch {
+    parts: Vec<Part>,
+    cont: Mutex<Option<Cont>>,
+}
+
+#[pymethods]
+impl PyFetch {
+    #[getter]
+    fn parts(&self) -> Vec<(String, u64, Vec<(u64, u64)>)> {
+        self.parts.iter().map(|p| (p.path.to_string(), p.tail, p.ranges.clone())).collect()
+    }
+
+    fn resume(&self, py: Python<'_>, replies: Vec<(Vec<pyo3_bytes::PyBytes>, u64)>) -> PyResult<Py<PyAny>> {
+        let cont = lock(&self.cont)?.take().ok_or_else(|| invalid("this Fetch was resumed already".into(), false))?;
+        if replies.len() != self.parts.len() {
+            return Err(invalid(format!("{} replies for {} parts", replies.len(), self.parts.len()), false));
+        }
+        let replies: Vec<PartReply> = replies
+            .into_iter()
+            .map(|(bufs, size)| PartReply { buffers: bufs.into_iter().map(pyo3_bytes::PyBytes::into_inner).collect(), size })
+            .collect();
+        match cont {
+            Cont::Open { tables, mut call } => {
+                let poll = poll_open(py, &tables, &mut call, Some(replies))?;
+                finish(py, poll, Cont::Open { tables, call })
+            }
+            Cont::Get { tree, mut call, single } => {
+                let poll = poll_get(py, &tree, &mut call, Some(replies), single)?;
+                finish(py, poll, Cont::Get { tree, call, single })
+            }
+            Cont::Scan { scan, n } => scan.get().page(py, &scan, n, Some(replies)),
+            Cont::Job { job } => job.get().run(py, &job, Some(replies)),
+        }
+    }
+}
+
+fn found_to_py(py: Python<'_>, f: Found) -> Py<PyAny> {
+    match f {
+        Found::Absent => py.None(),
+        Found::Value(v) => PyBytes::new(py, &v).into_any().unbind(),
+    }
+}
+
+fn poll_get(py: Python<'_>, tree: &Arc<Tree>, call: &mut GetMany, replies: Option<Vec<PartReply>>, single: bool) -> PyResult<Poll<Py<PyAny>>> {
+    match py.detach(|| call.poll(tree, replies)).py_err(None)? {
+        Poll::Need(parts) => Ok(Poll::Need(parts)),
+        Poll::Ready(found) if single => Ok(Poll::Ready(found.into_iter().next().map_or_else(|| py.None(), |f| found_to_py(py, f)))),
+        Poll::Ready(found) => {
+            let items: Vec<Py<PyAny>> = found.into_iter().map(|f| found_to_py(py, f)).collect();
+            Ok(Poll::Ready(PyList::new(py, items)?.into_any().unbind()))
+        }
+    }
+}
+
+fn bound(kind: u8, key: Option<Bytes>) -> PyResult<KeyBound<Bytes>> {
+    match (kind, key) {
+        (0, _) => Ok(KeyBound::Unbounded),
+        (1, Some(k)) => Ok(KeyBound::Included(k)),
+        (2, Some(k)) => Ok(KeyBound::Excluded(k)),
+        (k, _) => Err(invalid(format!("bound kind {k} without a key or unknown"), false)),
+    }
+}
+
+type PyTableRef = (String, Option<Vec<u8>>, Option<Vec<u8>>, Option<(u8, Option<Vec<u8>>, u8, Option<Vec<u8>>)>);
+
+fn table_ref(tables: &Tables, t: PyTableRef) -> PyResult<TableRef> {
+    let (path, first, last, visible) = t;
+    let visible = match visible {
+        None => None,
+        Some((sk, s, ek, e)) => Some(KeyRange { start: bound(sk, s.map(Bytes::from))?, end: bound(ek, e.map(Bytes::from))? }),
+    };
+    Ok(TableRef { slot: tables.slot(&path).py_err(Some(&path))?, first: first.map(Bytes::from), last: last.map(Bytes::from), visible })
+}
+
+/// What reads search: memtables (newest first), then levels (newest first), each
+/// `(prefix, is_run, [(path, first_key, last_key, visible_range)])` where a visible range is
+/// `(start_kind, start_key, end_kind, end_key)`, kinds 0 unbounded, 1 included, 2 excluded.
+#[pyclass(frozen, module = "slatedb_py._native", name = "Tree")]
+pub struct PyTree {
+    inner: Arc<Tree>,
+}
+
+fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+    key.cast::<PyBytes>().map(|b| Bytes::copy_from_slice(b.as_bytes())).map_err(|_| {
+        let tname = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        invalid(format!("key must be bytes, not {tname}"), true)
+    })
+}
+
+#[pymethods]
+impl PyTree {
+    #[new]
+    fn new(tables: &PyTables, memtables: Vec<Bound<'_, PyMemtable>>, levels: Vec<(Vec<u8>, bool, Vec<PyTableRef>)>) -> PyResult<Self> {
+        let t = &tables.inner;
+        let mut out = Vec::with_capacity(levels.len());
+        for (prefix, is_run, refs) in levels {
+            let refs: Vec<TableRef> = refs.into_iter().map(|r| table_ref(t, r)).collect::<PyResult<_>>()?;
+            let level = if is_run {
+                Level::Run(refs)
+            } else {
+                let [one]: [TableRef; 1] = refs.try_into().map_err(|_| invalid("an L0 level holds one SST".into(), false))?;
+                Level::Table(one)
+            };
+            out.push((Bytes::from(prefix), level));
+        }
+        let memtables = memtables.iter().map(|m| m.get().shared()).collect();
+        Ok(PyTree { inner: Arc::new(Tree { memtables, levels: out, tables: t.clone() }) })
+    }
+
+    /// The value of `key` at `snapshot_seq` (None: absent, deleted or expired at `now`), or a
+    /// Fetch.
+    fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64, now: i64) -> PyResult<Py<PyAny>> {
+        let k = key.as_bytes();
+        // The common case, answered without making a call object: everything needed is in
+        // memory (or in a local file).
+        let mut state = GetState::default();
+        let mut f = Fetcher::default();
+        let step = py.detach(|| self.inner.get_step(k, snapshot_seq, &mut state, &mut f)).py_err(None)?;
+        match step {
+            Ok(row) => Ok(found_to_py(py, crate::read::visible(row, now).py_err(None)?)),
+            Err(need) => {
+                let (call, parts) = GetMany::stopped(Bytes::copy_from_slice(k), snapshot_seq, now, state, f, need);
+                finish(py, Poll::Need(parts), Cont::Get { tree: self.inner.clone(), call, single: true })
+            }
+        }
+    }
+
+    /// Values of `keys` in order (one list), or a Fetch: every key advances until it needs
+    /// bytes, and all their needs go out as one request.
+    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, snapshot_seq: u64, now: i64) -> PyResult<Py<PyAny>> {
+        let keys: Vec<Bytes> = keys.try_iter()?.map(|k| key_of(&k?)).collect::<PyResult<_>>()?;
+        let mut call = GetMany::new(keys, snapshot_seq, now);
+        let poll = poll_get(py, &self.inner, &mut call, None, false)?;
+        finish(py, poll, Cont::Get { tree: self.inner.clone(), call, single: false })
+    }
+
+    #[pyo3(signature = (start, end, snapshot_seq, now, reverse = false))]
+    fn scan(&self, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>, snapshot_seq: u64, now: i64, reverse: bool) -> PyScan {
+        let span = Span {
+            start: start.map(|s| Bytes::copy_from_slice(s.as_bytes())),
+            end: end.map(|e| Bytes::copy_from_slice(e.as_bytes())),
+            reverse,
+        };
+        PyScan { inner: Mutex::new(Scan::new(&self.inner, span, snapshot_seq, now)) }
+    }
+}
+
+/// A streaming scan; pages of `(key, value)` cross into Python.
+#[pyclass(frozen, module = "slatedb_py._native", name = "Scan")]
+pub struct PyScan {
+    inner: Mutex<Scan>,
+}
+
+fn page_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
+    let mut items = Vec::with_capacity(rows.len());
+    for r in rows {
+        items.push(PyTuple::new(py, [PyBytes::new(py, &r.key), PyBytes::new(py, &r.value)])?);
+    }
+    Ok(PyList::new(py, items)?.into_any().unbind())
+}
+
+impl PyScan {
+    fn page(&self, py: Python<'_>, me: &Py<PyScan>, n: usize, replies: Option<Vec<PartReply>>) -> PyResult<Py<PyAny>> {
+        let mut scan = lock(&self.inner)?;
+        let s: &mut Scan = &mut scan;
+        match py.detach(|| s.next_page(n, replies)).py_err(None)? {
+            Poll::Ready(rows) => page_to_py(py, &rows),
+            Poll::Need(parts) => finish(py, Poll::Need(parts), Cont::Scan { scan: me.clone_ref(py), n }),
+        }
+    }
+}
+
+#[pymethods]
+impl PyScan {
+    /// Up to `n` `(key, value)` pairs (an empty list at the end), or a Fetch.
+    fn next_page(slf: &Bound<'_, Self>, n: usize) -> PyResult<Py<PyAny>> {
+        let me: Py<PyScan> = slf.clone().unbind();
+        slf.get().page(slf.py(), &me, n.max(1), None)
+    }
+
+    fn seek(&self, key: &Bound<'_, PyBytes>) -> PyResult<()> {
+        lock(&self.inner)?.seek(key.as_bytes()).py_err(None)
+    }
+}

@@ -1,0 +1,421 @@
+//! Point reads across the whole tree: memtables (newest first), then L0 SSTs (newest first),
+//! then sorted runs, each run searched by bisecting on its SSTs' key ranges (taken from the
+//! manifest, so an SST is opened only when a key may be in it).
+//!
+//! A read that needs bytes it does not have stops with `Poll::Need` and resumes at the
+//! level it stopped at (`fetch`): the memtables and levels already searched are not searched
+//! again.
+
+use std::ops::Bound;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use crate::error::{CoreError, CoreResult};
+use crate::fetch::{Fetcher, Need, Part, PartReply, Poll, TableSlot, Tables};
+use crate::format::row::{show_key, Row, RowKind};
+use crate::memtable::Memtable;
+use crate::sst::SstFile;
+
+/// A key range a view of an SST is restricted to (a clone's projection of its parent).
+#[derive(Clone, Debug)]
+pub struct KeyRange {
+    pub start: Bound<Bytes>,
+    pub end: Bound<Bytes>,
+}
+
+impl KeyRange {
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let above = match &self.start {
+            Bound::Included(s) => key >= s.as_ref(),
+            Bound::Excluded(s) => key > s.as_ref(),
+            Bound::Unbounded => true,
+        };
+        let below = match &self.end {
+            Bound::Included(e) => key <= e.as_ref(),
+            Bound::Excluded(e) => key < e.as_ref(),
+            Bound::Unbounded => true,
+        };
+        above && below
+    }
+
+    /// `[start, end)` narrowed to this range, as inclusive-start / exclusive-end keys.
+    pub fn clamp(&self, start: Option<Bytes>, end: Option<Bytes>) -> (Option<Bytes>, Option<Bytes>) {
+        let lo = match &self.start {
+            Bound::Included(s) => Some(s.clone()),
+            Bound::Excluded(s) => Some(successor(s)),
+            Bound::Unbounded => None,
+        };
+        let hi = match &self.end {
+            Bound::Included(e) => Some(successor(e)),
+            Bound::Excluded(e) => Some(e.clone()),
+            Bound::Unbounded => None,
+        };
+        let start = match (start, lo) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let end = match (end, hi) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        (start, end)
+    }
+}
+
+/// The smallest key greater than `k`.
+pub fn successor(k: &[u8]) -> Bytes {
+    let mut v = k.to_vec();
+    v.push(0);
+    Bytes::from(v)
+}
+
+/// An SST as the manifest names it: where it is, its key range, its projection.
+#[derive(Clone)]
+pub struct TableRef {
+    pub slot: Arc<TableSlot>,
+    pub first: Option<Bytes>,
+    pub last: Option<Bytes>,
+    pub visible: Option<KeyRange>,
+}
+
+impl TableRef {
+    /// Can this SST hold `key` (by the manifest's key range and the projection)?
+    pub fn may_hold(&self, key: &[u8]) -> bool {
+        self.first.as_ref().is_none_or(|f| key >= f.as_ref())
+            && self.last.as_ref().is_none_or(|l| key <= l.as_ref())
+            && self.visible.as_ref().is_none_or(|v| v.contains(key))
+    }
+
+    /// Can this SST hold keys of `[start, end)`?
+    pub fn overlaps(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> bool {
+        !(end.is_some_and(|e| self.first.as_ref().is_some_and(|f| f.as_ref() >= e))
+            || start.is_some_and(|s| self.last.as_ref().is_some_and(|l| l.as_ref() < s)))
+    }
+}
+
+pub enum Level {
+    /// One L0 SST.
+    Table(TableRef),
+    /// A sorted run: SSTs with disjoint key ranges, in key order.
+    Run(Vec<TableRef>),
+}
+
+/// What a read searches, newest first. `prefix` restricts a level to keys that start with it
+/// (a segment's tree, RFC-0024); empty for the main tree.
+pub struct Tree {
+    pub memtables: Vec<Arc<Mutex<Memtable>>>,
+    pub levels: Vec<(Bytes, Level)>,
+    pub tables: Arc<Tables>,
+}
+
+/// The SST of a sorted run whose key range may hold `key`.
+pub fn run_table<'a>(run: &'a [TableRef], key: &[u8]) -> Option<&'a TableRef> {
+    let i = run.partition_point(|t| t.first.as_ref().is_none_or(|f| f.as_ref() <= key));
+    let t = run.get(i.checked_sub(1)?)?;
+    t.may_hold(key).then_some(t)
+}
+
+/// How a point read ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    Absent,
+    Value(Bytes),
+}
+
+/// The read's answer from the newest version at or below the snapshot.
+pub fn visible(row: Option<Row>, now: i64) -> CoreResult<Found> {
+    match row {
+        None => Ok(Found::Absent),
+        Some(r) if r.kind == RowKind::Tombstone || r.is_expired(now) => Ok(Found::Absent),
+        Some(r) if r.kind == RowKind::Merge => Err(merge_operand(&r.key)),
+        Some(r) => Ok(Found::Value(r.value)),
+    }
+}
+
+pub fn merge_operand(key: &[u8]) -> CoreError {
+    CoreError::invalid(format!(
+        "key {} holds merge operands; reading them needs a merge operator, which slatedb_py does not support yet",
+        show_key(key)
+    ))
+}
+
+/// The newest version of `key` with seq <= `snapshot` in one compacted SST.
+fn lookup(tables: &Tables, slot: &Arc<TableSlot>, file: &SstFile, key: &[u8], snapshot: u64, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
+    if !file.might_contain(key) {
+        return Ok(Ok(None));
+    }
+    let mut b = file.find_block(key);
+    while b < file.num_blocks() {
+        let Some(block) = f.block(tables, slot, file, b)? else {
+            return Ok(Err(Need::Block(slot.clone(), b)));
+        };
+        let at = file.index()[b].offset;
+        let ctx = |e: CoreError| e.within(at, &format!("data block {b}")).in_object(Some(&slot.path));
+        let mut it = block.iter();
+        it.seek(key).map_err(ctx)?;
+        loop {
+            match it.next_row().map_err(ctx)? {
+                Some(row) if row.key.as_ref() == key => {
+                    if row.seq <= snapshot {
+                        return Ok(Ok(Some(row)));
+                    }
+                }
+                Some(_) => return Ok(Ok(None)),
+                None => break, // versions of the key may go on in the next block
+            }
+        }
+        b += 1;
+    }
+    Ok(Ok(None))
+}
+
+/// Where a point read is: the next level to search (memtables come before level 0).
+#[derive(Clone, Copy, Default)]
+pub struct GetState {
+    level: usize,
+    memtables_done: bool,
+}
+
+impl Tree {
+    /// One step of a point read of `key`: the newest version at or below `snapshot`, or
+    /// what must be fetched first (`state` remembers where to resume).
+    pub fn get_step(&self, key: &[u8], snapshot: u64, state: &mut GetState, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
+        if !state.memtables_done {
+            for mt in &self.memtables {
+                let m = mt.lock().map_err(|_| CoreError::invalid("memtable poisoned"))?;
+                if let Some(r) = m.get(key, snapshot) {
+                    return Ok(Ok(Some(r.clone())));
+                }
+            }
+            state.memtables_done = true;
+        }
+        while state.level < self.levels.len() {
+            let (prefix, level) = &self.levels[state.level];
+            let t = if key.starts_with(prefix) {
+                match level {
+                    Level::Table(t) => Some(t).filter(|t| t.may_hold(key)),
+                    Level::Run(run) => run_table(run, key),
+                }
+            } else {
+                None
+            };
+            if let Some(t) = t {
+                let file = match f.table(&t.slot)? {
+                    Ok(file) => file,
+                    Err(need) => return Ok(Err(need)),
+                };
+                match lookup(&self.tables, &t.slot, file, key, snapshot, f)? {
+                    Ok(Some(row)) => return Ok(Ok(Some(row))),
+                    Ok(None) => {}
+                    Err(need) => return Ok(Err(need)),
+                }
+            }
+            state.level += 1;
+        }
+        Ok(Ok(None))
+    }
+}
+
+/// A read of several keys at once: every key advances until it needs bytes, and the needs of
+/// all keys go out as one request (distinct blocks, fetched together).
+pub struct GetMany {
+    pub keys: Vec<Bytes>,
+    snapshot: u64,
+    now: i64,
+    states: Vec<GetState>,
+    results: Vec<Option<Found>>,
+    fetcher: Fetcher,
+}
+
+impl GetMany {
+    pub fn new(keys: Vec<Bytes>, snapshot: u64, now: i64) -> Self {
+        let n = keys.len();
+        GetMany { keys, snapshot, now, states: vec![GetState::default(); n], results: (0..n).map(|_| None).collect(), fetcher: Fetcher::default() }
+    }
+
+    /// A one-key read that already searched up to `state` and stopped on `need`: the call
+    /// and its request, so the read resumes there instead of starting again.
+    pub fn stopped(key: Bytes, snapshot: u64, now: i64, state: GetState, mut fetcher: Fetcher, need: Need) -> (Self, Vec<Part>) {
+        let parts = fetcher.request(vec![need]);
+        (GetMany { keys: vec![key], snapshot, now, states: vec![state], results: vec![None], fetcher }, parts)
+    }
+
+    /// Continues after `resume` was given the replies to the last request (or at the start).
+    pub fn poll(&mut self, tree: &Tree, replies: Option<Vec<PartReply>>) -> CoreResult<Poll<Vec<Found>>> {
+        if let Some(r) = replies {
+            self.fetcher.accept(&tree.tables, r)?;
+        }
+        let mut needs = Vec::new();
+        for i in 0..self.keys.len() {
+            if self.results[i].is_some() {
+                continue;
+            }
+            match tree.get_step(&self.keys[i], self.snapshot, &mut self.states[i], &mut self.fetcher)? {
+                Ok(row) => self.results[i] = Some(visible(row, self.now)?),
+                Err(need) => needs.push(need),
+            }
+        }
+        if !needs.is_empty() {
+            return Ok(Poll::Need(self.fetcher.request(needs)));
+        }
+        Ok(Poll::Ready(self.results.iter_mut().map(|r| r.take().unwrap_or(Found::Absent)).collect()))
+    }
+}
+
+/// Opens one SST through the fetch contract (however many reads its metadata needs).
+pub struct OpenTable {
+    pub slot: Arc<TableSlot>,
+    fetcher: Fetcher,
+}
+
+impl OpenTable {
+    pub fn new(slot: Arc<TableSlot>) -> Self {
+        OpenTable { slot, fetcher: Fetcher::default() }
+    }
+
+    pub fn poll(&mut self, tables: &Tables, replies: Option<Vec<PartReply>>) -> CoreResult<Poll<SstFile>> {
+        if let Some(r) = replies {
+            self.fetcher.accept(tables, r)?;
+        }
+        match self.fetcher.table(&self.slot)? {
+            Ok(file) => Ok(Poll::Ready(file.clone())),
+            Err(need) => Ok(Poll::Need(self.fetcher.request(vec![need]))),
+        }
+    }
+}
+
+/// Answers a request from whole objects held in memory (tests, and callers that have the
+/// bytes already).
+pub fn serve_from(parts: &[Part], object: impl Fn(&str) -> Option<Bytes>) -> CoreResult<Vec<PartReply>> {
+    parts
+        .iter()
+        .map(|p| {
+            let data = object(&p.path).ok_or_else(|| CoreError::Missing(p.path.to_string()))?;
+            let size = data.len() as u64;
+            if p.tail > 0 {
+                let from = size.saturating_sub(p.tail) as usize;
+                return Ok(PartReply { buffers: vec![data.slice(from..)], size });
+            }
+            let buffers = p.ranges.iter().map(|&(s, e)| data.slice(s as usize..e as usize)).collect();
+            Ok(PartReply { buffers, size })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::sst::{encode_sst, SstOptions};
+    use std::collections::HashMap;
+
+    pub fn rows(keys: std::ops::Range<u32>, seq: u64) -> Vec<Row> {
+        keys.map(|i| Row::value(format!("k{i:06}").into_bytes(), format!("v{i}-{seq}").into_bytes(), seq)).collect()
+    }
+
+    pub struct World {
+        pub objects: HashMap<String, Bytes>,
+        pub tables: Arc<Tables>,
+    }
+
+    impl World {
+        pub fn new(cache: usize) -> Self {
+            World { objects: HashMap::new(), tables: Arc::new(Tables::new(cache, None)) }
+        }
+
+        pub fn sst(&mut self, name: &str, rows: &[Row], block_size: usize) -> TableRef {
+            let data = encode_sst(rows, SstOptions { block_size, ..SstOptions::compacted() }).unwrap();
+            self.objects.insert(name.to_string(), Bytes::from(data));
+            TableRef {
+                slot: self.tables.slot(name).unwrap(),
+                first: rows.first().map(|r| r.key.clone()),
+                last: rows.last().map(|r| r.key.clone()),
+                visible: None,
+            }
+        }
+
+        pub fn serve(&self, parts: &[Part]) -> Vec<PartReply> {
+            serve_from(parts, |p| self.objects.get(p).cloned()).unwrap()
+        }
+    }
+
+    fn get_all(world: &World, tree: &Tree, keys: &[&[u8]], snapshot: u64) -> (Vec<Found>, usize) {
+        let mut call = GetMany::new(keys.iter().map(|k| Bytes::copy_from_slice(k)).collect(), snapshot, 0);
+        let mut replies = None;
+        let mut rounds = 0;
+        loop {
+            match call.poll(tree, replies.take()).unwrap() {
+                Poll::Ready(v) => return (v, rounds),
+                Poll::Need(parts) => {
+                    rounds += 1;
+                    replies = Some(world.serve(&parts));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn searches_memtables_l0_then_runs_by_bisection() {
+        let mut w = World::new(0);
+        let run: Vec<TableRef> = (0..10).map(|i| w.sst(&format!("run/{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 512)).collect();
+        let l0 = w.sst("l0.sst", &rows(250..260, 5), 512);
+        let mut mt = Memtable::new();
+        mt.insert(Row::value(&b"k000255"[..], &b"mem"[..], 9), false);
+        mt.insert(Row::tombstone(&b"k000256"[..], 9), false);
+        let tree = Tree {
+            memtables: vec![Arc::new(Mutex::new(mt))],
+            levels: vec![(Bytes::new(), Level::Table(l0)), (Bytes::new(), Level::Run(run))],
+            tables: w.tables.clone(),
+        };
+        let keys: [&[u8]; 6] = [b"k000255", b"k000256", b"k000257", b"k000777", b"k999999", b"a"];
+        let (got, rounds) = get_all(&w, &tree, &keys, 100);
+        assert_eq!(got[0], Found::Value(Bytes::from_static(b"mem")));
+        assert_eq!(got[1], Found::Absent);
+        assert_eq!(got[2], Found::Value(Bytes::from_static(b"v257-5")));
+        assert_eq!(got[3], Found::Value(Bytes::from_static(b"v777-1")));
+        assert_eq!(got[4], Found::Absent);
+        assert_eq!(got[5], Found::Absent);
+        // Open l0 and run/7 together, then their blocks together.
+        assert!(rounds <= 4, "{rounds} rounds");
+        assert_eq!(w.tables.open_count().unwrap(), 2, "only the SSTs that may hold a key are opened");
+        // An older snapshot sees the older version.
+        let (got, _) = get_all(&w, &tree, &[b"k000255"], 3);
+        assert_eq!(got[0], Found::Value(Bytes::from_static(b"v255-1")));
+    }
+
+    #[test]
+    fn opens_an_sst_whose_metadata_needs_several_reads() {
+        // Index keys near the 64 KiB key limit: the index alone is larger than the first tail.
+        let rows: Vec<Row> = (0..6u8).map(|i| Row::value(vec![b'a' + i; 65_000], vec![i; 10], 1)).collect();
+        let mut w = World::new(1 << 20);
+        let t = w.sst("big.sst", &rows, 4096);
+        let mut open = OpenTable::new(t.slot.clone());
+        let mut replies = None;
+        let mut rounds = 0;
+        let file = loop {
+            match open.poll(&w.tables, replies.take()).unwrap() {
+                Poll::Ready(f) => break f,
+                Poll::Need(parts) => {
+                    rounds += 1;
+                    replies = Some(w.serve(&parts));
+                }
+            }
+        };
+        assert!(rounds >= 2, "{rounds}");
+        assert_eq!(file.num_blocks(), 6);
+        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
+        let (got, _) = get_all(&w, &tree, &[&rows[3].key], 1);
+        assert_eq!(got[0], Found::Value(rows[3].value.clone()));
+    }
+
+    #[test]
+    fn projections_hide_keys_outside_the_range() {
+        let mut w = World::new(0);
+        let mut t = w.sst("p.sst", &rows(0..100, 1), 512);
+        t.visible = Some(KeyRange { start: Bound::Included(Bytes::from_static(b"k000010")), end: Bound::Excluded(Bytes::from_static(b"k000020")) });
+        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
+        let (got, _) = get_all(&w, &tree, &[b"k000009", b"k000010", b"k000019", b"k000020"], 9);
+        assert_eq!(got.iter().filter(|f| **f != Found::Absent).count(), 2);
+        assert_eq!(got[1], Found::Value(Bytes::from_static(b"v10-1")));
+    }
+}
