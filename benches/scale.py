@@ -4,7 +4,7 @@
         [--only slatedb_py|rocksdict] [--json FILE] [--keep DIR]
 
 What a user gets out of the box: `Db.open(..., DbOptions())` on `LocalStore(dir)` and
-`rocksdict.Rdict(path)`. N 16-byte keys in ascending order with 100 bytes of incompressible
+`rocksdict.Rdict(path)` in raw mode. N 16-byte keys in ascending order with 100 bytes of incompressible
 values, then three phases per engine, each in a fresh child process so that its peak RSS
 (ru_maxrss) is its own and each reopen starts with empty caches (the OS page cache stays warm):
 
@@ -60,7 +60,8 @@ def open_db(engine: str, root: str) -> Any:
         return Db.open("bench/db", LocalStore(root), DbOptions())
     import rocksdict
 
-    return rocksdict.Rdict(os.path.join(root, "db"))
+    # Raw mode (bytes in, bytes out, no type tags), as in compare_db.py: its fastest path.
+    return rocksdict.Rdict(os.path.join(root, "db"), options=rocksdict.Options(raw_mode=True))
 
 
 def new_batch(engine: str) -> Any:
@@ -70,7 +71,7 @@ def new_batch(engine: str) -> Any:
         return WriteBatch()
     import rocksdict
 
-    return rocksdict.WriteBatch()
+    return rocksdict.WriteBatch(raw_mode=True)
 
 
 def disk_bytes(root: str) -> int:

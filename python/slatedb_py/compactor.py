@@ -176,6 +176,7 @@ def _merge_and_commit(
         store.put(key, data)
         info = _native.decode_sst(data, key).info()
         outputs.append(SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(info), 2)))
+        del data  # stored: let it go before the next output is built
 
     done_l0 = {v.id for v in plan.l0}
     done_runs = {r.id for r in plan.runs}

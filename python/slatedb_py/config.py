@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +54,14 @@ def _flag(name: str, value: Any) -> None:
         raise InvalidTypeError(f"{name} must be a bool, not {type(value).__name__} {value!r:.60}")
 
 
+def _disk_cache(directory: Any, max_bytes: Any) -> None:
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise InvalidTypeError(
+            f"disk_cache_dir must be a path (str or os.PathLike) or None, not {type(directory).__name__}"
+        )
+    _positive("disk_cache_bytes", max_bytes)
+
+
 def _duration(name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)) -> None:
     if value is None and allow_none:
         return
@@ -89,7 +98,19 @@ class DbOptions:
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
-        block_cache_bytes: memory for decoded data blocks.
+        block_cache_bytes: memory for decoded data blocks. SSTs in a local folder are read
+            natively with `pread`, so there the operating system's page cache backs it up.
+        max_unflushed_bytes: memory budget of the memtables not yet written as L0 SSTs
+            (the active one and those waiting for the flusher), measured as what they really
+            hold. The active memtable is frozen at `l0_sst_size_bytes` of encoded rows or at
+            half this budget of memory, whichever comes first; a write that finds the budget
+            exceeded helps flush before it returns: the backpressure that keeps a bulk load's
+            memory bounded (128 MiB by default: small rows cost about three times their bytes
+            in memory, so their L0 SSTs come out smaller than `l0_sst_size_bytes`).
+        disk_cache_dir, disk_cache_bytes: an optional on-disk cache of SST blocks and
+            metadata for remote stores (`slatedb_py.disk_cache`): bounded, shared by restarts.
+            None (the default) keeps no disk cache; it is never used for a local folder,
+            whose files are read directly.
         default_ttl: expiry of rows written without an explicit ttl (None: never). The rule
             of every TTL (`slatedb_py.batch.ttl_ms`): whole milliseconds, finer parts
             truncated, at least 1 ms.
@@ -107,6 +128,9 @@ class DbOptions:
     bloom_bits_per_key: int = 10
     min_filter_keys: int = 1000
     block_cache_bytes: int = 64 * 1024 * 1024
+    max_unflushed_bytes: int = 128 * 1024 * 1024
+    disk_cache_dir: str | os.PathLike[str] | None = None
+    disk_cache_bytes: int = 1024 * 1024 * 1024
     default_ttl: timedelta | None = None
     manifest_poll_interval: timedelta = timedelta(seconds=1)
     gc: GcOptions | None = None  # None: the default GcOptions(); see also `gc_enabled`
@@ -141,6 +165,8 @@ class DbOptions:
         _positive("bloom_bits_per_key", self.bloom_bits_per_key, zero_ok=True)
         _positive("min_filter_keys", self.min_filter_keys, zero_ok=True)
         _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)
+        _positive("max_unflushed_bytes", self.max_unflushed_bytes)
+        _disk_cache(self.disk_cache_dir, self.disk_cache_bytes)
         if self.compression not in COMPRESSIONS:
             raise InvalidArgumentError(
                 f"compression must be one of {COMPRESSIONS}, not {self.compression!r}"
@@ -217,10 +243,13 @@ class ReaderOptions:
         managed_checkpoint: a following reader holds a short-lived checkpoint of the version
             it reads, so the garbage collector keeps its files; False writes nothing at all.
         checkpoint_lifetime: that checkpoint's lifetime; it is refreshed at half-life.
+        block_cache_bytes, disk_cache_dir, disk_cache_bytes: as in `DbOptions`.
     """
 
     manifest_poll_interval: timedelta | None = timedelta(seconds=1)
     block_cache_bytes: int = 64 * 1024 * 1024
+    disk_cache_dir: str | os.PathLike[str] | None = None
+    disk_cache_bytes: int = 1024 * 1024 * 1024
     managed_checkpoint: bool = True
     checkpoint_lifetime: timedelta = timedelta(minutes=10)
 
@@ -231,3 +260,4 @@ class ReaderOptions:
         if self.checkpoint_lifetime < timedelta(seconds=2):
             raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")
         _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)
+        _disk_cache(self.disk_cache_dir, self.disk_cache_bytes)

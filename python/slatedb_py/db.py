@@ -47,10 +47,6 @@ from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
 
 
-# Frozen memtables allowed to wait for the background flusher before writers flush inline.
-MAX_FROZEN = 2
-
-
 @dataclass
 class _Frozen:
     memtable: Any
@@ -77,11 +73,13 @@ class Db:
         self.options = check_options(options, DbOptions)
         self._default_ttl = ttl_ms(self.options.default_ttl, "default_ttl")  # whole ms, or None
         self._l0_size = self.options.l0_sst_size_bytes
+        # The active memtable may use half the unflushed budget; frozen ones the rest.
+        self._memtable_memory = self.options.max_unflushed_bytes // 2
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
         self._manifests = ManifestStore(self._store, self._paths, self._clock)
         self._fence = WriterFence(self._manifests)
-        self._tables = TableCache(self._store, self.options.block_cache_bytes)
+        self._tables = TableCache.for_options(self._store, self.options)
         self._lock = threading.Lock()
         self._upload_lock = threading.Lock()
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
@@ -99,7 +97,7 @@ class Db:
         listed = list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)
         frontier = max([m.replay_after_wal_id, *listed])
         fence_id = write_fence(self._store, self._paths, frontier, self._fence)
-        self._active = new_memtable()
+        self._active = new_memtable(self._memtable_memory)
         max_seq = replay_into(
             self._active, self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
         )
@@ -215,12 +213,18 @@ class Db:
         if size >= self.options.l0_sst_size_bytes:
             self._freeze()
             self._flush_wanted.set()
-            if len(self._frozen) > MAX_FROZEN:
-                # Backpressure: the flusher is behind; this writer helps instead of letting
-                # unflushed memory grow without bound.
+            if self._unflushed_memory() > self.options.max_unflushed_bytes:
+                # Backpressure: the flusher is behind; this writer helps (or waits for the
+                # flush under way) instead of letting unflushed memory grow without bound.
                 self._flush_frozen()
         if await_durable:
             self._await_durable(seq)
+
+    def _unflushed_memory(self) -> int:
+        """What the memtables not yet in L0 SSTs really hold (`max_unflushed_bytes`)."""
+        with self._lock:
+            mts = [self._active, *(f.memtable for f in self._frozen)]
+        return sum(m.memory_bytes for m in mts)
 
     # ------------------------------------------------------------------ WAL
 
@@ -326,7 +330,7 @@ class Db:
             upto = self._take_wal_chunk()
             with self._lock:
                 old = self._active
-                self._active = new_memtable()
+                self._active = new_memtable(self._memtable_memory)
                 # Pending chunks get consecutive ids from _next_wal_id on.
                 last_wal = self._next_wal_id - 1 + len(self._unsent)
                 self._frozen.insert(0, _Frozen(old, max(last_wal, self._last_wal_id)))

@@ -8,8 +8,10 @@ from typing import Any
 from slatedb_py import _native
 
 
-def new_memtable() -> Any:
-    return _native.Memtable()
+def new_memtable(memory_limit: int | None = None) -> Any:
+    """A memtable; once it holds `memory_limit` bytes of memory its writes report it full
+    (as if it had reached the L0 size), so the writer freezes it."""
+    return _native.Memtable() if memory_limit is None else _native.Memtable(memory_limit)
 
 
 def new_durable_watermark(durable_seq: int) -> Any:

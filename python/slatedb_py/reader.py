@@ -79,7 +79,7 @@ class DbReader:
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
         self._manifests = ManifestStore(self._store, self._paths, self._clock)
-        self._tables = TableCache(self._store, self.options.block_cache_bytes)
+        self._tables = TableCache.for_options(self._store, self.options)
         self._checkpoint_id = checkpoint_id
         self._own: uuid.UUID | None = None  # the managed checkpoint of a following reader
         self._lock = threading.Lock()

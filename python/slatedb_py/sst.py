@@ -15,11 +15,34 @@ from slatedb_py.fetch import drive
 from slatedb_py.store import Store
 
 
+def _namespace(inner: Any) -> str:
+    """Which store a disk-cache entry belongs to: kind, where (bucket, account, endpoint) and
+    prefix, never credentials (cache entries hold their key in the clear). A store with no
+    such identity (a MemoryStore) gets its process-local repr."""
+    config = getattr(inner, "config", None)
+    if not isinstance(config, dict):
+        return repr(inner)
+    where = {k: v for k, v in config.items() if k in _IDENTITY}
+    return f"{type(inner).__name__}|{sorted(where.items())}|{getattr(inner, 'prefix', None)}"
+
+
+_IDENTITY = {"bucket", "endpoint", "region", "account_name", "container_name", "bucket_name", "url"}
+
+
 class TableCache:
     def __init__(self, store: Store, block_cache_bytes: int, disk_cache: DiskCache | None = None) -> None:
         self.store = store
         self.disk_cache = disk_cache
         self.native = _native.Tables(block_cache_bytes, store.local_root)
+
+    @classmethod
+    def for_options(cls, store: Store, options: Any) -> TableCache:
+        """The cache a `Db` or `DbReader` reads through, with its options' block cache and,
+        for a remote store, its on-disk cache (a local folder is read directly instead)."""
+        disk = None
+        if options.disk_cache_dir is not None and store.local_root is None:
+            disk = DiskCache(options.disk_cache_dir, options.disk_cache_bytes, namespace=_namespace(store.inner))
+        return cls(store, options.block_cache_bytes, disk)
 
     def drive(self, got: Any) -> Any:
         """Serves a native call's byte requests until it answers (`fetch.drive`)."""
@@ -30,8 +53,8 @@ class TableCache:
         return self.drive(self.native.open(path))
 
     def add_written(self, path: str, data: Any) -> Any:
-        """Registers an SST this process just wrote; its blocks go straight into the cache
-        (write-through), its metadata is parsed from memory."""
+        """Registers an SST this process just wrote: its metadata is parsed from memory, so
+        reads need not fetch it back; its blocks are read when a read needs them."""
         return self.native.add_written(path, data)
 
     def retain(self, paths: set[str]) -> None:

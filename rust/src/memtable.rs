@@ -1,21 +1,54 @@
 //! The memtable: rows held in memory in (key ascending, seq descending) order, plus the rows
 //! written since the last WAL upload.
+//!
+//! Memory is what bounds a writer, so rows are stored lean: key and value bytes are copied
+//! into 1 MiB arena chunks (one allocation per chunk, not two per row; a row's `Bytes` are
+//! slices of its chunk), and the map holds each key once, beside a small entry.
+//! `memory_bytes` counts what that really costs; `size_bytes` estimates the encoded size,
+//! which decides when the memtable becomes an L0 SST.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
+use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
 
-/// Per-row bookkeeping counted into `size_bytes`, on top of key and value bytes.
+/// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
+/// and value bytes.
 const ROW_OVERHEAD: usize = 48;
+
+/// Measured memory of one map entry beyond its key and value bytes: the map's node space
+/// (key handle, entry, and the slack of half-full B-tree nodes).
+const ENTRY_MEMORY: usize = 200;
+
+/// Memory of one row queued for the WAL (a `Row` of slices).
+const WAL_ROW_MEMORY: usize = std::mem::size_of::<Row>();
+
+const CHUNK: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    value: Bytes,
+    kind: RowKind,
+    expire_ts: Option<i64>,
+    create_ts: Option<i64>,
+}
+
+impl Entry {
+    fn row(&self, key: &Bytes, seq: u64) -> Row {
+        Row { key: key.clone(), value: self.value.clone(), seq, kind: self.kind, expire_ts: self.expire_ts, create_ts: self.create_ts }
+    }
+}
 
 #[derive(Default)]
 pub struct Memtable {
-    map: BTreeMap<(Bytes, Reverse<u64>), Row>,
+    map: BTreeMap<(Bytes, Reverse<u64>), Entry>,
     size: usize,
+    arena: BytesMut,
+    arena_bytes: usize,
     wal: Vec<Row>,
     wal_size: usize,
     min_seq: Option<u64>,
@@ -28,6 +61,20 @@ impl Memtable {
         Self::default()
     }
 
+    /// Copies `data` into the arena; the slice shares the chunk.
+    fn stash(&mut self, data: &[u8]) -> Bytes {
+        if data.is_empty() {
+            return Bytes::new();
+        }
+        if self.arena.capacity() - self.arena.len() < data.len() {
+            let n = CHUNK.max(data.len());
+            self.arena = BytesMut::with_capacity(n);
+            self.arena_bytes += n;
+        }
+        self.arena.extend_from_slice(data);
+        self.arena.split().freeze()
+    }
+
     /// Adds a row; `log` also queues it for the next WAL upload.
     pub fn insert(&mut self, row: Row, log: bool) {
         let cost = row.key.len() + row.value.len() + ROW_OVERHEAD;
@@ -36,24 +83,33 @@ impl Memtable {
         if let Some(ts) = row.create_ts {
             self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
         }
+        let key = self.stash(&row.key);
+        let value = self.stash(&row.value);
+        let entry = Entry { value, kind: row.kind, expire_ts: row.expire_ts, create_ts: row.create_ts };
         if log {
             self.wal_size += cost;
-            self.wal.push(row.clone());
+            self.wal.push(entry.row(&key, row.seq));
         }
-        if let Some(old) = self.map.insert((row.key.clone(), Reverse(row.seq)), row) {
-            self.size -= old.key.len() + old.value.len() + ROW_OVERHEAD;
+        if let Some(old) = self.map.insert((key, Reverse(row.seq)), entry) {
+            self.size -= row.key.len() + old.value.len() + ROW_OVERHEAD;
         }
         self.size += cost;
     }
 
+    /// What the memtable holds in memory: arena chunks, map entries, and rows queued for the
+    /// WAL (a frozen memtable's queue is empty).
+    pub fn memory_bytes(&self) -> usize {
+        self.arena_bytes + self.map.len() * ENTRY_MEMORY + self.wal.len() * WAL_ROW_MEMORY
+    }
+
     /// The newest version of `key` with `seq <= snapshot_seq`.
-    pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Option<&Row> {
+    pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Option<Row> {
         let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
         self.map
             .range((Bound::Included(from), Bound::Unbounded))
             .next()
-            .map(|(_, r)| r)
-            .filter(|r| r.key.as_ref() == key)
+            .filter(|((k, _), _)| k.as_ref() == key)
+            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
     }
 
     /// Every version of every key in `[start, end)` (None = unbounded), in merge order.
@@ -63,11 +119,11 @@ impl Memtable {
             None => Bound::Unbounded,
         };
         let mut out = Vec::new();
-        for (_, r) in self.map.range((lo, Bound::Unbounded)) {
-            if end.is_some_and(|e| r.key.as_ref() >= e) {
+        for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
+            if end.is_some_and(|x| k.as_ref() >= x) {
                 break;
             }
-            out.push(r.clone());
+            out.push(e.row(k, *seq));
         }
         out
     }
@@ -86,19 +142,18 @@ impl Memtable {
     ) -> Vec<Row> {
         let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
         let mut out = Vec::with_capacity(n.min(self.map.len()));
-        let keep = |r: &Row| r.seq <= snapshot;
         if !reverse {
             let lo = match (after, start) {
                 (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
                 (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
                 (None, None) => Bound::Unbounded,
             };
-            for (_, r) in self.map.range((lo, Bound::Unbounded)) {
-                if end.is_some_and(|e| r.key.as_ref() >= e) || out.len() >= n {
+            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
+                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
                     break;
                 }
-                if keep(r) {
-                    out.push(r.clone());
+                if *seq <= snapshot {
+                    out.push(e.row(k, *seq));
                 }
             }
         } else {
@@ -107,12 +162,12 @@ impl Memtable {
                 (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
                 (None, None) => Bound::Unbounded,
             };
-            for (_, r) in self.map.range((Bound::Unbounded, hi)).rev() {
-                if start.is_some_and(|s| r.key.as_ref() < s) || out.len() >= n {
+            for ((k, Reverse(seq)), e) in self.map.range((Bound::Unbounded, hi)).rev() {
+                if start.is_some_and(|x| k.as_ref() < x) || out.len() >= n {
                     break;
                 }
-                if keep(r) {
-                    out.push(r.clone());
+                if *seq <= snapshot {
+                    out.push(e.row(k, *seq));
                 }
             }
         }
@@ -123,30 +178,32 @@ impl Memtable {
     /// first one that is not a merge operand (older versions can never be read again). A row
     /// expired at `now` is written as a tombstone, as SlateDB does, so that every reader
     /// (0.17.0 included, which would still return it) sees it gone.
-    pub fn flush_rows(&self, now: Option<i64>) -> Vec<Row> {
-        let mut out = Vec::with_capacity(self.map.len());
+    /// Streams them to `f` in merge order, without copying the memtable.
+    pub fn for_each_flush_row(&self, now: Option<i64>, mut f: impl FnMut(&Row) -> CoreResult<()>) -> CoreResult<()> {
         let mut done_key: Option<&Bytes> = None;
-        for ((key, _), row) in &self.map {
+        for ((key, Reverse(seq)), e) in &self.map {
             if done_key == Some(key) {
                 continue;
             }
+            let mut row = e.row(key, *seq);
             if now.is_some_and(|t| row.kind != RowKind::Tombstone && row.is_expired(t)) {
-                out.push(Row {
-                    key: row.key.clone(),
-                    value: Bytes::new(),
-                    seq: row.seq,
-                    kind: RowKind::Tombstone,
-                    expire_ts: None,
-                    create_ts: row.create_ts,
-                });
+                row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
                 done_key = Some(key);
-                continue;
-            }
-            out.push(row.clone());
-            if row.kind != RowKind::Merge {
+            } else if row.kind != RowKind::Merge {
                 done_key = Some(key);
             }
+            f(&row)?;
         }
+        Ok(())
+    }
+
+    /// The same rows, collected.
+    pub fn flush_rows(&self, now: Option<i64>) -> Vec<Row> {
+        let mut out = Vec::with_capacity(self.map.len());
+        let _ = self.for_each_flush_row(now, |r| {
+            out.push(r.clone());
+            Ok(())
+        });
         out
     }
 

@@ -13,6 +13,7 @@ use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
 use crate::sst::{encode_sst, SstOptions};
 
+
 /// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
 #[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
 pub struct PyRowList {
@@ -37,6 +38,19 @@ fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
     inner: Arc<Mutex<Memtable>>,
+    /// Memory at which writes report the memtable full (see `fill`).
+    memory_limit: usize,
+}
+
+/// What a write reports: the encoded-size estimate, or `usize::MAX` once the memtable holds
+/// `memory_limit` bytes of memory, so one comparison with the L0 size tells the writer to
+/// freeze it.
+fn fill(m: &Memtable, memory_limit: usize) -> usize {
+    if m.memory_bytes() >= memory_limit {
+        usize::MAX
+    } else {
+        m.size_bytes()
+    }
 }
 
 impl PyMemtable {
@@ -49,12 +63,13 @@ impl PyMemtable {
 #[pymethods]
 impl PyMemtable {
     #[new]
-    fn new() -> Self {
-        PyMemtable { inner: Arc::new(Mutex::new(Memtable::new())) }
+    #[pyo3(signature = (memory_limit = usize::MAX))]
+    fn new(memory_limit: usize) -> Self {
+        PyMemtable { inner: Arc::new(Mutex::new(Memtable::new())), memory_limit }
     }
 
     /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
-    /// Returns the memtable size in bytes.
+    /// Returns its fill (`fill`).
     #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
     fn apply(&self, batch: &Bound<'_, super::batch::PyWriteBatch>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) -> PyResult<usize> {
         let b = batch.borrow();
@@ -88,7 +103,7 @@ impl PyMemtable {
             };
             m.insert(row, true);
         }
-        Ok(m.size_bytes())
+        Ok(fill(&m, self.memory_limit))
     }
 
     /// One put (value) or delete (value None): the hot path, one crossing.
@@ -101,7 +116,7 @@ impl PyMemtable {
         };
         let mut m = lock(&self.inner)?;
         m.insert(row, true);
-        Ok(m.size_bytes())
+        Ok(fill(&m, self.memory_limit))
     }
 
     /// Replays one WAL object: its rows with seq > `after_seq` join the memtable (not queued
@@ -138,7 +153,7 @@ impl PyMemtable {
     /// The newest version of `key` with seq <= snapshot_seq, or None.
     fn get(&self, py: Python<'_>, key: &Bound<'_, PyBytes>, snapshot_seq: u64) -> PyResult<Option<PyRow>> {
         let m = lock(&self.inner)?;
-        Ok(m.get(key.as_bytes(), snapshot_seq).map(|r| PyRow::from_row(py, r)))
+        Ok(m.get(key.as_bytes(), snapshot_seq).map(|r| PyRow::from_row(py, &r)))
     }
 
     #[pyo3(signature = (start = None, end = None))]
@@ -147,30 +162,45 @@ impl PyMemtable {
         Ok(PyRowList { rows: m.range(start.map(|s| s.as_bytes()), end.map(|e| e.as_bytes())) })
     }
 
-    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones); None
-    /// when empty.
+    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
+    /// from the memtable into the builder; None when empty. The bytes are handed over
+    /// without a copy (a buffer-protocol object).
     #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None))]
-    fn encode_l0<'py>(
+    fn encode_l0(
         &self,
-        py: Python<'py>,
+        py: Python<'_>,
         block_size: usize,
         compression: Option<&str>,
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
         now: Option<i64>,
-    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let rows = lock(&self.inner)?.flush_rows(now);
-        if rows.is_empty() {
-            return Ok(None);
-        }
+    ) -> PyResult<Option<pyo3_bytes::PyBytes>> {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
-        let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
-        Ok(Some(PyBytes::new(py, &data)))
+        let inner = self.inner.clone();
+        let data = py
+            .detach(move || -> crate::error::CoreResult<Option<Vec<u8>>> {
+                let m = inner.lock().map_err(|_| crate::error::CoreError::invalid("memtable poisoned"))?;
+                if m.is_empty() {
+                    return Ok(None);
+                }
+                let mut b = crate::sst::SstBuilder::new(opts)?;
+                // The encoded size is about the memtable's estimate; one allocation, not doublings.
+                b.reserve(m.size_bytes() + m.size_bytes() / 8 + 64 * 1024);
+                m.for_each_flush_row(now, |r| b.add(r))?;
+                b.finish().map(Some)
+            })
+            .py_err(None)?;
+        Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
+    }
+
+    #[getter]
+    fn memory_bytes(&self) -> PyResult<usize> {
+        Ok(lock(&self.inner)?.memory_bytes())
     }
 
     /// Takes the rows written since the last call and encodes them as a WAL SST:
     /// `(data, first_seq, last_seq, rows)`, or None when nothing is pending.
-    fn take_wal<'py>(&self, py: Python<'py>, compression: Option<&str>) -> PyResult<Option<(Bound<'py, PyBytes>, u64, u64, usize)>> {
+    fn take_wal(&self, py: Python<'_>, compression: Option<&str>) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
         let rows = lock(&self.inner)?.take_wal();
         if rows.is_empty() {
             return Ok(None);
@@ -178,7 +208,8 @@ impl PyMemtable {
         let opts = SstOptions { compression: Compression::from_name(compression).py_err(None)?, ..SstOptions::wal() };
         let (first, last, n) = (rows[0].seq, rows[rows.len() - 1].seq, rows.len());
         let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
-        Ok(Some((PyBytes::new(py, &data), first, last, n)))
+        // Handed over without a copy (a buffer-protocol object the store uploads as is).
+        Ok(Some((pyo3_bytes::PyBytes::new(Bytes::from(data)), first, last, n)))
     }
 
     #[getter]

@@ -50,28 +50,22 @@ impl PyTables {
         poll_open(py, &self.inner, &mut call, None).and_then(|r| finish(py, r, Cont::Open { tables: self.inner.clone(), call }))
     }
 
-    /// Registers an SST this process just wrote from its bytes: metadata parsed from memory,
-    /// its blocks put in the cache (write-through). Returns the handle.
+    /// Registers an SST this process just wrote from its bytes: its metadata is parsed from
+    /// memory (no read back). Its blocks are not cached: a bulk load would only push them
+    /// through the cache, and a later read finds them in the store (or the local file).
     fn add_written(&self, py: Python<'_>, path: &str, data: pyo3_bytes::PyBytes) -> PyResult<PySstFile> {
         let data = data.into_inner();
         let tables = self.inner.clone();
         let file = py
             .detach(|| -> CoreResult<crate::sst::SstFile> {
                 let whole = crate::sst::SstFile::open(data.clone())?;
+                // The metadata only, copied: the handle must not keep the data buffer alive.
                 let from = whole.info().filter_offset as usize;
-                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(data.slice(from..), data.len() as u64)? else {
+                let tail = Bytes::copy_from_slice(&data[from..]);
+                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(tail, data.len() as u64)? else {
                     return Err(crate::error::CoreError::invalid("metadata outside the SST"));
                 };
-                let slot = tables.slot(path)?;
-                let file = slot.set(tail).clone();
-                let mut cache = tables.cache()?;
-                for i in 0..whole.num_blocks() {
-                    let (s, e) = whole.block_range(i);
-                    if !cache.insert(slot.uid, i, whole.block(i)?, (e - s) as usize) {
-                        break; // larger than the cache: the rest would not stay either
-                    }
-                }
-                Ok(file)
+                Ok(tables.slot(path)?.set(tail).clone())
             })
             .py_err(Some(path))?;
         Ok(PySstFile { file, name: Some(path.to_string()) })
