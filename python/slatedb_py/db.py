@@ -12,6 +12,7 @@ after that point.
 from __future__ import annotations
 
 import threading
+import weakref
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -85,6 +86,7 @@ class Db:
         self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
         self._error: SlateDBError | None = None
         self._closed = False
+        self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
 
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
@@ -479,7 +481,9 @@ class Db:
         self._check_open()
         with self._lock:
             view, snapshot = self._view, self._last_seq
-        return DbIterator(view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open)
+        it = DbIterator(view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open)
+        self._iterators.add(it)
+        return it
 
     def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
@@ -565,6 +569,8 @@ class Db:
                 self.flush_memtable()
         finally:
             self._closed = True
+            for it in list(self._iterators):
+                it.close()
             self._stop.set()
             self._flush_wanted.set()
             self._compactor.stop.set()

@@ -15,7 +15,8 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 from slatedb_py import _native
-from slatedb_py.errors import ClosedError, MissingObjectError
+from slatedb_py.batch import check_key
+from slatedb_py.errors import ClosedError, InvalidArgumentError, MissingObjectError
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, BytesBound, Manifest, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
@@ -114,8 +115,9 @@ class DbIterator:
 
     Memory is a few blocks per SST it reads, not the range: SSTs of sorted runs are opened
     when the walk reaches them, data blocks read ahead about 1 MiB at a time, and rows cross
-    into Python a page at a time. If the tree it reads is compacted away and collected under
-    it, it moves to the owner's newer tree and goes on after the last key it returned.
+    into Python a page at a time (a native cursor hands them out without a Python frame per
+    row). If the tree it reads is compacted away and collected under it, it moves to the
+    owner's newer tree and goes on after the last key it returned.
     """
 
     def __init__(
@@ -132,96 +134,73 @@ class DbIterator:
         self._view, self._start, self._end = view, start, end
         self._seq, self._now, self._reverse = snapshot_seq, now, reverse
         self._newer, self._is_open = newer, is_open
-        self._native = None if self._empty() else view.scan(start, end, snapshot_seq, now, reverse)
-        self._page: list[tuple[bytes, bytes]] = []
-        self._at = 0
-        self._last: bytes | None = None  # the last key returned
-        self._done = self._native is None
+        empty = start is not None and end is not None and start >= end
+        self._native = None if empty else view.scan(start, end, snapshot_seq, now, reverse)
+        self._page_rows = SCAN_PAGE
+        self._cursor = _native.Cursor(self._next_page)
 
-    def _empty(self) -> bool:
-        return self._start is not None and self._end is not None and self._start >= self._end
-
-    def __iter__(self) -> DbIterator:
-        return self
-
-    def _check(self) -> None:
+    def _next_page(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
+        """The next page of rows (empty at the end), for the cursor; `last` is the last key
+        it handed out."""
         if not self._is_open():
             raise ClosedError("the database this iterator reads is closed")
-
-    def _fill(self, n: int) -> None:
-        for _ in range(READ_ATTEMPTS + 1):
+        if self._native is None:
+            return []
+        for _ in range(READ_ATTEMPTS):
             try:
-                self._page = self._view.tables.drive(self._native.next_page(n))
-                self._at = 0
-                if not self._page:
-                    self._done = True
-                return
+                return self._view.tables.drive(self._native.next_page(self._page_rows))  # type: ignore[no-any-return]
             except MissingObjectError as err:
-                self._move(err)
-        raise AssertionError("unreachable")
+                self._move(err, last)
+        return self._view.tables.drive(self._native.next_page(self._page_rows))  # type: ignore[no-any-return]
 
-    def _move(self, err: MissingObjectError) -> None:
-        """Continues on the owner's newer tree after the last key returned."""
+    def _move(self, err: MissingObjectError, last: bytes | None) -> None:
+        """Continues on the owner's newer tree after `last`, the last key returned."""
         view = self._newer(self._view)
         if view is None:
             raise err
         self._view = view
         start, end = self._start, self._end
-        if self._last is not None:
+        if last is not None:
             if self._reverse:
-                end = self._last
+                end = last
             else:
-                start = self._last + b"\x00"
+                start = last + b"\x00"
         self._native = view.scan(start, end, self._seq, self._now, self._reverse)
 
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return self._cursor  # type: ignore[no-any-return]
+
     def __next__(self) -> tuple[bytes, bytes]:
-        if self._at >= len(self._page):
-            self._check()
-            if self._done:
-                raise StopIteration
-            self._fill(SCAN_PAGE)
-            if self._done:
-                raise StopIteration
-        row = self._page[self._at]
-        self._at += 1
-        self._last = row[0]
-        return row
+        return next(self._cursor)  # type: ignore[no-any-return]
 
     def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
         """Up to `n` pairs (fewer only at the end; an empty list once finished)."""
-        out: list[tuple[bytes, bytes]] = []
-        while len(out) < n:
-            if self._at >= len(self._page):
-                self._check()
-                if self._done:
-                    break
-                self._fill(max(n - len(out), 1))
-                if self._done:
-                    break
-            take = self._page[self._at : self._at + n - len(out)]
-            self._at += len(take)
-            out.extend(take)
-        if out:
-            self._last = out[-1][0]
-        return out
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InvalidArgumentError(f"next_batch needs a positive int, not {n!r:.40}")
+        self._page_rows = max(SCAN_PAGE, min(n, 65_536))
+        try:
+            return self._cursor.take(n)  # type: ignore[no-any-return]
+        finally:
+            self._page_rows = SCAN_PAGE
 
     def seek(self, key: bytes) -> None:
         """Moves forward to the first key >= `key`, which must lie inside the iterator's range
         and after the last key returned (InvalidArgumentError otherwise)."""
-        from slatedb_py.batch import check_key
-        from slatedb_py.errors import InvalidArgumentError
-
         k = check_key(key)
-        self._check()
+        if not self._is_open():
+            raise ClosedError("the database this iterator reads is closed")
         if self._reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")
         if (self._start is not None and k < self._start) or (self._end is not None and k >= self._end):
             raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
-        if self._last is not None and k <= self._last:
+        last = self._cursor.last
+        if last is not None and k <= last:
             raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
-        # Rows of the current page before the target are skipped without a crossing.
-        while self._at < len(self._page) and self._page[self._at][0] < k:
-            self._at += 1
-        if self._at < len(self._page) or self._done:
+        # Buffered rows before the target are skipped without a crossing.
+        if self._native is None or self._cursor.skip_below(k):
             return
         self._native.seek(k)
+
+    def close(self) -> None:
+        """Drops the buffered rows; later use raises ClosedError once the database closed."""
+        self._cursor.invalidate()

@@ -15,6 +15,7 @@ A pinned reader writes nothing.
 from __future__ import annotations
 
 import threading
+import weakref
 import uuid
 from collections.abc import Iterable
 from dataclasses import replace
@@ -85,6 +86,7 @@ class DbReader:
         self._lock = threading.Lock()
         self._load_lock = threading.RLock()
         self._closed = False
+        self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the reader
         self._manifest_id = 0
         self._next_wal = 0
         self._last_seq = 0
@@ -263,7 +265,9 @@ class DbReader:
         e = None if end is None else check_key(end)
         _flag("reverse", reverse)
         view, seq = self._snapshot()
-        return DbIterator(view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed)
+        it = DbIterator(view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed)
+        self._iterators.add(it)
+        return it
 
     def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
@@ -277,6 +281,8 @@ class DbReader:
         if self._closed:
             return
         self._closed = True
+        for it in list(self._iterators):
+            it.close()
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(timeout=5)

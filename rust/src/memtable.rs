@@ -77,21 +77,29 @@ impl Memtable {
 
     /// Adds a row; `log` also queues it for the next WAL upload.
     pub fn insert(&mut self, row: Row, log: bool) {
-        let cost = row.key.len() + row.value.len() + ROW_OVERHEAD;
-        self.min_seq = Some(self.min_seq.map_or(row.seq, |s| s.min(row.seq)));
-        self.max_seq = Some(self.max_seq.map_or(row.seq, |s| s.max(row.seq)));
-        if let Some(ts) = row.create_ts {
+        self.insert_parts(&row.key, &row.value, row.seq, row.kind, row.expire_ts, row.create_ts, log);
+    }
+
+    /// `insert` from borrowed bytes (the write path: the bytes are copied once, into the
+    /// arena).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_parts(&mut self, key: &[u8], value: &[u8], seq: u64, kind: RowKind, expire_ts: Option<i64>, create_ts: Option<i64>, log: bool) {
+        let cost = key.len() + value.len() + ROW_OVERHEAD;
+        self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
+        self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
+        if let Some(ts) = create_ts {
             self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
         }
-        let key = self.stash(&row.key);
-        let value = self.stash(&row.value);
-        let entry = Entry { value, kind: row.kind, expire_ts: row.expire_ts, create_ts: row.create_ts };
+        let key = self.stash(key);
+        let value = self.stash(value);
+        let entry = Entry { value, kind, expire_ts, create_ts };
         if log {
             self.wal_size += cost;
-            self.wal.push(entry.row(&key, row.seq));
+            self.wal.push(entry.row(&key, seq));
         }
-        if let Some(old) = self.map.insert((key, Reverse(row.seq)), entry) {
-            self.size -= row.key.len() + old.value.len() + ROW_OVERHEAD;
+        let klen = key.len();
+        if let Some(old) = self.map.insert((key, Reverse(seq)), entry) {
+            self.size -= klen + old.value.len() + ROW_OVERHEAD;
         }
         self.size += cost;
     }

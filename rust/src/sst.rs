@@ -149,16 +149,18 @@ impl SstBuilder {
             }
             (None, _) => {}
         }
-        let index_key = match (&self.prev, self.opts.sst_type) {
+        // The index key is only needed when the row starts a block.
+        let index_key = |prev: &Option<(Bytes, u64)>| match (prev, self.opts.sst_type) {
             (_, SstType::Wal) => Bytes::copy_from_slice(&row.seq.to_be_bytes()),
             (Some((pk, _)), SstType::Compacted) => separator(pk, &row.key),
             (None, SstType::Compacted) => Bytes::new(),
         };
         if !self.block.would_fit(row) {
+            let key = index_key(&self.prev);
             self.finish_block()?;
-            self.pending_index_key = index_key;
+            self.pending_index_key = key;
         } else if self.block.is_empty() {
-            self.pending_index_key = index_key;
+            self.pending_index_key = index_key(&self.prev);
         }
         self.block.add(row)?;
         match row.kind {

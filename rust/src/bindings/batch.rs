@@ -20,6 +20,20 @@ pub struct Op {
 #[derive(Default)]
 pub struct PyWriteBatch {
     pub ops: Vec<Op>,
+    /// Where keys and values are copied: slices of shared chunks, not an allocation each.
+    arena: bytes::BytesMut,
+}
+
+impl PyWriteBatch {
+    fn stash(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+        let Ok(b) = obj.cast::<PyBytes>() else { return to_bytes(obj) };
+        let data = b.as_bytes();
+        if self.arena.capacity() - self.arena.len() < data.len() {
+            self.arena.reserve(data.len().max(64 * 1024));
+        }
+        self.arena.extend_from_slice(data);
+        Ok(self.arena.split().freeze())
+    }
 }
 
 /// Length of a bytes-like argument, read without copying it (so an oversized value is
@@ -44,7 +58,8 @@ fn to_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     Ok(Bytes::from(b))
 }
 
-pub fn check_key(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+/// The length of a valid key (1..=65535 bytes of a bytes-like object), or the error.
+fn check_key_len(key: &Bound<'_, PyAny>) -> PyResult<usize> {
     let n = buffer_len(key, "key")?;
     if n == 0 {
         return Err(invalid("key must not be empty".into(), false));
@@ -52,7 +67,7 @@ pub fn check_key(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     if n > MAX_KEY_LEN {
         return Err(invalid(format!("key of {n} bytes is longer than the limit of {MAX_KEY_LEN} bytes"), false));
     }
-    to_bytes(key)
+    Ok(n)
 }
 
 static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -98,20 +113,24 @@ impl PyWriteBatch {
     /// Adds a put; returns the batch, so calls can be chained.
     #[pyo3(signature = (key, value, *, ttl = None))]
     fn put<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, ttl: Option<&Bound<'py, PyAny>>) -> PyResult<PyRefMut<'py, Self>> {
-        let key = check_key(key)?;
-        let n = buffer_len(value, "value")?;
-        if n > MAX_VALUE_LEN {
-            return Err(invalid(format!("value of {n} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)), false));
+        let n = check_key_len(key)?;
+        let vn = buffer_len(value, "value")?;
+        if vn > MAX_VALUE_LEN {
+            let key = to_bytes(key)?;
+            return Err(invalid(format!("value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)), false));
         }
         let ttl_ms = ttl_ms(ttl)?;
-        let value = to_bytes(value)?;
+        let key = slf.stash(key)?;
+        debug_assert_eq!(key.len(), n);
+        let value = slf.stash(value)?;
         slf.ops.push(Op { key, value: Some(value), ttl_ms });
         Ok(slf)
     }
 
     /// Adds a delete; returns the batch.
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
-        let key = check_key(key)?;
+        check_key_len(key)?;
+        let key = slf.stash(key)?;
         slf.ops.push(Op { key, value: None, ttl_ms: None });
         Ok(slf)
     }

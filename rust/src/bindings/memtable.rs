@@ -90,18 +90,13 @@ impl PyMemtable {
         let mut m = lock(&self.inner)?;
         for i in keep {
             let op = &b.ops[i];
-            let row = match &op.value {
-                None => Row { key: op.key.clone(), value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) },
-                Some(v) => Row {
-                    key: op.key.clone(),
-                    value: v.clone(),
-                    seq,
-                    kind: RowKind::Value,
-                    expire_ts: op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t)),
-                    create_ts: Some(create_ts),
-                },
-            };
-            m.insert(row, true);
+            match &op.value {
+                None => m.insert_parts(&op.key, &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
+                Some(v) => {
+                    let expire = op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
+                    m.insert_parts(&op.key, v, seq, RowKind::Value, expire, Some(create_ts), true);
+                }
+            }
         }
         Ok(fill(&m, self.memory_limit))
     }
@@ -109,13 +104,11 @@ impl PyMemtable {
     /// One put (value) or delete (value None): the hot path, one crossing.
     #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None))]
     fn put(&self, key: &Bound<'_, PyBytes>, value: Option<&Bound<'_, PyBytes>>, seq: u64, create_ts: i64, expire_ts: Option<i64>) -> PyResult<usize> {
-        let key = Bytes::copy_from_slice(key.as_bytes());
-        let row = match value {
-            None => Row { key, value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: Some(create_ts) },
-            Some(v) => Row { key, value: Bytes::copy_from_slice(v.as_bytes()), seq, kind: RowKind::Value, expire_ts, create_ts: Some(create_ts) },
-        };
         let mut m = lock(&self.inner)?;
-        m.insert(row, true);
+        match value {
+            None => m.insert_parts(key.as_bytes(), &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
+            Some(v) => m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true),
+        }
         Ok(fill(&m, self.memory_limit))
     }
 

@@ -34,6 +34,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<read::PyTree>()?;
     m.add_class::<read::PyScan>()?;
     m.add_class::<read::PyFetch>()?;
+    m.add_class::<read::PyCursor>()?;
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;

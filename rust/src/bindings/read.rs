@@ -319,3 +319,122 @@ impl PyScan {
         lock(&self.inner)?.seek(key.as_bytes()).py_err(None)
     }
 }
+
+/// Hands out the rows of pages one at a time at C speed: `for k, v in db.scan()` costs no
+/// Python frame per row. `refill()` (the Python iterator's page loader, which drives the
+/// fetch contract and moves to a newer tree if needed) is called with the last key handed
+/// out (or None) when a page runs out, and returns the next page, empty at the end.
+#[pyclass(module = "slatedb_py._native", name = "Cursor")]
+pub struct PyCursor {
+    page: Option<Py<PyList>>,
+    at: usize,
+    done: bool,
+    /// The key of the last row handed out from an earlier page.
+    prev_last: Option<Py<PyAny>>,
+    refill: Py<PyAny>,
+}
+
+impl PyCursor {
+    /// The current page with rows left, refilling as needed; None at the end.
+    fn current<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
+        loop {
+            if let Some(p) = &self.page {
+                let p = p.bind(py);
+                if self.at < p.len() {
+                    return Ok(Some(p.clone()));
+                }
+            }
+            if self.done {
+                return Ok(None);
+            }
+            // The refill may move to a newer tree: it resumes after the last key handed out.
+            let last = self.last(py)?;
+            let next = self.refill.bind(py).call1((last,))?;
+            let next = next.cast_into::<PyList>().map_err(|_| invalid("a page must be a list".into(), true))?;
+            if let Some(old) = self.page.take() {
+                if self.at > 0 {
+                    self.prev_last = Some(old.bind(py).get_item(self.at - 1)?.get_item(0)?.unbind());
+                }
+            }
+            self.at = 0;
+            if next.is_empty() {
+                self.done = true;
+            }
+            self.page = Some(next.unbind());
+        }
+    }
+}
+
+#[pymethods]
+impl PyCursor {
+    #[new]
+    fn new(refill: Py<PyAny>) -> Self {
+        PyCursor { page: None, at: 0, done: false, prev_last: None, refill }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        match self.current(py)? {
+            Some(p) => {
+                let item = p.get_item(self.at)?;
+                self.at += 1;
+                Ok(Some(item.unbind()))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `n` rows (fewer only at the end).
+    fn take(&mut self, py: Python<'_>, n: usize) -> PyResult<Py<PyList>> {
+        let out = PyList::empty(py);
+        while out.len() < n {
+            let Some(p) = self.current(py)? else { break };
+            let end = (self.at + n - out.len()).min(p.len());
+            for i in self.at..end {
+                out.append(p.get_item(i)?)?;
+            }
+            self.at = end;
+        }
+        Ok(out.unbind())
+    }
+
+    /// Skips buffered rows whose key is < `key`; True when a buffered row remains (the
+    /// seek is then done without touching the native scan).
+    fn skip_below(&mut self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<bool> {
+        let Some(p) = &self.page else { return Ok(false) };
+        let p = p.bind(py).clone();
+        while self.at < p.len() {
+            let k = p.get_item(self.at)?.get_item(0)?;
+            if k.cast::<PyBytes>().map(|b| b.as_bytes() >= key.as_bytes()).unwrap_or(false) {
+                return Ok(true);
+            }
+            self.at += 1;
+        }
+        Ok(false)
+    }
+
+    /// The key of the last row handed out, or None.
+    #[getter]
+    fn last(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(p) = &self.page {
+            if self.at > 0 {
+                return Ok(Some(p.bind(py).get_item(self.at - 1)?.get_item(0)?.unbind()));
+            }
+        }
+        Ok(self.prev_last.as_ref().map(|k| k.clone_ref(py)))
+    }
+
+    /// Drops the buffered rows: the next row comes from `refill` (after a move to a newer
+    /// tree, or once the database is closed, when `refill` raises).
+    fn invalidate(&mut self, py: Python<'_>) -> PyResult<()> {
+        let last = self.last(py)?;
+        self.page = None;
+        self.at = 0;
+        self.done = false;
+        self.prev_last = last;
+        Ok(())
+    }
+}

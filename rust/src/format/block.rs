@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 
-use super::row::{decode_v0, decode_v2, encode_v2, encoded_len_v2, Row};
+use super::row::{decode_v0, decode_v2_with, encode_v2, encoded_len_v2, Row};
 use crate::error::{CoreError, CoreResult};
 
 pub const RESTART_INTERVAL: usize = 16;
@@ -196,6 +196,7 @@ impl Block {
             next_offset: 0,
             key: Vec::new(),
             first_key: Vec::new(),
+            keys: bytes::BytesMut::new(),
         }
     }
 
@@ -233,6 +234,8 @@ pub struct BlockIter {
     next_offset: usize,
     key: Vec<u8>,
     first_key: Vec<u8>,
+    /// Where decoded keys are kept (`decode_v2_with`).
+    keys: bytes::BytesMut,
 }
 
 impl BlockIter {
@@ -263,7 +266,7 @@ impl BlockIter {
                         "row straddles a restart point",
                     ));
                 }
-                let row = decode_v2(entries, &mut self.pos, &mut self.key)?;
+                let row = decode_v2_with(entries, &mut self.pos, &mut self.key, &mut self.keys)?;
                 Ok(Some(row))
             }
             BlockFormat::V1 => {

@@ -18,7 +18,7 @@
 //! Tombstone and merge are mutually exclusive; any other bit is an error (a newer codec).
 //! Note the timestamp order: expire_ts comes before create_ts.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::cursor::{put_varint32, varint32_len, Cursor};
 use crate::error::{CoreError, CoreResult};
@@ -228,6 +228,13 @@ pub fn encode_v2(out: &mut Vec<u8>, row: &Row, shared: usize) {
 /// Decodes the V2 entry at `*pos` of `data`. `key` holds the previous key on entry and the
 /// decoded key on return; values are zero-copy slices of `data`.
 pub fn decode_v2(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>) -> CoreResult<Row> {
+    decode_v2_with(data, pos, key, &mut BytesMut::new())
+}
+
+/// `decode_v2`, with the rebuilt key copied into `keys` (an arena the caller keeps per block:
+/// one allocation per block instead of one per row). A key stored whole (a restart entry)
+/// is a slice of `data` instead.
+pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &mut BytesMut) -> CoreResult<Row> {
     let start = *pos;
     let mut c = Cursor::at(data, start);
     let shared = c.varint32("shared key length")? as usize;
@@ -276,9 +283,19 @@ pub fn decode_v2(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>) -> CoreResult
     }
     key.truncate(shared);
     key.extend_from_slice(suffix);
+    let key_bytes = if shared == 0 {
+        let at = value_start - unshared;
+        data.slice(at..value_start)
+    } else {
+        if keys.capacity() - keys.len() < key.len() {
+            keys.reserve(key.len().max(4096));
+        }
+        keys.extend_from_slice(key);
+        keys.split().freeze()
+    };
     *pos = c.pos();
     Ok(Row {
-        key: Bytes::copy_from_slice(key),
+        key: key_bytes,
         value: data.slice(value_start..value_start + value_len),
         seq,
         kind,
