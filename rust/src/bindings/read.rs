@@ -331,7 +331,8 @@ pub struct PyCursor {
     done: bool,
     /// The key of the last row handed out from an earlier page.
     prev_last: Option<Py<PyAny>>,
-    refill: Py<PyAny>,
+    /// None only after the garbage collector cleared a cycle through it.
+    refill: Option<Py<PyAny>>,
 }
 
 impl PyCursor {
@@ -349,7 +350,8 @@ impl PyCursor {
             }
             // The refill may move to a newer tree: it resumes after the last key handed out.
             let last = self.last(py)?;
-            let next = self.refill.bind(py).call1((last,))?;
+            let refill = self.refill.as_ref().ok_or_else(|| invalid("this iterator was collected".into(), false))?;
+            let next = refill.bind(py).call1((last,))?;
             let next = next.cast_into::<PyList>().map_err(|_| invalid("a page must be a list".into(), true))?;
             if let Some(old) = self.page.take() {
                 if self.at > 0 {
@@ -369,7 +371,29 @@ impl PyCursor {
 impl PyCursor {
     #[new]
     fn new(refill: Py<PyAny>) -> Self {
-        PyCursor { page: None, at: 0, done: false, prev_last: None, refill }
+        PyCursor { page: None, at: 0, done: false, prev_last: None, refill: Some(refill) }
+    }
+
+    // The refill is a bound method of the iterator that owns this cursor: a reference cycle
+    // the garbage collector must see through, or every iterator (and the tree it reads)
+    // would live forever.
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(r) = &self.refill {
+            visit.call(r)?;
+        }
+        if let Some(p) = &self.page {
+            visit.call(p)?;
+        }
+        if let Some(k) = &self.prev_last {
+            visit.call(k)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.refill = None;
+        self.page = None;
+        self.prev_last = None;
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
