@@ -40,6 +40,7 @@ from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
+from slatedb_py.fetch import Fetch
 from slatedb_py.read_path import DbIterator, ReadView, read_again
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
@@ -263,7 +264,11 @@ class Db:
         it covers. The caller holds `_upload_lock`."""
         with self._lock:
             upto = self._last_seq
-            chunk = self._active.take_wal(self.options.compression)
+            active = self._active  # only a freeze swaps it, and it holds `_upload_lock` too
+        # Encoded outside `_lock`, so writers go on meanwhile. Every write up to `upto` is in
+        # the memtable already (seq and insert share one critical section); rows written
+        # since are taken too, and counted durable with the next chunk: conservative.
+        chunk = active.take_wal(self.options.compression)
         if chunk is not None:
             self._unsent.append((chunk[0], upto))
         return upto
@@ -321,15 +326,17 @@ class Db:
     # ------------------------------------------------------------------ memtable -> L0
 
     def _freeze(self) -> None:
-        """Moves the active memtable to the frozen list; its WAL rows are queued (and sent)
-        first, so the frozen memtable knows the last WAL id holding its rows."""
+        """Moves the active memtable to the frozen list; its WAL rows are queued first, so
+        the frozen memtable knows the last WAL id holding its rows. The queue is uploaded by
+        the next WAL flush, or by the flusher before it records the L0 SST: not here, so a
+        writer that fills a memtable does not wait for a WAL upload."""
         with self._upload_lock:
             if self._error is not None:
                 raise self._error
             with self._lock:
                 if len(self._active) == 0:
                     return
-            upto = self._take_wal_chunk()
+            self._take_wal_chunk()
             with self._lock:
                 old = self._active
                 self._active = new_memtable(self._memtable_memory)
@@ -337,8 +344,6 @@ class Db:
                 last_wal = self._next_wal_id - 1 + len(self._unsent)
                 self._frozen.insert(0, _Frozen(old, max(last_wal, self._last_wal_id)))
                 self._view = self._make_view()
-            self._send_unsent()
-            self._durable.advance(upto)
 
     def _flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
@@ -363,6 +368,12 @@ class Db:
                 return
 
     def _write_l0(self, frozen: _Frozen) -> None:
+        # Its WAL rows go out first: the manifest update below moves the replay point past
+        # WAL ids that must exist by then.
+        with self._upload_lock:
+            if self._error is not None:
+                raise self._error
+            self._send_unsent()
         self._wait_for_l0_room()
         o = self.options
         data = frozen.memtable.encode_l0(
@@ -455,7 +466,8 @@ class Db:
         view, snapshot = self._view, self._last_seq
         now = self._clock.now_ms()
         try:
-            return view.get(k, snapshot, now)
+            got = view.tree.get(k, snapshot, now)  # the hot path: one native call
+            return got if type(got) is not Fetch else view.tables.drive(got)  # type: ignore[no-any-return]
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get(k, snapshot, now), err, self._newer)
 

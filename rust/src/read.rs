@@ -141,8 +141,8 @@ pub fn merge_operand(key: &[u8]) -> CoreError {
 }
 
 /// The newest version of `key` with seq <= `snapshot` in one compacted SST.
-fn lookup(tables: &Tables, slot: &Arc<TableSlot>, file: &SstFile, key: &[u8], snapshot: u64, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
-    if !file.might_contain(key) {
+fn lookup(tables: &Tables, slot: &Arc<TableSlot>, file: &SstFile, key: &[u8], hash: u64, snapshot: u64, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
+    if !file.might_contain_hash(hash) {
         return Ok(Ok(None));
     }
     let mut b = file.find_block(key);
@@ -175,6 +175,8 @@ fn lookup(tables: &Tables, slot: &Arc<TableSlot>, file: &SstFile, key: &[u8], sn
 pub struct GetState {
     level: usize,
     memtables_done: bool,
+    /// The key's bloom filter hash, computed once for every SST the read checks.
+    hash: Option<u64>,
 }
 
 impl Tree {
@@ -205,7 +207,8 @@ impl Tree {
                     Ok(file) => file,
                     Err(need) => return Ok(Err(need)),
                 };
-                match lookup(&self.tables, &t.slot, file, key, snapshot, f)? {
+                let hash = *state.hash.get_or_insert_with(|| crate::bloom::filter_hash(key));
+                match lookup(&self.tables, &t.slot, file, key, hash, snapshot, f)? {
                     Ok(Some(row)) => return Ok(Ok(Some(row))),
                     Ok(None) => {}
                     Err(need) => return Ok(Err(need)),

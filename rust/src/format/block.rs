@@ -197,6 +197,7 @@ impl Block {
             key: Vec::new(),
             first_key: Vec::new(),
             keys: bytes::BytesMut::new(),
+            peeked: None,
         }
     }
 
@@ -236,10 +237,15 @@ pub struct BlockIter {
     first_key: Vec<u8>,
     /// Where decoded keys are kept (`decode_v2_with`).
     keys: bytes::BytesMut,
+    /// The row `seek` stopped at, returned by the next `next_row`.
+    peeked: Option<Row>,
 }
 
 impl BlockIter {
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
+        if let Some(row) = self.peeked.take() {
+            return Ok(Some(row));
+        }
         let b = &self.block;
         if self.pos >= b.entries_end {
             if self.next_offset < b.num_offsets {
@@ -303,12 +309,13 @@ impl BlockIter {
             self.next_offset = lo;
             self.key.clear();
         }
+        self.peeked = None;
         loop {
-            let save = (self.pos, self.next_offset, self.key.clone(), self.first_key.clone());
             match self.next_row()? {
                 None => return Ok(()),
                 Some(row) if row.key.as_ref() >= target => {
-                    (self.pos, self.next_offset, self.key, self.first_key) = save;
+                    // Kept for the next `next_row`: no state to rewind.
+                    self.peeked = Some(row);
                     return Ok(());
                 }
                 Some(_) => {}
