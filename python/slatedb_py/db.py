@@ -216,9 +216,10 @@ class Db:
         if size >= self.options.l0_sst_size_bytes:
             self._freeze()
             self._flush_wanted.set()
-            if self._unflushed_memory() > self.options.max_unflushed_bytes:
-                # Backpressure: the flusher is behind; this writer helps (or waits for the
-                # flush under way) instead of letting unflushed memory grow without bound.
+            if self._unflushed_memory() + self._memtable_memory > self.options.max_unflushed_bytes:
+                # Backpressure: the flusher is behind, and a full new memtable on top of the
+                # frozen ones would pass the budget; this writer helps (or waits for the
+                # flush under way) instead of letting unflushed memory grow.
                 self._flush_frozen()
         if await_durable:
             self._await_durable(seq)
@@ -590,6 +591,7 @@ class Db:
             for t in self._threads:
                 if t is not threading.current_thread():
                     t.join(timeout=10)
+            self._tables.retain(set())  # open SST files and cached blocks go now
 
     def __enter__(self) -> Db:
         return self

@@ -286,6 +286,7 @@ class DbReader:
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(timeout=5)
+        self._tables.retain(set())  # open SST files and cached blocks go now
         if self._own is not None:
             try:
                 delete_checkpoint(self._manifests, self._own)

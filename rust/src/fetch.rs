@@ -58,7 +58,48 @@ pub struct TableSlot {
     pub uid: u64,
     table: OnceLock<SstFile>,
     local: Option<PathBuf>,
-    file: OnceLock<std::fs::File>,
+    /// The open local file, while the handle's file budget (`OpenFiles`) keeps it open.
+    file: Arc<Mutex<Option<Arc<std::fs::File>>>>,
+    files: Arc<OpenFiles>,
+}
+
+/// How many local SST files a handle keeps open at once: least recently opened ones are
+/// closed past the cap (a later read opens them again), so a database of any number of SSTs
+/// stays under the process's descriptor limit.
+pub const MAX_OPEN_FILES: usize = 256;
+
+#[derive(Default)]
+pub struct OpenFiles {
+    order: Mutex<std::collections::VecDeque<std::sync::Weak<Mutex<Option<Arc<std::fs::File>>>>>>,
+}
+
+/// "Too many open files" (errno EMFILE on Linux and macOS).
+const EMFILE: i32 = 24;
+
+impl OpenFiles {
+    /// Closes the older half of the open files.
+    fn shed(&self) -> CoreResult<()> {
+        let mut order = lock(&self.order)?;
+        let n = order.len().div_ceil(2);
+        for w in order.drain(..n) {
+            if let Some(old) = w.upgrade() {
+                lock(&old)?.take();
+            }
+        }
+        Ok(())
+    }
+
+    fn opened(&self, file: &Arc<Mutex<Option<Arc<std::fs::File>>>>) -> CoreResult<()> {
+        let mut order = lock(&self.order)?;
+        order.push_back(Arc::downgrade(file));
+        while order.len() > MAX_OPEN_FILES {
+            if let Some(old) = order.pop_front().and_then(|w| w.upgrade()) {
+                // Reads holding the file keep their own reference until they finish.
+                lock(&old)?.take();
+            }
+        }
+        Ok(())
+    }
 }
 
 impl TableSlot {
@@ -76,14 +117,35 @@ impl TableSlot {
         self.table.get().expect("just set")
     }
 
-    fn local_file(&self) -> CoreResult<&std::fs::File> {
+    fn local_file(&self) -> CoreResult<Arc<std::fs::File>> {
         let path = self.local.as_ref().ok_or_else(|| CoreError::invalid("not a local table"))?;
-        if let Some(f) = self.file.get() {
-            return Ok(f);
+        let mut held = lock(&self.file)?;
+        if let Some(f) = held.as_ref() {
+            return Ok(f.clone());
         }
-        let f = std::fs::File::open(path).map_err(|e| self.io_error(&e))?;
-        let _ = self.file.set(f);
-        Ok(self.file.get().expect("just set"))
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            // Out of descriptors (a lower limit than the cap assumes): close half of the
+            // files this handle holds and try once more.
+            Err(e) if e.raw_os_error() == Some(EMFILE) => {
+                drop(held);
+                self.files.shed()?;
+                held = lock(&self.file)?;
+                std::fs::File::open(path).map_err(|e| self.io_error(&e))?
+            }
+            Err(e) => return Err(self.io_error(&e)),
+        };
+        let f = Arc::new(f);
+        *held = Some(f.clone());
+        drop(held);
+        self.files.opened(&self.file)?;
+        Ok(f)
+    }
+
+    /// Closes the local file (a read that still holds it finishes first).
+    fn close_file(&self) -> CoreResult<()> {
+        lock(&self.file)?.take();
+        Ok(())
     }
 
     fn io_error(&self, e: &std::io::Error) -> CoreError {
@@ -133,6 +195,7 @@ pub struct Tables {
     pub cache: Mutex<BlockCache>,
     local_root: Option<PathBuf>,
     next_uid: AtomicU64,
+    files: Arc<OpenFiles>,
 }
 
 /// Object paths read natively from a local folder: plain characters only, so the file name
@@ -155,6 +218,7 @@ impl Tables {
             cache: Mutex::new(BlockCache::new(cache_bytes)),
             local_root,
             next_uid: AtomicU64::new(1),
+            files: Arc::new(OpenFiles::default()),
         }
     }
 
@@ -174,7 +238,8 @@ impl Tables {
             uid: self.next_uid.fetch_add(1, Ordering::Relaxed),
             table: OnceLock::new(),
             local,
-            file: OnceLock::new(),
+            file: Arc::new(Mutex::new(None)),
+            files: self.files.clone(),
         });
         slots.insert(slot.path.clone(), slot.clone());
         Ok(slot)
@@ -185,6 +250,7 @@ impl Tables {
         let slot = lock(&self.slots)?.remove(path);
         if let Some(s) = slot {
             lock(&self.cache)?.evict_sst(s.uid);
+            s.close_file()?;
         }
         Ok(())
     }
@@ -201,6 +267,7 @@ impl Tables {
         let mut cache = lock(&self.cache)?;
         for s in &dropped {
             cache.evict_sst(s.uid);
+            s.close_file()?;
         }
         Ok(dropped.len())
     }

@@ -2,7 +2,7 @@
 //! written since the last WAL upload.
 //!
 //! Memory is what bounds a writer, so rows are stored lean: key and value bytes are copied
-//! into 1 MiB arena chunks (one allocation per chunk, not two per row; a row's `Bytes` are
+//! into arena chunks (one allocation per chunk, not two per row; a row's `Bytes` are
 //! slices of its chunk), and the map holds each key once, beside a small entry.
 //! `memory_bytes` counts what that really costs; `size_bytes` estimates the encoded size,
 //! which decides when the memtable becomes an L0 SST.
@@ -27,7 +27,10 @@ const ENTRY_MEMORY: usize = 200;
 /// Memory of one row queued for the WAL (a `Row` of slices).
 const WAL_ROW_MEMORY: usize = std::mem::size_of::<Row>();
 
-const CHUNK: usize = 1 << 20;
+/// Arena chunks are 32 MiB: glibc always maps allocations this large with mmap (its adaptive
+/// threshold stops at 32 MiB), so a flushed memtable's memory goes back to the system at
+/// once instead of lingering in the heap; pages are only resident once written.
+const CHUNK: usize = 32 << 20;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -67,10 +70,10 @@ impl Memtable {
             return Bytes::new();
         }
         if self.arena.capacity() - self.arena.len() < data.len() {
-            let n = CHUNK.max(data.len());
-            self.arena = BytesMut::with_capacity(n);
-            self.arena_bytes += n;
+            self.arena = BytesMut::with_capacity(CHUNK.max(data.len()));
         }
+        // Counted as written: a chunk's pages are resident only once touched.
+        self.arena_bytes += data.len();
         self.arena.extend_from_slice(data);
         self.arena.split().freeze()
     }

@@ -438,8 +438,9 @@ impl RowSource for RunSource {
 pub struct Scan {
     merge: MergeIterator,
     span: Span,
+    /// Rows merged for the page being built (kept when a fetch stops it).
     page: Vec<Row>,
-    /// The last key returned: a seek must move past it.
+    /// The last key of the pages returned: a seek must move past it.
     last: Option<Bytes>,
 }
 
@@ -479,13 +480,15 @@ impl Scan {
                     if row.kind == RowKind::Merge {
                         return Err(merge_operand(&row.key));
                     }
-                    self.last = Some(row.key.clone());
                     self.page.push(row);
                 }
                 Ok(None) => break,
                 Err(CoreError::Pending) => return Ok(Poll::Need(self.merge.request()?)),
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(r) = self.page.last() {
+            self.last = Some(r.key.clone());
         }
         Ok(Poll::Ready(std::mem::take(&mut self.page)))
     }
@@ -500,11 +503,16 @@ impl Scan {
         if outside {
             return Err(CoreError::invalid(format!("seek key {} is outside the iterator's range", show_key(key))));
         }
-        let returned = self.last.iter().chain(self.page.last().map(|r| &r.key)).any(|l| key <= l.as_ref());
-        if returned {
+        if self.last.as_ref().is_some_and(|l| key <= l.as_ref()) {
             return Err(CoreError::invalid(format!("seek key {} is not past the iterator's position", show_key(key))));
         }
-        self.merge.seek(key)
+        // Rows of a page a failed fetch interrupted: those below the target go; if any remain,
+        // the merge is already past them and goes on from there.
+        self.page.retain(|r| r.key.as_ref() >= key);
+        if self.page.is_empty() {
+            self.merge.seek(key)?;
+        }
+        Ok(())
     }
 }
 

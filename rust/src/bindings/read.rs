@@ -411,11 +411,18 @@ impl PyCursor {
         }
     }
 
-    /// Up to `n` rows (fewer only at the end).
+    /// Up to `n` rows (fewer only at the end). When loading a page fails after some rows
+    /// were taken, those rows are returned and the failure comes with the next call: rows
+    /// handed out are never dropped.
     fn take(&mut self, py: Python<'_>, n: usize) -> PyResult<Py<PyList>> {
         let out = PyList::empty(py);
         while out.len() < n {
-            let Some(p) = self.current(py)? else { break };
+            let p = match self.current(py) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(_) if !out.is_empty() => break,
+                Err(e) => return Err(e),
+            };
             let end = (self.at + n - out.len()).min(p.len());
             for i in self.at..end {
                 out.append(p.get_item(i)?)?;
