@@ -335,16 +335,23 @@ class Db:
             if self._error is not None:
                 raise self._error
             with self._lock:
+                # One critical section: no write lands in the old memtable's WAL queue after
+                # its last chunk is cut (such a row would be acknowledged as durable while it
+                # sat only in memory), and reads see it in the frozen list at once.
                 if len(self._active) == 0:
                     return
-            self._take_wal_chunk()
-            with self._lock:
+                upto = self._last_seq
                 old = self._active
                 self._active = new_memtable(self._memtable_memory)
-                # Pending chunks get consecutive ids from _next_wal_id on.
-                last_wal = self._next_wal_id - 1 + len(self._unsent)
+                # Pending chunks get consecutive ids from _next_wal_id on; the old memtable's
+                # own queue becomes one more.
+                last_wal = self._next_wal_id - 1 + len(self._unsent) + (old.wal_pending_bytes > 0)
                 self._frozen.insert(0, _Frozen(old, max(last_wal, self._last_wal_id)))
                 self._view = self._make_view()
+            # Encoded outside `_lock`: nobody writes to `old` any more.
+            chunk = old.take_wal(self.options.compression)
+            if chunk is not None:
+                self._unsent.append((chunk[0], upto))
 
     def _flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
