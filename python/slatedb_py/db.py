@@ -477,7 +477,7 @@ class Db:
             got = view.tree.get(k, snapshot, now)  # the hot path: one native call
             return got if type(got) is not Fetch else view.tables.drive(got)  # type: ignore[no-any-return]
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get(k, snapshot, now), err, self._newer)
+            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
 
     def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
         """The values of `keys` in order (None where absent): one native call, with the
@@ -490,7 +490,7 @@ class Db:
         try:
             return view.get_many(ks, snapshot, now)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get_many(ks, snapshot, now), err, self._newer)
+            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
 
     def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
         """A lazy iterator of (key, value) pairs with start <= key < end, in key order

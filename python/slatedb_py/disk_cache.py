@@ -143,7 +143,7 @@ class DiskCache:
         if hit is None:
             return None
         data, size = hit
-        return data[len(data) - length :], size
+        return data[max(0, len(data) - length) :], size
 
     def put_tail(self, path: str, data: bytes | bytearray | memoryview, object_size: int) -> None:
         """Cache the last ``len(data)`` bytes of ``path``, whose size is ``object_size``. A
@@ -183,8 +183,9 @@ class DiskCache:
                 bad = self._seq_of_locked(file) == before
                 if bad:
                     self._forget_locked(file)
-            elif len(entry[0]) < min_len:
-                self._stats["misses"] += 1  # a valid tail, just shorter than asked for
+            elif len(entry[0]) < min_len and not (entry[1] >= 0 and len(entry[0]) == entry[1]):
+                # A valid tail, just shorter than asked for (a whole object serves any length).
+                self._stats["misses"] += 1
                 return None
             else:
                 self._stats["hits"] += 1

@@ -57,6 +57,13 @@ class ConflictError(SlateDBError):
     operation again plans it anew."""
 
 
+class SnapshotTooOldError(SlateDBError):
+    """An open iterator's snapshot needs versions the database no longer keeps: the tree it
+    read was compacted (dropping versions older than the newest writes) and collected while
+    it was open. Nothing wrong was returned; open the iterator again to read a newer
+    snapshot."""
+
+
 class ClosedError(SlateDBError):
     """The database is closed; ``reason`` says why ("closed", "fenced" or "failed")."""
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from slatedb_py import _native
 from slatedb_py.batch import check_key
-from slatedb_py.errors import ClosedError, InvalidArgumentError, MissingObjectError
+from slatedb_py.errors import ClosedError, InvalidArgumentError, MissingObjectError, SnapshotTooOldError
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, BytesBound, Manifest, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
@@ -158,13 +158,23 @@ class DbIterator:
         view = self._newer(self._view)
         if view is None:
             raise err
+        m = view.manifest
+        if self._seq < (m.recent_snapshot_min_seq or m.last_l0_seq):
+            # The newer tree's compactions kept, of versions at or below that seq, only the
+            # newest: reading it at this iterator's older snapshot could skip rows silently.
+            raise SnapshotTooOldError(
+                f"this iterator reads the database as of seq {self._seq}; the tree it read was "
+                f"compacted and collected, and the current one keeps versions only from seq "
+                f"{m.recent_snapshot_min_seq or m.last_l0_seq} on: open the iterator again"
+            ) from err
         self._view = view
         start, end = self._start, self._end
         if last is not None:
+            # After the last key handed out, and never before a seek's target (`_start`).
             if self._reverse:
-                end = last
+                end = last if end is None else min(end, last)
             else:
-                start = last + b"\x00"
+                start = last + b"\x00" if start is None else max(start, last + b"\x00")
         self._native = view.scan(start, end, self._seq, self._now, self._reverse)
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
@@ -196,6 +206,8 @@ class DbIterator:
         last = self._cursor.last
         if last is not None and k <= last:
             raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
+        # A move to a newer tree later must not bring back rows below the target.
+        self._start = k
         # Buffered rows before the target are skipped without a crossing.
         if self._native is None or self._cursor.skip_below(k):
             return

@@ -249,7 +249,7 @@ class DbReader:
         try:
             return view.get(k, seq, now)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get(k, seq, now), err, self._newer)
+            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
 
     def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
         ks = check_keys(keys)
@@ -258,7 +258,7 @@ class DbReader:
         try:
             return view.get_many(ks, seq, now)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get_many(ks, seq, now), err, self._newer)
+            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
 
     def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
         s = None if start is None else check_key(start)

@@ -10,6 +10,7 @@ every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,7 +20,7 @@ import obstore
 from obstore import exceptions as obx
 from obstore.store import from_url
 
-from slatedb_py.errors import InvalidArgumentError, InvalidTypeError, MissingObjectError, UnavailableError
+from slatedb_py.errors import DataError, InvalidArgumentError, InvalidTypeError, MissingObjectError, UnavailableError
 
 T = TypeVar("T")
 
@@ -73,7 +74,11 @@ class Store:
         if type(self) is not Store or type(self.inner).__name__ != "LocalStore":
             return None
         prefix = getattr(self.inner, "prefix", None)
-        return "/" if prefix is None else str(prefix)
+        if prefix is None:
+            return "/"
+        # obstore resolved a relative root against the directory current when the store was
+        # made; that may have changed since, so such a store keeps reading through obstore.
+        return str(prefix) if os.path.isabs(str(prefix)) else None
 
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
@@ -109,9 +114,20 @@ class Store:
             return []
 
         def run() -> list[Any]:
-            out = obstore.get_ranges(
-                self.inner, path, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]
-            )
+            try:
+                out = obstore.get_ranges(
+                    self.inner, path, starts=[r[0] for r in ranges], ends=[r[1] for r in ranges]
+                )
+            except obx.GenericError as e:
+                # A range past the end: the object is shorter than the caller knows it to be
+                # (its SST index says so). No retry can fix that: it is broken data.
+                if "range" in str(e).lower() and ("invalid" in str(e).lower() or "too large" in str(e).lower()):
+                    raise DataError(f"object {path!r} is shorter than its ranges {list(ranges)[:4]}: {str(e)[:200]}", object=path) from e
+                raise
+            except BaseException as e:
+                if type(e).__name__ == "PanicException":  # obstore's own check of a range, as a panic
+                    raise DataError(f"object {path!r} cannot serve ranges {list(ranges)[:4]}: {str(e)[:200]}", object=path) from e
+                raise
             return list(out)
 
         try:

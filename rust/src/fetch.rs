@@ -142,15 +142,12 @@ impl TableSlot {
         Ok(f)
     }
 
-    /// Closes the local file (a read that still holds it finishes first).
-    fn close_file(&self) -> CoreResult<()> {
-        lock(&self.file)?.take();
-        Ok(())
-    }
-
     fn io_error(&self, e: &std::io::Error) -> CoreError {
         if e.kind() == std::io::ErrorKind::NotFound {
             CoreError::Missing(self.path.to_string())
+        } else if e.kind() == std::io::ErrorKind::IsADirectory {
+            // Not a passing failure: the store holds something else where the SST should be.
+            CoreError::corrupt(0, "a directory where the SST should be").in_object(Some(&self.path))
         } else {
             CoreError::Io { object: self.path.to_string(), message: e.to_string() }
         }
@@ -163,7 +160,7 @@ impl TableSlot {
         let mut buf = vec![0u8; (end - start) as usize];
         f.read_exact_at(&mut buf, start).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                CoreError::corrupt(start, format!("{} ends before byte {end}", self.path))
+                CoreError::corrupt(start, format!("the object ends before byte {end}")).in_object(Some(&self.path))
             } else {
                 self.io_error(&e)
             }
@@ -250,14 +247,13 @@ impl Tables {
         let slot = lock(&self.slots)?.remove(path);
         if let Some(s) = slot {
             lock(&self.cache)?.evict_sst(s.uid);
-            s.close_file()?;
         }
         Ok(())
     }
 
     /// Drops every SST but those of `keep` (the SSTs of the tree a handle now reads): their
-    /// slots, open files and cached blocks. Reads still running on an older tree keep their
-    /// own references to what they read.
+    /// slots and cached blocks; a slot's open file closes with its last reference. Reads
+    /// still running on an older tree keep their own references to what they read.
     pub fn retain(&self, keep: &std::collections::HashSet<String>) -> CoreResult<usize> {
         let dropped: Vec<Arc<TableSlot>> = {
             let mut slots = lock(&self.slots)?;
@@ -266,8 +262,9 @@ impl Tables {
         };
         let mut cache = lock(&self.cache)?;
         for s in &dropped {
+            // The file closes with the slot's last reference: a read still on the old tree
+            // (an open iterator) keeps reading it, even once the collector unlinked it.
             cache.evict_sst(s.uid);
-            s.close_file()?;
         }
         Ok(dropped.len())
     }

@@ -148,6 +148,8 @@ pub struct MergeIterator {
     /// Descending visible walk: the newest version at or below the snapshot seen so far of
     /// the key being read (its versions arrive oldest first).
     candidate: Option<Row>,
+    /// A source's error, held back while the good row before it went out (see `pop`).
+    failed: Option<CoreError>,
 }
 
 impl MergeIterator {
@@ -163,6 +165,7 @@ impl MergeIterator {
             base_done: false,
             reverse: false,
             candidate: None,
+            failed: None,
         }
     }
 
@@ -243,11 +246,23 @@ impl MergeIterator {
                 self.waiting = Some(top.src);
                 Err(CoreError::Pending)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // The head row itself is good: hand it out; the error comes with the next call,
+                // and the source is asked again before anything else after that (as if not
+                // started), so a retry meets the error again until the source can go on.
+                let src = top.src;
+                let row = PeekMut::pop(top).row;
+                self.unstarted.push(src);
+                self.failed = Some(e);
+                Ok(Some(row))
+            }
         }
     }
 
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         self.start()?;
         self.waiting = None;
         if self.reverse {

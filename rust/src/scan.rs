@@ -224,7 +224,8 @@ impl TableSource {
     /// Splits one fetched range into its blocks, queued in walk order.
     fn take_blocks(&mut self, file: &SstFile, first: usize, count: usize, range: (u64, u64), raw: Bytes) -> CoreResult<()> {
         if raw.len() as u64 != range.1 - range.0 {
-            return Err(CoreError::corrupt(range.0, format!("{}: got {} bytes for [{}, {})", self.name(), raw.len(), range.0, range.1)));
+            let e = CoreError::corrupt(range.0, format!("got {} bytes for [{}, {}): the object is shorter than its index says", raw.len(), range.0, range.1));
+            return Err(e.in_object(Some(self.name())));
         }
         let mut blocks = Vec::with_capacity(count);
         for b in first..first + count {
@@ -282,8 +283,11 @@ impl RowSource for TableSource {
             if !self.positioned {
                 self.position(&file);
             }
-            if let Some((b, block)) = self.ready.pop_front() {
+            if let Some((b, block)) = self.ready.front().cloned() {
+                // Taken off the queue only once decoded: a block that fails stays, and so does
+                // its error, however often the read is retried.
                 self.decode(b, &block, &file)?;
+                self.ready.pop_front();
                 continue;
             }
             if !self.fill(&file)? {
@@ -442,6 +446,8 @@ pub struct Scan {
     page: Vec<Row>,
     /// The last key of the pages returned: a seek must move past it.
     last: Option<Bytes>,
+    /// The request a `Need` handed out, which the next replies must answer.
+    asked: Option<Vec<Part>>,
 }
 
 impl Scan {
@@ -465,13 +471,19 @@ impl Scan {
         } else {
             MergeIterator::new(sources, MergeMode::Visible { snapshot_seq: snapshot, now: Some(now) })
         };
-        Scan { merge, span, page: Vec::new(), last: None }
+        Scan { merge, span, page: Vec::new(), last: None, asked: None }
     }
 
     /// Up to `n` rows (fewer only at the end), or the bytes needed first; `replies` answers
     /// the previous `Need`. A page stopped by a `Need` goes on where it stopped.
-    pub fn next_page(&mut self, n: usize, replies: Option<Vec<PartReply>>) -> CoreResult<Poll<Vec<Row>>> {
-        if let Some(r) = replies {
+    pub fn next_page(&mut self, n: usize, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> CoreResult<Poll<Vec<Row>>> {
+        if let Some((parts, r)) = replies {
+            // Replies to an older request (a Fetch kept across a seek, or resumed late) could
+            // land on another SST's source: only the current request's are taken.
+            if self.asked.as_ref() != Some(&parts) {
+                return Err(CoreError::invalid("this Fetch no longer answers the scan's current request"));
+            }
+            self.asked = None;
             self.merge.feed(r)?;
         }
         while self.page.len() < n {
@@ -483,7 +495,14 @@ impl Scan {
                     self.page.push(row);
                 }
                 Ok(None) => break,
-                Err(CoreError::Pending) => return Ok(Poll::Need(self.merge.request()?)),
+                Err(CoreError::Pending) => {
+                    let parts = self.merge.request()?;
+                    self.asked = Some(parts.clone());
+                    return Ok(Poll::Need(parts));
+                }
+                // The rows before a broken block go out first; the error stays where it is
+                // (the block is not consumed) and comes with the next page.
+                Err(_) if !self.page.is_empty() => break,
                 Err(e) => return Err(e),
             }
         }
@@ -508,6 +527,7 @@ impl Scan {
         }
         // Rows of a page a failed fetch interrupted: those below the target go; if any remain,
         // the merge is already past them and goes on from there.
+        self.asked = None;
         self.page.retain(|r| r.key.as_ref() >= key);
         if self.page.is_empty() {
             self.merge.seek(key)?;
@@ -535,7 +555,8 @@ mod tests {
                 Poll::Ready(rows) => out.extend(rows),
                 Poll::Need(parts) => {
                     requests += 1;
-                    replies = Some(w.serve(&parts));
+                    let r = w.serve(&parts);
+                    replies = Some((parts, r));
                 }
             }
         }

@@ -110,7 +110,7 @@ fn poll_open(py: Python<'_>, tables: &Arc<Tables>, call: &mut OpenTable, replies
 enum Cont {
     Open { tables: Arc<Tables>, call: OpenTable },
     Get { tree: Arc<Tree>, call: GetMany, single: bool },
-    Scan { scan: Py<PyScan>, n: usize },
+    Scan { scan: Py<PyScan>, n: usize, parts: Vec<Part> },
     Job { job: Py<PyCompactionJob> },
 }
 
@@ -147,14 +147,24 @@ impl PyFetch {
         self.parts.iter().map(|p| (p.path.to_string(), p.tail, p.ranges.clone())).collect()
     }
 
-    fn resume(&self, py: Python<'_>, replies: Vec<(Vec<pyo3_bytes::PyBytes>, u64)>) -> PyResult<Py<PyAny>> {
+    fn resume(&self, py: Python<'_>, replies: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let replies: Vec<(Vec<pyo3_bytes::PyBytes>, u64)> = replies.extract().map_err(|e| {
+            invalid(format!("replies must be a list of (list of bytes-like buffers, object size >= 0): {e}"), true)
+        })?;
         let cont = lock(&self.cont)?.take().ok_or_else(|| invalid("this Fetch was resumed already".into(), false))?;
         if replies.len() != self.parts.len() {
             return Err(invalid(format!("{} replies for {} parts", replies.len(), self.parts.len()), false));
         }
+        // Copied into memory Rust owns: a buffer backed by a Python object would keep it alive
+        // inside the cache and the SST handles, and dropping it (an eviction, a finished scan)
+        // needs the GIL, which the dropping thread may not get while it holds the cache lock
+        // another thread waits for with the GIL held: a deadlock.
         let replies: Vec<PartReply> = replies
             .into_iter()
-            .map(|(bufs, size)| PartReply { buffers: bufs.into_iter().map(pyo3_bytes::PyBytes::into_inner).collect(), size })
+            .map(|(bufs, size)| PartReply {
+                buffers: bufs.into_iter().map(|b| Bytes::copy_from_slice(&b.into_inner())).collect(),
+                size,
+            })
             .collect();
         match cont {
             Cont::Open { tables, mut call } => {
@@ -165,7 +175,7 @@ impl PyFetch {
                 let poll = poll_get(py, &tree, &mut call, Some(replies), single)?;
                 finish(py, poll, Cont::Get { tree, call, single })
             }
-            Cont::Scan { scan, n } => scan.get().page(py, &scan, n, Some(replies)),
+            Cont::Scan { scan, n, parts } => scan.get().page(py, &scan, n, Some((parts, replies))),
             Cont::Job { job } => job.get().run(py, &job, Some(replies)),
         }
     }
@@ -297,12 +307,19 @@ fn page_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
 }
 
 impl PyScan {
-    fn page(&self, py: Python<'_>, me: &Py<PyScan>, n: usize, replies: Option<Vec<PartReply>>) -> PyResult<Py<PyAny>> {
-        let mut scan = lock(&self.inner)?;
-        let s: &mut Scan = &mut scan;
-        match py.detach(|| s.next_page(n, replies)).py_err(None)? {
+    fn page(&self, py: Python<'_>, me: &Py<PyScan>, n: usize, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> PyResult<Py<PyAny>> {
+        // The lock is taken without the GIL: a thread holding it while it works without the
+        // GIL must not wait on one holding the GIL while it waits for the lock.
+        let polled = py.detach(|| -> CoreResult<Poll<Vec<Row>>> {
+            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::invalid("scan poisoned"))?;
+            scan.next_page(n, replies)
+        });
+        match polled.py_err(None)? {
             Poll::Ready(rows) => page_to_py(py, &rows),
-            Poll::Need(parts) => finish(py, Poll::Need(parts), Cont::Scan { scan: me.clone_ref(py), n }),
+            Poll::Need(parts) => {
+                let cont = Cont::Scan { scan: me.clone_ref(py), n, parts: parts.clone() };
+                finish(py, Poll::Need(parts), cont)
+            }
         }
     }
 }
@@ -315,8 +332,13 @@ impl PyScan {
         slf.get().page(slf.py(), &me, n.max(1), None)
     }
 
-    fn seek(&self, key: &Bound<'_, PyBytes>) -> PyResult<()> {
-        lock(&self.inner)?.seek(key.as_bytes()).py_err(None)
+    fn seek(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<()> {
+        let k = key.as_bytes();
+        py.detach(|| -> CoreResult<()> {
+            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::invalid("scan poisoned"))?;
+            scan.seek(k)
+        })
+        .py_err(None)
     }
 }
 
@@ -324,8 +346,18 @@ impl PyScan {
 /// Python frame per row. `refill()` (the Python iterator's page loader, which drives the
 /// fetch contract and moves to a newer tree if needed) is called with the last key handed
 /// out (or None) when a page runs out, and returns the next page, empty at the end.
-#[pyclass(module = "slatedb_py._native", name = "Cursor")]
+///
+/// Several threads may share one iterator: its state sits behind a mutex taken without the
+/// GIL, so a thread waiting for a page another thread is loading just waits.
+#[pyclass(frozen, module = "slatedb_py._native", name = "Cursor")]
 pub struct PyCursor {
+    state: Mutex<CursorState>,
+    /// Set by `invalidate`: the buffered rows go at the next use. A flag, not the lock, so a
+    /// `close()` never waits for a page load another thread has under way.
+    stale: std::sync::atomic::AtomicBool,
+}
+
+struct CursorState {
     page: Option<Py<PyList>>,
     at: usize,
     done: bool,
@@ -336,6 +368,43 @@ pub struct PyCursor {
 }
 
 impl PyCursor {
+    /// The state, waiting for another thread's page load without holding the GIL (that
+    /// thread needs the GIL to finish).
+    fn locked<'a>(&'a self, py: Python<'_>) -> PyResult<std::sync::MutexGuard<'a, CursorState>> {
+        loop {
+            match self.state.try_lock() {
+                Ok(mut g) => {
+                    if self.stale.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                        g.drop_buffered(py)?;
+                    }
+                    return Ok(g);
+                }
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(invalid("iterator state poisoned".into(), false)),
+                Err(std::sync::TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(std::time::Duration::from_micros(50))),
+            }
+        }
+    }
+}
+
+impl CursorState {
+    fn drop_buffered(&mut self, py: Python<'_>) -> PyResult<()> {
+        let last = self.last(py)?;
+        self.page = None;
+        self.at = 0;
+        self.done = false;
+        self.prev_last = last;
+        Ok(())
+    }
+
+    fn last(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if let Some(p) = &self.page {
+            if self.at > 0 {
+                return Ok(Some(p.bind(py).get_item(self.at - 1)?.get_item(0)?.unbind()));
+            }
+        }
+        Ok(self.prev_last.as_ref().map(|k| k.clone_ref(py)))
+    }
+
     /// The current page with rows left, refilling as needed; None at the end.
     fn current<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyList>>> {
         loop {
@@ -371,40 +440,48 @@ impl PyCursor {
 impl PyCursor {
     #[new]
     fn new(refill: Py<PyAny>) -> Self {
-        PyCursor { page: None, at: 0, done: false, prev_last: None, refill: Some(refill) }
+        PyCursor {
+            state: Mutex::new(CursorState { page: None, at: 0, done: false, prev_last: None, refill: Some(refill) }),
+            stale: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 
     // The refill is a bound method of the iterator that owns this cursor: a reference cycle
     // the garbage collector must see through, or every iterator (and the tree it reads)
     // would live forever.
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
-        if let Some(r) = &self.refill {
+        // A cursor in use is reachable from a running frame: nothing to collect this round.
+        let Ok(st) = self.state.try_lock() else { return Ok(()) };
+        if let Some(r) = &st.refill {
             visit.call(r)?;
         }
-        if let Some(p) = &self.page {
+        if let Some(p) = &st.page {
             visit.call(p)?;
         }
-        if let Some(k) = &self.prev_last {
+        if let Some(k) = &st.prev_last {
             visit.call(k)?;
         }
         Ok(())
     }
 
-    fn __clear__(&mut self) {
-        self.refill = None;
-        self.page = None;
-        self.prev_last = None;
+    fn __clear__(&self) {
+        if let Ok(mut st) = self.state.try_lock() {
+            st.refill = None;
+            st.page = None;
+            st.prev_last = None;
+        }
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        match self.current(py)? {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let mut st = self.locked(py)?;
+        match st.current(py)? {
             Some(p) => {
-                let item = p.get_item(self.at)?;
-                self.at += 1;
+                let item = p.get_item(st.at)?;
+                st.at += 1;
                 Ok(Some(item.unbind()))
             }
             None => Ok(None),
@@ -414,35 +491,37 @@ impl PyCursor {
     /// Up to `n` rows (fewer only at the end). When loading a page fails after some rows
     /// were taken, those rows are returned and the failure comes with the next call: rows
     /// handed out are never dropped.
-    fn take(&mut self, py: Python<'_>, n: usize) -> PyResult<Py<PyList>> {
+    fn take(&self, py: Python<'_>, n: usize) -> PyResult<Py<PyList>> {
+        let mut st = self.locked(py)?;
         let out = PyList::empty(py);
         while out.len() < n {
-            let p = match self.current(py) {
+            let p = match st.current(py) {
                 Ok(Some(p)) => p,
                 Ok(None) => break,
                 Err(_) if !out.is_empty() => break,
                 Err(e) => return Err(e),
             };
-            let end = (self.at + n - out.len()).min(p.len());
-            for i in self.at..end {
+            let end = (st.at + n - out.len()).min(p.len());
+            for i in st.at..end {
                 out.append(p.get_item(i)?)?;
             }
-            self.at = end;
+            st.at = end;
         }
         Ok(out.unbind())
     }
 
     /// Skips buffered rows whose key is < `key`; True when a buffered row remains (the
     /// seek is then done without touching the native scan).
-    fn skip_below(&mut self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<bool> {
-        let Some(p) = &self.page else { return Ok(false) };
+    fn skip_below(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<bool> {
+        let mut st = self.locked(py)?;
+        let Some(p) = &st.page else { return Ok(false) };
         let p = p.bind(py).clone();
-        while self.at < p.len() {
-            let k = p.get_item(self.at)?.get_item(0)?;
+        while st.at < p.len() {
+            let k = p.get_item(st.at)?.get_item(0)?;
             if k.cast::<PyBytes>().map(|b| b.as_bytes() >= key.as_bytes()).unwrap_or(false) {
                 return Ok(true);
             }
-            self.at += 1;
+            st.at += 1;
         }
         Ok(false)
     }
@@ -450,22 +529,12 @@ impl PyCursor {
     /// The key of the last row handed out, or None.
     #[getter]
     fn last(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if let Some(p) = &self.page {
-            if self.at > 0 {
-                return Ok(Some(p.bind(py).get_item(self.at - 1)?.get_item(0)?.unbind()));
-            }
-        }
-        Ok(self.prev_last.as_ref().map(|k| k.clone_ref(py)))
+        self.locked(py)?.last(py)
     }
 
-    /// Drops the buffered rows: the next row comes from `refill` (after a move to a newer
-    /// tree, or once the database is closed, when `refill` raises).
-    fn invalidate(&mut self, py: Python<'_>) -> PyResult<()> {
-        let last = self.last(py)?;
-        self.page = None;
-        self.at = 0;
-        self.done = false;
-        self.prev_last = last;
-        Ok(())
+    /// Drops the buffered rows at the next use: the next row then comes from `refill` (which
+    /// raises once the database is closed). Never waits for a page load under way.
+    fn invalidate(&self) {
+        self.stale.store(true, std::sync::atomic::Ordering::Release);
     }
 }
