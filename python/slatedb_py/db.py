@@ -598,7 +598,10 @@ class Db:
             for t in self._threads:
                 if t is not threading.current_thread():
                     t.join(timeout=10)
-            self._tables.retain(set())  # open SST files and cached blocks go now
+            # Open SST files and cached blocks go now: the registry lets go of them, and so
+            # does the view (its tree holds the handles); reads after close raise first.
+            self._tables.retain(set())
+            self._view = None  # type: ignore[assignment]
 
     def __enter__(self) -> Db:
         return self

@@ -109,6 +109,70 @@ def read_again(
     raise error
 
 
+class _Pages:
+    """Loads an iterator's pages for its native cursor (`_native.Cursor`): drives the native
+    scan through the fetch contract, and moves to a newer tree when the one it reads was
+    collected. Holds no reference to the cursor or the iterator, so an iterator is freed as
+    soon as its user drops it (no cycle for the garbage collector to find)."""
+
+    def __init__(
+        self,
+        view: ReadView,
+        start: bytes | None,
+        end: bytes | None,
+        snapshot_seq: int,
+        now: int,
+        reverse: bool,
+        newer: Callable[[ReadView], ReadView | None],
+        is_open: Callable[[], bool],
+    ) -> None:
+        self.view: ReadView | None = view
+        self.start, self.end = start, end
+        self.seq, self.now, self.reverse = snapshot_seq, now, reverse
+        self.newer, self.is_open = newer, is_open
+        empty = start is not None and end is not None and start >= end
+        self.native = None if empty else view.scan(start, end, snapshot_seq, now, reverse)
+        self.page_rows = SCAN_PAGE
+
+    def __call__(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
+        """The next page of rows (empty at the end); `last` is the last key handed out."""
+        if not self.is_open() or self.view is None:
+            raise ClosedError("the database this iterator reads is closed")
+        if self.native is None:
+            return []
+        for _ in range(READ_ATTEMPTS):
+            try:
+                return self.view.tables.drive(self.native.next_page(self.page_rows))  # type: ignore[no-any-return]
+            except MissingObjectError as err:
+                self._move(err, last)
+        return self.view.tables.drive(self.native.next_page(self.page_rows))  # type: ignore[no-any-return]
+
+    def _move(self, err: MissingObjectError, last: bytes | None) -> None:
+        """Continues on the owner's newer tree after `last`, the last key returned."""
+        assert self.view is not None
+        view = self.newer(self.view)
+        if view is None:
+            raise err
+        m = view.manifest
+        if self.seq < (m.recent_snapshot_min_seq or m.last_l0_seq):
+            # The newer tree's compactions kept, of versions at or below that seq, only the
+            # newest: reading it at this iterator's older snapshot could skip rows silently.
+            raise SnapshotTooOldError(
+                f"this iterator reads the database as of seq {self.seq}; the tree it read was "
+                f"compacted and collected, and the current one keeps versions only from seq "
+                f"{m.recent_snapshot_min_seq or m.last_l0_seq} on: open the iterator again"
+            ) from err
+        self.view = view
+        start, end = self.start, self.end
+        if last is not None:
+            # After the last key handed out, and never before a seek's target (`start`).
+            if self.reverse:
+                end = last if end is None else min(end, last)
+            else:
+                start = last + b"\x00" if start is None else max(start, last + b"\x00")
+        self.native = view.scan(start, end, self.seq, self.now, self.reverse)
+
+
 class DbIterator:
     """A lazy iterator over `(key, value)` pairs of a range, in key order (descending when
     `reverse`). It reads as of the moment it was made: later writes are invisible to it.
@@ -117,7 +181,8 @@ class DbIterator:
     when the walk reaches them, data blocks read ahead about 1 MiB at a time, and rows cross
     into Python a page at a time (a native cursor hands them out without a Python frame per
     row). If the tree it reads is compacted away and collected under it, it moves to the
-    owner's newer tree and goes on after the last key it returned.
+    owner's newer tree and goes on after the last key it returned, or raises
+    `SnapshotTooOldError` when that tree no longer keeps its snapshot.
     """
 
     def __init__(
@@ -131,51 +196,12 @@ class DbIterator:
         newer: Callable[[ReadView], ReadView | None],
         is_open: Callable[[], bool],
     ) -> None:
-        self._view, self._start, self._end = view, start, end
-        self._seq, self._now, self._reverse = snapshot_seq, now, reverse
-        self._newer, self._is_open = newer, is_open
-        empty = start is not None and end is not None and start >= end
-        self._native = None if empty else view.scan(start, end, snapshot_seq, now, reverse)
-        self._page_rows = SCAN_PAGE
-        self._cursor = _native.Cursor(self._next_page)
+        self._pages = _Pages(view, start, end, snapshot_seq, now, reverse, newer, is_open)
+        self._cursor = _native.Cursor(self._pages)
 
-    def _next_page(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
-        """The next page of rows (empty at the end), for the cursor; `last` is the last key
-        it handed out."""
-        if not self._is_open():
-            raise ClosedError("the database this iterator reads is closed")
-        if self._native is None:
-            return []
-        for _ in range(READ_ATTEMPTS):
-            try:
-                return self._view.tables.drive(self._native.next_page(self._page_rows))  # type: ignore[no-any-return]
-            except MissingObjectError as err:
-                self._move(err, last)
-        return self._view.tables.drive(self._native.next_page(self._page_rows))  # type: ignore[no-any-return]
-
-    def _move(self, err: MissingObjectError, last: bytes | None) -> None:
-        """Continues on the owner's newer tree after `last`, the last key returned."""
-        view = self._newer(self._view)
-        if view is None:
-            raise err
-        m = view.manifest
-        if self._seq < (m.recent_snapshot_min_seq or m.last_l0_seq):
-            # The newer tree's compactions kept, of versions at or below that seq, only the
-            # newest: reading it at this iterator's older snapshot could skip rows silently.
-            raise SnapshotTooOldError(
-                f"this iterator reads the database as of seq {self._seq}; the tree it read was "
-                f"compacted and collected, and the current one keeps versions only from seq "
-                f"{m.recent_snapshot_min_seq or m.last_l0_seq} on: open the iterator again"
-            ) from err
-        self._view = view
-        start, end = self._start, self._end
-        if last is not None:
-            # After the last key handed out, and never before a seek's target (`_start`).
-            if self._reverse:
-                end = last if end is None else min(end, last)
-            else:
-                start = last + b"\x00" if start is None else max(start, last + b"\x00")
-        self._native = view.scan(start, end, self._seq, self._now, self._reverse)
+    @property
+    def _view(self) -> ReadView | None:
+        return self._pages.view
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return self._cursor  # type: ignore[no-any-return]
@@ -184,35 +210,41 @@ class DbIterator:
         return next(self._cursor)  # type: ignore[no-any-return]
 
     def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
-        """Up to `n` pairs (fewer only at the end; an empty list once finished)."""
+        """Up to `n` pairs (fewer at the end, or when loading the next page failed: the
+        failure then comes with the next call); an empty list once finished."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise InvalidArgumentError(f"next_batch needs a positive int, not {n!r:.40}")
-        self._page_rows = max(SCAN_PAGE, min(n, 65_536))
+        self._pages.page_rows = max(SCAN_PAGE, min(n, 65_536))
         try:
             return self._cursor.take(n)  # type: ignore[no-any-return]
         finally:
-            self._page_rows = SCAN_PAGE
+            self._pages.page_rows = SCAN_PAGE
 
     def seek(self, key: bytes) -> None:
         """Moves forward to the first key >= `key`, which must lie inside the iterator's range
         and after the last key returned (InvalidArgumentError otherwise)."""
         k = check_key(key)
-        if not self._is_open():
+        p = self._pages
+        if not p.is_open() or p.view is None:
             raise ClosedError("the database this iterator reads is closed")
-        if self._reverse:
+        if p.reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")
-        if (self._start is not None and k < self._start) or (self._end is not None and k >= self._end):
+        if (p.start is not None and k < p.start) or (p.end is not None and k >= p.end):
             raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
         last = self._cursor.last
         if last is not None and k <= last:
             raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
         # A move to a newer tree later must not bring back rows below the target.
-        self._start = k
+        p.start = k
         # Buffered rows before the target are skipped without a crossing.
-        if self._native is None or self._cursor.skip_below(k):
+        if p.native is None or self._cursor.skip_below(k):
             return
-        self._native.seek(k)
+        p.native.seek(k)
 
     def close(self) -> None:
-        """Drops the buffered rows; later use raises ClosedError once the database closed."""
+        """Ends the iterator with its database: the buffered rows go, and so does what it
+        read (its scan, and the view's SST handles and open files); later use raises
+        ClosedError. Never waits for a page load under way in another thread."""
         self._cursor.invalidate()
+        self._pages.native = None
+        self._pages.view = None

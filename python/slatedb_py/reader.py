@@ -286,7 +286,10 @@ class DbReader:
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(timeout=5)
-        self._tables.retain(set())  # open SST files and cached blocks go now
+        # Open SST files and cached blocks go now (the view's tree holds the handles too).
+        self._tables.retain(set())
+        with self._lock:
+            self._view = None
         if self._own is not None:
             try:
                 delete_checkpoint(self._manifests, self._own)

@@ -764,8 +764,8 @@ def test_closing_a_db_on_a_local_folder_closes_its_sst_files(tmp_path: Any) -> N
     store = LocalStore(str(tmp_path))
     rows = _compacted_db(store)
 
-    def sst_files() -> int:
-        return sum(1 for fd in os.listdir("/proc/self/fd") if ".sst" in _target(fd))
+    def sst_files() -> int:  # this database's SSTs only: other tests' handles may linger
+        return sum(1 for fd in os.listdir("/proc/self/fd") if _target(fd).startswith(str(tmp_path)) and ".sst" in _target(fd))
 
     db = Db.open("db", store, OPTS)
     assert sum(1 for _ in db.scan()) == len(rows)
