@@ -48,10 +48,6 @@ class TableCache:
         """Serves a native call's byte requests until it answers (`fetch.drive`)."""
         return drive(self.store, got, self.disk_cache)
 
-    def open(self, path: str) -> Any:
-        """The native SstFile at `path` (its metadata, read once per handle)."""
-        return self.drive(self.native.open(path))
-
     def add_written(self, path: str, data: Any) -> Any:
         """Registers an SST this process just wrote: its metadata is parsed from memory, so
         reads need not fetch it back; its blocks are read when a read needs them."""

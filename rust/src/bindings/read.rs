@@ -20,7 +20,7 @@ use super::memtable::PyMemtable;
 use super::sst::PySstFile;
 use crate::error::CoreResult;
 use crate::fetch::{Part, PartReply, Poll, Tables};
-use crate::read::{Found, GetMany, GetState, KeyRange, Level, OpenTable, TableRef, Tree};
+use crate::read::{Found, GetMany, GetState, KeyRange, Level, TableRef, Tree};
 use crate::scan::{Scan, Span};
 use crate::fetch::Fetcher;
 use crate::format::row::Row;
@@ -41,13 +41,6 @@ impl PyTables {
     #[pyo3(signature = (cache_bytes, local_root = None))]
     fn new(cache_bytes: usize, local_root: Option<PathBuf>) -> Self {
         PyTables { inner: Arc::new(Tables::new(cache_bytes, local_root)) }
-    }
-
-    /// The opened SST at `path`, or a Fetch whose resumption returns it.
-    fn open(&self, py: Python<'_>, path: &str) -> PyResult<Py<PyAny>> {
-        let slot = self.inner.slot(path).py_err(Some(path))?;
-        let mut call = OpenTable::new(slot);
-        poll_open(py, &self.inner, &mut call, None).and_then(|r| finish(py, r, Cont::Open { tables: self.inner.clone(), call }))
     }
 
     /// Registers an SST this process just wrote from its bytes: its metadata is parsed from
@@ -98,17 +91,8 @@ impl PyTables {
     }
 }
 
-fn poll_open(py: Python<'_>, tables: &Arc<Tables>, call: &mut OpenTable, replies: Option<Vec<PartReply>>) -> PyResult<Poll<Py<PyAny>>> {
-    let name = call.slot.path.clone();
-    match py.detach(|| call.poll(tables, replies)).py_err(Some(&name))? {
-        Poll::Ready(file) => Ok(Poll::Ready(Py::new(py, PySstFile { file, name: Some(name.to_string()) })?.into_any())),
-        Poll::Need(parts) => Ok(Poll::Need(parts)),
-    }
-}
-
 /// What a `Fetch` continues when resumed.
 enum Cont {
-    Open { tables: Arc<Tables>, call: OpenTable },
     Get { tree: Arc<Tree>, call: GetMany, single: bool },
     Scan { scan: Py<PyScan>, n: usize, parts: Vec<Part> },
     Job { job: Py<PyCompactionJob> },
@@ -167,10 +151,6 @@ impl PyFetch {
             })
             .collect();
         match cont {
-            Cont::Open { tables, mut call } => {
-                let poll = poll_open(py, &tables, &mut call, Some(replies))?;
-                finish(py, poll, Cont::Open { tables, call })
-            }
             Cont::Get { tree, mut call, single } => {
                 let poll = poll_get(py, &tree, &mut call, Some(replies), single)?;
                 finish(py, poll, Cont::Get { tree, call, single })
