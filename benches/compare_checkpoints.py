@@ -53,16 +53,22 @@ def bench_ours(n: int, tail: int, runs: int) -> dict[str, float]:
         build(path, n, tail)
         out: dict[str, float] = {}
         ids = []
-        out["create"] = median_ms(lambda i: ids.append(admin.create_checkpoint(path, STORE).id), runs)
+        out["create"] = median_ms(
+            lambda i: ids.append(admin.create_checkpoint(path, STORE).id), runs
+        )
         out["list"] = median_ms(lambda i: admin.list_checkpoints(path, STORE), runs)
         from datetime import timedelta
 
-        out["refresh"] = median_ms(lambda i: Db.refresh_checkpoint(path, STORE, ids[i], timedelta(hours=1)), runs)
+        out["refresh"] = median_ms(
+            lambda i: Db.refresh_checkpoint(path, STORE, ids[i], timedelta(hours=1)), runs
+        )
         ro = ReaderOptions(manifest_poll_interval=None)
         out["reader_open"] = median_ms(
             lambda i: DbReader.open(path, STORE, checkpoint_id=ids[i], options=ro).close(), runs
         )
-        out["clone"] = median_ms(lambda i: admin.create_clone(f"{tmp}/clone{i}", path, STORE, ids[i]), runs)
+        out["clone"] = median_ms(
+            lambda i: admin.create_clone(f"{tmp}/clone{i}", path, STORE, ids[i]), runs
+        )
         out["restore"] = median_ms(lambda i: admin.restore_checkpoint(path, STORE, ids[0]), runs)
         out["delete"] = median_ms(lambda i: Db.delete_checkpoint(path, STORE, ids[i]), runs)
         return out
@@ -103,7 +109,15 @@ def bench_official(n: int, runs: int) -> dict[str, float]:
         ids: list[str] = []
         out: dict[str, float] = {}
         out["create"] = median_ms(
-            lambda i: ids.append(str(maybe(adm.create_detached_checkpoint(u.CheckpointOptions(lifetime_ms=None, source=None, name=None))).id)),
+            lambda i: ids.append(
+                str(
+                    maybe(
+                        adm.create_detached_checkpoint(
+                            u.CheckpointOptions(lifetime_ms=None, source=None, name=None)
+                        )
+                    ).id
+                )
+            ),
             runs,
         )
         out["list"] = median_ms(lambda i: maybe(adm.list_checkpoints(None)), runs)
@@ -118,7 +132,11 @@ def bench_official(n: int, runs: int) -> dict[str, float]:
         out["reader_open"] = median_ms(reader, runs)
 
         def clone(i: int) -> None:
-            cb = maybe(adm.create_clone_builder_from_source(u.CloneSourceSpec(path=path, checkpoint=ids[i], projection_range=None)))
+            cb = maybe(
+                adm.create_clone_builder_from_source(
+                    u.CloneSourceSpec(path=path, checkpoint=ids[i], projection_range=None)
+                )
+            )
             cb.with_clone_path(f"{path}-clone{i}")
             maybe(cb.build())
 
@@ -139,11 +157,15 @@ def main() -> None:
     big = bench_ours(args.big, 100, args.runs)
     big_tail = bench_ours(args.big, 10_000, args.runs)
     official = bench_official(10_000, args.runs)
-    print(f"{'operation (median ms)':22} {'official 10k':>13} {'ours 10k':>10} {'ours ' + str(args.big // 1000) + 'k':>10} {'ours big, 100x WAL':>19} {'x official':>11}")
+    print(
+        f"{'operation (median ms)':22} {'official 10k':>13} {'ours 10k':>10} {'ours ' + str(args.big // 1000) + 'k':>10} {'ours big, 100x WAL':>19} {'x official':>11}"
+    )
     for op in ("create", "list", "refresh", "delete", "reader_open", "clone", "restore"):
         off = official.get(op)
         ratio = f"{off / small[op]:.1f}x" if off else "-"
-        print(f"{op:22} {off if off is not None else float('nan'):13.2f} {small[op]:10.2f} {big[op]:10.2f} {big_tail[op]:19.2f} {ratio:>11}")
+        print(
+            f"{op:22} {off if off is not None else float('nan'):13.2f} {small[op]:10.2f} {big[op]:10.2f} {big_tail[op]:19.2f} {ratio:>11}"
+        )
 
 
 if __name__ == "__main__":

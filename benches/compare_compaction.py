@@ -34,7 +34,9 @@ def build(path: str, total_mb: int, l0s: int = 8) -> int:
     per_l0 = rows // l0s
     keys = list(range(rows))
     random.Random(1).shuffle(keys)
-    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False, l0_sst_size_bytes=1 << 40)
+    opts = DbOptions(
+        flush_interval=None, compactor_enabled=False, gc_enabled=False, l0_sst_size_bytes=1 << 40
+    )
     with Db.open(path, "file:///", opts) as db:
         for j in range(l0s):
             chunk = sorted(keys[j * per_l0 : (j + 1) * per_l0])
@@ -52,7 +54,17 @@ def ours(path: str) -> tuple[float, float]:
     would count the parent's pages at fork time)."""
     t = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, "-m", "slatedb_py.cli", "compactor", "file:///", path, "--once", "--full", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "slatedb_py.cli",
+            "compactor",
+            "file:///",
+            path,
+            "--once",
+            "--full",
+            "--json",
+        ],
         check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -72,7 +84,10 @@ def official(path: str) -> float | None:
         s = u.Settings.default()
         s.set("garbage_collector_options", "null")
         s.set("compactor_options.poll_interval", json.dumps("50ms"))
-        s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+        s.set(
+            "compactor_options.scheduler_options",
+            json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}),
+        )
         b = u.DbBuilder(path.lstrip("/"), store)
         b.with_settings(s)
         t = time.perf_counter()
@@ -112,13 +127,17 @@ def main() -> None:
         print(f"side by side, {size / 1e6:.0f} MB of input SSTs (8 L0s -> one run):")
         print(f"  slatedb_py compactor : {t_ours:6.2f} s  {size / 1e6 / t_ours:7.1f} MB/s")
         if t_off is not None:
-            print(f"  SlateDB 0.17.0       : {t_off:6.2f} s  {size / 1e6 / t_off:7.1f} MB/s   ratio {t_off / t_ours:.2f}x")
+            print(
+                f"  SlateDB 0.17.0       : {t_off:6.2f} s  {size / 1e6 / t_off:7.1f} MB/s   ratio {t_off / t_ours:.2f}x"
+            )
         shutil.rmtree(a)
         shutil.rmtree(f"{tmp}/b")
         big = f"{tmp}/big"
         size = build(big, args.mb)
         t_big, peak = ours(big)
-        print(f"large input, {size / 1e6:.0f} MB: {t_big:.1f} s, {size / 1e6 / t_big:.1f} MB/s, peak RSS {peak:.0f} MB")
+        print(
+            f"large input, {size / 1e6:.0f} MB: {t_big:.1f} s, {size / 1e6 / t_big:.1f} MB/s, peak RSS {peak:.0f} MB"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

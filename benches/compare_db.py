@@ -51,7 +51,9 @@ def bench_ours(store_kind: str, n: int) -> dict[str, float]:
     store = MemoryStore() if store_kind == "memory" else LocalStore(tmp)
     try:
         db = Db.open("bench/db", store, DbOptions())
-        out["put"] = n / timed(lambda: [db.put(key(i), value(i), await_durable=False) for i in range(n)])
+        out["put"] = n / timed(
+            lambda: [db.put(key(i), value(i), await_durable=False) for i in range(n)]
+        )
         db.flush()
 
         def batches() -> None:
@@ -75,9 +77,15 @@ def bench_ours(store_kind: str, n: int) -> dict[str, float]:
 
         out["scan"] = 2 * n / timed(scan)
         assert total[0] == 2 * n
-        compacted = [m for m in os.listdir(os.path.join(tmp, "bench/db/compacted"))] if store_kind == "local" else []
+        compacted = (
+            [m for m in os.listdir(os.path.join(tmp, "bench/db/compacted"))]
+            if store_kind == "local"
+            else []
+        )
         if compacted:
-            size = sum(os.path.getsize(os.path.join(tmp, "bench/db/compacted", f)) for f in compacted)
+            size = sum(
+                os.path.getsize(os.path.join(tmp, "bench/db/compacted", f)) for f in compacted
+            )
             out["sst_bytes_per_key"] = size / (2 * n)
         db.close()
         if store_kind == "local":
@@ -163,7 +171,9 @@ def bench_official(store_kind: str, n: int) -> dict[str, float]:
         count = [0]
 
         async def scan() -> None:
-            it = await db.scan(u.KeyRange(start=None, start_inclusive=False, end=None, end_inclusive=False))
+            it = await db.scan(
+                u.KeyRange(start=None, start_inclusive=False, end=None, end_inclusive=False)
+            )
             while page := await it.next_batch(1000):
                 count[0] += len(page)
 
@@ -172,7 +182,9 @@ def bench_official(store_kind: str, n: int) -> dict[str, float]:
             cdir = os.path.join(tmp, "bench/db/compacted")
             files = os.listdir(cdir) if os.path.isdir(cdir) else []
             if files:
-                out["sst_bytes_per_key"] = sum(os.path.getsize(os.path.join(cdir, f)) for f in files) / (2 * n)
+                out["sst_bytes_per_key"] = sum(
+                    os.path.getsize(os.path.join(cdir, f)) for f in files
+                ) / (2 * n)
 
             async def one(i: int) -> float:
                 t = time.perf_counter()
@@ -265,8 +277,12 @@ def main() -> None:
     results["memory"]["rocksdict"] = results["local"]["rocksdict"]
     for kind in ("memory", "local"):
         r = results[kind]
-        print(f"\n== {kind} store (slatedb_py n={args.n}, official n={args.official_n}, rocksdict n={args.n}) ==")
-        print(f"{'metric':50} {'slatedb_py':>12} {'official':>12} {'rocksdict':>12} {'x official':>11} {'x rocksdict':>12}")
+        print(
+            f"\n== {kind} store (slatedb_py n={args.n}, official n={args.official_n}, rocksdict n={args.n}) =="
+        )
+        print(
+            f"{'metric':50} {'slatedb_py':>12} {'official':>12} {'rocksdict':>12} {'x official':>11} {'x rocksdict':>12}"
+        )
         for metric, label, t_off, t_rocks in TARGETS:
             ours = r["slatedb_py"].get(metric)
             off = r["official"].get(metric)

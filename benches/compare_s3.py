@@ -20,9 +20,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slatedb_py import Db, DbReader, WriteBatch, admin  # noqa: E402
-from slatedb_py.config import DbOptions, ReaderOptions  # noqa: E402
-from tests.support import S3Server  # noqa: E402
+from tests.support import S3Server
+
+from slatedb_py import Db, DbReader, WriteBatch, admin
+from slatedb_py.config import DbOptions, ReaderOptions
 
 LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+)')
 
@@ -48,7 +49,9 @@ class Requests:
         for method, path in LINE.findall(data):
             if f"/{self.bucket}" not in path:
                 continue
-            kind = "LIST" if method == "GET" and ("list-type" in path or "prefix=" in path) else method
+            kind = (
+                "LIST" if method == "GET" and ("list-type" in path or "prefix=" in path) else method
+            )
             out[kind] += 1
         return out
 
@@ -83,7 +86,9 @@ def ours(server: Any, n: int) -> dict[str, Any]:
         db.get(b"bulk%08d" % (i * 7 % (n * 10)))
     out["gets_per_s"] = n / (time.perf_counter() - t)
     out["req_per_1k_gets"] = fmt(req.take(), n / 1000)
-    reader = DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=None, managed_checkpoint=False))
+    reader = DbReader.open(
+        "db", store, options=ReaderOptions(manifest_poll_interval=None, managed_checkpoint=False)
+    )
     req.take()
     t = time.perf_counter()
     for i in range(n):
@@ -158,7 +163,9 @@ def official(server: Any, n: int) -> dict[str, Any]:
         out["req_per_1k_gets"] = fmt(req.take(), n / 1000)
         adm = u.AdminBuilder("db", store).build()
         t = time.perf_counter()
-        r = adm.create_detached_checkpoint(u.CheckpointOptions(lifetime_ms=None, source=None, name=None))
+        r = adm.create_detached_checkpoint(
+            u.CheckpointOptions(lifetime_ms=None, source=None, name=None)
+        )
         if asyncio.iscoroutine(r):
             run(r)
         out["checkpoint_ms"] = 1000 * (time.perf_counter() - t)
@@ -184,9 +191,13 @@ def main() -> None:
         server = S3Server.get()
     a = ours(server, args.n)
     b = official(server, args.n)
-    print(f"{args.server} S3 server on {server.endpoint}; n={args.n} durable puts, {args.n * 10} keys in batches, n gets")
+    print(
+        f"{args.server} S3 server on {server.endpoint}; n={args.n} durable puts, {args.n * 10} keys in batches, n gets"
+    )
     for k in a:
-        print(f"  {k:26} slatedb_py: {a[k] if isinstance(a[k], str) else f'{a[k]:,.1f}':>36}   official: {b.get(k, b.get('error', '-')) if isinstance(b.get(k), str) or k not in b else f'{b[k]:,.1f}'}")
+        print(
+            f"  {k:26} slatedb_py: {a[k] if isinstance(a[k], str) else f'{a[k]:,.1f}':>36}   official: {b.get(k, b.get('error', '-')) if isinstance(b.get(k), str) or k not in b else f'{b[k]:,.1f}'}"
+        )
     server.stop()
 
 

@@ -77,17 +77,30 @@ class RadosGateway:
     def __init__(self) -> None:
         for exe in ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "ceph"):
             if shutil.which(exe) is None:
-                raise RuntimeError(f"{exe} is missing: `make install-ceph` installs Debian's Ceph packages")
+                raise RuntimeError(
+                    f"{exe} is missing: `make install-ceph` installs Debian's Ceph packages"
+                )
         self.dir = Path(tempfile.mkdtemp(prefix="slatedb-rgw-"))
         for sub in ("mon/ceph-a", "osd/ceph-0", "run", "log", "rgw"):
             (self.dir / sub).mkdir(parents=True)
         fsid = str(uuid.uuid4())
         mon_port, self.port = _free_port(), _free_port()
         self.conf = str(self.dir / "ceph.conf")
-        Path(self.conf).write_text(CONF.format(fsid=fsid, mon_port=mon_port, rgw_port=self.port, d=self.dir))
+        Path(self.conf).write_text(
+            CONF.format(fsid=fsid, mon_port=mon_port, rgw_port=self.port, d=self.dir)
+        )
         c = ["-c", self.conf]
-        run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=120)  # noqa: E731
-        run("monmaptool", "--create", "--add", "a", f"127.0.0.1:{mon_port}", "--fsid", fsid, str(self.dir / "monmap"))
+        run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=120)
+        run(
+            "monmaptool",
+            "--create",
+            "--add",
+            "a",
+            f"127.0.0.1:{mon_port}",
+            "--fsid",
+            fsid,
+            str(self.dir / "monmap"),
+        )
         run("ceph-mon", *c, *AS_ROOT, "--mkfs", "-i", "a", "--monmap", str(self.dir / "monmap"))
         run("ceph-mon", *c, *AS_ROOT, "-i", "a")
         run("ceph", *c, "--connect-timeout", "30", "osd", "create")
@@ -107,9 +120,20 @@ class RadosGateway:
             except OSError:
                 if time.monotonic() > deadline or self.rgw.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"the RADOS Gateway did not start; logs in {self.dir / 'log'}") from None
+                    raise RuntimeError(
+                        f"the RADOS Gateway did not start; logs in {self.dir / 'log'}"
+                    ) from None
                 time.sleep(0.5)
-        run("radosgw-admin", *c, "user", "create", "--uid=test", "--display-name=test", "--access-key=test", "--secret-key=test")
+        run(
+            "radosgw-admin",
+            *c,
+            "user",
+            "create",
+            "--uid=test",
+            "--display-name=test",
+            "--access-key=test",
+            "--secret-key=test",
+        )
         self._buckets = itertools.count()
         atexit.register(self.stop)
 
@@ -124,15 +148,22 @@ class RadosGateway:
 
         name = f"rgw-{next(self._buckets)}"
         boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id="test",
-            aws_secret_access_key="test", region_name="us-east-1",
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
         ).create_bucket(Bucket=name)
         return name
 
     def store(self, bucket: str) -> Any:
         return S3Store(
-            bucket, endpoint=self.endpoint, access_key_id="test", secret_access_key="test",
-            region="us-east-1", client_options={"allow_http": True},
+            bucket,
+            endpoint=self.endpoint,
+            access_key_id="test",
+            secret_access_key="test",
+            region="us-east-1",
+            client_options={"allow_http": True},
         )
 
     def stop(self) -> None:

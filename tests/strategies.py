@@ -35,8 +35,10 @@ def sort_compacted(items: list[Row]) -> list[Row]:
 
 
 def compacted_rows(min_size: int = 1, max_size: int = 300) -> st.SearchStrategy[list[Row]]:
-    return st.lists(rows(), min_size=min_size, max_size=max_size).map(sort_compacted).filter(
-        lambda rs: len(rs) >= min_size
+    return (
+        st.lists(rows(), min_size=min_size, max_size=max_size)
+        .map(sort_compacted)
+        .filter(lambda rs: len(rs) >= min_size)
     )
 
 

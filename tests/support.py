@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import socket
 import subprocess
@@ -19,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from obstore.store import LocalStore, MemoryStore, S3Store
-
-import os
 
 # The store kinds every store-parametrized test runs on. The slow RADOS Gateway job of the
 # test command runs the integration suite with SLATEDB_PY_STORES=rgw.
@@ -50,7 +49,9 @@ class S3Server:
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.log.seek(0)
-                    raise RuntimeError(f"moto server did not start: {self.log.read()[-2000:]!r}") from None
+                    raise RuntimeError(
+                        f"moto server did not start: {self.log.read()[-2000:]!r}"
+                    ) from None
                 time.sleep(0.1)
         self._buckets = itertools.count()
         atexit.register(self.stop)
@@ -110,7 +111,9 @@ class FaultyStore:
     a fraction of requests (half before the request reaches the store, half after it
     succeeded, as a lost response), and a gate that holds matching requests until opened."""
 
-    def __new__(cls, inner: Any, *, latency_s: float = 0.0, error_rate: float = 0.0, seed: int = 0) -> Any:
+    def __new__(
+        cls, inner: Any, *, latency_s: float = 0.0, error_rate: float = 0.0, seed: int = 0
+    ) -> Any:
         import random
         import threading
 

@@ -18,7 +18,16 @@ def test_pyo3_only_in_bindings() -> None:
 
 
 def test_native_module_imported_only_by_its_wrappers() -> None:
-    allowed = {"__init__.py", "format.py", "sst.py", "memtable.py", "batch.py", "compactor.py", "fetch.py", "read_path.py"}
+    allowed = {
+        "__init__.py",
+        "format.py",
+        "sst.py",
+        "memtable.py",
+        "batch.py",
+        "compactor.py",
+        "fetch.py",
+        "read_path.py",
+    }
     offenders = [
         p.name
         for p in (ROOT / "python" / "slatedb_py").rglob("*.py")

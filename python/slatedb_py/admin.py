@@ -63,7 +63,9 @@ def create_checkpoint(
 def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Checkpoint]:
     """The checkpoints of the latest manifest, optionally only those named `name`."""
     if name is not None and not isinstance(name, str):
-        raise InvalidTypeError(f"name must be a str or None, not {type(name).__name__} {name!r:.60}")
+        raise InvalidTypeError(
+            f"name must be a str or None, not {type(name).__name__} {name!r:.60}"
+        )
     return _list(_manifests(path, store), name)
 
 

@@ -73,7 +73,9 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
     if ttl is None:
         return None
     if not isinstance(ttl, timedelta):
-        raise InvalidTypeError(f"{name} must be a datetime.timedelta, not {type(ttl).__name__} {ttl!r:.60}")
+        raise InvalidTypeError(
+            f"{name} must be a datetime.timedelta, not {type(ttl).__name__} {ttl!r:.60}"
+        )
     ms = ttl // timedelta(milliseconds=1)
     if ms < 1:
         raise InvalidArgumentError(

@@ -39,7 +39,9 @@ class Checkpoint:
             id=entry.id,
             manifest_id=entry.manifest_id,
             create_time=datetime.fromtimestamp(entry.create_time_s, UTC),
-            expire_time=None if entry.expire_time_s == 0 else datetime.fromtimestamp(entry.expire_time_s, UTC),
+            expire_time=None
+            if entry.expire_time_s == 0
+            else datetime.fromtimestamp(entry.expire_time_s, UTC),
             name=entry.name,
         )
 
@@ -66,7 +68,9 @@ def _expire_s(now_s: int, lifetime: timedelta | None) -> int:
 
 def _check_id(checkpoint_id: object) -> uuid.UUID:
     if not isinstance(checkpoint_id, uuid.UUID):
-        raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+        raise InvalidTypeError(
+            f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
+        )
     return checkpoint_id
 
 
@@ -98,7 +102,9 @@ def create_checkpoint(
             result[:] = [mine.manifest_id]
             return None
         if not m.initialized:
-            raise DataError(f"the database at {manifests.paths.root!r} is not initialized (a clone being created)")
+            raise DataError(
+                f"the database at {manifests.paths.root!r} is not initialized (a clone being created)"
+            )
         now_s = clock.now_ms() // 1000
         if options.source is not None:
             src = m.checkpoint(options.source)
@@ -133,7 +139,9 @@ def refresh_checkpoint(
     manifests: ManifestStore, checkpoint_id: uuid.UUID, lifetime: timedelta | None, clock: Clock
 ) -> Checkpoint:
     cid = _check_id(checkpoint_id)
-    CheckpointOptions(lifetime=lifetime)  # the one lifetime rule (InvalidTypeError / InvalidArgumentError)
+    CheckpointOptions(
+        lifetime=lifetime
+    )  # the one lifetime rule (InvalidTypeError / InvalidArgumentError)
     out: list[CheckpointEntry] = []
 
     def refresh(m: Manifest) -> Manifest:

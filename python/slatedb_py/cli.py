@@ -1,7 +1,7 @@
 """The ``slatedb-py`` command.
 
-    slatedb-py demo [DIR]          encode, store, decode and inspect SSTs in a local folder
-    slatedb-py sst FILE [FILE...]  inspect SST files (info, stats, first rows); --json
+slatedb-py demo [DIR]          encode, store, decode and inspect SSTs in a local folder
+slatedb-py sst FILE [FILE...]  inspect SST files (info, stats, first rows); --json
 """
 
 from __future__ import annotations
@@ -77,18 +77,24 @@ def cmd_sst(args: argparse.Namespace) -> int:
             continue
         i = sst.info
         print(f"{path}")
-        print(f"  {i.sst_type} SST, format v{i.format_version}, {i.size} bytes, "
-              f"compression {i.compression or 'none'}")
-        print(f"  {sst.num_blocks} data blocks ({i.data_len} B), filter {i.filter_len} B, "
-              f"index {i.index_len} B, stats {i.stats_len} B")
+        print(
+            f"  {i.sst_type} SST, format v{i.format_version}, {i.size} bytes, "
+            f"compression {i.compression or 'none'}"
+        )
+        print(
+            f"  {sst.num_blocks} data blocks ({i.data_len} B), filter {i.filter_len} B, "
+            f"index {i.index_len} B, stats {i.stats_len} B"
+        )
         if i.sst_type == "wal":
             print(f"  first seq {i.first_seq}")
         else:
             print(f"  keys {_show(i.first_key)} .. {_show(i.last_key)}")
         if sst.stats:
             s = sst.stats
-            print(f"  {s['num_puts']} puts, {s['num_deletes']} deletes, {s['num_merges']} merges; "
-                  f"raw keys {s['raw_key_size']} B, raw values {s['raw_val_size']} B")
+            print(
+                f"  {s['num_puts']} puts, {s['num_deletes']} deletes, {s['num_merges']} merges; "
+                f"raw keys {s['raw_key_size']} B, raw values {s['raw_val_size']} B"
+            )
         for n, row in enumerate(sst.rows()):
             if n >= args.rows:
                 break
@@ -125,7 +131,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     for i in range(200):
         db.put(b"durable:%04d" % i, b"x")
-    print(f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms each on average")
+    print(
+        f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms each on average"
+    )
     t = time.perf_counter()
     for i in range(0, n, 7):
         db.delete(b"user:%011d" % i, await_durable=False)
@@ -133,7 +141,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"  deleted every 7th key: {rate(len(range(0, n, 7)), time.perf_counter() - t)} deletes")
     t = time.perf_counter()
     hits = sum(db.get(b"user:%011d" % i) is not None for i in range(0, n, 3))
-    print(f"  {len(range(0, n, 3)):,} gets ({hits:,} found): {rate(len(range(0, n, 3)), time.perf_counter() - t)}")
+    print(
+        f"  {len(range(0, n, 3)):,} gets ({hits:,} found): {rate(len(range(0, n, 3)), time.perf_counter() - t)}"
+    )
     t = time.perf_counter()
     db.flush_memtable()
     print(f"  memtable written as an L0 SST in {1000 * (time.perf_counter() - t):.0f} ms")
@@ -145,11 +155,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with Db.open(path, store) as again:
         value = again.get(b"user:%011d" % 1)
         total = sum(1 for _ in again.scan())
-    print(f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}...")
+    print(
+        f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}..."
+    )
     objects = sorted(p.relative_to(folder) for p in (folder / "demo-db").rglob("*") if p.is_file())
     size = sum((folder / p).stat().st_size for p in objects)
-    print(f"  on disk: {len(objects)} objects, {size / 1e6:.1f} MB "
-          f"(manifest/, wal/, compacted/); inspect an SST with: slatedb-py sst {folder / objects[0]}")
+    print(
+        f"  on disk: {len(objects)} objects, {size / 1e6:.1f} MB "
+        f"(manifest/, wal/, compacted/); inspect an SST with: slatedb-py sst {folder / objects[0]}"
+    )
     return 0
 
 
@@ -188,16 +202,26 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
     if args.action == "create":
         source = uuid.UUID(args.source) if args.source else None
-        r = admin.create_checkpoint(args.path, args.store, CheckpointOptions(_lifetime(args.lifetime), source, args.name))
-        _emit(args, {"id": str(r.id), "manifest_id": r.manifest_id},
-              f"created checkpoint {r.id} pinning manifest {r.manifest_id}")
+        r = admin.create_checkpoint(
+            args.path, args.store, CheckpointOptions(_lifetime(args.lifetime), source, args.name)
+        )
+        _emit(
+            args,
+            {"id": str(r.id), "manifest_id": r.manifest_id},
+            f"created checkpoint {r.id} pinning manifest {r.manifest_id}",
+        )
     elif args.action == "list":
         cps = admin.list_checkpoints(args.path, args.store, args.name)
-        lines = [f"{c.id}  manifest {c.manifest_id:>6}  created {c.create_time:%Y-%m-%d %H:%M:%S}  "
-                 f"expires {c.expire_time or 'never'}  {c.name or ''}" for c in cps]
+        lines = [
+            f"{c.id}  manifest {c.manifest_id:>6}  created {c.create_time:%Y-%m-%d %H:%M:%S}  "
+            f"expires {c.expire_time or 'never'}  {c.name or ''}"
+            for c in cps
+        ]
         _emit(args, [_cp_dict(c) for c in cps], "\n".join(lines) or "no checkpoints")
     elif args.action == "refresh":
-        c = Db.refresh_checkpoint(args.path, args.store, uuid.UUID(args.id), _lifetime(args.lifetime))
+        c = Db.refresh_checkpoint(
+            args.path, args.store, uuid.UUID(args.id), _lifetime(args.lifetime)
+        )
         _emit(args, _cp_dict(c), f"checkpoint {c.id} now expires {c.expire_time or 'never'}")
     elif args.action == "delete":
         Db.delete_checkpoint(args.path, args.store, uuid.UUID(args.id))
@@ -211,8 +235,11 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from slatedb_py import admin
 
     mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
-    _emit(args, {"restored": args.id, "manifest_id": mid},
-          f"restored {args.path} to checkpoint {args.id} (manifest {mid}); writers opened before are fenced")
+    _emit(
+        args,
+        {"restored": args.id, "manifest_id": mid},
+        f"restored {args.path} to checkpoint {args.id} (manifest {mid}); writers opened before are fenced",
+    )
     return 0
 
 
@@ -221,10 +248,17 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
     r = admin.skip_wal_objects(args.path, args.store, args.skip_wal)
     first, last = r.replayed
-    _emit(args, {"manifest_id": r.manifest_id, "skipped": r.skipped, "replayed": [first, last]},
-          "\n".join([*(f"skipped {k} (its rows are lost)" for k in r.skipped),
-                      f"replayed WAL ids {first}..{last} into an L0 SST (manifest {r.manifest_id}); "
-                      "writers opened before are fenced"]))
+    _emit(
+        args,
+        {"manifest_id": r.manifest_id, "skipped": r.skipped, "replayed": [first, last]},
+        "\n".join(
+            [
+                *(f"skipped {k} (its rows are lost)" for k in r.skipped),
+                f"replayed WAL ids {first}..{last} into an L0 SST (manifest {r.manifest_id}); "
+                "writers opened before are fenced",
+            ]
+        ),
+    )
     return 0
 
 
@@ -233,9 +267,17 @@ def cmd_clone(args: argparse.Namespace) -> int:
 
     from slatedb_py import admin
 
-    admin.create_clone(args.clone_path, args.path, args.store, uuid.UUID(args.checkpoint) if args.checkpoint else None)
-    _emit(args, {"clone": args.clone_path, "parent": args.path},
-          f"cloned {args.path} to {args.clone_path} (zero-copy: the clone reads the parent's SSTs)")
+    admin.create_clone(
+        args.clone_path,
+        args.path,
+        args.store,
+        uuid.UUID(args.checkpoint) if args.checkpoint else None,
+    )
+    _emit(
+        args,
+        {"clone": args.clone_path, "parent": args.path},
+        f"cloned {args.path} to {args.clone_path} (zero-copy: the clone reads the parent's SSTs)",
+    )
     return 0
 
 
@@ -282,7 +324,11 @@ def cmd_compactor(args: argparse.Namespace) -> int:
         while c.run_once(full=args.full and n == 0):
             n += 1
         peak = _peak_rss_mb()
-        _emit(args, {"compactions": n, "peak_rss_mb": peak}, f"ran {n} compaction(s); peak RSS {peak} MB")
+        _emit(
+            args,
+            {"compactions": n, "peak_rss_mb": peak},
+            f"ran {n} compaction(s); peak RSS {peak} MB",
+        )
         return 0
     print(f"compacting {args.path} (epoch claimed; Ctrl-C stops)", flush=True)
     try:
@@ -340,10 +386,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("id", help="checkpoint id")
     p.set_defaults(func=cmd_restore)
 
-    p = sub.add_parser("repair", help="move a database past corrupt WAL objects that stop every open")
+    p = sub.add_parser(
+        "repair", help="move a database past corrupt WAL objects that stop every open"
+    )
     db_args(p)
-    p.add_argument("--skip-wal", type=int, action="append", required=True, metavar="ID",
-                   help="a WAL id to leave out (its rows are lost); repeat for several")
+    p.add_argument(
+        "--skip-wal",
+        type=int,
+        action="append",
+        required=True,
+        metavar="ID",
+        help="a WAL id to leave out (its rows are lost); repeat for several",
+    )
     p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser("clone", help="a writable, zero-copy clone of a database")
@@ -356,7 +410,9 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("--once", action="store_true", help="compact what is due, then exit")
     p.add_argument("--full", action="store_true", help="with --once: everything into one run")
-    p.add_argument("--poll-interval", type=float, default=1.0, help="seconds between rounds (at least 0.005)")
+    p.add_argument(
+        "--poll-interval", type=float, default=1.0, help="seconds between rounds (at least 0.005)"
+    )
     p.set_defaults(func=cmd_compactor)
 
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")

@@ -52,7 +52,9 @@ def create_clone(
     store: Store, clone_path: str, parent_path: str, checkpoint_id: uuid.UUID | None, clock: Clock
 ) -> None:
     if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
-        raise InvalidTypeError(f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+        raise InvalidTypeError(
+            f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
+        )
     parent_paths, clone_paths = DbPaths.of(parent_path), DbPaths.of(clone_path)
     if parent_paths.root == clone_paths.root:
         raise InvalidArgumentError(f"a clone needs its own path, not the parent's {parent_path!r}")
@@ -64,25 +66,35 @@ def create_clone(
     if existing is not None and existing[1].initialized:
         ext = next((e for e in existing[1].external_dbs if e.path == parent_paths.root), None)
         if ext is None:
-            raise InvalidArgumentError(f"{clone_path!r} already holds a database that is not a clone of {parent_path!r}")
+            raise InvalidArgumentError(
+                f"{clone_path!r} already holds a database that is not a clone of {parent_path!r}"
+            )
         return  # already made: idempotent
 
     if existing is None:
         if checkpoint_id is None:
-            checkpoint_id = create_checkpoint(parent, CheckpointOptions(lifetime=EPHEMERAL), clock).id
+            checkpoint_id = create_checkpoint(
+                parent, CheckpointOptions(lifetime=EPHEMERAL), clock
+            ).id
         _, latest = parent.require_latest()
         cp = latest.checkpoint(checkpoint_id)
         if cp is None or not is_live(cp, now_s):
             raise CheckpointNotFoundError(
-                f"no live checkpoint {checkpoint_id} in the database at {parent_path!r}", checkpoint_id=checkpoint_id
+                f"no live checkpoint {checkpoint_id} in the database at {parent_path!r}",
+                checkpoint_id=checkpoint_id,
             )
         source = parent.read(cp.manifest_id)
         if source is None:
             raise CheckpointNotFoundError(
-                f"checkpoint {checkpoint_id} pins manifest {cp.manifest_id}, which is missing", checkpoint_id=checkpoint_id
+                f"checkpoint {checkpoint_id} pins manifest {cp.manifest_id}, which is missing",
+                checkpoint_id=checkpoint_id,
             )
         inherited = tuple(
-            replace(e, source_checkpoint_id=e.final_checkpoint_id or e.source_checkpoint_id, final_checkpoint_id=new_uuid())
+            replace(
+                e,
+                source_checkpoint_id=e.final_checkpoint_id or e.source_checkpoint_id,
+                final_checkpoint_id=new_uuid(),
+            )
             for e in source.external_dbs
         )
         external_ssts = {s for e in source.external_dbs for s in e.sst_ids}
@@ -91,7 +103,10 @@ def create_clone(
             source,
             initialized=False,
             checkpoints=(),
-            external_dbs=(*inherited, ExternalDb(parent_paths.root, checkpoint_id, new_uuid(), own)),
+            external_dbs=(
+                *inherited,
+                ExternalDb(parent_paths.root, checkpoint_id, new_uuid(), own),
+            ),
         )
         if not clone.create_first(draft):
             raise InvalidArgumentError(f"{clone_path!r} is being created by someone else")

@@ -26,8 +26,8 @@ from slatedb_py.clock import Clock
 from slatedb_py.errors import DataError, FencedError, SlateDBError, UnsupportedFormatError
 from slatedb_py.ids import new_ulid, ulid_timestamp_ms
 from slatedb_py.manifest.codec import FbWriter, sst_v1_of, ulid_of
-from slatedb_py.manifest.model import SstHandle
 from slatedb_py.manifest.fb import FlatBufferError, Table
+from slatedb_py.manifest.model import SstHandle
 from slatedb_py.manifest.versioned import VersionedFolder
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import ObjectMeta, Store
@@ -96,7 +96,9 @@ def decode_state(data: bytes, *, name: str | None = None) -> CompactionsState:
     where = f"{name}: " if name else ""
     data = bytes(data)
     if len(data) < 2 or int.from_bytes(data[:2], "big") != 2:
-        raise UnsupportedFormatError(f"{where}not a version-2 compactor state", object=name, offset=0)
+        raise UnsupportedFormatError(
+            f"{where}not a version-2 compactor state", object=name, offset=0
+        )
     try:
         root = Table.root(data[2:])
         records = []
@@ -115,7 +117,11 @@ def decode_state(data: bytes, *, name: str | None = None) -> CompactionsState:
             )
         return CompactionsState(root.scalar(0, "u64"), tuple(records))
     except FlatBufferError as e:
-        raise DataError(f"{where}corrupt compactor state at offset {e.offset + 2}: {e}", object=name, offset=e.offset + 2) from None
+        raise DataError(
+            f"{where}corrupt compactor state at offset {e.offset + 2}: {e}",
+            object=name,
+            offset=e.offset + 2,
+        ) from None
 
 
 class CompactionsStore:
@@ -124,7 +130,9 @@ class CompactionsStore:
 
     def __init__(self, store: Store, paths: DbPaths, clock: Clock) -> None:
         self.paths = paths
-        self.versions = VersionedFolder(store, paths.compactions_dir, paths.compactions, "compactions", clock)
+        self.versions = VersionedFolder(
+            store, paths.compactions_dir, paths.compactions, "compactions", clock
+        )
 
     def latest(self, listed: list[ObjectMeta] | None = None) -> CompactionsState | None:
         """The newest state (`listed`: a listing of `compactions/` the caller already made)."""
@@ -163,15 +171,21 @@ class CompactorState:
             lambda cur: CompactionsState(epoch, self._mine(cur).last_finished())
         )
 
-    def start(self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int) -> CompactionRecord:
-        record = CompactionRecord(new_ulid(self.clock.now_ms()), RUNNING, l0_view_ids, sorted_runs, destination)
+    def start(
+        self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int
+    ) -> CompactionRecord:
+        record = CompactionRecord(
+            new_ulid(self.clock.now_ms()), RUNNING, l0_view_ids, sorted_runs, destination
+        )
         self.compactions.update(
             lambda cur: CompactionsState(self.epoch, (record, *self._mine(cur).last_finished()))
         )
         return record
 
     @contextmanager
-    def listing(self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int) -> Iterator[CompactionRecord]:
+    def listing(
+        self, l0_view_ids: tuple[str, ...], sorted_runs: tuple[int, ...], destination: int
+    ) -> Iterator[CompactionRecord]:
         """Lists a compaction for as long as the block runs (it uploads the outputs and
         commits): finished as committed when the block returns, dropped when it raises."""
         record = self.start(l0_view_ids, sorted_runs, destination)

@@ -59,7 +59,11 @@ def _run_size(run: SortedRun) -> int:
 
 def plan_compaction(m: Manifest, options: DbOptions) -> CompactionPlan | None:
     """The next size-tiered compaction for manifest `m`, or None."""
-    lo, hi, ratio = options.compaction_min_sources, options.compaction_max_sources, options.compaction_size_ratio
+    lo, hi, ratio = (
+        options.compaction_min_sources,
+        options.compaction_max_sources,
+        options.compaction_size_ratio,
+    )
     if any(v.visible_range is not None for v in m.all_views()) or m.segments:
         return None  # projected clone views and segments: not compacted here yet
     if len(m.l0) >= lo:
@@ -145,16 +149,32 @@ def run_compaction(
 
     The compaction is listed in the compactor state from before its first output until after
     its commit, so no collector deletes an output the manifest does not name yet."""
-    with fence.state.listing(tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination) as record:
+    with fence.state.listing(
+        tuple(v.id for v in plan.l0), tuple(r.id for r in plan.runs), plan.destination
+    ) as record:
         return _merge_and_commit(
-            store, paths, tables, fence, clock, options, snapshot, plan,
+            store,
+            paths,
+            tables,
+            fence,
+            clock,
+            options,
+            snapshot,
+            plan,
             lambda outputs: fence.state.compacted(record, outputs),
         )
 
 
 def _merge_and_commit(
-    store: Store, paths: DbPaths, tables: TableCache, fence: Any, clock: Clock, options: DbOptions,
-    snapshot: Manifest, plan: CompactionPlan, before_commit: Callable[[tuple[SstHandle, ...]], None],
+    store: Store,
+    paths: DbPaths,
+    tables: TableCache,
+    fence: Any,
+    clock: Clock,
+    options: DbOptions,
+    snapshot: Manifest,
+    plan: CompactionPlan,
+    before_commit: Callable[[tuple[SstHandle, ...]], None],
 ) -> tuple[int, Manifest]:
     views = plan.views()
     job = _native.CompactionJob(
@@ -225,7 +245,14 @@ def _merge_and_commit(
 class Compactor:
     """The compaction loop: embedded in a `Db` (a thread) or standalone (its own process)."""
 
-    def __init__(self, store: Store, paths: DbPaths, options: DbOptions, clock: Clock, tables: TableCache | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        paths: DbPaths,
+        options: DbOptions,
+        clock: Clock,
+        tables: TableCache | None = None,
+    ) -> None:
         self.store, self.paths, self.options, self.clock = store, paths, options, clock
         self.manifests = ManifestStore(store, paths, clock)
         self.fence = CompactorFence(self.manifests)

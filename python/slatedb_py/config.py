@@ -62,12 +62,16 @@ def _disk_cache(directory: Any, max_bytes: Any) -> None:
     _positive("disk_cache_bytes", max_bytes)
 
 
-def _duration(name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)) -> None:
+def _duration(
+    name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)
+) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, timedelta):
         orn = " or None" if allow_none else ""
-        raise InvalidTypeError(f"{name} must be a datetime.timedelta{orn}, not {type(value).__name__} {value!r:.60}")
+        raise InvalidTypeError(
+            f"{name} must be a datetime.timedelta{orn}, not {type(value).__name__} {value!r:.60}"
+        )
     if value < minimum:
         if not minimum:
             raise InvalidArgumentError(f"{name} must not be negative, not {value}")
@@ -146,19 +150,38 @@ class DbOptions:
         _flag("compactor_enabled", self.compactor_enabled)
         if self.gc is not None and not isinstance(self.gc, GcOptions):
             raise InvalidTypeError(f"gc must be GcOptions, not {type(self.gc).__name__}")
-        _duration("flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL)
+        _duration(
+            "flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL
+        )
         ttl_ms(self.default_ttl, "default_ttl")
-        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=False, minimum=MIN_POLL_INTERVAL)
+        _duration(
+            "manifest_poll_interval",
+            self.manifest_poll_interval,
+            allow_none=False,
+            minimum=MIN_POLL_INTERVAL,
+        )
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)
-        _duration("compactor_poll_interval", self.compactor_poll_interval, allow_none=False, minimum=MIN_POLL_INTERVAL)
+        _duration(
+            "compactor_poll_interval",
+            self.compactor_poll_interval,
+            allow_none=False,
+            minimum=MIN_POLL_INTERVAL,
+        )
         _positive("compaction_min_sources", self.compaction_min_sources)
         _positive("compaction_max_sources", self.compaction_max_sources)
-        if self.compaction_min_sources < 2 or self.compaction_max_sources < self.compaction_min_sources:
-            raise InvalidArgumentError("compaction needs 2 <= compaction_min_sources <= compaction_max_sources")
+        if (
+            self.compaction_min_sources < 2
+            or self.compaction_max_sources < self.compaction_min_sources
+        ):
+            raise InvalidArgumentError(
+                "compaction needs 2 <= compaction_min_sources <= compaction_max_sources"
+            )
         if not self.compaction_size_ratio >= 1:
-            raise InvalidArgumentError(f"compaction_size_ratio must be >= 1, not {self.compaction_size_ratio}")
+            raise InvalidArgumentError(
+                f"compaction_size_ratio must be >= 1, not {self.compaction_size_ratio}"
+            )
         _positive("block_size", self.block_size)
         if self.block_size > 65536:
             raise InvalidArgumentError(f"block_size must be <= 65536, not {self.block_size}")
@@ -255,7 +278,12 @@ class ReaderOptions:
 
     def __post_init__(self) -> None:
         _flag("managed_checkpoint", self.managed_checkpoint)
-        _duration("manifest_poll_interval", self.manifest_poll_interval, allow_none=True, minimum=MIN_POLL_INTERVAL)
+        _duration(
+            "manifest_poll_interval",
+            self.manifest_poll_interval,
+            allow_none=True,
+            minimum=MIN_POLL_INTERVAL,
+        )
         _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)
         if self.checkpoint_lifetime < timedelta(seconds=2):
             raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")

@@ -12,8 +12,8 @@ after that point.
 from __future__ import annotations
 
 import threading
-import weakref
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -25,7 +25,6 @@ from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
-from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.errors import (
     ClosedError,
     ConflictError,
@@ -35,18 +34,18 @@ from slatedb_py.errors import (
     SlateDBError,
     UnavailableError,
 )
+from slatedb_py.fetch import Fetch
+from slatedb_py.garbage_collector import run_gc_once
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
 from slatedb_py.memtable import new_durable_watermark, new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.fetch import Fetch
 from slatedb_py.read_path import DbIterator, ReadView, read_again
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
-
 
 
 @dataclass
@@ -66,10 +65,14 @@ class Db:
         return cls(path, store, options)
 
     @classmethod
-    def open(cls, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> Db:
+    def open(
+        cls, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None
+    ) -> Db:
         return cls(path, store, options, clock=clock)
 
-    def __init__(self, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, path: str, store: Any, options: DbOptions | None = None, *, clock: Clock | None = None
+    ) -> None:
         # Every argument is checked before the store is touched.
         self._paths = DbPaths.of(path)
         self.options = check_options(options, DbOptions)
@@ -102,15 +105,24 @@ class Db:
         fence_id = write_fence(self._store, self._paths, frontier, self._fence)
         self._active = new_memtable(self._memtable_memory)
         max_seq = replay_into(
-            self._active, self._store, self._paths, m.replay_after_wal_id + 1, fence_id - 1, m.last_l0_seq
+            self._active,
+            self._store,
+            self._paths,
+            m.replay_after_wal_id + 1,
+            fence_id - 1,
+            m.last_l0_seq,
         )
         self._frozen: list[_Frozen] = []  # newest first
-        self._unsent: list[tuple[bytes, int]] = []  # encoded WAL chunks not yet stored, oldest first
+        self._unsent: list[
+            tuple[bytes, int]
+        ] = []  # encoded WAL chunks not yet stored, oldest first
         self._next_wal_id = fence_id + 1
         self._last_wal_id = fence_id
         self._last_seq = max_seq
         self._durable = new_durable_watermark(max_seq)
-        self._last_tick = max(m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick)
+        self._last_tick = max(
+            m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick
+        )
         self._view = self._make_view()
 
         self._stop = threading.Event()
@@ -119,7 +131,9 @@ class Db:
         if self.options.flush_interval is not None:
             self._start(self._wal_ticker, "slatedb-wal")
         self._start(self._flusher, "slatedb-flush")
-        self._compactor = Compactor(self._store, self._paths, self.options, self._clock, self._tables)
+        self._compactor = Compactor(
+            self._store, self._paths, self.options, self._clock, self._tables
+        )
         self._compactor.on_commit = self._compacted
         if self.options.compactor_enabled:
             self._start(self._compactor.run_forever, "slatedb-compactor")
@@ -167,7 +181,9 @@ class Db:
             ttl = self._default_ttl
         return None if ttl is None else create_ts + ttl
 
-    def put(self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True) -> None:
+    def put(
+        self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True
+    ) -> None:
         """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
         # The hot path: plain bytes within limits skip the general checks.
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
@@ -385,7 +401,11 @@ class Db:
         self._wait_for_l0_room()
         o = self.options
         data = frozen.memtable.encode_l0(
-            o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, self._clock.now_ms()
+            o.block_size,
+            o.compression,
+            o.bloom_bits_per_key,
+            o.min_filter_keys,
+            self._clock.now_ms(),
         )
         mt = frozen.memtable
         view: SstView | None = None
@@ -409,7 +429,9 @@ class Db:
                 replay_after_wal_id=max(m.replay_after_wal_id, frozen.last_wal_id),
                 wal_id_last_seen=max(m.wal_id_last_seen, next_wal - 1),
                 last_l0_seq=last_seq,
-                last_l0_clock_tick=max(m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick),
+                last_l0_clock_tick=max(
+                    m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick
+                ),
                 recent_snapshot_min_seq=last_seq,
             )
 
@@ -492,7 +514,9 @@ class Db:
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
 
-    def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
+    def scan(
+        self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
+    ) -> DbIterator:
         """A lazy iterator of (key, value) pairs with start <= key < end, in key order
         (descending with `reverse=True`); either bound may be None. It reads as of this call."""
         s = None if start is None else check_key(start)
@@ -501,7 +525,9 @@ class Db:
         self._check_open()
         with self._lock:
             view, snapshot = self._view, self._last_seq
-        it = DbIterator(view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open)
+        it = DbIterator(
+            view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open
+        )
         self._iterators.add(it)
         return it
 
@@ -566,17 +592,27 @@ class Db:
 
     @staticmethod
     def refresh_checkpoint(
-        path: str, store: Any, checkpoint_id: uuid.UUID, lifetime: timedelta | None = None, *, clock: Clock | None = None
+        path: str,
+        store: Any,
+        checkpoint_id: uuid.UUID,
+        lifetime: timedelta | None = None,
+        *,
+        clock: Clock | None = None,
     ) -> checkpoint.Checkpoint:
         """Sets the checkpoint's expiry to now + `lifetime` (None: never expires)."""
         return checkpoint.refresh_checkpoint(
-            ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id, lifetime, clock or SystemClock()
+            ManifestStore(Store.resolve(store), DbPaths.of(path)),
+            checkpoint_id,
+            lifetime,
+            clock or SystemClock(),
         )
 
     @staticmethod
     def delete_checkpoint(path: str, store: Any, checkpoint_id: uuid.UUID) -> None:
         """Removes the checkpoint; the collector may then reclaim what only it pinned."""
-        checkpoint.delete_checkpoint(ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id)
+        checkpoint.delete_checkpoint(
+            ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id
+        )
 
     # ------------------------------------------------------------------ lifecycle
 

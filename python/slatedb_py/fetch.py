@@ -38,7 +38,9 @@ def drive(store: Store, got: Any, cache: DiskCache | None = None) -> Any:
     return got
 
 
-def _serve(store: Store, part: tuple[str, int, list[tuple[int, int]]], cache: DiskCache | None) -> tuple[list[Any], int]:
+def _serve(
+    store: Store, part: tuple[str, int, list[tuple[int, int]]], cache: DiskCache | None
+) -> tuple[list[Any], int]:
     path, tail, ranges = part
     if tail:
         held = cache.get_tail(path, tail) if cache is not None else None

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from slatedb_py.checkpoint import is_live
-from slatedb_py.compaction_state import CompactionsStore, oldest_listed_ms
 from slatedb_py.clock import Clock
+from slatedb_py.compaction_state import CompactionsStore, oldest_listed_ms
 from slatedb_py.config import GcOptions
 from slatedb_py.errors import DataError
 from slatedb_py.ids import ulid_timestamp_ms
@@ -87,7 +87,9 @@ def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) 
     # committed by the time the manifest is read, never the other way round.
     listed_states = store.list(paths.compactions_dir)
     try:
-        compaction_mark_ms = oldest_listed_ms(CompactionsStore(store, paths, clock).latest(listed_states))
+        compaction_mark_ms = oldest_listed_ms(
+            CompactionsStore(store, paths, clock).latest(listed_states)
+        )
     except DataError:
         compaction_mark_ms = None  # unreadable: delete no unreferenced SST
     latest_id, latest = manifests.update(drop_expired)

@@ -16,7 +16,12 @@ from typing import Any, TypeVar
 
 from slatedb_py import _native
 from slatedb_py.batch import check_key
-from slatedb_py.errors import ClosedError, InvalidArgumentError, MissingObjectError, SnapshotTooOldError
+from slatedb_py.errors import (
+    ClosedError,
+    InvalidArgumentError,
+    MissingObjectError,
+    SnapshotTooOldError,
+)
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, BytesBound, Manifest, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
@@ -60,7 +65,10 @@ class ReadView:
         bisecting on its SSTs' key ranges); segments (RFC-0024) keep their key prefix."""
         m = self.manifest
         levels: list[tuple[bytes, bool, list[tuple[Any, ...]]]] = []
-        for prefix, l0, runs in [(b"", m.l0, m.compacted), *((s.prefix, s.l0, s.compacted) for s in m.segments)]:
+        for prefix, l0, runs in [
+            (b"", m.l0, m.compacted),
+            *((s.prefix, s.l0, s.compacted) for s in m.segments),
+        ]:
             levels.extend((prefix, False, [self._ref(v)]) for v in l0)
             levels.extend((prefix, True, [self._ref(v) for v in r.views]) for r in runs)
         return _native.Tree(self.tables.native, list(self.memtables), levels)
@@ -75,7 +83,12 @@ class ReadView:
         return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))  # type: ignore[no-any-return]
 
     def scan(
-        self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int, reverse: bool = False
+        self,
+        start: bytes | None,
+        end: bytes | None,
+        snapshot_seq: int,
+        now: int,
+        reverse: bool = False,
     ) -> Any:
         """A native scan of [start, end) at `snapshot_seq` (pages via `DbIterator`)."""
         return self.tree.scan(start, end, snapshot_seq, now, reverse)

@@ -15,19 +15,24 @@ A pinned reader writes nothing.
 from __future__ import annotations
 
 import threading
-import weakref
 import uuid
+import weakref
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from slatedb_py.batch import check_key, check_keys
-from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import ReaderOptions, _flag, check_options
-from slatedb_py.db import _prefix_end
 from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
-from slatedb_py.config import CheckpointOptions
-from slatedb_py.errors import CheckpointNotFoundError, ClosedError, InvalidTypeError, MissingObjectError, UnavailableError
+from slatedb_py.clock import Clock, SystemClock
+from slatedb_py.config import CheckpointOptions, ReaderOptions, _flag, check_options
+from slatedb_py.db import _prefix_end
+from slatedb_py.errors import (
+    CheckpointNotFoundError,
+    ClosedError,
+    InvalidTypeError,
+    MissingObjectError,
+    UnavailableError,
+)
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
@@ -36,7 +41,6 @@ from slatedb_py.read_path import DbIterator, ReadView, read_again
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
-
 
 # Fresh starts of one load whose files were collected under it, before giving up.
 LOAD_ATTEMPTS = 5
@@ -139,7 +143,9 @@ class DbReader:
         def repoint(mid: int, m: Manifest) -> Manifest:
             e = m.checkpoint(own)
             if e is None:
-                raise CheckpointNotFoundError(f"reader checkpoint {own} vanished", checkpoint_id=own)
+                raise CheckpointNotFoundError(
+                    f"reader checkpoint {own} vanished", checkpoint_id=own
+                )
             new = replace(
                 e,
                 manifest_id=mid + 1 if stale else e.manifest_id,
@@ -189,7 +195,12 @@ class DbReader:
                 mid, m = self._managed()
             else:
                 mid, m = self._manifests.require_latest()
-            last_wal = max([m.replay_after_wal_id, *list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)])
+            last_wal = max(
+                [
+                    m.replay_after_wal_id,
+                    *list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id),
+                ]
+            )
         if rebuild or mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
             memtable = new_memtable()
@@ -260,12 +271,16 @@ class DbReader:
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
 
-    def scan(self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False) -> DbIterator:
+    def scan(
+        self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
+    ) -> DbIterator:
         s = None if start is None else check_key(start)
         e = None if end is None else check_key(end)
         _flag("reverse", reverse)
         view, seq = self._snapshot()
-        it = DbIterator(view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed)
+        it = DbIterator(
+            view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed
+        )
         self._iterators.add(it)
         return it
 

@@ -35,12 +35,16 @@ class RepairResult:
     replayed: tuple[int, int]
 
 
-def skip_wal_objects(manifests: ManifestStore, wal_ids: Iterable[int], clock: Clock) -> RepairResult:
+def skip_wal_objects(
+    manifests: ManifestStore, wal_ids: Iterable[int], clock: Clock
+) -> RepairResult:
     # Every check comes before the first write: fencing out the writer is not undone.
     try:
         skip = frozenset(wal_ids)
     except TypeError:
-        raise InvalidTypeError(f"wal_ids must be an iterable of ints, not {type(wal_ids).__name__}") from None
+        raise InvalidTypeError(
+            f"wal_ids must be an iterable of ints, not {type(wal_ids).__name__}"
+        ) from None
     if any(not isinstance(i, int) or isinstance(i, bool) for i in skip):
         raise InvalidTypeError(f"name the WAL ids to skip as ints, not {sorted(map(repr, skip))}")
     if not skip:
@@ -53,7 +57,9 @@ def skip_wal_objects(manifests: ManifestStore, wal_ids: Iterable[int], clock: Cl
             f"WAL ids {outside} of {paths.root!r} are not replayed any more (the replay point is "
             f"{m.replay_after_wal_id}): there is nothing to skip"
         )
-    last = max([m.replay_after_wal_id, *list_wal_ids(manifests.store, paths, after=m.replay_after_wal_id)])
+    last = max(
+        [m.replay_after_wal_id, *list_wal_ids(manifests.store, paths, after=m.replay_after_wal_id)]
+    )
     beyond = sorted(i for i in skip if i > last)
     if beyond:
         raise InvalidArgumentError(

@@ -20,8 +20,8 @@ from dataclasses import replace
 from slatedb_py.checkpoint import is_live
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
-from slatedb_py.format import decode_sst
 from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
+from slatedb_py.format import decode_sst
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
 from slatedb_py.manifest.store import ManifestStore, WriterFence
@@ -29,7 +29,9 @@ from slatedb_py.memtable import new_memtable
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
 
-def _checkpoint_manifest(manifests: ManifestStore, checkpoint_id: uuid.UUID, now_s: int) -> tuple[int, Manifest]:
+def _checkpoint_manifest(
+    manifests: ManifestStore, checkpoint_id: uuid.UUID, now_s: int
+) -> tuple[int, Manifest]:
     _, latest = manifests.require_latest()
     cp = latest.checkpoint(checkpoint_id)
     if cp is None or not is_live(cp, now_s):
@@ -60,7 +62,12 @@ def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
 
 
 def wal_to_l0(
-    manifests: ManifestStore, first: int, last: int, after_seq: int, clock: Clock, skip: frozenset[int] = frozenset()
+    manifests: ManifestStore,
+    first: int,
+    last: int,
+    after_seq: int,
+    clock: Clock,
+    skip: frozenset[int] = frozenset(),
 ) -> tuple[SstView | None, int]:
     """Replays WAL ids first..last (rows with seq > after_seq, ids in `skip` left out) into
     one new L0 SST; returns its view (None when there were no rows) and the highest seq."""
@@ -70,7 +77,9 @@ def wal_to_l0(
     if len(memtable) == 0:
         return None, max_seq
     o = DbOptions()
-    data = memtable.encode_l0(o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms())
+    data = memtable.encode_l0(
+        o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms()
+    )
     ulid = new_ulid(clock.now_ms())
     key = paths.compacted(ulid)
     store.put(key, data)
@@ -80,13 +89,19 @@ def wal_to_l0(
 
 def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
     if not isinstance(checkpoint_id, uuid.UUID):
-        raise InvalidTypeError(f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}")
+        raise InvalidTypeError(
+            f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
+        )
     target_id, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
     fence, fence_id = fence_out_writers(manifests)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
     view, max_seq = wal_to_l0(
-        manifests, target.replay_after_wal_id + 1, target.wal_id_last_seen, target.last_l0_seq, clock
+        manifests,
+        target.replay_after_wal_id + 1,
+        target.wal_id_last_seen,
+        target.last_l0_seq,
+        clock,
     )
     l0 = target.l0 if view is None else (view, *target.l0)
 

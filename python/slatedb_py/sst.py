@@ -30,7 +30,9 @@ _IDENTITY = {"bucket", "endpoint", "region", "account_name", "container_name", "
 
 
 class TableCache:
-    def __init__(self, store: Store, block_cache_bytes: int, disk_cache: DiskCache | None = None) -> None:
+    def __init__(
+        self, store: Store, block_cache_bytes: int, disk_cache: DiskCache | None = None
+    ) -> None:
         self.store = store
         self.disk_cache = disk_cache
         self.native = _native.Tables(block_cache_bytes, store.local_root)
@@ -41,7 +43,9 @@ class TableCache:
         for a remote store, its on-disk cache (a local folder is read directly instead)."""
         disk = None
         if options.disk_cache_dir is not None and store.local_root is None:
-            disk = DiskCache(options.disk_cache_dir, options.disk_cache_bytes, namespace=_namespace(store.inner))
+            disk = DiskCache(
+                options.disk_cache_dir, options.disk_cache_bytes, namespace=_namespace(store.inner)
+            )
         return cls(store, options.block_cache_bytes, disk)
 
     def drive(self, got: Any) -> Any:

@@ -20,7 +20,13 @@ import obstore
 from obstore import exceptions as obx
 from obstore.store import from_url
 
-from slatedb_py.errors import DataError, InvalidArgumentError, InvalidTypeError, MissingObjectError, UnavailableError
+from slatedb_py.errors import (
+    DataError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    MissingObjectError,
+    UnavailableError,
+)
 
 T = TypeVar("T")
 
@@ -121,12 +127,22 @@ class Store:
             except obx.GenericError as e:
                 # A range past the end: the object is shorter than the caller knows it to be
                 # (its SST index says so). No retry can fix that: it is broken data.
-                if "range" in str(e).lower() and ("invalid" in str(e).lower() or "too large" in str(e).lower()):
-                    raise DataError(f"object {path!r} is shorter than its ranges {list(ranges)[:4]}: {str(e)[:200]}", object=path) from e
+                if "range" in str(e).lower() and (
+                    "invalid" in str(e).lower() or "too large" in str(e).lower()
+                ):
+                    raise DataError(
+                        f"object {path!r} is shorter than its ranges {list(ranges)[:4]}: {str(e)[:200]}",
+                        object=path,
+                    ) from e
                 raise
             except BaseException as e:
-                if type(e).__name__ == "PanicException":  # obstore's own check of a range, as a panic
-                    raise DataError(f"object {path!r} cannot serve ranges {list(ranges)[:4]}: {str(e)[:200]}", object=path) from e
+                if (
+                    type(e).__name__ == "PanicException"
+                ):  # obstore's own check of a range, as a panic
+                    raise DataError(
+                        f"object {path!r} cannot serve ranges {list(ranges)[:4]}: {str(e)[:200]}",
+                        object=path,
+                    ) from e
                 raise
             return list(out)
 
@@ -136,7 +152,9 @@ class Store:
             # Ranged reads are of objects the caller knows exist (an SST the manifest
             # references): one that is gone stays gone, so this is broken data, not a
             # failure a retry could fix.
-            raise MissingObjectError(f"object {path!r} is missing from the store", object=path) from e
+            raise MissingObjectError(
+                f"object {path!r} is missing from the store", object=path
+            ) from e
 
     def get_tail(self, path: str, length: int) -> tuple[Any, int] | None:
         """The last ``length`` bytes (all of a shorter object) and the object's size, in one

@@ -58,8 +58,14 @@ def test_get_many_100k_keys_pages_of_one_and_a_million_and_long_keys(store: Any)
                 db.flush_memtable()
             if stage == "run":
                 db.compact()
-            assert db.get_many([*big, b"a" * MAX_KEY]) == [b"L\x01", b"L\x02", b"L\x03", None], stage
-            assert [v for _, v in db.scan(b"a", b"b", reverse=True)] == [b"L\x03", b"L\x02", b"L\x01"], stage
+            assert db.get_many([*big, b"a" * MAX_KEY]) == [b"L\x01", b"L\x02", b"L\x03", None], (
+                stage
+            )
+            assert [v for _, v in db.scan(b"a", b"b", reverse=True)] == [
+                b"L\x03",
+                b"L\x02",
+                b"L\x01",
+            ], stage
             it = db.scan(b"a", b"b")
             next(it)
             it.seek(big[2])
@@ -80,7 +86,7 @@ def test_writers_make_progress_under_a_tiny_memtable_budget(budget: int) -> None
             try:
                 for i in range(per_thread):
                     db.put(b"t%d-%05d" % (t, i), b"x" * 500, await_durable=i % 3 == 0)
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 errors.append(e)
 
         threads = [threading.Thread(target=write, args=(t,), daemon=True) for t in range(6)]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -65,7 +65,13 @@ def _reads(h: Any) -> list[tuple[str, Callable[[], bool]]]:
     sample = list(range(0, N, 97))
     return [
         ("get", lambda: h.get(ROWS[1500][0]) == ROWS[1500][1] and h.get(b"k99999") is None),
-        ("get_many", lambda: h.get_many([ROWS[i][0] for i in sample] + [b"zz"]) == [ROWS[i][1] for i in sample] + [None]),
+        (
+            "get_many",
+            lambda: (
+                h.get_many([ROWS[i][0] for i in sample] + [b"zz"])
+                == [ROWS[i][1] for i in sample] + [None]
+            ),
+        ),
         ("scan", lambda: list(h.scan()) == ROWS),
         ("reverse", lambda: list(h.scan(reverse=True)) == ROWS[::-1]),
         ("seek", seek),
@@ -78,7 +84,7 @@ def _outcome(fn: Callable[[], Any], sst: str) -> str:
         return "ok" if fn() in (True, None) else "WRONG"
     except DataError as e:
         return "named" if e.object == sst else f"{type(e).__name__}(object={e.object!r})"
-    except BaseException as e:  # noqa: BLE001 - a panic is a BaseException
+    except BaseException as e:
         return f"{type(e).__name__}: {str(e)[:80]}"
 
 
@@ -233,7 +239,10 @@ def test_a_directory_where_a_local_sst_should_be_is_a_data_error() -> None:
         os.unlink(path)
         os.mkdir(path)
         with DbReader.open("db", env.store, options=READER) as r:
-            got = {"get": _outcome(lambda: r.get(ROWS[10][0]), env.sst), "scan": _outcome(lambda: list(r.scan()), env.sst)}
+            got = {
+                "get": _outcome(lambda: r.get(ROWS[10][0]), env.sst),
+                "scan": _outcome(lambda: list(r.scan()), env.sst),
+            }
         os.rmdir(path)
     assert not any(v.startswith(UnavailableError.__name__) for v in got.values()), got
     assert set(got.values()) == {"named"}, got

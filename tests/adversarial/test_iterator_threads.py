@@ -66,7 +66,7 @@ def test_one_iterator_shared_by_threads_never_raises_a_foreign_error() -> None:
                             page = []
                 except SlateDBError:
                     continue
-                except Exception as e:  # noqa: BLE001 - the bug: anything else
+                except Exception as e:
                     with lock:
                         foreign.append(e)
                     continue
@@ -75,7 +75,9 @@ def test_one_iterator_shared_by_threads_never_raises_a_foreign_error() -> None:
                 with lock:
                     got.extend(k for k, _ in page)
 
-        threads = [threading.Thread(target=drain, args=(i % 2 == 0,), daemon=True) for i in range(4)]
+        threads = [
+            threading.Thread(target=drain, args=(i % 2 == 0,), daemon=True) for i in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -131,7 +133,7 @@ def test_close_while_another_thread_loads_a_page(kind: str) -> None:
     def iterate() -> None:
         try:
             outcome.append(next(it))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             outcome.append(e)
 
     t = threading.Thread(target=iterate, name="iterating", daemon=True)
@@ -141,7 +143,7 @@ def test_close_while_another_thread_loads_a_page(kind: str) -> None:
         assert reached.wait(20), "the page load never reached the store"
         try:
             h.close()
-        except BaseException as e:  # noqa: BLE001 - the bug
+        except BaseException as e:
             error = e
     finally:
         store.gate.set()

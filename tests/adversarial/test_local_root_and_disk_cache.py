@@ -18,7 +18,9 @@ from slatedb_py.store import Store
 OPTS = DbOptions(flush_interval=None, compactor_enabled=False)
 
 
-def test_a_local_store_with_a_relative_root_survives_a_chdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_local_store_with_a_relative_root_survives_a_chdir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Fixed bug: a `LocalStore` made with a relative root stops reading its SSTs after the process
     changes directory: every get and scan raises `MissingObjectError` for SSTs that exist.
 
@@ -91,7 +93,9 @@ def test_the_disk_cache_serves_ssts_smaller_than_the_tail_read(tmp_path: Path) -
         for i in range(50):
             db.put(b"k%03d" % i, b"v%03d" % i, await_durable=False)
         db.flush_memtable()
-    opts = ReaderOptions(manifest_poll_interval=None, disk_cache_dir=tmp_path / "cache", block_cache_bytes=0)
+    opts = ReaderOptions(
+        manifest_poll_interval=None, disk_cache_dir=tmp_path / "cache", block_cache_bytes=0
+    )
     requests = []
     for _ in range(2):
         store = Counting(inner)
@@ -100,7 +104,9 @@ def test_the_disk_cache_serves_ssts_smaller_than_the_tail_read(tmp_path: Path) -
             assert len(list(r.scan())) == 50
         requests.append(store.requests)
     assert requests[0] > 0
-    assert requests[1] == 0, f"the second reader fetched {requests[1]} times what the disk cache holds"
+    assert requests[1] == 0, (
+        f"the second reader fetched {requests[1]} times what the disk cache holds"
+    )
 
 
 def test_a_broken_disk_cache_never_changes_an_answer(tmp_path: Path) -> None:

@@ -51,7 +51,10 @@ def drive(got: Any) -> Any:
 
 
 def tree(tables: Any, *names: str) -> Any:
-    refs = {"a.sst": ("a.sst", b"k000000", b"k002999", None), "b.sst": ("b.sst", b"k003000", b"k005999", None)}
+    refs = {
+        "a.sst": ("a.sst", b"k000000", b"k002999", None),
+        "b.sst": ("b.sst", b"k003000", b"k005999", None),
+    }
     return _native.Tree(tables, [], [(b"", True, [refs[n] for n in names])])
 
 
@@ -126,7 +129,7 @@ def _fresh_get() -> tuple[Any, Any]:
 
 A = OBJECTS["a.sst"]
 HOSTILE_OPEN_REPLIES: list[tuple[str, Callable[[], Any], type]] = [
-    ("no parts", lambda: [], InvalidArgumentError),
+    ("no parts", list, InvalidArgumentError),
     ("two parts", lambda: [([A[-65536:]], len(A))] * 2, InvalidArgumentError),
     ("no buffers", lambda: [([], len(A))], InvalidArgumentError),
     ("tail longer than the object", lambda: [([A], 100)], InvalidArgumentError),
@@ -136,8 +139,12 @@ HOSTILE_OPEN_REPLIES: list[tuple[str, Callable[[], Any], type]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "reply", "error"), HOSTILE_OPEN_REPLIES, ids=[h[0] for h in HOSTILE_OPEN_REPLIES])
-def test_hostile_open_replies_raise_and_leave_the_handle_readable(name: str, reply: Callable[[], Any], error: type) -> None:
+@pytest.mark.parametrize(
+    ("name", "reply", "error"), HOSTILE_OPEN_REPLIES, ids=[h[0] for h in HOSTILE_OPEN_REPLIES]
+)
+def test_hostile_open_replies_raise_and_leave_the_handle_readable(
+    name: str, reply: Callable[[], Any], error: type
+) -> None:
     """Holds: each bad answer to an open raises its documented class; the handle then opens
     and reads the SST right (nothing half-installed)."""
     t, f = _fresh_get()
@@ -221,5 +228,7 @@ def test_one_native_scan_used_by_two_threads_does_not_deadlock() -> None:
             [sys.executable, "-c", _DEADLOCK], capture_output=True, text=True, timeout=10, env=env
         )
     except subprocess.TimeoutExpired:
-        pytest.fail("next_page and seek on one native Scan from two threads deadlocked (killed after 10 s; its setup takes well under 1 s)")
+        pytest.fail(
+            "next_page and seek on one native Scan from two threads deadlocked (killed after 10 s; its setup takes well under 1 s)"
+        )
     assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]

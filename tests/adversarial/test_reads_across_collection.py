@@ -18,16 +18,18 @@ from typing import Any
 import pytest
 from obstore.store import LocalStore, MemoryStore
 
-from slatedb_py.errors import SnapshotTooOldError
 from slatedb_py import Db, admin
 from slatedb_py.config import DbOptions, GcOptions
+from slatedb_py.errors import SnapshotTooOldError
 from tests.support import FaultyStore
 
 ZERO = GcOptions(min_age=timedelta(0))
 # No background compactor (compactions happen when the test says), no block cache (every
 # block read reaches the store or the file), small output SSTs (a run of several SSTs, opened
 # lazily by a scan).
-OPTS = DbOptions(flush_interval=None, compactor_enabled=False, block_cache_bytes=0, max_sst_size=64 * 1024)
+OPTS = DbOptions(
+    flush_interval=None, compactor_enabled=False, block_cache_bytes=0, max_sst_size=64 * 1024
+)
 N = 3000
 OLD = b"old" * 30  # rows big enough for the run to span several SSTs and read-ahead windows
 
@@ -55,7 +57,9 @@ def _compact_and_collect(db: Db, store: Any) -> None:
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_an_iterator_moved_to_a_compacted_tree_still_yields_its_snapshot(store: Any, reverse: bool) -> None:
+def test_an_iterator_moved_to_a_compacted_tree_still_yields_its_snapshot(
+    store: Any, reverse: bool
+) -> None:
     """Fixed bug: an iterator that moves to the newer tree silently loses rows of its snapshot.
 
     The iterator is made while every key holds OLD; then every key is overwritten with
@@ -134,7 +138,11 @@ def _gate_sst_reads(store: Any, thread: str) -> threading.Event:
     reached = threading.Event()
 
     def held(what: str, path: str) -> bool:
-        if what in ("get", "get_ranges") and "/compacted/" in path and threading.current_thread().name == thread:
+        if (
+            what in ("get", "get_ranges")
+            and "/compacted/" in path
+            and threading.current_thread().name == thread
+        ):
             reached.set()
             return True
         return False

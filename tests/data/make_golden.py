@@ -79,8 +79,16 @@ class Gen:
 
     def special_keys(self) -> list[bytes]:
         """Edge-case keys: prefixes of one another, all-0x00, all-0xff, 1-byte."""
-        ks = [b"\x00" * 16, b"\xff" * 16, b"prefix", b"prefix\x00", b"prefix\x00\x00", b"prefixA",
-              b"A", b"\x7f" * 17]
+        ks = [
+            b"\x00" * 16,
+            b"\xff" * 16,
+            b"prefix",
+            b"prefix\x00",
+            b"prefix\x00\x00",
+            b"prefixA",
+            b"A",
+            b"\x7f" * 17,
+        ]
         out = []
         for k in ks:
             if k not in self.used:
@@ -170,7 +178,9 @@ class Writer:
         if ttl is None:
             await self.db.put(k, v)
         else:
-            await self.db.put_with_options(k, v, u.PutOptions(ttl=ttl_obj(u, ttl)), u.WriteOptions())
+            await self.db.put_with_options(
+                k, v, u.PutOptions(ttl=ttl_obj(u, ttl)), u.WriteOptions()
+            )
         self.rec.on_put(k, v, ttl)
         self.rec.ops["put"] += 1
 
@@ -185,7 +195,8 @@ class Writer:
             await self.db.merge(k, op)
         else:
             await self.db.merge_with_options(
-                k, op, u.MergeOptions(ttl=ttl_obj(u, ttl)), u.WriteOptions())
+                k, op, u.MergeOptions(ttl=ttl_obj(u, ttl)), u.WriteOptions()
+            )
         self.rec.on_merge(k, op, ttl)
         self.rec.ops["merge"] += 1
 
@@ -237,8 +248,10 @@ def base_settings(u, *, codec=None, compactor=False):
     if compactor:
         s.set("compactor_options.poll_interval", json.dumps("100ms"))
         s.set("compactor_options.worker.compactions_poll_interval", json.dumps("100ms"))
-        s.set("compactor_options.scheduler_options",
-              json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+        s.set(
+            "compactor_options.scheduler_options",
+            json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}),
+        )
     else:
         s.set("compactor_options", "null")
     if codec is not None:
@@ -300,10 +313,11 @@ async def workload_standard(u, db, g: Gen, rec: Recorder) -> Writer:
     while i < len(a_keys):
         if r.random() < 0.03:  # multi-row batch of fresh puts
             n = r.randint(3, 12)
-            chunk = a_keys[i:i + n]
+            chunk = a_keys[i : i + n]
             i += len(chunk)
-            await w.batch([("put", k, g.value(), long_ttl if r.random() < 0.2 else None)
-                           for k in chunk])
+            await w.batch(
+                [("put", k, g.value(), long_ttl if r.random() < 0.2 else None) for k in chunk]
+            )
         else:
             k = a_keys[i]
             i += 1
@@ -327,12 +341,14 @@ async def workload_standard(u, db, g: Gen, rec: Recorder) -> Writer:
     b_new = [g.key() for _ in range(250)]
     live_a = [k for k in a_keys if rec.model[k] is not None and k not in rec.expired_keys]
     dead_a = [k for k in a_keys if rec.model[k] is None and k not in rec.expired_keys]
-    actions = ([("new", k) for k in b_new]
-               + [("over", k) for k in r.sample(live_a, 120)]
-               + [("ttl", k) for k in r.sample(live_a, 20)]
-               + [("del", k) for k in r.sample(live_a, 60)]
-               + [("del", g.key()) for _ in range(5)]  # tombstones for never-written keys
-               + [("res", k) for k in dead_a[:10]])
+    actions = (
+        [("new", k) for k in b_new]
+        + [("over", k) for k in r.sample(live_a, 120)]
+        + [("ttl", k) for k in r.sample(live_a, 20)]
+        + [("del", k) for k in r.sample(live_a, 60)]
+        + [("del", g.key()) for _ in range(5)]  # tombstones for never-written keys
+        + [("res", k) for k in dead_a[:10]]
+    )
     r.shuffle(actions)
     for n, (what, k) in enumerate(actions):
         if what in ("new", "res"):
@@ -347,24 +363,38 @@ async def workload_standard(u, db, g: Gen, rec: Recorder) -> Writer:
             await w.flush_wal("middle of phase B")
         if n % 90 == 45:  # mixed batches
             ks = r.sample(b_new, 4)
-            await w.batch([("put", ks[0], g.value(), None), ("delete", ks[1]),
-                           ("put", ks[2], g.value(), long_ttl), ("put", ks[3], b"", None)])
+            await w.batch(
+                [
+                    ("put", ks[0], g.value(), None),
+                    ("delete", ks[1]),
+                    ("put", ks[2], g.value(), long_ttl),
+                    ("put", ks[3], b"", None),
+                ]
+            )
     # a batch that writes the same key twice (last one wins) and put+delete of one key
     k1, k2 = g.key(), g.key()
-    await w.batch([("put", k1, b"first", None), ("put", k1, b"second", None),
-                   ("put", k2, b"doomed", None), ("delete", k2)])
+    await w.batch(
+        [
+            ("put", k1, b"first", None),
+            ("put", k1, b"second", None),
+            ("put", k2, b"doomed", None),
+            ("delete", k2),
+        ]
+    )
     await w.flush_memtable("end of phase B: L0 #2")
 
     # ---- phase C: the WAL tail (3 WAL SSTs, never flushed to L0)
     c_new = [g.key() for _ in range(150)]
     live = sorted(k for k, v in rec.model.items() if v is not None and k not in rec.expired_keys)
     dead = sorted(k for k, v in rec.model.items() if v is None and k not in rec.expired_keys)
-    actions = ([("new", k) for k in c_new]
-               + [("over", k) for k in r.sample(live, 60)]
-               + [("ttl", k) for k in r.sample(live, 15)]
-               + [("del", k) for k in r.sample(live, 30)]
-               + [("res", k) for k in r.sample(dead, 2)]
-               + [("short", k) for k in r.sample(c_new, 3)])
+    actions = (
+        [("new", k) for k in c_new]
+        + [("over", k) for k in r.sample(live, 60)]
+        + [("ttl", k) for k in r.sample(live, 15)]
+        + [("del", k) for k in r.sample(live, 30)]
+        + [("res", k) for k in r.sample(dead, 2)]
+        + [("short", k) for k in r.sample(c_new, 3)]
+    )
     r.shuffle(actions)
     cuts = {len(actions) // 3, 2 * len(actions) // 3}
     for n, (what, k) in enumerate(actions):
@@ -378,8 +408,13 @@ async def workload_standard(u, db, g: Gen, rec: Recorder) -> Writer:
             await w.delete(k)
         if n % 70 == 35:
             ks = r.sample(c_new, 3)
-            await w.batch([("put", ks[0], g.value(), None), ("put", ks[1], g.value(), long_ttl),
-                           ("delete", ks[2])])
+            await w.batch(
+                [
+                    ("put", ks[0], g.value(), None),
+                    ("put", ks[1], g.value(), long_ttl),
+                    ("delete", ks[2]),
+                ]
+            )
         if n in cuts:
             await w.flush_wal("phase C (tail)")
     await w.flush_wal("end of phase C (tail)")
@@ -408,9 +443,16 @@ async def workload_merge(u, db, g: Gen, rec: Recorder) -> Writer:
     # batches: two merges of one key in one batch, put+merge, delete+merge
     for n in range(6):
         ks = r.sample(base, 3)
-        await w.batch([("merge", ks[0], b"b%da," % n, None), ("merge", ks[0], b"b%db," % n, None),
-                       ("put", ks[1], b"reset%d" % n, None), ("merge", ks[1], b"+m", None),
-                       ("delete", ks[2]), ("merge", ks[2], b"after-delete", None)])
+        await w.batch(
+            [
+                ("merge", ks[0], b"b%da," % n, None),
+                ("merge", ks[0], b"b%db," % n, None),
+                ("put", ks[1], b"reset%d" % n, None),
+                ("merge", ks[1], b"+m", None),
+                ("delete", ks[2]),
+                ("merge", ks[2], b"after-delete", None),
+            ]
+        )
     for k in r.sample(base, 10):  # delete, then merge in a later batch
         await w.delete(k)
         await w.merge(k, b"fresh")
@@ -430,8 +472,13 @@ async def workload_merge(u, db, g: Gen, rec: Recorder) -> Writer:
         await w.delete(k)
     for n in range(3):
         ks = r.sample(tail_new, 2)
-        await w.batch([("merge", ks[0], b"x", None), ("merge", ks[0], b"y", None),
-                       ("merge", ks[1], b"z", long_ttl)])
+        await w.batch(
+            [
+                ("merge", ks[0], b"x", None),
+                ("merge", ks[0], b"y", None),
+                ("merge", ks[1], b"z", long_ttl),
+            ]
+        )
     await w.flush_wal("tail 2")
     return w
 
@@ -529,8 +576,9 @@ async def read_back(u, db_dir, settings, rec: Recorder, *, merge=False, block_si
             if kv is not None and kv.expire_ts is not None:
                 meta[k] = {"seq": kv.seq, "create_ts": kv.create_ts, "expire_ts": kv.expire_ts}
         scan = []
-        itr = await db.scan(u.KeyRange(start=None, start_inclusive=False, end=None,
-                                       end_inclusive=False))
+        itr = await db.scan(
+            u.KeyRange(start=None, start_inclusive=False, end=None, end_inclusive=False)
+        )
         while True:
             page = await itr.next_batch(500)
             if not page:
@@ -558,44 +606,72 @@ def hexs(ks):
 
 
 def row_json(r):
-    return {"kind": r.kind.name, "key": r.key.hex(),
-            "value": None if r.value is None else r.value.hex(), "seq": r.seq,
-            "create_ts": r.create_ts, "expire_ts": r.expire_ts}
+    return {
+        "kind": r.kind.name,
+        "key": r.key.hex(),
+        "value": None if r.value is None else r.value.hex(),
+        "seq": r.seq,
+        "create_ts": r.create_ts,
+        "expire_ts": r.expire_ts,
+    }
 
 
-async def finish_fixture(u, name, out_dir, db_dir, settings, rec, w, *, codec, notes,
-                         merge=False, block_size=None, block_size_name="4 KiB (default)",
-                         extra=None):
+async def finish_fixture(
+    u,
+    name,
+    out_dir,
+    db_dir,
+    settings,
+    rec,
+    w,
+    *,
+    codec,
+    notes,
+    merge=False,
+    block_size=None,
+    block_size_name="4 KiB (default)",
+    extra=None,
+):
     # drop anything that is not a DB object (0.17.0 on a local folder leaves none as far as we
     # have seen, but be safe: staging/temp files of the local object store start with '.')
     for root, _dirs, files in os.walk(db_dir):
         for f in files:
             if f.startswith(".") or f.endswith(".tmp") or f.endswith(".lock"):
-                notes.append("removed non-DB file %s" % os.path.relpath(os.path.join(root, f),
-                                                                         db_dir))
+                notes.append(
+                    "removed non-DB file %s" % os.path.relpath(os.path.join(root, f), db_dir)
+                )
                 os.remove(os.path.join(root, f))
     objects = object_listing(db_dir)
     manifest, wal_rows, got, meta, scan, reader_diff = await read_back(
-        u, db_dir, settings, rec, merge=merge, block_size=block_size)
+        u, db_dir, settings, rec, merge=merge, block_size=block_size
+    )
     if object_listing(db_dir) != objects:
         raise AssertionError("reading back modified the fixture")
 
     mism = [k for k in rec.order if k not in rec.expired_keys and got[k] != rec.model[k]]
     if mism:
-        notes.append("MODEL MISMATCH (0.17.0 differs from the write model) for %d keys: %s"
-                     % (len(mism), hexs(mism)[:20]))
+        notes.append(
+            "MODEL MISMATCH (0.17.0 differs from the write model) for %d keys: %s"
+            % (len(mism), hexs(mism)[:20])
+        )
     exp_visible = [k for k in rec.expired_keys if got[k] is not None]
     if rec.expired_keys:
-        notes.append("%d key(s) whose latest write had a 1 ms TTL; 0.17.0 get() returned a "
-                     "value for %d of them (see expired_keys / keys)"
-                     % (len(rec.expired_keys), len(exp_visible)))
+        notes.append(
+            "%d key(s) whose latest write had a 1 ms TTL; 0.17.0 get() returned a "
+            "value for %d of them (see expired_keys / keys)"
+            % (len(rec.expired_keys), len(exp_visible))
+        )
     live = sorted((k, v) for k, v in got.items() if v is not None)
     if scan != live:
-        notes.append("scan() differs from get(): scan has %d rows, get has %d non-null"
-                     % (len(scan), len(live)))
+        notes.append(
+            "scan() differs from get(): scan has %d rows, get has %d non-null"
+            % (len(scan), len(live))
+        )
     if reader_diff:
-        notes.append("DbReader get() differs from Db get() for %d keys: %s"
-                     % (len(reader_diff), hexs(reader_diff)[:20]))
+        notes.append(
+            "DbReader get() differs from Db get() for %d keys: %s"
+            % (len(reader_diff), hexs(reader_diff)[:20])
+        )
     else:
         notes.append("DbReader and Db agree on every key")
 
@@ -606,9 +682,13 @@ async def finish_fixture(u, name, out_dir, db_dir, settings, rec, w, *, codec, n
     for wid in wal_ids:
         rows = wal_rows.get(wid, [])
         entry = {
-            "id": wid, "file": "wal/%020d.sst" % wid, "size": objects["wal/%020d.sst" % wid],
-            "fence": objects["wal/%020d.sst" % wid] == 0, "rows": len(rows),
-            "first_seq": rows[0].seq if rows else None, "last_seq": rows[-1].seq if rows else None,
+            "id": wid,
+            "file": "wal/%020d.sst" % wid,
+            "size": objects["wal/%020d.sst" % wid],
+            "fence": objects["wal/%020d.sst" % wid] == 0,
+            "rows": len(rows),
+            "first_seq": rows[0].seq if rows else None,
+            "last_seq": rows[-1].seq if rows else None,
             # replayed on open = id > replay_after_wal_id; rows with seq <= last_l0_seq are
             # skipped by replay (already in L0), the rest are the unflushed tail
             "replayed_on_open": wid > replay_after,
@@ -624,10 +704,17 @@ async def finish_fixture(u, name, out_dir, db_dir, settings, rec, w, *, codec, n
     for p, size in objects.items():
         if p.startswith("compacted/"):
             ulid = p.split("/")[1].split(".")[0]
-            compacted_files.append({
-                "file": p, "size": size,
-                "role": "L0" if ulid in l0_ids else "sorted_run" if ulid in sr_ids
-                else "unreferenced (compacted away; GC disabled)"})
+            compacted_files.append(
+                {
+                    "file": p,
+                    "size": size,
+                    "role": "L0"
+                    if ulid in l0_ids
+                    else "sorted_run"
+                    if ulid in sr_ids
+                    else "unreferenced (compacted away; GC disabled)",
+                }
+            )
 
     expected = {
         "fixture": name,
@@ -640,8 +727,7 @@ async def finish_fixture(u, name, out_dir, db_dir, settings, rec, w, *, codec, n
         "notes": notes,
         "write_log": w.log,
         "op_counts": rec.ops,
-        "keys": {k.hex(): (None if got[k] is None else got[k].hex())
-                 for k in sorted(rec.order)},
+        "keys": {k.hex(): (None if got[k] is None else got[k].hex()) for k in sorted(rec.order)},
         "model_keys_mismatch": hexs(mism),
         "ttl_keys": hexs(rec.ttl_keys),
         "ttl_rows": {k.hex(): v for k, v in sorted(meta.items())},
@@ -660,9 +746,19 @@ async def finish_fixture(u, name, out_dir, db_dir, settings, rec, w, *, codec, n
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=0, separators=(",", ":"))
         f.write("\n")
-    print("%-14s keys=%d live=%d L0=%d SR=%d wal=%d tail=%d objects=%d"
-          % (name, len(rec.order), len(live), len(l0_ids), len(manifest["compacted"]),
-             len(wal_files), sum(1 for x in wal_files if x["unflushed_tail"]), len(objects)))
+    print(
+        "%-14s keys=%d live=%d L0=%d SR=%d wal=%d tail=%d objects=%d"
+        % (
+            name,
+            len(rec.order),
+            len(live),
+            len(l0_ids),
+            len(manifest["compacted"]),
+            len(wal_files),
+            sum(1 for x in wal_files if x["unflushed_tail"]),
+            len(objects),
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -693,8 +789,9 @@ async def make_standard(u, outdir, name, codec_label, *, block_size=None, block_
     kw = {}
     if block_size is not None:
         kw = {"block_size": block_size, "block_size_name": block_name}
-    await finish_fixture(u, name, out_dir, db_dir, settings, rec, w, codec=codec_label,
-                         notes=notes, **kw)
+    await finish_fixture(
+        u, name, out_dir, db_dir, settings, rec, w, codec=codec_label, notes=notes, **kw
+    )
 
 
 async def make_merge(u, outdir):
@@ -706,9 +803,18 @@ async def make_merge(u, outdir):
     w = await workload_merge(u, db, Gen(3), rec)
     await close_keep_wal_tail(u, db)
     w.log.append("shutdown_with_options(CloseOptions(flush_type=WAL)): tail stays in WAL")
-    await finish_fixture(u, name, out_dir, db_dir, settings, rec, w, codec="none",
-                         notes=["merge operator implemented in Python (uniffi callback)"],
-                         merge=True)
+    await finish_fixture(
+        u,
+        name,
+        out_dir,
+        db_dir,
+        settings,
+        rec,
+        w,
+        codec="none",
+        notes=["merge operator implemented in Python (uniffi callback)"],
+        merge=True,
+    )
 
 
 async def make_compacted(u, outdir):
@@ -766,12 +872,24 @@ async def make_compacted(u, outdir):
     await w.flush_wal("session 2: WAL tail")
     await close_keep_wal_tail(u, db)
     w.log.append("session 2 closed with flush_type=WAL: tail stays in WAL")
-    notes = ["session 1 ran the embedded compactor (min_compaction_sources=2); session 2 "
-             "reopened the DB with the compactor disabled, so its open wrote a new WAL fence "
-             "in the middle of the WAL id sequence",
-             "settings below are session 2's; session 1's are in settings_session1"]
-    await finish_fixture(u, name, out_dir, db_dir, s2, rec, w, codec="none", notes=notes,
-                         extra={"settings_session1": json.loads(s1.to_json_string())})
+    notes = [
+        "session 1 ran the embedded compactor (min_compaction_sources=2); session 2 "
+        "reopened the DB with the compactor disabled, so its open wrote a new WAL fence "
+        "in the middle of the WAL id sequence",
+        "settings below are session 2's; session 1's are in settings_session1",
+    ]
+    await finish_fixture(
+        u,
+        name,
+        out_dir,
+        db_dir,
+        s2,
+        rec,
+        w,
+        codec="none",
+        notes=notes,
+        extra={"settings_session1": json.loads(s1.to_json_string())},
+    )
 
 
 async def generate(outdir, only):
@@ -780,10 +898,22 @@ async def generate(outdir, only):
     os.makedirs(outdir, exist_ok=True)
     jobs = []
     for label in CODECS:
-        jobs.append(("codec_" + label, lambda lb=label: make_standard(u, outdir, "codec_" + lb, lb)))
-    jobs.append(("blocksize_1k", lambda: make_standard(
-        u, outdir, "blocksize_1k", "none", block_size=u.SstBlockSize.BLOCK1_KIB,
-        block_name="1 KiB (DbBuilder.with_sst_block_size(SstBlockSize.BLOCK1_KIB))")))
+        jobs.append(
+            ("codec_" + label, lambda lb=label: make_standard(u, outdir, "codec_" + lb, lb))
+        )
+    jobs.append(
+        (
+            "blocksize_1k",
+            lambda: make_standard(
+                u,
+                outdir,
+                "blocksize_1k",
+                "none",
+                block_size=u.SstBlockSize.BLOCK1_KIB,
+                block_name="1 KiB (DbBuilder.with_sst_block_size(SstBlockSize.BLOCK1_KIB))",
+            ),
+        )
+    )
     jobs.append(("merge", lambda: make_merge(u, outdir)))
     jobs.append(("compacted", lambda: make_compacted(u, outdir)))
     for name, job in jobs:
@@ -830,7 +960,7 @@ class FB:
 
     def bytes_(self, slot):
         v = self._vec(slot)
-        return None if v is None else bytes(self.buf[v[0]:v[0] + v[1]])
+        return None if v is None else bytes(self.buf[v[0] : v[0] + v[1]])
 
     def tables_one(self, slot):
         o = self._off(slot)
@@ -842,8 +972,10 @@ class FB:
         if v is None:
             return []
         start, n = v
-        return [FB(self.buf, start + 4 * i + struct.unpack_from("<I", self.buf, start + 4 * i)[0])
-                for i in range(n)]
+        return [
+            FB(self.buf, start + 4 * i + struct.unpack_from("<I", self.buf, start + 4 * i)[0])
+            for i in range(n)
+        ]
 
 
 CODEC_NAMES = {0: "none", 1: "snappy", 2: "zlib", 3: "lz4", 4: "zstd"}
@@ -858,7 +990,7 @@ def decompress(codec, data):
 
 
 def check_block(buf, start, end, what):
-    payload, crc = buf[start:end - 4], struct.unpack_from(">I", buf, end - 4)[0]
+    payload, crc = buf[start : end - 4], struct.unpack_from(">I", buf, end - 4)[0]
     if zlib.crc32(payload) != crc:
         raise AssertionError("%s: CRC mismatch at %d..%d" % (what, start, end))
     return payload
@@ -876,12 +1008,19 @@ def verify_sst(path):
     info_bytes = check_block(buf, meta_off, len(buf) - 10, path + " metadata")
     info = FB.root(info_bytes)
     d = {
-        "size": len(buf), "version": version, "meta_off": meta_off,
-        "index_offset": info.scalar(1, "Q"), "index_len": info.scalar(2, "Q"),
-        "filter_offset": info.scalar(3, "Q"), "filter_len": info.scalar(4, "Q"),
-        "codec": info.scalar(5, "B"), "sst_type": {0: "compacted", 1: "wal"}[info.scalar(6, "B")],
-        "stats_offset": info.scalar(8, "Q"), "stats_len": info.scalar(9, "Q"),
-        "filter_format": info.scalar(10, "B"), "first_entry": info.bytes_(0),
+        "size": len(buf),
+        "version": version,
+        "meta_off": meta_off,
+        "index_offset": info.scalar(1, "Q"),
+        "index_len": info.scalar(2, "Q"),
+        "filter_offset": info.scalar(3, "Q"),
+        "filter_len": info.scalar(4, "Q"),
+        "codec": info.scalar(5, "B"),
+        "sst_type": {0: "compacted", 1: "wal"}[info.scalar(6, "B")],
+        "stats_offset": info.scalar(8, "Q"),
+        "stats_len": info.scalar(9, "Q"),
+        "filter_format": info.scalar(10, "B"),
+        "first_entry": info.bytes_(0),
         "last_entry": info.bytes_(7),
     }
     io, il = d["index_offset"], d["index_len"]
@@ -897,7 +1036,7 @@ def verify_sst(path):
             p, names = 2, []
             for _ in range(n):
                 ln = struct.unpack_from(">H", fpay, p)[0]
-                nm = fpay[p + 2:p + 2 + ln].decode()
+                nm = fpay[p + 2 : p + 2 + ln].decode()
                 dl = struct.unpack_from(">Q", fpay, p + 2 + ln)[0]
                 probes = struct.unpack_from(">H", fpay, p + 10 + ln)[0]
                 names.append("%s(%dB,%dprobes)" % (nm, dl, probes))
@@ -959,9 +1098,9 @@ def decode_block_v2(b):
         vlen, p = _varint(b, p)
         if (start in restarts) != (shared == 0 and i % 16 == 0):
             raise AssertionError("restart point mismatch at row %d" % i)
-        key = prev[:shared] + bytes(b[p:p + unshared])
+        key = prev[:shared] + bytes(b[p : p + unshared])
         p += unshared
-        value = bytes(b[p:p + vlen])
+        value = bytes(b[p : p + vlen])
         p += vlen
         seq, flags = struct.unpack_from(">QB", b, p)
         p += 9
@@ -975,8 +1114,16 @@ def decode_block_v2(b):
             cts = struct.unpack_from(">q", b, p)[0]
             p += 8
         kind = "TOMBSTONE" if flags & 0x01 else "MERGE" if flags & 0x08 else "VALUE"
-        rows.append({"key": key, "value": None if kind == "TOMBSTONE" else value, "seq": seq,
-                     "kind": kind, "expire_ts": exp, "create_ts": cts})
+        rows.append(
+            {
+                "key": key,
+                "value": None if kind == "TOMBSTONE" else value,
+                "seq": seq,
+                "kind": kind,
+                "expire_ts": exp,
+                "create_ts": cts,
+            }
+        )
         prev, i = key, i + 1
     if p != end:
         raise AssertionError("block rows overrun the restart array")
@@ -1031,10 +1178,17 @@ def verify_manifest(path):
     # ManifestV2 slots (FORMAT.md 2.4); SST views: slot 1 = sst_id (Ulid)
     l0 = [ulid_str(v.tables_one(1)) for v in m.tables(9)]
     srs = [[ulid_str(v.tables_one(1)) for v in sr.tables(1)] for sr in m.tables(10)]
-    return {"version": ver, "writer_epoch": m.scalar(3, "Q"), "compactor_epoch": m.scalar(4, "Q"),
-            "replay_after_wal_id": m.scalar(5, "Q"), "wal_id_last_seen": m.scalar(6, "Q"),
-            "l0": len(l0), "sorted_runs": [len(x) for x in srs],
-            "last_l0_seq": m.scalar(13, "Q"), "sst_files": [x for sr in srs for x in sr] + l0}
+    return {
+        "version": ver,
+        "writer_epoch": m.scalar(3, "Q"),
+        "compactor_epoch": m.scalar(4, "Q"),
+        "replay_after_wal_id": m.scalar(5, "Q"),
+        "wal_id_last_seen": m.scalar(6, "Q"),
+        "l0": len(l0),
+        "sorted_runs": [len(x) for x in srs],
+        "last_l0_seq": m.scalar(13, "Q"),
+        "sst_files": [x for sr in srs for x in sr] + l0,
+    }
 
 
 def verify(outdir):
@@ -1048,16 +1202,20 @@ def verify(outdir):
         fx_size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(fx) for f in fs)
         total += fx_size
         print("=" * 100)
-        print("%s  (fixture %d bytes, expected.json %d bytes)"
-              % (name, fx_size, os.path.getsize(os.path.join(fx, "expected.json"))))
+        print(
+            "%s  (fixture %d bytes, expected.json %d bytes)"
+            % (name, fx_size, os.path.getsize(os.path.join(fx, "expected.json")))
+        )
         exp = json.load(open(os.path.join(fx, "expected.json")))
         mdir = os.path.join(db, "manifest")
         mans = sorted(os.listdir(mdir))
         for mf in mans:
             verify_manifest(os.path.join(mdir, mf))
         last = verify_manifest(os.path.join(mdir, mans[-1]))
-        print("  manifests: %d, latest %s: %s" % (
-            len(mans), mans[-1], {k: v for k, v in last.items() if k != "sst_files"}))
+        print(
+            "  manifests: %d, latest %s: %s"
+            % (len(mans), mans[-1], {k: v for k, v in last.items() if k != "sst_files"})
+        )
         for key in ("replay_after_wal_id", "last_l0_seq", "writer_epoch"):
             if last[key] != exp["manifest"][key]:
                 print("  !! %s differs from the binding's view" % key)
@@ -1072,22 +1230,25 @@ def verify(outdir):
                     ok = False
             c = FB.root(open(os.path.join(cdir, cfiles[-1]), "rb").read(), 2)
             statuses = [t.scalar(3, "B") for t in c.tables(1)]
-            print("  compactions: %d versions, latest: compactor_epoch=%d, %d compactions, "
-                  "status bytes %s" % (len(cfiles), c.scalar(0, "Q"), len(statuses), statuses))
+            print(
+                "  compactions: %d versions, latest: compactor_epoch=%d, %d compactions, "
+                "status bytes %s" % (len(cfiles), c.scalar(0, "Q"), len(statuses), statuses)
+            )
         role = {c["file"]: c["role"] for c in exp["compacted_files"]}
         wal_exp = {w["file"]: w for w in exp["wal_files"]}
         ssts = {}
         for sub in ("compacted", "wal"):
             d = os.path.join(db, sub)
             files = sorted(os.listdir(d)) if os.path.isdir(d) else []
-            print("  %s/: %d SSTs, %d bytes" % (sub, len(files),
-                                                  sum(os.path.getsize(os.path.join(d, f))
-                                                      for f in files)))
+            print(
+                "  %s/: %d SSTs, %d bytes"
+                % (sub, len(files), sum(os.path.getsize(os.path.join(d, f)) for f in files))
+            )
             for f in files:
                 rel = sub + "/" + f
                 try:
                     info = verify_sst(os.path.join(d, f))
-                except Exception as e:  # noqa: BLE001 - report and go on
+                except Exception as e:
                     print("    %-32s !! %s" % (f, e))
                     ok = False
                     continue
@@ -1097,16 +1258,26 @@ def verify(outdir):
                     continue
                 if sub == "wal":
                     w = wal_exp[rel]
-                    tag = "TAIL(%d new rows)" % w["rows_above_last_l0_seq"] if w[
-                        "unflushed_tail"] else "replayed,in-L0" if w["replayed_on_open"] else "in L0"
+                    tag = (
+                        "TAIL(%d new rows)" % w["rows_above_last_l0_seq"]
+                        if w["unflushed_tail"]
+                        else "replayed,in-L0"
+                        if w["replayed_on_open"]
+                        else "in L0"
+                    )
                     if "rows" in info:
                         if len(info["rows"]) != w["rows"]:
-                            print("    !! %s: %d rows decoded, binding saw %d"
-                                  % (rel, len(info["rows"]), w["rows"]))
+                            print(
+                                "    !! %s: %d rows decoded, binding saw %d"
+                                % (rel, len(info["rows"]), w["rows"])
+                            )
                             ok = False
                         for mine, theirs in zip(info["rows"], w.get("row_list", [])):
-                            mine_j = dict(mine, key=mine["key"].hex(), value=None
-                                          if mine["value"] is None else mine["value"].hex())
+                            mine_j = dict(
+                                mine,
+                                key=mine["key"].hex(),
+                                value=None if mine["value"] is None else mine["value"].hex(),
+                            )
                             if mine_j != theirs:
                                 print("    !! %s: row differs: %s vs %s" % (rel, mine_j, theirs))
                                 ok = False
@@ -1121,27 +1292,47 @@ def verify(outdir):
                         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
                     ttl = sum(1 for r in rows if r["expire_ts"] is not None)
                     bdesc = "%d rows %s ttl=%d; %d blocks [%s]" % (
-                        len(rows), ",".join("%s=%d" % kv for kv in sorted(kinds.items())), ttl,
-                        len(blocks), ",".join(map(str, blocks[:5])) + (",..." if len(blocks) > 5
-                                                                        else ""))
+                        len(rows),
+                        ",".join("%s=%d" % kv for kv in sorted(kinds.items())),
+                        ttl,
+                        len(blocks),
+                        ",".join(map(str, blocks[:5])) + (",..." if len(blocks) > 5 else ""),
+                    )
                 else:
                     bdesc = "(codec not decodable with the standard library)"
-                print("    %-32s %7d B %-8s %-6s filter=%-5d stats=%-4d %s | %s %s" % (
-                    f, info["size"], info["sst_type"], CODEC_NAMES[info["codec"]],
-                    info["filter_len"], info["stats_len"], tag, bdesc,
-                    " ".join(info.get("filters", []))))
+                print(
+                    "    %-32s %7d B %-8s %-6s filter=%-5d stats=%-4d %s | %s %s"
+                    % (
+                        f,
+                        info["size"],
+                        info["sst_type"],
+                        CODEC_NAMES[info["codec"]],
+                        info["filter_len"],
+                        info["stats_len"],
+                        tag,
+                        bdesc,
+                        " ".join(info.get("filters", [])),
+                    )
+                )
         if all("rows" in i or i.get("kind") for i in ssts.values()):
             mine = independent_get(last, ssts)
-            bad = [k for k, v in exp["keys"].items()
-                   if (None if mine.get(bytes.fromhex(k)) is None
-                       else mine[bytes.fromhex(k)].hex()) != v]
+            bad = [
+                k
+                for k, v in exp["keys"].items()
+                if (None if mine.get(bytes.fromhex(k)) is None else mine[bytes.fromhex(k)].hex())
+                != v
+            ]
             if bad:
-                print("  !! independent read differs from 0.17.0 on %d keys, e.g. %s"
-                      % (len(bad), bad[:5]))
+                print(
+                    "  !! independent read differs from 0.17.0 on %d keys, e.g. %s"
+                    % (len(bad), bad[:5])
+                )
                 ok = False
             else:
-                print("  independent decode (manifest + SSTs + WAL tail) matches expected.json "
-                      "on all %d keys" % len(exp["keys"]))
+                print(
+                    "  independent decode (manifest + SSTs + WAL tail) matches expected.json "
+                    "on all %d keys" % len(exp["keys"])
+                )
     print("=" * 100)
     print("total fixture bytes: %d (%.2f MiB)" % (total, total / 2**20))
     print("OK" if ok else "PROBLEMS FOUND")

@@ -9,7 +9,11 @@ from slatedb_py import Db, WriteBatch
 from slatedb_py.config import DbOptions
 
 root, start = sys.argv[1], int(sys.argv[2])
-db = Db.open("crash/db", LocalStore(root), DbOptions(flush_interval=timedelta(milliseconds=5), l0_sst_size_bytes=16 * 1024))
+db = Db.open(
+    "crash/db",
+    LocalStore(root),
+    DbOptions(flush_interval=timedelta(milliseconds=5), l0_sst_size_bytes=16 * 1024),
+)
 i = start
 while True:
     b = WriteBatch()

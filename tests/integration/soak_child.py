@@ -17,13 +17,13 @@ from datetime import timedelta
 
 sys.path.insert(0, sys.argv[4] if len(sys.argv) > 4 else ".")
 
-from slatedb_py import Db, DbReader, WriteBatch  # noqa: E402
-from slatedb_py.clock import SystemClock  # noqa: E402
-from slatedb_py.compactor import Compactor  # noqa: E402
-from slatedb_py.config import DbOptions, GcOptions, ReaderOptions  # noqa: E402
-from slatedb_py.garbage_collector import run_gc_once  # noqa: E402
-from slatedb_py.paths import DbPaths  # noqa: E402
-from tests.support import FaultyStore, S3Server  # noqa: E402
+from slatedb_py import Db, DbReader, WriteBatch
+from slatedb_py.clock import SystemClock
+from slatedb_py.compactor import Compactor
+from slatedb_py.config import DbOptions, GcOptions, ReaderOptions
+from slatedb_py.garbage_collector import run_gc_once
+from slatedb_py.paths import DbPaths
+from tests.support import FaultyStore, S3Server
 
 role, endpoint, bucket = sys.argv[1], sys.argv[2], sys.argv[3]
 server = S3Server.__new__(S3Server)
@@ -54,7 +54,13 @@ if role == "writer":
     db.close()
     print("closed", flush=True)
 elif role == "reader":
-    reader = DbReader.open("soak", store, options=ReaderOptions(manifest_poll_interval=None, checkpoint_lifetime=timedelta(seconds=30)))
+    reader = DbReader.open(
+        "soak",
+        store,
+        options=ReaderOptions(
+            manifest_poll_interval=None, checkpoint_lifetime=timedelta(seconds=30)
+        ),
+    )
     last: dict[int, int] = {}
     reads = 0
     while not stop.is_set():
@@ -78,7 +84,12 @@ elif role == "reader":
     reader.close()
     print(f"ok {reads}", flush=True)
 elif role == "compactor":
-    c = Compactor(store, DbPaths.of("soak"), DbOptions(compactor_poll_interval=timedelta(milliseconds=100), compaction_min_sources=2), SystemClock())
+    c = Compactor(
+        store,
+        DbPaths.of("soak"),
+        DbOptions(compactor_poll_interval=timedelta(milliseconds=100), compaction_min_sources=2),
+        SystemClock(),
+    )
     threading.Thread(target=lambda: (stop.wait(), c.stop.set(), c.wake.set()), daemon=True).start()
     c.run_forever()
     print(f"ok {c.compactions}", flush=True)
@@ -86,7 +97,9 @@ elif role == "collector":
     rounds = 0
     while not stop.wait(1.0):
         try:
-            run_gc_once(store, DbPaths.of("soak"), GcOptions(min_age=timedelta(seconds=2)), SystemClock())
+            run_gc_once(
+                store, DbPaths.of("soak"), GcOptions(min_age=timedelta(seconds=2)), SystemClock()
+            )
             rounds += 1
         except Exception as e:
             print(f"retry {type(e).__name__}", flush=True)

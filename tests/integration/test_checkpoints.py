@@ -60,7 +60,9 @@ def test_checkpoint_pins_its_view_until_deleted(store) -> None:
 def test_expiry_refresh_and_permanence_with_an_injected_clock(store) -> None:
     clock = ManualClock(1_800_000_000_000)
     Db.open("db", store, OPTS, clock=clock).close()
-    cp = admin.create_checkpoint("db", store, CheckpointOptions(lifetime=timedelta(seconds=1)), clock=clock)
+    cp = admin.create_checkpoint(
+        "db", store, CheckpointOptions(lifetime=timedelta(seconds=1)), clock=clock
+    )
     [listed] = admin.list_checkpoints("db", store)
     assert listed.expire_time is not None
     assert (listed.expire_time - listed.create_time) == timedelta(seconds=1)
@@ -75,7 +77,9 @@ def test_expiry_refresh_and_permanence_with_an_injected_clock(store) -> None:
     assert admin.run_gc_once("db", store, NOW, clock=clock).expired_checkpoints == []
     assert admin.list_checkpoints("db", store)[0].expire_time is None
 
-    short = admin.create_checkpoint("db", store, CheckpointOptions(lifetime=timedelta(seconds=1)), clock=clock)
+    short = admin.create_checkpoint(
+        "db", store, CheckpointOptions(lifetime=timedelta(seconds=1)), clock=clock
+    )
     clock.advance(1_000)
     result = admin.run_gc_once("db", store, NOW, clock=clock)
     assert result.expired_checkpoints == [str(short.id)]
@@ -194,13 +198,19 @@ def test_the_seed_examples_print_the_seed_lines() -> None:
             r"Created checkpoint with 5 min lifetime: ID = [0-9a-f-]{36}",
             r"Checkpoint refreshed with extended 2-hour lifetime\.",
         ],
-        "delete_checkpoint.py": [r"Created checkpoint: ID = [0-9a-f-]{36}", r"Checkpoint deleted\."],
+        "delete_checkpoint.py": [
+            r"Created checkpoint: ID = [0-9a-f-]{36}",
+            r"Checkpoint deleted\.",
+        ],
     }
     import re
 
     for name, lines in want.items():
         out = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / name)], capture_output=True, text=True, check=True
+            [sys.executable, str(ROOT / "examples" / name)],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         assert len(out) == len(lines)
         for got, pattern in zip(out, lines, strict=True):
@@ -215,14 +225,18 @@ def test_background_collector_in_an_open_db(tmp_path: Path) -> None:
     from tests.support import pass_time
 
     store = LocalStore(str(tmp_path))
-    opts = DbOptions(flush_interval=None, gc=GcOptions(min_age=timedelta(0), interval=timedelta(milliseconds=20)))
+    opts = DbOptions(
+        flush_interval=None, gc=GcOptions(min_age=timedelta(0), interval=timedelta(milliseconds=20))
+    )
     clock = ManualClock(time.time_ns() // 1_000_000)
     db = Db.open("db", store, opts, clock=clock)
     for i in range(5):
         db.put(b"k%d" % i, b"v")
         db.flush_memtable()
     time.sleep(0.2)
-    assert len(objects(store, "db/manifest")) > 1, "versions younger than the collector's floor stay"
+    assert len(objects(store, "db/manifest")) > 1, (
+        "versions younger than the collector's floor stay"
+    )
     pass_time(tmp_path, 3_600_000, clock)
     db.put(b"k0", b"v")
     db.flush_memtable()  # the store's clock moves on: the old versions are past the floor

@@ -19,20 +19,37 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_checkpoint_lifecycle_clone_restore_gc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_lifecycle_clone_restore_gc(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db_path = str(tmp_path / "db")
     with Db.open(db_path, "file:///") as db:
         db.put(b"k", b"v1")
-    code, out, _ = run(capsys, "checkpoint", "create", "file:///", db_path, "--lifetime", "2h", "--name", "n1", "--json")
+    code, out, _ = run(
+        capsys,
+        "checkpoint",
+        "create",
+        "file:///",
+        db_path,
+        "--lifetime",
+        "2h",
+        "--name",
+        "n1",
+        "--json",
+    )
     assert code == 0
     cp = json.loads(out)
     code, out, _ = run(capsys, "checkpoint", "list", "file:///", db_path)
     assert cp["id"] in out and "n1" in out
-    code, out, _ = run(capsys, "checkpoint", "refresh", "file:///", db_path, cp["id"], "--lifetime", "never")
+    code, out, _ = run(
+        capsys, "checkpoint", "refresh", "file:///", db_path, cp["id"], "--lifetime", "never"
+    )
     assert "never" in out
     with Db.open(db_path, "file:///") as db:
         db.put(b"k", b"v2")
-    code, out, _ = run(capsys, "clone", "file:///", db_path, str(tmp_path / "clone"), "--checkpoint", cp["id"])
+    code, out, _ = run(
+        capsys, "clone", "file:///", db_path, str(tmp_path / "clone"), "--checkpoint", cp["id"]
+    )
     assert code == 0
     with Db.open(str(tmp_path / "clone"), "file:///") as clone:
         assert clone.get(b"k") == b"v1"
@@ -41,7 +58,9 @@ def test_checkpoint_lifecycle_clone_restore_gc(tmp_path: Path, capsys: pytest.Ca
     with Db.open(db_path, "file:///") as db:
         assert db.get(b"k") == b"v1"
     code, out, _ = run(capsys, "gc", "file:///", db_path, "--min-age", "0", "--json")
-    assert code == 0 and json.loads(out)["manifests"] == []  # all younger than the collector's floor
+    assert (
+        code == 0 and json.loads(out)["manifests"] == []
+    )  # all younger than the collector's floor
     hour_ago = time.time() - 3600
     for f in Path(db_path, "manifest").iterdir():
         os.utime(f, (hour_ago, hour_ago))

@@ -106,7 +106,9 @@ def test_an_older_compactor_is_fenced(store) -> None:
 
 def test_compactor_killed_mid_compaction_leaves_a_readable_database(tmp_path: Path) -> None:
     store = LocalStore(str(tmp_path))
-    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False, l0_sst_size_bytes=64 * 1024)
+    opts = DbOptions(
+        flush_interval=None, compactor_enabled=False, gc_enabled=False, l0_sst_size_bytes=64 * 1024
+    )
     model = {}
     with Db.open("db", store, opts) as db:
         for i in range(60_000):
@@ -117,13 +119,17 @@ def test_compactor_killed_mid_compaction_leaves_a_readable_database(tmp_path: Pa
     cli = [sys.executable, "-m", "slatedb_py.cli", "compactor", "file:///", str(tmp_path / "db")]
     rng = random.Random(3)
     for _ in range(5):
-        proc = subprocess.Popen([*cli, "--once", "--full"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [*cli, "--once", "--full"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         time.sleep(rng.uniform(0.2, 0.8))
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         with Db.open("db", store, opts) as db:
             assert dict(db.scan()) == model
-    done = subprocess.run([*cli, "--once", "--full", "--json"], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [*cli, "--once", "--full", "--json"], env=env, capture_output=True, text=True, check=True
+    )
     assert '"compactions"' in done.stdout
     with Db.open("db", store, opts) as db:
         m = db.manifest()[1]

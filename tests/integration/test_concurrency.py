@@ -38,7 +38,9 @@ def test_checkpoints_from_another_process_while_a_writer_writes(tmp_path: Path) 
         while time.monotonic() < deadline:
             action = rng.random()
             if action < 0.5 or not live:
-                cp = admin.create_checkpoint("db", store, CheckpointOptions(lifetime=timedelta(hours=1)))
+                cp = admin.create_checkpoint(
+                    "db", store, CheckpointOptions(lifetime=timedelta(hours=1))
+                )
                 live.add(cp.id)
             elif action < 0.75:
                 Db.refresh_checkpoint("db", store, rng.choice(sorted(live)), timedelta(hours=2))

@@ -145,9 +145,10 @@ def test_value_over_u32_limit_is_refused_without_allocating(store) -> None:
 
     db = Db.open("db", store, FAST)
     # A sparse 4 GiB mapping: its size is known without touching its pages.
-    with mmap.mmap(-1, 2**32, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)) as m:
-        with pytest.raises(InvalidArgumentError, match="4294967295"):
-            db.put(b"k", memoryview(m))
+    with mmap.mmap(
+        -1, 2**32, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    ) as m, pytest.raises(InvalidArgumentError, match="4294967295"):
+        db.put(b"k", memoryview(m))
     assert db.get(b"k") is None
     db.close()
 
@@ -156,7 +157,12 @@ def test_use_after_close(store) -> None:
     db = Db.open("db", store)
     db.close()
     db.close()  # idempotent
-    for call in (lambda: db.put(b"k", b"v"), lambda: db.get(b"k"), lambda: list(db.scan()), db.flush):
+    for call in (
+        lambda: db.put(b"k", b"v"),
+        lambda: db.get(b"k"),
+        lambda: list(db.scan()),
+        db.flush,
+    ):
         with pytest.raises(ClosedError):
             call()
 

@@ -36,7 +36,9 @@ class Counting(Store):
 
 def _load(store: Any) -> dict[bytes, bytes]:
     rows = {b"key%06d" % i: b"v%06d" % i * 20 for i in range(20_000)}
-    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False, block_cache_bytes=0)
+    opts = DbOptions(
+        flush_interval=None, compactor_enabled=False, gc_enabled=False, block_cache_bytes=0
+    )
     with Db.open("db", store, opts) as db:
         for i, (k, v) in enumerate(rows.items()):
             db.put(k, v, await_durable=False)
@@ -49,7 +51,9 @@ def test_a_second_reader_reads_sst_bytes_from_the_disk_cache(tmp_path: Path) -> 
     inner = MemoryStore()
     rows = _load(inner)
     keys = list(rows)[::97]
-    opts = ReaderOptions(manifest_poll_interval=None, disk_cache_dir=tmp_path / "cache", block_cache_bytes=0)
+    opts = ReaderOptions(
+        manifest_poll_interval=None, disk_cache_dir=tmp_path / "cache", block_cache_bytes=0
+    )
     first = Counting(inner)
     with DbReader.open("db", first, options=opts) as r:
         assert dict(r.scan()) == rows
@@ -63,7 +67,12 @@ def test_a_second_reader_reads_sst_bytes_from_the_disk_cache(tmp_path: Path) -> 
         assert [r.get(k) for k in keys] == [rows[k] for k in keys]
     assert second.requests == 0
     # A bounded cache still answers correctly; it just fetches again what it evicted.
-    small = ReaderOptions(manifest_poll_interval=None, disk_cache_dir=tmp_path / "small", disk_cache_bytes=64 * 1024, block_cache_bytes=0)
+    small = ReaderOptions(
+        manifest_poll_interval=None,
+        disk_cache_dir=tmp_path / "small",
+        disk_cache_bytes=64 * 1024,
+        block_cache_bytes=0,
+    )
     with DbReader.open("db", Counting(inner), options=small) as r:
         assert dict(r.scan()) == rows
     held = sum(p.stat().st_size for p in (tmp_path / "small").rglob("*.blk"))

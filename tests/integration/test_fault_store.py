@@ -12,7 +12,11 @@ from tests.support import FaultyStore
 
 def test_transient_errors_and_lost_responses_lose_nothing(store) -> None:
     faulty = FaultyStore(store, error_rate=0.1, seed=7)
-    db = Db.open("db", faulty, DbOptions(flush_interval=None, l0_sst_size_bytes=8 * 1024, compaction_min_sources=2))
+    db = Db.open(
+        "db",
+        faulty,
+        DbOptions(flush_interval=None, l0_sst_size_bytes=8 * 1024, compaction_min_sources=2),
+    )
     model = {}
     for i in range(300):
         b = WriteBatch().put(b"a%03d" % (i % 50), b"%d" % i).put(b"b%03d" % (i % 50), b"%d" % i)
@@ -31,7 +35,9 @@ def test_latency_and_group_commit(store) -> None:
     """With 20 ms per request, a durable put takes about one or two round trips, and many
     concurrent writers share uploads."""
     slow = FaultyStore(store, latency_s=0.02)
-    db = Db.open("db", slow, DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False))
+    db = Db.open(
+        "db", slow, DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False)
+    )
     t = time.perf_counter()
     for i in range(5):
         db.put(b"k%d" % i, b"v")
@@ -63,7 +69,9 @@ def test_gate_forces_an_interleaving(store) -> None:
     from slatedb_py.errors import FencedError
 
     gated = FaultyStore(store)
-    first = Db.open("db", gated, DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False))
+    first = Db.open(
+        "db", gated, DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+    )
     first.put(b"a", b"1", await_durable=False)
     gated.gate.clear()
     gated.gate_when = lambda what, path: what == "put-if-absent" and "/manifest/" in path
@@ -73,13 +81,15 @@ def test_gate_forces_an_interleaving(store) -> None:
         try:
             first.flush_memtable()
             result.append(None)
-        except BaseException as e:  # noqa: BLE001 - handed to the assertion below
+        except BaseException as e:
             result.append(e)
 
     t = threading.Thread(target=flush)
     t.start()
     time.sleep(0.1)
-    second = Db.open("db", store, DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False))
+    second = Db.open(
+        "db", store, DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+    )
     gated.gate.set()
     t.join()
     assert len(result) == 1 and isinstance(result[0], FencedError)

@@ -14,7 +14,6 @@ are the store's new "now", and everything written before is past the floor.
 from __future__ import annotations
 
 import dataclasses
-
 import random
 import time
 from datetime import timedelta
@@ -32,7 +31,11 @@ from tests.support import pass_time
 ZERO = timedelta(0)
 # Every minimum age zero; WAL fences (0 bytes) stay unless `delete_wal_fences`.
 GC_ZERO = GcOptions(
-    min_age=ZERO, manifest_min_age=ZERO, wal_min_age=ZERO, wal_fence_min_age=ZERO, compacted_min_age=ZERO
+    min_age=ZERO,
+    manifest_min_age=ZERO,
+    wal_min_age=ZERO,
+    wal_fence_min_age=ZERO,
+    compacted_min_age=ZERO,
 )
 GC_ZERO_FENCES = dataclasses.replace(GC_ZERO, delete_wal_fences=True)
 OPTS = DbOptions(
@@ -49,7 +52,9 @@ PATHS = DbPaths.of("db")
 
 def files(root: Path) -> dict[str, int]:
     """Object key (relative to the store root) -> size, of every file under `root/db`."""
-    return {str(f.relative_to(root)): f.stat().st_size for f in (root / "db").rglob("*") if f.is_file()}
+    return {
+        str(f.relative_to(root)): f.stat().st_size for f in (root / "db").rglob("*") if f.is_file()
+    }
 
 
 def kind(key: str) -> str:
@@ -138,7 +143,9 @@ def test_gc_after_compaction_leaves_one_copy(tmp_path: Path) -> None:
     wal_left = {k: s for k, s in after.items() if kind(k) == "wal"}
     below = {k: s for k, s in wal_left.items() if DbPaths.wal_id_of(k) < replay}  # type: ignore[operator]
     # Without `delete_wal_fences` the writers' 0-byte fences stay (as in SlateDB); nothing else.
-    assert all(s == 0 for s in below.values()), f"WAL objects with rows below the replay point {replay}: {below}"
+    assert all(s == 0 for s in below.values()), (
+        f"WAL objects with rows below the replay point {replay}: {below}"
+    )
 
     manifests_left = sorted(k for k in after if kind(k) == "manifest")
     latest = PATHS.manifest(max(DbPaths.manifest_id_of(k) for k in manifests_left))  # type: ignore[type-var]
@@ -147,7 +154,9 @@ def test_gc_after_compaction_leaves_one_copy(tmp_path: Path) -> None:
     )
     states_left = [k for k in after if kind(k) == "compactions"]
     assert len(states_left) == 1, f"only the latest compactor state: {states_left}"
-    unexpected = {k for k in after if kind(k) not in ("compacted", "wal", "manifest", "compactions")}
+    unexpected = {
+        k for k in after if kind(k) not in ("compacted", "wal", "manifest", "compactions")
+    }
     assert not unexpected, unexpected
 
     metadata = sum(s for k, s in after.items() if kind(k) != "compacted")

@@ -322,7 +322,7 @@ def test_seek_after_a_failed_fetch_yields_no_row_below_the_target() -> None:
     with Db.open("db", counting, OPTS) as db:
         from slatedb_py.read_path import SCAN_PAGE
 
-        assert SCAN_PAGE + 100 < len(rows)
+        assert len(rows) > SCAN_PAGE + 100
         it = db.scan()
         got = [next(it) for _ in range(SCAN_PAGE)]  # exactly the first page
         counting.down = True
@@ -765,7 +765,11 @@ def test_closing_a_db_on_a_local_folder_closes_its_sst_files(tmp_path: Any) -> N
     rows = _compacted_db(store)
 
     def sst_files() -> int:  # this database's SSTs only: other tests' handles may linger
-        return sum(1 for fd in os.listdir("/proc/self/fd") if _target(fd).startswith(str(tmp_path)) and ".sst" in _target(fd))
+        return sum(
+            1
+            for fd in os.listdir("/proc/self/fd")
+            if _target(fd).startswith(str(tmp_path)) and ".sst" in _target(fd)
+        )
 
     db = Db.open("db", store, OPTS)
     assert sum(1 for _ in db.scan()) == len(rows)

@@ -58,7 +58,11 @@ CHILD = textwrap.dedent(
 def _run(mode: str, root: Path) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(root), str(ROWS), str(VALUE)],
-        capture_output=True, text=True, timeout=900, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

@@ -24,7 +24,10 @@ CHILD = Path(__file__).with_name("soak_child.py")
 def spawn(role: str, server: S3Server, bucket: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(CHILD), role, server.endpoint, bucket, str(ROOT)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
@@ -65,7 +68,9 @@ def test_second_compactor_process_fences_the_first() -> None:
             db.flush_memtable()
     first = spawn("compactor", server, bucket)
     time.sleep(3)  # it claims its epoch and compacts
-    newer = Compactor(Store.resolve(store), DbPaths.of("soak"), DbOptions(compaction_min_sources=2), SystemClock())
+    newer = Compactor(
+        Store.resolve(store), DbPaths.of("soak"), DbOptions(compaction_min_sources=2), SystemClock()
+    )
     newer.fence.claim()
     newer.claimed = True
     with Db.open("soak", store, DbOptions(compactor_enabled=False, gc_enabled=False)) as db:

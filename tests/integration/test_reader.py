@@ -40,7 +40,9 @@ def test_polling_reader_catches_up(store) -> None:
     import time
 
     db = Db.open("db", store, DbOptions(flush_interval=None))
-    reader = DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=timedelta(milliseconds=20)))
+    reader = DbReader.open(
+        "db", store, options=ReaderOptions(manifest_poll_interval=timedelta(milliseconds=20))
+    )
     db.put(b"k", b"v")
     deadline = time.monotonic() + 5
     while reader.get(b"k") is None and time.monotonic() < deadline:
@@ -122,7 +124,9 @@ def test_managed_checkpoint_is_recreated_after_being_reaped(store) -> None:
     opts = ReaderOptions(manifest_poll_interval=None, checkpoint_lifetime=timedelta(seconds=10))
     reader = DbReader.open("db", store, options=opts, clock=clock)
     clock.advance(60_000)  # the reader was away longer than its checkpoint's lifetime
-    assert admin.run_gc_once("db", store, GcOptions(min_age=timedelta(0)), clock=clock).expired_checkpoints
+    assert admin.run_gc_once(
+        "db", store, GcOptions(min_age=timedelta(0)), clock=clock
+    ).expired_checkpoints
     reader.refresh()
     assert reader.get(b"k") == b"v"
     assert len(admin.list_checkpoints("db", store)) == 1
@@ -143,9 +147,14 @@ def test_segmented_databases_are_read_and_refused_for_writing(store) -> None:
             db.put(b"k%02d" % i, b"v%d" % i, await_durable=False)
     # As SlateDB writes a database with a segment extractor: the tree lives in a segment.
     ms = ManifestStore(Store.resolve(store), DbPaths.of("db"))
-    ms.update(lambda m: replace(m, l0=(), segment_extractor_name="first-byte",
-                                segments=(Segment(b"k", None, m.l0, ()),)))
-    with DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=None, managed_checkpoint=False)) as r:
+    ms.update(
+        lambda m: replace(
+            m, l0=(), segment_extractor_name="first-byte", segments=(Segment(b"k", None, m.l0, ()),)
+        )
+    )
+    with DbReader.open(
+        "db", store, options=ReaderOptions(manifest_poll_interval=None, managed_checkpoint=False)
+    ) as r:
         assert r.get(b"k07") == b"v7"
         assert len(dict(r.scan())) == 50
     before = ms.list_ids()

@@ -75,7 +75,11 @@ class CountingStore(Store):
         return super().get(path)
 
     def requests(self) -> int:
-        return sum(self.tails.values()) + sum(len(c) for c in self.range_calls.values()) + sum(self.whole.values())
+        return (
+            sum(self.tails.values())
+            + sum(len(c) for c in self.range_calls.values())
+            + sum(self.whole.values())
+        )
 
 
 class MotoLog:
@@ -165,7 +169,9 @@ def _budget(infos: dict[str, Any], store: CountingStore, where: str) -> tuple[in
         calls = store.range_calls.get(path, [])
         meta = [c for c in calls if all(s >= data_end for s, _ in c)]
         data = [c for c in calls if c not in meta]
-        assert all(e <= data_end for c in data for _, e in c), f"{where}: a read mixing data and metadata"
+        assert all(e <= data_end for c in data for _, e in c), (
+            f"{where}: a read mixing data and metadata"
+        )
         assert store.tails[path] == 1 and len(meta) <= 1, (
             f"{where}: {path} opened with {store.tails[path]} tail reads and {len(meta)} more"
         )
@@ -175,7 +181,9 @@ def _budget(infos: dict[str, Any], store: CountingStore, where: str) -> tuple[in
             f"(budget {data_budget}: one per MiB)"
         )
         fetched = sum(e - s for c in data for s, e in c)
-        assert fetched == data_end, f"{where}: {path}: {fetched} bytes of data read, {data_end} stored"
+        assert fetched == data_end, (
+            f"{where}: {path}: {fetched} bytes of data read, {data_end} stored"
+        )
         total += store.tails[path] + len(meta) + len(data)
         budget += 2 + data_budget
     return total, budget

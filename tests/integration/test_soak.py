@@ -32,7 +32,11 @@ def test_soak_writer_readers_compactor_collector_on_s3() -> None:
     def spawn(role: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
             [sys.executable, str(CHILD), role, server.endpoint, bucket, str(ROOT)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
 
     procs = {r: spawn(r) for r in ("writer", "reader", "compactor", "collector")}

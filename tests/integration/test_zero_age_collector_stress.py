@@ -36,7 +36,9 @@ OPTS = DbOptions(
     l0_sst_size_bytes=4096,
     compaction_min_sources=2,
     compactor_poll_interval=timedelta(milliseconds=10),
-    gc=GcOptions(min_age=timedelta(0), interval=timedelta(milliseconds=20)),  # the Db's own collector too
+    gc=GcOptions(
+        min_age=timedelta(0), interval=timedelta(milliseconds=20)
+    ),  # the Db's own collector too
 )
 WRITERS = 3
 
@@ -55,7 +57,9 @@ class Workload:
         self.paused = threading.Semaphore(0)
         self.fenced = 0
         self.errors: list[BaseException] = []
-        self.threads = [threading.Thread(target=self._writer, args=(i,), daemon=True) for i in range(WRITERS)]
+        self.threads = [
+            threading.Thread(target=self._writer, args=(i,), daemon=True) for i in range(WRITERS)
+        ]
         self.threads += [
             threading.Thread(target=self._flusher, daemon=True),
             threading.Thread(target=self._collector, daemon=True),
@@ -127,7 +131,7 @@ class Workload:
                 with self.lock:
                     self.fenced += 1
                 return
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 self.errors.append(e)
                 return
 
@@ -138,7 +142,7 @@ class Workload:
                 self.db.compact() if rng.random() < 0.25 else self.db.flush_memtable()
             except (UnavailableError, FencedError):
                 pass
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 self.errors.append(e)
                 return
             time.sleep(rng.uniform(0.01, 0.06))
@@ -149,16 +153,20 @@ class Workload:
                 run_gc_once(self.store, DbPaths.of("db"), ZERO, SystemClock())
             except UnavailableError:
                 pass
-            except BaseException as e:  # noqa: BLE001
+            except BaseException as e:
                 self.errors.append(e)
                 return
             time.sleep(0.005)
 
 
-def _check(inner: object, expected: dict[bytes, bytes | None], uncertain: dict[bytes, set[bytes | None]]) -> None:
+def _check(
+    inner: object, expected: dict[bytes, bytes | None], uncertain: dict[bytes, set[bytes | None]]
+) -> None:
     with Db.open("db", inner, DbOptions(compactor_enabled=False, gc_enabled=False)) as db:
         wrong = [
-            (k, db.get(k), v) for k, v in expected.items() if db.get(k) != v and db.get(k) not in uncertain.get(k, ())
+            (k, db.get(k), v)
+            for k, v in expected.items()
+            if db.get(k) != v and db.get(k) not in uncertain.get(k, ())
         ]
         extra = [k for k, _ in db.scan(None, None) if k not in expected and k not in uncertain]
     assert not wrong, f"{len(wrong)} keys differ from the acknowledged writes, e.g. {wrong[:3]}"

@@ -96,7 +96,9 @@ def _maybe(x: Any) -> Any:
     return _run(x) if asyncio.iscoroutine(x) else x
 
 
-def create_checkpoint(path: str, name: str | None = None, lifetime_ms: int | None = None) -> tuple[str, int]:
+def create_checkpoint(
+    path: str, name: str | None = None, lifetime_ms: int | None = None
+) -> tuple[str, int]:
     """0.17.0's detached checkpoint of the database at `path`: (id, manifest_id)."""
     r = _maybe(
         _admin(path).create_detached_checkpoint(
@@ -113,7 +115,9 @@ def list_checkpoints(path: str) -> list[Any]:
 def create_clone(clone_path: str, parent_path: str, checkpoint: str | None) -> None:
     b = _maybe(
         _admin(parent_path).create_clone_builder_from_source(
-            u.CloneSourceSpec(path=parent_path.lstrip("/"), checkpoint=checkpoint, projection_range=None)
+            u.CloneSourceSpec(
+                path=parent_path.lstrip("/"), checkpoint=checkpoint, projection_range=None
+            )
         )
     )
     b.with_clone_path(clone_path.lstrip("/"))

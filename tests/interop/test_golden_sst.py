@@ -84,7 +84,9 @@ def test_every_wal_sst_decodes_to_the_rows_0_17_reads(fx: Fixture) -> None:
                 (
                     r["kind"].lower(),
                     bytes.fromhex(r["key"]),
-                    None if r["value"] is None or r["kind"] == "TOMBSTONE" else bytes.fromhex(r["value"]),
+                    None
+                    if r["value"] is None or r["kind"] == "TOMBSTONE"
+                    else bytes.fromhex(r["value"]),
                     r["seq"],
                     r["create_ts"],
                     r["expire_ts"],

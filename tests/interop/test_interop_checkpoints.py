@@ -35,8 +35,12 @@ def make_db(path: str, n: int = 300) -> dict[bytes, bytes]:
 def test_checkpoints_are_listed_alike_by_both(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     make_db(path)
-    ours = admin.create_checkpoint(path, ROOT, CheckpointOptions(lifetime=timedelta(hours=1), name="ours"))
-    theirs_id, theirs_manifest = oracle.create_checkpoint(path, name="theirs", lifetime_ms=7_200_000)
+    ours = admin.create_checkpoint(
+        path, ROOT, CheckpointOptions(lifetime=timedelta(hours=1), name="ours")
+    )
+    theirs_id, theirs_manifest = oracle.create_checkpoint(
+        path, name="theirs", lifetime_ms=7_200_000
+    )
     seen_by_them = {c.id: c for c in oracle.list_checkpoints(path)}
     seen_by_us = {str(c.id): c for c in admin.list_checkpoints(path, ROOT)}
     assert set(seen_by_them) == set(seen_by_us) == {str(ours.id), theirs_id}
@@ -44,7 +48,9 @@ def test_checkpoints_are_listed_alike_by_both(tmp_path: Path) -> None:
         t = seen_by_them[cid]
         assert (t.manifest_id, t.name) == (c.manifest_id, c.name)
         assert t.create_time_secs == int(c.create_time.timestamp())
-        assert t.expire_time_secs == (None if c.expire_time is None else int(c.expire_time.timestamp()))
+        assert t.expire_time_secs == (
+            None if c.expire_time is None else int(c.expire_time.timestamp())
+        )
     assert seen_by_us[theirs_id].manifest_id == theirs_manifest
     assert seen_by_us[str(ours.id)].manifest_id == ours.manifest_id
 

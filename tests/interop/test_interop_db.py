@@ -154,7 +154,9 @@ def test_0_17_compactor_compacts_a_slatedb_py_database(tmp_path: Path) -> None:
     path = str(tmp_path / "db")
     model = {}
     # Our compactor ran first: the compactor epoch and a .compactions state are ours.
-    with Db.open(path, ROOT, DbOptions(flush_interval=None, gc_enabled=False, compaction_min_sources=2)) as db:
+    with Db.open(
+        path, ROOT, DbOptions(flush_interval=None, gc_enabled=False, compaction_min_sources=2)
+    ) as db:
         for r in range(6):
             for i in range(r, 3000, 3):
                 model[b"k%05d" % i] = b"r%d" % r
@@ -170,7 +172,10 @@ def test_0_17_compactor_compacts_a_slatedb_py_database(tmp_path: Path) -> None:
         s = u.Settings.default()
         s.set("garbage_collector_options", "null")
         s.set("compactor_options.poll_interval", _json.dumps("50ms"))
-        s.set("compactor_options.scheduler_options", _json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+        s.set(
+            "compactor_options.scheduler_options",
+            _json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}),
+        )
         b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
         b.with_settings(s)
         db17 = loop.run_until_complete(b.build())

@@ -64,7 +64,12 @@ def test_unknown_version_is_unsupported_format() -> None:
     [
         ([Row(b"b", b"", 1), Row(b"a", b"", 1)], {}, errors.InvalidArgumentError, "row 1"),
         ([Row(b"a", b"", 1), Row(b"a", b"", 1)], {}, errors.InvalidArgumentError, "sorted"),
-        ([Row(b"a", b"", 2), Row(b"b", b"", 1)], {"kind": "wal"}, errors.InvalidArgumentError, "seq order"),
+        (
+            [Row(b"a", b"", 2), Row(b"b", b"", 1)],
+            {"kind": "wal"},
+            errors.InvalidArgumentError,
+            "seq order",
+        ),
         ([], {}, errors.InvalidArgumentError, "at least one row"),
         ([("k", b"v", 1)], {}, errors.InvalidTypeError, "key must be bytes"),
         ([(b"k", 5, 1)], {}, errors.InvalidTypeError, "value must be bytes"),

@@ -20,7 +20,6 @@ from typing import Any
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
-
 from obstore.store import LocalStore
 
 from slatedb_py import Db, admin
@@ -32,7 +31,9 @@ from tests.support import pass_time
 OPTS = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False)
 COLLECTORS = {
     "zero": GcOptions(min_age=timedelta(0)),
-    "zero-fences": GcOptions(min_age=timedelta(0), delete_wal_fences=True, wal_fence_min_age=timedelta(0)),
+    "zero-fences": GcOptions(
+        min_age=timedelta(0), delete_wal_fences=True, wal_fence_min_age=timedelta(0)
+    ),
     "default": GcOptions(),
 }
 # Stalls: within the confirmation window, past it, past the collector's floor, an hour.

@@ -8,9 +8,7 @@ from hypothesis import strategies as st
 from slatedb_py.format import Row, decode_sst, encode_sst, merge_rows
 from tests.strategies import rows, small_keys, sort_compacted
 
-sources_strategy = st.lists(
-    st.lists(rows(small_keys), max_size=40), min_size=0, max_size=6
-)
+sources_strategy = st.lists(st.lists(rows(small_keys), max_size=40), min_size=0, max_size=6)
 
 
 def unique_sources(sources: list[list[Row]]) -> list[list[Row]]:

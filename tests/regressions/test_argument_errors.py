@@ -80,7 +80,9 @@ def test_a_path_of_the_wrong_type_raises_invalid_type_error(env, name, call, bad
 
 @pytest.mark.parametrize("bad", BAD_PATH_VALUES, ids=repr)
 @pytest.mark.parametrize(("name", "call"), PATH_CALLS, ids=[n for n, _ in PATH_CALLS])
-def test_a_path_with_dot_segments_or_no_segments_raises_invalid_argument_error(env, name, call, bad) -> None:
+def test_a_path_with_dot_segments_or_no_segments_raises_invalid_argument_error(
+    env, name, call, bad
+) -> None:
     _check_refused(env, call, bad, InvalidArgumentError)
 
 

@@ -66,7 +66,7 @@ def in_thread(
     def run() -> None:
         try:
             results.append(fn())
-        except BaseException as e:  # noqa: BLE001 - reported by the test
+        except BaseException as e:
             errors.append(e)
 
     t = threading.Thread(target=run, name=name, daemon=True)
@@ -271,7 +271,10 @@ def test_a_managed_reader_reads_while_it_moves_on(store) -> None:  # type: ignor
             assert get_errors == [] and got == [b"v1-000000" * 4]
             assert errors == []
             assert (rd.get(b"a"), rd.get(b"b"), rd.get(b"c"), rd.get(b"key003999")) == (
-                b"1", b"2", b"3", b"v1-003999" * 4,
+                b"1",
+                b"2",
+                b"3",
+                b"v1-003999" * 4,
             )
         finally:
             rd.close()

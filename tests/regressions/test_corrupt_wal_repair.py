@@ -53,8 +53,20 @@ def test_repair_from_the_command_line(tmp_path) -> None:  # type: ignore[no-unty
     store = LocalStore(str(tmp_path))
     _, bad = crash_with_a_corrupt_wal(store)
     out = subprocess.run(
-        [sys.executable, "-m", "slatedb_py.cli", "repair", "file:///", f"{tmp_path}/db", "--skip-wal", "3", "--json"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "slatedb_py.cli",
+            "repair",
+            "file:///",
+            f"{tmp_path}/db",
+            "--skip-wal",
+            "3",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     [skipped] = json.loads(out)["skipped"]
     assert skipped.endswith(bad)

@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from obstore.store import LocalStore
 
 from slatedb_py import Db, admin
@@ -26,7 +25,9 @@ from tests.support import pass_time
 
 OPTS = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False)
 ZERO = GcOptions(min_age=timedelta(0))
-ZERO_WITH_FENCES = GcOptions(min_age=timedelta(0), delete_wal_fences=True, wal_fence_min_age=timedelta(0))
+ZERO_WITH_FENCES = GcOptions(
+    min_age=timedelta(0), delete_wal_fences=True, wal_fence_min_age=timedelta(0)
+)
 
 
 def real_time() -> ManualClock:
@@ -64,7 +65,9 @@ def assert_fenced_and_nothing_lost(a: Db, store) -> None:  # type: ignore[no-unt
     ],
     ids=["zero-ages", "default-10min-later", "collector-clock-ahead", "fences-deletable"],
 )
-def test_a_fenced_writer_never_acknowledges(store, gc: GcOptions, advance_ms: int, gc_clock_only: bool) -> None:  # type: ignore[no-untyped-def]
+def test_a_fenced_writer_never_acknowledges(
+    store, gc: GcOptions, advance_ms: int, gc_clock_only: bool
+) -> None:  # type: ignore[no-untyped-def]
     clock = real_time()
     a = fence(store, clock)
     gc_clock = real_time()
@@ -95,7 +98,9 @@ def test_the_fence_is_collected_only_when_asked_and_old_enough(tmp_path: Path) -
     late = real_time()
     late.advance(3_600_000)
     assert admin.run_gc_once("db", store, ZERO, clock=late).wal_fences == []  # kept by default
-    assert admin.run_gc_once("db", store, ZERO_WITH_FENCES, clock=late).wal_fences == []  # the store's floor
+    assert (
+        admin.run_gc_once("db", store, ZERO_WITH_FENCES, clock=late).wal_fences == []
+    )  # the store's floor
     pass_time(tmp_path, 3_600_000)
     with Db.open("db", store, OPTS) as db:  # new objects: the store's clock moved on
         db.put(b"k", b"new")

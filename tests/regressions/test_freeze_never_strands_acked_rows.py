@@ -42,7 +42,10 @@ def test_every_acknowledged_write_survives_a_crash_with_frozen_memtables() -> No
     inner = MemoryStore()
     store = HoldL0(inner)
     opts = DbOptions(
-        flush_interval=None, l0_sst_size_bytes=2048, compactor_enabled=False, gc_enabled=False,
+        flush_interval=None,
+        l0_sst_size_bytes=2048,
+        compactor_enabled=False,
+        gc_enabled=False,
         max_unflushed_bytes=1 << 30,
     )
     db = Db.open("db", store, opts)
@@ -63,7 +66,11 @@ def test_every_acknowledged_write_survives_a_crash_with_frozen_memtables() -> No
         t.join()
     assert len(acked) == 1200
     # Crash: the first writer is abandoned with its frozen memtables unflushed.
-    survivor = Db.open("db", Store(inner), DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False))
+    survivor = Db.open(
+        "db",
+        Store(inner),
+        DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False),
+    )
     try:
         missing = [k for k in acked if survivor.get(k) is None]
         assert missing == [], f"{len(missing)} acknowledged writes lost, e.g. {missing[:3]}"

@@ -23,8 +23,15 @@ def objects(store: Any) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     "ids, error",
-    [([10**6], InvalidArgumentError), ([2**64], InvalidArgumentError), ([], InvalidArgumentError),
-     (5, InvalidTypeError), (None, InvalidTypeError), (["3"], InvalidTypeError), ([True], InvalidTypeError)],
+    [
+        ([10**6], InvalidArgumentError),
+        ([2**64], InvalidArgumentError),
+        ([], InvalidArgumentError),
+        (5, InvalidTypeError),
+        (None, InvalidTypeError),
+        (["3"], InvalidTypeError),
+        ([True], InvalidTypeError),
+    ],
 )
 def test_a_refused_skip_writes_nothing_and_fences_no_one(store, ids: Any, error: type) -> None:  # type: ignore[no-untyped-def]
     db = Db.open("db", store, OPTS)
@@ -54,9 +61,13 @@ def test_stray_names_in_versioned_folders_are_not_versions(store, stray: str) ->
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: GcOptions(delete_wal_fences="no"), lambda: GcOptions(delete_wal_fences=1),
-     lambda: DbOptions(gc_enabled="false"), lambda: DbOptions(compactor_enabled=None),
-     lambda: ReaderOptions(managed_checkpoint="yes")],
+    [
+        lambda: GcOptions(delete_wal_fences="no"),
+        lambda: GcOptions(delete_wal_fences=1),
+        lambda: DbOptions(gc_enabled="false"),
+        lambda: DbOptions(compactor_enabled=None),
+        lambda: ReaderOptions(managed_checkpoint="yes"),
+    ],
 )
 def test_flags_take_only_bools(make: Any) -> None:
     with pytest.raises(InvalidTypeError):

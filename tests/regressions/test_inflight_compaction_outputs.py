@@ -61,7 +61,9 @@ def compact_while(store: Any, path: str, collect: Callable[[], None]) -> dict[by
     _, m = compactor.manifests.require_latest()
     plan = plan_compaction(m, OPTS)
     assert plan is not None
-    run_compaction(compactor.store, compactor.paths, compactor.tables, fence, SystemClock(), OPTS, m, plan)
+    run_compaction(
+        compactor.store, compactor.paths, compactor.tables, fence, SystemClock(), OPTS, m, plan
+    )
     db.close()
     model[b"late"] = b"x"
     return model
@@ -71,7 +73,9 @@ def test_our_zero_age_collector_keeps_uncommitted_outputs(store) -> None:  # typ
     model = compact_while(store, "db", lambda: admin.run_gc_once("db", store, ZERO))
     with Db.open("db", store, OPTS) as db:
         assert dict(db.scan()) == model
-    [done] = CompactionsStore(Store.resolve(store), DbPaths.of("db"), SystemClock()).latest().compactions
+    [done] = (
+        CompactionsStore(Store.resolve(store), DbPaths.of("db"), SystemClock()).latest().compactions
+    )
     assert done.status == COMPLETED
     # Once committed, the compaction's inputs are garbage and do go.
     assert admin.run_gc_once("db", store, ZERO).compacted
@@ -88,14 +92,22 @@ def test_0_17_collector_keeps_uncommitted_outputs(tmp_path: Path) -> None:
 
 
 def test_the_state_reads_0_17_files_and_round_trips() -> None:
-    from slatedb_py.compaction_state import RUNNING, CompactionRecord, CompactionsState, decode_state, encode_state
+    from slatedb_py.compaction_state import (
+        RUNNING,
+        CompactionRecord,
+        CompactionsState,
+        decode_state,
+        encode_state,
+    )
 
     folder = Path(__file__).parents[1] / "data" / "golden" / "compacted" / "db" / "compactions"
     states = [decode_state(f.read_bytes(), name=f.name) for f in sorted(folder.iterdir())]
     assert states[0] == CompactionsState(0, ())
     [last] = states[-1].compactions
     assert last.status == COMPLETED and len(last.l0_view_ids) == 2
-    mine = CompactionsState(7, (CompactionRecord(last.id, RUNNING, last.l0_view_ids, (3, 1), 4), last))
+    mine = CompactionsState(
+        7, (CompactionRecord(last.id, RUNNING, last.l0_view_ids, (3, 1), 4), last)
+    )
     assert decode_state(encode_state(mine)) == mine
 
 
@@ -110,7 +122,10 @@ def _open_0_17_with_compactor(path: str) -> tuple[Any, Any]:
     s.set("garbage_collector_options", "null")
     s.set("flush_interval", json.dumps("50ms"))
     s.set("compactor_options.poll_interval", json.dumps("50ms"))
-    s.set("compactor_options.scheduler_options", json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}))
+    s.set(
+        "compactor_options.scheduler_options",
+        json.dumps({"min_compaction_sources": "2", "max_compaction_sources": "8"}),
+    )
     loop = asyncio.new_event_loop()
     b = u.DbBuilder(path.lstrip("/"), u.ObjectStore.resolve("file:///"))
     b.with_settings(s)
@@ -128,7 +143,9 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
     import slatedb.uniffi as u
 
     path = str(tmp_path / "db")
-    opts = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2)
+    opts = DbOptions(
+        flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2
+    )
     with Db.open(path, LocalStore("/"), opts) as db:
         for r in range(4):
             db.put(b"k%d" % r, b"v")
@@ -143,7 +160,9 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
     def write() -> None:
         for r in range(12):  # past 0.17.0's l0_max_ssts of 8: needs its compactor working
             loop.run_until_complete(theirs.put(b"x%02d" % r, b"v"))
-            loop.run_until_complete(theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+            loop.run_until_complete(
+                theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE))
+            )
             flushed.append(r)
 
     t = threading.Thread(target=write, daemon=True)
@@ -153,7 +172,10 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
     loop.run_until_complete(theirs.shutdown())
     loop.close()
     with Db.open(path, LocalStore("/"), opts) as db:
-        assert dict(db.scan()) == {**{b"k%d" % r: b"v" for r in range(4)}, **{b"x%02d" % r: b"v" for r in range(12)}}
+        assert dict(db.scan()) == {
+            **{b"k%d" % r: b"v" for r in range(4)},
+            **{b"x%02d" % r: b"v" for r in range(12)},
+        }
 
 
 @pytest.mark.interop
@@ -165,7 +187,9 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
     import slatedb.uniffi as u
 
     path = str(tmp_path / "db")
-    opts = DbOptions(flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2)
+    opts = DbOptions(
+        flush_interval=None, gc_enabled=False, compactor_enabled=False, compaction_min_sources=2
+    )
     model = {}
     with Db.open(path, LocalStore("/"), opts) as db:
         for r in range(4):
@@ -182,13 +206,19 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
     ours.fence.update = killed  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         ours.run_once()
-    [entry] = CompactionsStore(Store.resolve(LocalStore("/")), DbPaths.of(path), SystemClock()).latest().compactions
+    [entry] = (
+        CompactionsStore(Store.resolve(LocalStore("/")), DbPaths.of(path), SystemClock())
+        .latest()
+        .compactions
+    )
     assert entry.status == 4 and entry.outputs  # Compacted, with its outputs
 
     loop, theirs = _open_0_17_with_compactor(path)
     for r in range(3):
         loop.run_until_complete(theirs.put(b"x%d" % r, b"v"))
-        loop.run_until_complete(theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+        loop.run_until_complete(
+            theirs.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE))
+        )
         model[b"x%d" % r] = b"v"
     time.sleep(2)  # its compactor settles our entry and compacts
     loop.run_until_complete(theirs.shutdown())

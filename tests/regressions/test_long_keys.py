@@ -92,12 +92,15 @@ def value(key: bytes, gen: int) -> bytes:
 def _short(rows: Any) -> Any:
     """Keys (and rows) shown by length and ends: a failing comparison of 64 KiB keys stays
     readable."""
+
     def key(k: bytes) -> str:
         return f"<{len(k)} B {k[:3]!r}..{k[-6:]!r}>" if len(k) > 40 else repr(k)
 
     out = []
     for r in rows:
-        out.append((key(r[0]), r[1]) if isinstance(r, tuple) else key(r) if isinstance(r, bytes) else r)
+        out.append(
+            (key(r[0]), r[1]) if isinstance(r, tuple) else key(r) if isinstance(r, bytes) else r
+        )
     return out
 
 
@@ -107,7 +110,7 @@ def same(got: Any, want: Any, what: str) -> None:
         first = next((i for i, (a, b) in enumerate(zip(g, w)) if a != b), min(len(g), len(w)))
         raise AssertionError(
             f"{what}: {len(g)} results, {len(w)} expected; first difference at {first}: "
-            f"got {_short(g[first:first + 3])}, want {_short(w[first:first + 3])}"
+            f"got {_short(g[first : first + 3])}, want {_short(w[first : first + 3])}"
         )
 
 
@@ -137,7 +140,11 @@ def check(db: Any, model: dict[bytes, bytes], where: str) -> None:
     assert len(want) >= 8
     same(db.scan_prefix(a_prefix), want, f"{where}: scan_prefix of a long prefix")
     same(db.scan_prefix(a_prefix, reverse=True), want[::-1], f"{where}: reverse scan_prefix")
-    same(db.scan_prefix(A[0]), [(A[0], model[A[0]])], f"{where}: scan_prefix of a whole max-length key")
+    same(
+        db.scan_prefix(A[0]),
+        [(A[0], model[A[0]])],
+        f"{where}: scan_prefix of a whole max-length key",
+    )
     p_rows = [(k, model[k]) for k in (P_SHORT, P_LONG) if k in model]
     same(db.scan_prefix(P_SHORT), p_rows, f"{where}: scan_prefix of a long key prefixing another")
 
@@ -259,7 +266,7 @@ def test_cold_open_of_an_sst_whose_metadata_needs_three_reads() -> None:
     with Db.open("db", store, OPTS) as db:
         for k in [*A, *NORMAL]:
             db.put(k, value(k, 1), await_durable=False)
-    (path, info), = _sst_infos(store).items()
+    ((path, info),) = _sst_infos(store).items()
     assert info.first_key == A[0] and len(A[0]) == MAX_KEY
     assert info.size - info.metadata_offset > TAIL, "the info alone does not fit the tail"
 

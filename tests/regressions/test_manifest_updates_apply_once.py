@@ -70,7 +70,9 @@ def test_a_version_written_on_top_is_not_a_conflict(slow: bool) -> None:
 def test_concurrent_manifest_editors_apply_each_update_once() -> None:
     """The original trigger: puts, flushes, both kinds of checkpoint and compactions at once."""
     store = MemoryStore()
-    opts = DbOptions(flush_interval=None, l0_sst_size_bytes=4096, compaction_min_sources=2, gc_enabled=False)
+    opts = DbOptions(
+        flush_interval=None, l0_sst_size_bytes=4096, compaction_min_sources=2, gc_enabled=False
+    )
     db = Db.open("db", store, opts)
     errors: list[BaseException] = []
     made: list[Any] = []
@@ -80,7 +82,7 @@ def test_concurrent_manifest_editors_apply_each_update_once() -> None:
         try:
             while not stop.is_set():
                 fn()
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:
             errors.append(e)
 
     counter = iter(range(10**9))

@@ -34,8 +34,13 @@ TIMERS = [
     ("interval", lambda v: GcOptions(interval=v), 5 * ms, True),
     ("manifest_poll_interval", lambda v: ReaderOptions(manifest_poll_interval=v), 5 * ms, True),
 ]
-IDS = ["DbOptions.flush_interval", "DbOptions.compactor_poll_interval", "DbOptions.manifest_poll_interval",
-       "GcOptions.interval", "ReaderOptions.manifest_poll_interval"]
+IDS = [
+    "DbOptions.flush_interval",
+    "DbOptions.compactor_poll_interval",
+    "DbOptions.manifest_poll_interval",
+    "GcOptions.interval",
+    "ReaderOptions.manifest_poll_interval",
+]
 
 
 def _too_small(minimum: timedelta) -> list[timedelta]:
@@ -54,7 +59,9 @@ def test_intervals_below_the_minimum_are_refused(name, build, minimum, none_ok) 
 
 
 @pytest.mark.parametrize(("name", "build", "minimum", "none_ok"), TIMERS, ids=IDS)
-def test_the_minimum_itself_and_none_where_allowed_are_accepted(name, build, minimum, none_ok) -> None:
+def test_the_minimum_itself_and_none_where_allowed_are_accepted(
+    name, build, minimum, none_ok
+) -> None:
     assert getattr(build(minimum), name) == minimum
     assert getattr(build(minimum + us), name) == minimum + us
     if none_ok:
@@ -73,8 +80,8 @@ def test_intervals_of_the_wrong_type_are_refused(name, build, minimum, none_ok) 
 
 
 def test_the_documented_minimums_are_the_enforced_ones() -> None:
-    assert config.MIN_FLUSH_INTERVAL == ms
-    assert config.MIN_POLL_INTERVAL == 5 * ms
+    assert ms == config.MIN_FLUSH_INTERVAL
+    assert 5 * ms == config.MIN_POLL_INTERVAL
     for cls in (DbOptions, GcOptions, ReaderOptions):
         assert "at least" in (cls.__doc__ or ""), cls
 

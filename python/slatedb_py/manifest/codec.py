@@ -79,7 +79,10 @@ def _range(t: Table | None) -> tuple[BytesBound, BytesBound] | None:
     def bound(b: Table) -> BytesBound:
         return BytesBound(b.scalar(1, "u8"), b.bytes(0))
 
-    return (bound(t.required(t.table(0), "start_bound")), bound(t.required(t.table(1), "end_bound")))
+    return (
+        bound(t.required(t.table(0), "start_bound")),
+        bound(t.required(t.table(1), "end_bound")),
+    )
 
 
 def _v1_sst(t: Table) -> SstView:
@@ -178,7 +181,10 @@ def _decode_v2(root: Table) -> Manifest:
 def _decode_v1(root: Table) -> Manifest:
     def runs(ts: list[Table]) -> tuple[SortedRun, ...]:
         return tuple(
-            SortedRun(r.scalar(0, "u32"), tuple(_v1_sst(s) for s in r.required(r.tables(1), "SortedRun.ssts")))
+            SortedRun(
+                r.scalar(0, "u32"),
+                tuple(_v1_sst(s) for s in r.required(r.tables(1), "SortedRun.ssts")),
+            )
             for r in ts
         )
 
@@ -210,7 +216,9 @@ def decode_manifest(data: bytes, *, name: str | None = None) -> Manifest:
     version = int.from_bytes(data[:2], "big")
     if version not in (1, 2):
         raise UnsupportedFormatError(
-            f"{where}unsupported manifest version {version} (supported: 1, 2)", object=name, offset=0
+            f"{where}unsupported manifest version {version} (supported: 1, 2)",
+            object=name,
+            offset=0,
         )
     body = data[2:]
     try:
@@ -218,7 +226,9 @@ def decode_manifest(data: bytes, *, name: str | None = None) -> Manifest:
         return _decode_v2(root) if version == 2 else _decode_v1(root)
     except FlatBufferError as e:
         raise DataError(
-            f"{where}corrupt manifest at offset {e.offset + 2}: {e}", object=name, offset=e.offset + 2
+            f"{where}corrupt manifest at offset {e.offset + 2}: {e}",
+            object=name,
+            offset=e.offset + 2,
         ) from None
     except (ValueError, OverflowError) as e:
         raise DataError(f"{where}corrupt manifest: {e}", object=name, offset=2) from None
@@ -442,4 +452,3 @@ def manifest_summary(m: Manifest) -> dict[str, Any]:
         "sorted_runs": [{"id": r.id, "ssts": [v.id for v in r.views]} for r in m.compacted],
         "checkpoints": [str(c.id) for c in m.checkpoints],
     }
-

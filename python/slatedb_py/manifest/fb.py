@@ -45,7 +45,7 @@ def _follow(buf: bytes, at: int, what: str) -> int:
 
 
 class Table:
-    __slots__ = ("buf", "pos", "vtable", "vtable_len", "table_len")
+    __slots__ = ("buf", "pos", "table_len", "vtable", "vtable_len")
 
     def __init__(self, buf: bytes, pos: int) -> None:
         soffset = _read(_I32, buf, pos, "table header")
@@ -73,7 +73,9 @@ class Table:
         if off == 0:
             return None
         if off + size > self.table_len:
-            raise FlatBufferError(self.pos, f"field {slot} at table offset {off} overruns the table")
+            raise FlatBufferError(
+                self.pos, f"field {slot} at table offset {off} overruns the table"
+            )
         return int(self.pos + off)
 
     def scalar(self, slot: int, kind: str, default: Any = 0) -> Any:
@@ -128,7 +130,9 @@ class Table:
         n = _read(_U32, self.buf, at, "vector length")
         if at + 4 + 4 * n > len(self.buf):
             raise FlatBufferError(at, f"vector of {n} tables runs past the end")
-        return [Table(self.buf, _follow(self.buf, at + 4 + 4 * i, "vector element")) for i in range(n)]
+        return [
+            Table(self.buf, _follow(self.buf, at + 4 + 4 * i, "vector element")) for i in range(n)
+        ]
 
     def required(self, value: Any, name: str) -> Any:
         if value is None:

@@ -29,13 +29,14 @@ Mutation = Callable[[Manifest], Manifest | None]
 IdMutation = Callable[[int, Manifest], Manifest | None]
 
 
-
 class ManifestStore:
     def __init__(self, store: Store, paths: DbPaths, clock: Clock | None = None) -> None:
         self.store = store
         self.paths = paths
         self.clock = clock or SystemClock()
-        self.versions = VersionedFolder(store, paths.manifest_dir, paths.manifest, "manifest", self.clock)
+        self.versions = VersionedFolder(
+            store, paths.manifest_dir, paths.manifest, "manifest", self.clock
+        )
 
     def list_ids(self) -> list[int]:
         return self.versions.ids()
@@ -65,7 +66,9 @@ class ManifestStore:
         return bool(self.versions.create(1, encode_manifest(initial), looked_at))
 
     def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
-        mid, m = self.versions.update(self._decode, encode_manifest, lambda _vid, cur: cur or initial)
+        mid, m = self.versions.update(
+            self._decode, encode_manifest, lambda _vid, cur: cur or initial
+        )
         assert m is not None
         return mid, m
 
@@ -81,7 +84,9 @@ class ManifestStore:
     def update_with_id(self, mutate: IdMutation) -> tuple[int, Manifest]:
         def change(mid: int, current: Manifest | None) -> Manifest | None:
             if current is None:
-                raise DatabaseNotFoundError(f"no database at {self.paths.root!r} (no manifest)", path=self.paths.root)
+                raise DatabaseNotFoundError(
+                    f"no database at {self.paths.root!r} (no manifest)", path=self.paths.root
+                )
             return mutate(mid, current)
 
         mid, m = self.versions.update(self._decode, encode_manifest, change)
@@ -104,7 +109,9 @@ class WriterFence:
     def claim(self) -> tuple[int, Manifest]:
         def bump(m: Manifest) -> Manifest:
             if not m.initialized:
-                raise DataError(f"the database at {self.manifests.paths.root!r} is not initialized (a clone being created)")
+                raise DataError(
+                    f"the database at {self.manifests.paths.root!r} is not initialized (a clone being created)"
+                )
             # Not idempotent, and need not be: bumping twice after an unknown outcome only
             # leaves this writer with a higher epoch, still the newest.
             return replace(m, writer_epoch=m.writer_epoch + 1)

@@ -36,7 +36,9 @@ def is_version_stem(stem: str) -> bool:
 
 
 class VersionedFolder:
-    def __init__(self, store: Store, folder: str, key: Callable[[int], str], suffix: str, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, folder: str, key: Callable[[int], str], suffix: str, clock: Clock
+    ) -> None:
         self.store = store
         self.folder = folder
         self.key = key
