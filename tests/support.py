@@ -161,3 +161,8 @@ def pass_time(root: Path, ms: int, *clocks: Any) -> None:
             os.utime(f, ns=(st.st_atime_ns - ms * 1_000_000, st.st_mtime_ns - ms * 1_000_000))
     for clock in clocks:
         clock.advance(ms)
+
+
+def plain(mutate: Any) -> Any:
+    """A one-argument manifest mutation as the change `VersionedStore.update` takes."""
+    return lambda _mid, m: (mutate(m), None)

@@ -49,3 +49,27 @@ def test_obstore_only_in_the_store_layer() -> None:
         if p.name != "store.py" and re.search(r"^\s*(import|from) obstore", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_manifest_package_sits_below_the_engine() -> None:
+    """`manifest/` (codecs, versioned stores, fences) is what the engine stands on: it may
+    use the store, paths, time and ids, never the writer, reader, compactor or collector."""
+    below = {"errors", "clock", "ids", "safety", "store", "paths", "manifest"}
+    offenders = []
+    for p in (ROOT / "python" / "slatedb_py" / "manifest").rglob("*.py"):
+        for mod in re.findall(r"^\s*(?:from|import) slatedb_py\.(\w+)", p.read_text(), re.M):
+            if mod not in below:
+                offenders.append(f"{p.name} imports slatedb_py.{mod}")
+    assert offenders == []
+
+
+def test_modules_stay_small() -> None:
+    """Modules are named for what they hold and stay readable in one sitting."""
+    limits = {".py": 420, ".rs": 620}
+    offenders = [
+        f"{p.relative_to(ROOT)}: {n} lines"
+        for folder in (ROOT / "python" / "slatedb_py", ROOT / "rust" / "src")
+        for p in folder.rglob("*")
+        if p.suffix in limits and (n := len(p.read_text().splitlines())) > limits[p.suffix]
+    ]
+    assert offenders == []

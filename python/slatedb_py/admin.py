@@ -13,21 +13,18 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from slatedb_py.checkpoint import (
-    Checkpoint,
-    CheckpointCreateResult,
-)
-from slatedb_py.checkpoint import create_checkpoint as _create
-from slatedb_py.checkpoint import list_checkpoints as _list
+from slatedb_py import checkpoint
+from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import CheckpointOptions, GcOptions, check_options
+from slatedb_py.clone import make_clone
+from slatedb_py.compactor import Compactor
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_options
 from slatedb_py.errors import InvalidTypeError
-from slatedb_py.garbage_collector import GcResult
-from slatedb_py.garbage_collector import run_gc_once as _gc
+from slatedb_py.garbage_collector import GcResult, collect_garbage
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
-from slatedb_py.repair import RepairResult
-from slatedb_py.repair import skip_wal_objects as _skip
+from slatedb_py.repair import RepairResult, skip_corrupt_wal
+from slatedb_py.restore import restore_to_checkpoint
 from slatedb_py.store import Store
 
 __all__ = [
@@ -38,6 +35,7 @@ __all__ = [
     "create_clone",
     "list_checkpoints",
     "restore_checkpoint",
+    "run_compactor",
     "run_gc_once",
     "skip_wal_objects",
 ]
@@ -57,7 +55,7 @@ def create_checkpoint(
     that writer made durable in the manifest (use `Db.create_checkpoint` to flush first).
     """
     options = check_options(options, CheckpointOptions)
-    return _create(_manifests(path, store), options, clock or SystemClock())
+    return checkpoint.create_checkpoint(_manifests(path, store), options, clock or SystemClock())
 
 
 def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Checkpoint]:
@@ -66,7 +64,7 @@ def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Che
         raise InvalidTypeError(
             f"name must be a str or None, not {type(name).__name__} {name!r:.60}"
         )
-    return _list(_manifests(path, store), name)
+    return checkpoint.list_checkpoints(_manifests(path, store), name)
 
 
 def run_gc_once(
@@ -77,7 +75,7 @@ def run_gc_once(
     options = check_options(options, GcOptions)
     m = _manifests(path, store)
     m.require_latest()
-    return _gc(m.store, m.paths, options, clock or SystemClock())
+    return collect_garbage(m.store, m.paths, options, clock or SystemClock())
 
 
 def create_clone(
@@ -89,26 +87,63 @@ def create_clone(
     clock: Clock | None = None,
 ) -> None:
     """A writable, zero-copy clone of `parent_path` at `checkpoint_id` (or now)."""
-    from slatedb_py.clone import create_clone as _clone
-
     DbPaths.of(clone_path, "clone_path")
     DbPaths.of(parent_path, "parent_path")
-    _clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, clock or SystemClock())
+    make_clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, clock or SystemClock())
 
 
 def restore_checkpoint(
-    path: str, store: Any, checkpoint_id: uuid.UUID, *, clock: Clock | None = None
+    path: str,
+    store: Any,
+    checkpoint_id: uuid.UUID,
+    *,
+    options: DbOptions | None = None,
+    clock: Clock | None = None,
 ) -> int:
-    """Rolls the database itself back to `checkpoint_id`; returns the new manifest id."""
-    from slatedb_py.restore import restore_checkpoint as _restore
-
-    return _restore(_manifests(path, store), checkpoint_id, clock or SystemClock())
+    """Rolls the database itself back to `checkpoint_id`; returns the new manifest id.
+    `options`: the database's own, used to write the L0 SST of the checkpoint's WAL tail."""
+    options = check_options(options, DbOptions)
+    return restore_to_checkpoint(
+        _manifests(path, store), checkpoint_id, options, clock or SystemClock()
+    )
 
 
 def skip_wal_objects(
-    path: str, store: Any, wal_ids: Iterable[int], *, clock: Clock | None = None
+    path: str,
+    store: Any,
+    wal_ids: Iterable[int],
+    *,
+    options: DbOptions | None = None,
+    clock: Clock | None = None,
 ) -> RepairResult:
     """Moves the database past corrupt WAL objects of its replay range (every open fails on
     one), losing only their rows: fences any running writer, replays the other WAL objects into
-    an L0 SST and moves the replay point past them all. See `slatedb_py.repair`."""
-    return _skip(_manifests(path, store), wal_ids, clock or SystemClock())
+    an L0 SST (written with `options`) and moves the replay point past them all. See
+    `slatedb_py.repair`."""
+    options = check_options(options, DbOptions)
+    return skip_corrupt_wal(_manifests(path, store), wal_ids, options, clock or SystemClock())
+
+
+def run_compactor(
+    path: str,
+    store: Any,
+    options: DbOptions | None = None,
+    *,
+    once: bool = False,
+    full: bool = False,
+    clock: Clock | None = None,
+) -> int:
+    """A standalone compactor on the database at `path`: it fences older compactors, then
+    compacts as `options` plan (with `full`, the first round merges everything into one run).
+    With `once` it returns when nothing is left to compact; otherwise it runs until the
+    process is interrupted or a newer compactor fences it. Returns the compactions it ran."""
+    options = check_options(options, DbOptions)
+    paths = DbPaths.of(path)
+    compactor = Compactor(Store.resolve(store), paths, options, clock or SystemClock())
+    compactor.manifests.require_latest()
+    if not once:
+        compactor.run_forever()
+        return compactor.compactions
+    while compactor.run_once(full=full and compactor.compactions == 0):
+        pass
+    return compactor.compactions

@@ -89,3 +89,14 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
 # validate like `check_key`/`check_value` here and return the batch; `Db.write` applies it
 # atomically with one sequence number, a later op on a key replacing an earlier one.
 WriteBatch = _native.WriteBatch
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key that starts with `prefix` (None: no bound)."""
+    p = bytearray(prefix)
+    while p:
+        if p[-1] < 0xFF:
+            p[-1] += 1
+            return bytes(p)
+        p.pop()
+    return None

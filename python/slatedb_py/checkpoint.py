@@ -10,6 +10,7 @@ process is editing the manifest too.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,11 @@ from slatedb_py.errors import CheckpointNotFoundError, DataError, InvalidTypeErr
 from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.manifest.versioned import Change
+from slatedb_py.wal import list_wal_ids
+
+# How a checkpoint change reaches the manifest: `ManifestStore.update`, or a writer's fenced one.
+Updater = Callable[[Change[Manifest, int]], tuple[int, Manifest, int]]
 
 U32_MAX = 2**32 - 1
 
@@ -66,6 +72,28 @@ def _expire_s(now_s: int, lifetime: timedelta | None) -> int:
     return min(U32_MAX, max(1, now_s + whole))
 
 
+def resolve(manifests: ManifestStore, checkpoint_id: uuid.UUID, now_s: int) -> tuple[int, Manifest]:
+    """The manifest version a live checkpoint pins, and its id: what readers, restores and
+    clones open. An expired checkpoint counts as gone even before a collector removes it,
+    since a collector may already be taking what it pinned."""
+    cid = _check_id(checkpoint_id)
+    _, latest = manifests.require_latest()
+    cp = latest.checkpoint(cid)
+    if cp is None or not is_live(cp, now_s):
+        raise CheckpointNotFoundError(
+            f"no live checkpoint {cid} in the database at {manifests.paths.root!r}",
+            checkpoint_id=cid,
+        )
+    pinned = manifests.read(cp.manifest_id)
+    if pinned is None:
+        raise CheckpointNotFoundError(
+            f"checkpoint {cid} of {manifests.paths.root!r} pins manifest {cp.manifest_id}, "
+            "which is missing",
+            checkpoint_id=cid,
+        )
+    return cp.manifest_id, pinned
+
+
 def _check_id(checkpoint_id: object) -> uuid.UUID:
     if not isinstance(checkpoint_id, uuid.UUID):
         raise InvalidTypeError(
@@ -86,21 +114,18 @@ def create_checkpoint(
     options: CheckpointOptions,
     clock: Clock,
     *,
-    update: object = None,
+    update: Updater | None = None,
 ) -> CheckpointCreateResult:
     """Adds a checkpoint to the latest manifest. `update` is the manifest updater to use (a
     writer passes its fenced one); by default the plain store's."""
     if not isinstance(options, CheckpointOptions):
         raise InvalidTypeError(f"options must be CheckpointOptions, not {type(options).__name__}")
     cid = new_uuid()
-    result: list[int] = []
-    from slatedb_py.wal import list_wal_ids
 
-    def add(mid: int, m: Manifest) -> Manifest | None:
+    def add(mid: int, m: Manifest) -> tuple[Manifest | None, int]:
         mine = m.checkpoint(cid)
         if mine is not None:  # added already (re-applied after an unknown outcome)
-            result[:] = [mine.manifest_id]
-            return None
+            return None, mine.manifest_id
         if not m.initialized:
             raise DataError(
                 f"the database at {manifests.paths.root!r} is not initialized (a clone being created)"
@@ -120,19 +145,18 @@ def create_checkpoint(
             create_time_s=now_s,
             name=options.name,
         )
-        result[:] = [pinned]
         # The pinned view must hold everything durable: WAL objects a running writer uploaded
         # since its last manifest update count too, so the version records the WAL frontier.
         tail = list_wal_ids(manifests.store, manifests.paths, after=m.replay_after_wal_id)
-        return replace(
+        new = replace(
             m,
             checkpoints=(*m.checkpoints, entry),
             wal_id_last_seen=max([m.wal_id_last_seen, *tail]),
         )
+        return new, pinned
 
-    updater = update if update is not None else manifests.update_with_id
-    updater(add)  # type: ignore[operator]
-    return CheckpointCreateResult(cid, result[0])
+    _, _, pinned = (update or manifests.update)(add)  # type: ignore[arg-type]
+    return CheckpointCreateResult(cid, pinned)
 
 
 def refresh_checkpoint(
@@ -142,19 +166,17 @@ def refresh_checkpoint(
     CheckpointOptions(
         lifetime=lifetime
     )  # the one lifetime rule (InvalidTypeError / InvalidArgumentError)
-    out: list[CheckpointEntry] = []
 
-    def refresh(m: Manifest) -> Manifest:
+    def refresh(_mid: int, m: Manifest) -> tuple[Manifest, CheckpointEntry]:
         now_s = clock.now_ms() // 1000
         entry = m.checkpoint(cid)
         if entry is None or not is_live(entry, now_s):
             raise _not_found(manifests, cid)
         new = replace(entry, expire_time_s=_expire_s(now_s, lifetime))
-        out[:] = [new]
-        return replace(m, checkpoints=tuple(new if c.id == cid else c for c in m.checkpoints))
+        return replace(m, checkpoints=tuple(new if c.id == cid else c for c in m.checkpoints)), new
 
-    manifests.update(refresh)
-    return Checkpoint.of(out[0])
+    _, _, refreshed = manifests.update(refresh)
+    return Checkpoint.of(refreshed)
 
 
 def delete_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> None:
@@ -162,14 +184,14 @@ def delete_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> Non
 
     tried = False
 
-    def delete(m: Manifest) -> Manifest | None:
+    def delete(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:
         nonlocal tried
         if m.checkpoint(cid) is None:
             if tried:  # our delete landed; this is a re-application after an unknown outcome
-                return None
+                return None, None
             raise _not_found(manifests, cid)
         tried = True
-        return replace(m, checkpoints=tuple(c for c in m.checkpoints if c.id != cid))
+        return replace(m, checkpoints=tuple(c for c in m.checkpoints if c.id != cid)), None
 
     manifests.update(delete)
 

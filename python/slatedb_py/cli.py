@@ -11,10 +11,13 @@ import json
 import os
 import sys
 import time
+import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slatedb_py import __version__
+from slatedb_py import Db, WriteBatch, __version__, admin
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import SlateDBError
 from slatedb_py.format import SstFile, decode_sst
 
@@ -105,8 +108,6 @@ def cmd_sst(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from slatedb_py import Db, WriteBatch
-    from slatedb_py.config import DbOptions
 
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -182,7 +183,6 @@ def _cp_dict(c: Any) -> dict[str, Any]:
 
 
 def _lifetime(text: str | None) -> Any:
-    from datetime import timedelta
 
     if text is None or text in ("never", "none"):
         return None
@@ -195,10 +195,6 @@ def _lifetime(text: str | None) -> Any:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
-    import uuid
-
-    from slatedb_py import Db, admin
-    from slatedb_py.config import CheckpointOptions
 
     if args.action == "create":
         source = uuid.UUID(args.source) if args.source else None
@@ -230,9 +226,6 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    import uuid
-
-    from slatedb_py import admin
 
     mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
     _emit(
@@ -244,7 +237,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    from slatedb_py import admin
 
     r = admin.skip_wal_objects(args.path, args.store, args.skip_wal)
     first, last = r.replayed
@@ -263,9 +255,6 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_clone(args: argparse.Namespace) -> int:
-    import uuid
-
-    from slatedb_py import admin
 
     admin.create_clone(
         args.clone_path,
@@ -282,10 +271,6 @@ def cmd_clone(args: argparse.Namespace) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from datetime import timedelta
-
-    from slatedb_py import admin
-    from slatedb_py.config import GcOptions
 
     r = admin.run_gc_once(args.path, args.store, GcOptions(min_age=timedelta(seconds=args.min_age)))
     data = {k: v for k, v in vars(r).items()}
@@ -308,21 +293,9 @@ def _peak_rss_mb() -> float | None:
 def cmd_compactor(args: argparse.Namespace) -> int:
     """A standalone compactor process: fences older compactors, then compacts as the
     size-tiered plan says until interrupted (or, with --once, until nothing is left)."""
-    from datetime import timedelta
-
-    from slatedb_py.clock import SystemClock
-    from slatedb_py.compactor import Compactor
-    from slatedb_py.config import DbOptions
-    from slatedb_py.paths import DbPaths
-    from slatedb_py.store import Store
-
     options = DbOptions(compactor_poll_interval=timedelta(seconds=args.poll_interval))
-    c = Compactor(Store.resolve(args.store), DbPaths.of(args.path), options, SystemClock())
-    c.manifests.require_latest()
     if args.once:
-        n = 0
-        while c.run_once(full=args.full and n == 0):
-            n += 1
+        n = admin.run_compactor(args.path, args.store, options, once=True, full=args.full)
         peak = _peak_rss_mb()
         _emit(
             args,
@@ -330,9 +303,9 @@ def cmd_compactor(args: argparse.Namespace) -> int:
             f"ran {n} compaction(s); peak RSS {peak} MB",
         )
         return 0
-    print(f"compacting {args.path} (epoch claimed; Ctrl-C stops)", flush=True)
+    print(f"compacting {args.path} (Ctrl-C stops)", flush=True)
     try:
-        c.run_forever()
+        admin.run_compactor(args.path, args.store, options)
     except KeyboardInterrupt:
         pass
     return 0

@@ -28,6 +28,17 @@ def monotonic_s(clock: Clock) -> float:
     return own() if own is not None else time.monotonic()
 
 
+def sleep_s(seconds: float) -> None:
+    """Waits `seconds` of real time (store retry back-off): the one sleep the package takes."""
+    time.sleep(seconds)
+
+
+def file_time_s() -> float:
+    """The wall time, in the units file modification times use (the disk cache orders its
+    entries by them; no engine decision depends on it)."""
+    return time.time()
+
+
 class ManualClock:
     """A clock that moves only when told to (tests)."""
 

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from slatedb_py.checkpoint import create_checkpoint, is_live
+from slatedb_py.checkpoint import create_checkpoint, resolve
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions
 from slatedb_py.errors import CheckpointNotFoundError, InvalidArgumentError, InvalidTypeError
@@ -33,9 +33,9 @@ EPHEMERAL = timedelta(minutes=5)
 def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
     manifests = ManifestStore(store, DbPaths.stored(ext.path))
 
-    def add(m: Manifest) -> Manifest | None:
+    def add(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:
         if ext.final_checkpoint_id is None or m.checkpoint(ext.final_checkpoint_id) is not None:
-            return None
+            return None, None
         source = m.checkpoint(ext.source_checkpoint_id)
         if source is None:
             raise CheckpointNotFoundError(
@@ -43,12 +43,12 @@ def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
                 checkpoint_id=ext.source_checkpoint_id,
             )
         entry = CheckpointEntry(ext.final_checkpoint_id, source.manifest_id, 0, now_s)
-        return replace(m, checkpoints=(*m.checkpoints, entry))
+        return replace(m, checkpoints=(*m.checkpoints, entry)), None
 
     manifests.update(add)
 
 
-def create_clone(
+def make_clone(
     store: Store, clone_path: str, parent_path: str, checkpoint_id: uuid.UUID | None, clock: Clock
 ) -> None:
     if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
@@ -62,7 +62,7 @@ def create_clone(
     clone = ManifestStore(store, clone_paths)
     now_s = clock.now_ms() // 1000
 
-    existing = clone.read_latest()
+    existing = clone.latest()
     if existing is not None and existing[1].initialized:
         ext = next((e for e in existing[1].external_dbs if e.path == parent_paths.root), None)
         if ext is None:
@@ -76,19 +76,7 @@ def create_clone(
             checkpoint_id = create_checkpoint(
                 parent, CheckpointOptions(lifetime=EPHEMERAL), clock
             ).id
-        _, latest = parent.require_latest()
-        cp = latest.checkpoint(checkpoint_id)
-        if cp is None or not is_live(cp, now_s):
-            raise CheckpointNotFoundError(
-                f"no live checkpoint {checkpoint_id} in the database at {parent_path!r}",
-                checkpoint_id=checkpoint_id,
-            )
-        source = parent.read(cp.manifest_id)
-        if source is None:
-            raise CheckpointNotFoundError(
-                f"checkpoint {checkpoint_id} pins manifest {cp.manifest_id}, which is missing",
-                checkpoint_id=checkpoint_id,
-            )
+        _, source = resolve(parent, checkpoint_id, now_s)
         inherited = tuple(
             replace(
                 e,
@@ -112,11 +100,11 @@ def create_clone(
             raise InvalidArgumentError(f"{clone_path!r} is being created by someone else")
         existing = (1, draft)
 
-    mid, draft = existing
+    _, draft = existing
     for ext in draft.external_dbs:
         _ensure_final_checkpoint(store, ext, now_s)
     for wal_id in range(draft.replay_after_wal_id + 1, draft.wal_id_last_seen + 1):
         data = store.get(parent_paths.wal(wal_id))
         if data is not None:
             store.put_if_absent(clone_paths.wal(wal_id), data)
-    clone.update(lambda m: None if m.initialized else replace(m, initialized=True))
+    clone.update(lambda _mid, m: (None if m.initialized else replace(m, initialized=True), None))

@@ -14,15 +14,22 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
 from slatedb_py import checkpoint
-from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_keys, check_value, ttl_ms
+from slatedb_py.batch import (
+    MAX_KEY,
+    WriteBatch,
+    check_key,
+    check_keys,
+    check_value,
+    prefix_end,
+    ttl_ms,
+)
 from slatedb_py.checkpoint import CheckpointCreateResult
-from slatedb_py.clock import Clock, SystemClock, monotonic_s
+from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
 from slatedb_py.errors import (
@@ -35,23 +42,21 @@ from slatedb_py.errors import (
     UnavailableError,
 )
 from slatedb_py.fetch import Fetch
-from slatedb_py.garbage_collector import run_gc_once
-from slatedb_py.ids import new_ulid
-from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
-from slatedb_py.manifest.store import ManifestStore, WriterFence
-from slatedb_py.memtable import new_durable_watermark, new_memtable
+from slatedb_py.flusher import Flusher
+from slatedb_py.garbage_collector import collect_garbage
+from slatedb_py.manifest.fence import WriterFence
+from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import DbIterator, ReadView, read_again
-from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
+from slatedb_py.wal_writer import WalWriter
 
-
-@dataclass
-class _Frozen:
-    memtable: Any
-    last_wal_id: int  # every row of the memtable is in WAL objects <= this id
+# What a write does to the active memtable (under the writer lock): its fill afterwards.
+_PUT, _BATCH = 0, 1
 
 
 class Db:
@@ -86,8 +91,6 @@ class Db:
         self._fence = WriterFence(self._manifests)
         self._tables = TableCache.for_options(self._store, self.options)
         self._lock = threading.Lock()
-        self._upload_lock = threading.Lock()
-        self._flush_lock = threading.Lock()  # one L0 flush at a time, oldest memtable first
         self._error: SlateDBError | None = None
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
@@ -112,25 +115,20 @@ class Db:
             fence_id - 1,
             m.last_l0_seq,
         )
-        self._frozen: list[_Frozen] = []  # newest first
-        self._unsent: list[
-            tuple[bytes, int]
-        ] = []  # encoded WAL chunks not yet stored, oldest first
-        self._next_wal_id = fence_id + 1
-        self._last_wal_id = fence_id
         self._last_seq = max_seq
-        self._durable = new_durable_watermark(max_seq)
         self._last_tick = max(
             m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick
         )
+        self._wal = WalWriter(self, fence_id + 1, max_seq)
+        self._flusher = Flusher(self)
         self._view = self._make_view()
 
         self._stop = threading.Event()
-        self._flush_wanted = threading.Event()
         self._threads: list[threading.Thread] = []
-        if self.options.flush_interval is not None:
-            self._start(self._wal_ticker, "slatedb-wal")
-        self._start(self._flusher, "slatedb-flush")
+        interval = self.options.flush_interval
+        if interval is not None:
+            self._start(self._wal.run_ticker, "slatedb-wal", self._stop, interval)
+        self._start(self._flusher.run, "slatedb-flush", self._stop)
         self._compactor = Compactor(
             self._store, self._paths, self.options, self._clock, self._tables
         )
@@ -139,16 +137,15 @@ class Db:
             self._start(self._compactor.run_forever, "slatedb-compactor")
         gc = self.options.gc or GcOptions()
         if self.options.gc_enabled and gc.interval is not None:
-            self._gc_options = gc
-            self._start(self._collector, "slatedb-gc")
+            self._start(self._collector, "slatedb-gc", gc)
 
-    def _start(self, target: Any, name: str) -> None:
-        t = threading.Thread(target=target, name=name, daemon=True)
+    def _start(self, target: Callable[..., None], name: str, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
         t.start()
         self._threads.append(t)
 
     def _make_view(self) -> ReadView:
-        mts = (self._active, *(f.memtable for f in self._frozen))
+        mts = (self._active, *(f.memtable for f in self._flusher.frozen))
         return ReadView(mts, self._manifest, self._paths, self._tables)
 
     # ------------------------------------------------------------------ state checks
@@ -163,7 +160,7 @@ class Db:
         with self._lock:
             if self._error is None:
                 self._error = err
-        self._durable.fail()
+        self._wal.durable.fail()
         return self._error
 
     # ------------------------------------------------------------------ writes
@@ -188,283 +185,47 @@ class Db:
         # The hot path: plain bytes within limits skip the general checks.
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
         v = value if type(value) is bytes else check_value(k, value)
-        t = None if ttl is None else ttl_ms(ttl)
-        with self._lock:
-            if self._error is not None or self._closed:
-                self._check_open()
-            now = self._tick()
-            self._last_seq += 1
-            seq = self._last_seq
-            expire = None if t is None and self._default_ttl is None else self._expire(now, t)
-            size = self._active.put(k, v, seq, now, expire)
-        if size >= self._l0_size or await_durable:
-            self._after_write(seq, size, await_durable)
+        self._write(_PUT, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
 
     def delete(self, key: bytes, *, await_durable: bool = True) -> None:
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
-        with self._lock:
-            if self._error is not None or self._closed:
-                self._check_open()
-            now = self._tick()
-            self._last_seq += 1
-            seq = self._last_seq
-            size = self._active.put(k, None, seq, now)
-        if size >= self._l0_size or await_durable:
-            self._after_write(seq, size, await_durable)
+        self._write(_PUT, k, None, None, await_durable)
 
     def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
         """Applies every operation of `batch` atomically, with one sequence number."""
         if not isinstance(batch, WriteBatch):
             raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
-        if len(batch) == 0:
-            return
-        default_ttl = self._default_ttl
+        if len(batch) > 0:
+            self._write(_BATCH, batch, None, None, await_durable)
+
+    def _write(
+        self, kind: int, target: Any, value: bytes | None, ttl: int | None, await_durable: bool
+    ) -> None:
+        """The one write path, as in SlateDB where a put is a batch of one: a put or delete
+        (`_PUT`: key `target`, value None for a delete) or a batch (`_BATCH`) gets the next
+        sequence number and the write time and goes into the active memtable, which queues it
+        for the WAL; then a full memtable is frozen, and the caller waits for durability."""
         with self._lock:
             if self._error is not None or self._closed:
                 self._check_open()
             now = self._tick()
             self._last_seq += 1
             seq = self._last_seq
-            size = self._active.apply(batch, seq, now, default_ttl)
-        self._after_write(seq, size, await_durable)
-
-    def _after_write(self, seq: int, size: int, await_durable: bool) -> None:
-        if size >= self.options.l0_sst_size_bytes:
-            self._freeze()
-            self._flush_wanted.set()
-            if self._unflushed_memory() + self._memtable_memory > self.options.max_unflushed_bytes:
-                # Backpressure: the flusher is behind, and a full new memtable on top of the
-                # frozen ones would pass the budget; this writer helps (or waits for the
-                # flush under way) instead of letting unflushed memory grow.
-                self._flush_frozen()
+            if kind == _BATCH:
+                size = self._active.apply(target, seq, now, self._default_ttl)
+            else:
+                expire = None if value is None else self._expire(now, ttl)
+                size = self._active.put(target, value, seq, now, expire)
+        if size >= self._l0_size:
+            self._flusher.after_fill()
         if await_durable:
-            self._await_durable(seq)
+            self._wal.await_durable(seq)
 
-    def _unflushed_memory(self) -> int:
-        """What the memtables not yet in L0 SSTs really hold (`max_unflushed_bytes`)."""
-        with self._lock:
-            mts = [self._active, *(f.memtable for f in self._frozen)]
-        return sum(m.memory_bytes for m in mts)
-
-    # ------------------------------------------------------------------ WAL
-
-    def _await_durable(self, seq: int) -> None:
-        """Returns once `seq` is in a WAL object. Group commit: one waiter at a time uploads
-        everything queued (its own rows and those of everyone who wrote meanwhile); the others
-        sleep, with the GIL released, until an upload covers them."""
-        while True:
-            claim = self._durable.wait_or_claim(seq)
-            if claim == 0:
-                return
-            if claim < 0:
-                assert self._error is not None
-                raise self._error
+    def _collector(self, options: GcOptions) -> None:
+        assert options.interval is not None
+        while not self._stop.wait(options.interval.total_seconds()):
             try:
-                self._flush_wal(seq)
-            finally:
-                self._durable.finish_upload()
-
-    def _flush_wal(self, target_seq: int | None = None) -> None:
-        """Uploads everything queued as the next WAL object(s). Callers waiting for
-        `target_seq` skip the upload when an earlier one already covered it (group commit)."""
-        with self._upload_lock:
-            if target_seq is not None and self._durable.durable >= target_seq:
-                return
-            if self._error is not None:
-                raise self._error
-            upto = self._take_wal_chunk()
-            self._send_unsent()
-            self._durable.advance(upto)
-
-    def _take_wal_chunk(self) -> int:
-        """Moves the queued rows into an encoded chunk awaiting upload; returns the last seq
-        it covers. The caller holds `_upload_lock`."""
-        with self._lock:
-            upto = self._last_seq
-            active = self._active  # only a freeze swaps it, and it holds `_upload_lock` too
-        # Encoded outside `_lock`, so writers go on meanwhile. Every write up to `upto` is in
-        # the memtable already (seq and insert share one critical section); rows written
-        # since are taken too, and counted durable with the next chunk: conservative.
-        chunk = active.take_wal(self.options.compression)
-        if chunk is not None:
-            self._unsent.append((chunk[0], upto))
-        return upto
-
-    def _send_unsent(self) -> None:
-        """Uploads pending chunks in order, each as the next WAL id. A chunk that fails with
-        a transient store error stays first in line and is retried by the next flush; the
-        rows are never dropped. The caller holds `_upload_lock`."""
-        while self._unsent:
-            data, upto = self._unsent[0]
-            self._upload_wal(data)
-            self._unsent.pop(0)
-            self._durable.advance(upto)
-
-    def _upload_wal(self, data: bytes) -> None:
-        wid = self._next_wal_id
-        key = self._paths.wal(wid)
-        # An earlier attempt at this chunk may have landed with its response lost (the store
-        # retried until it gave up): the object is then ours, byte for byte.
-        if not self._store.put_if_absent(key, data) and self._store.get(key) != bytes(data):
-            raise self._fail(
-                FencedError(
-                    f"WAL object {key!r} already exists: a newer writer opened "
-                    f"{self._paths.root!r}; this writer is fenced"
-                )
-            )
-        # The create proves the id was free, not that no newer writer fenced it and had the
-        # fence collected: unless this writer's epoch was confirmed recently enough that such
-        # a fence could not have been collected yet, look again before anyone is
-        # acknowledged (slatedb_py.safety).
-        if monotonic_s(self._clock) - self._fence.confirmed_at >= CLIENT_WINDOW_S:
-            try:
-                self._fence.confirm()
-            except FencedError as e:
-                raise self._fail(
-                    FencedError(
-                        f"{e} (found after uploading WAL object {key!r}, which "
-                        "lies below the newer writer's replay point: nothing in it is acknowledged)"
-                    )
-                ) from e
-        self._next_wal_id = wid + 1
-        self._last_wal_id = wid
-
-    def _wal_ticker(self) -> None:
-        interval = self.options.flush_interval
-        assert interval is not None
-        while not self._stop.wait(interval.total_seconds()):
-            try:
-                self._flush_wal()
-            except UnavailableError:
-                continue  # the store hiccupped; the next tick retries the same chunk
-            except SlateDBError:
-                return
-
-    # ------------------------------------------------------------------ memtable -> L0
-
-    def _freeze(self) -> None:
-        """Moves the active memtable to the frozen list; its WAL rows are queued first, so
-        the frozen memtable knows the last WAL id holding its rows. The queue is uploaded by
-        the next WAL flush, or by the flusher before it records the L0 SST: not here, so a
-        writer that fills a memtable does not wait for a WAL upload."""
-        with self._upload_lock:
-            if self._error is not None:
-                raise self._error
-            with self._lock:
-                # One critical section: no write lands in the old memtable's WAL queue after
-                # its last chunk is cut (such a row would be acknowledged as durable while it
-                # sat only in memory), and reads see it in the frozen list at once.
-                if len(self._active) == 0:
-                    return
-                upto = self._last_seq
-                old = self._active
-                self._active = new_memtable(self._memtable_memory)
-                # Pending chunks get consecutive ids from _next_wal_id on; the old memtable's
-                # own queue becomes one more.
-                last_wal = self._next_wal_id - 1 + len(self._unsent) + (old.wal_pending_bytes > 0)
-                self._frozen.insert(0, _Frozen(old, max(last_wal, self._last_wal_id)))
-                self._view = self._make_view()
-            # Encoded outside `_lock`: nobody writes to `old` any more.
-            chunk = old.take_wal(self.options.compression)
-            if chunk is not None:
-                self._unsent.append((chunk[0], upto))
-
-    def _flush_frozen(self) -> None:
-        """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
-        with self._flush_lock:
-            while True:
-                with self._lock:
-                    if not self._frozen:
-                        return
-                    oldest = self._frozen[-1]
-                self._write_l0(oldest)
-
-    def _wait_for_l0_room(self) -> None:
-        """Backpressure: with L0 at `l0_max_ssts`, flushes (and through them writers) wait for
-        the compactor to drain it. Bounded: a stuck compactor slows writes, never stops them."""
-        if not self.options.compactor_enabled:
-            return
-        for _ in range(600):
-            if len(self._manifests.require_latest()[1].l0) < self.options.l0_max_ssts:
-                return
-            self._compactor.wake.set()
-            if self._stop.wait(0.05):
-                return
-
-    def _write_l0(self, frozen: _Frozen) -> None:
-        # Its WAL rows go out first: the manifest update below moves the replay point past
-        # WAL ids that must exist by then.
-        with self._upload_lock:
-            if self._error is not None:
-                raise self._error
-            self._send_unsent()
-        self._wait_for_l0_room()
-        o = self.options
-        data = frozen.memtable.encode_l0(
-            o.block_size,
-            o.compression,
-            o.bloom_bits_per_key,
-            o.min_filter_keys,
-            self._clock.now_ms(),
-        )
-        mt = frozen.memtable
-        view: SstView | None = None
-        if data is not None:
-            ulid = new_ulid(self._clock.now_ms())
-            path = self._paths.compacted(ulid)
-            self._store.put(path, data)
-            info = SstTableInfo.from_native(self._tables.add_written(path, data).info())
-            view = SstView(ulid, SstHandle(ulid, info, 2))
-        next_wal = self._next_wal_id
-
-        def record(m: Manifest) -> Manifest | None:
-            if view is not None and m.last_l0_seq >= mt.max_seq:
-                # Already recorded (a re-application after an unknown outcome): this
-                # writer's flushes are the only ones to raise last_l0_seq past its rows.
-                return None
-            last_seq = max(m.last_l0_seq, mt.max_seq or 0)
-            return replace(
-                m,
-                l0=((view,) if view else ()) + m.l0,
-                replay_after_wal_id=max(m.replay_after_wal_id, frozen.last_wal_id),
-                wal_id_last_seen=max(m.wal_id_last_seen, next_wal - 1),
-                last_l0_seq=last_seq,
-                last_l0_clock_tick=max(
-                    m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick
-                ),
-                recent_snapshot_min_seq=last_seq,
-            )
-
-        try:
-            mid, m = self._fence.update(record)
-        except FencedError as e:
-            raise self._fail(e) from e
-        with self._lock:
-            # Only ever forward: a compactor may have committed on top of this version and
-            # installed that already; its SSTs are what the collector keeps.
-            if mid > self._manifest_id:
-                self._manifest_id, self._manifest = mid, m
-            self._frozen.remove(frozen)
-            self._view = self._make_view()
-        self._compactor.wake.set()
-
-    def _flusher(self) -> None:
-        while not self._stop.is_set():
-            self._flush_wanted.wait(0.5)
-            self._flush_wanted.clear()
-            try:
-                self._flush_frozen()
-            except UnavailableError:
-                continue  # retried on the next round; the rows stay in memory and the WAL
-            except SlateDBError:
-                return
-
-    def _collector(self) -> None:
-        interval = self._gc_options.interval
-        assert interval is not None
-        while not self._stop.wait(interval.total_seconds()):
-            try:
-                run_gc_once(self._store, self._paths, self._gc_options, self._clock)
+                collect_garbage(self._store, self._paths, options, self._clock)
             except UnavailableError:
                 continue
             except SlateDBError:
@@ -477,13 +238,13 @@ class Db:
         self._check_open()
         with self._lock:
             target = self._last_seq
-        self._await_durable(target)
+        self._wal.await_durable(target)
 
     def flush_memtable(self) -> None:
         """Writes the memtable out as an L0 SST now and records it in the manifest."""
         self._check_open()
-        self._freeze()
-        self._flush_frozen()
+        self._flusher.freeze()
+        self._flusher.flush_frozen()
 
     # ------------------------------------------------------------------ reads
 
@@ -533,7 +294,7 @@ class Db:
 
     def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
-        return self.scan(p, _prefix_end(p), reverse=reverse)
+        return self.scan(p, prefix_end(p), reverse=reverse)
 
     def _is_open(self) -> bool:
         return self._error is None and not self._closed
@@ -585,10 +346,9 @@ class Db:
         options = check_options(options, CheckpointOptions)  # before the flush writes anything
         self._check_open()
         self.flush_memtable()
-        result = checkpoint.create_checkpoint(
-            self._manifests, options, self._clock, update=self._fence.update_with_id
+        return checkpoint.create_checkpoint(
+            self._manifests, options, self._clock, update=self._fence.update
         )
-        return result
 
     @staticmethod
     def refresh_checkpoint(
@@ -628,7 +388,7 @@ class Db:
             for it in list(self._iterators):
                 it.close()
             self._stop.set()
-            self._flush_wanted.set()
+            self._flusher.wanted.set()
             self._compactor.stop.set()
             self._compactor.wake.set()
             for t in self._threads:
@@ -653,14 +413,3 @@ class Db:
         """The manifest version this writer last wrote or read, and its contents."""
         with self._lock:
             return self._manifest_id, self._manifest
-
-
-def _prefix_end(prefix: bytes) -> bytes | None:
-    """The smallest key greater than every key that starts with `prefix`."""
-    p = bytearray(prefix)
-    while p:
-        if p[-1] < 0xFF:
-            p[-1] += 1
-            return bytes(p)
-        p.pop()
-    return None

@@ -39,11 +39,11 @@ import os
 import secrets
 import struct
 import threading
-import time
 import zlib
 from collections import OrderedDict
 from typing import NamedTuple
 
+from slatedb_py.clock import file_time_s
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 
 # magic, crc32, key length, object size (-1 for a range entry), data length.
@@ -83,7 +83,7 @@ class DiskCache:
     def _scan(self) -> None:
         """Index the entries already on disk, oldest mtime first (one stat per file)."""
         found: list[tuple[float, str, int]] = []
-        now = time.time()
+        now = file_time_s()
         try:
             shards = [e.path for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2]
         except OSError:
@@ -172,7 +172,7 @@ class DiskCache:
         except OSError:  # absent, deleted by another process, unreadable: all just a miss
             buf, entry = b"", None
         bad = False
-        now = time.time()
+        now = file_time_s()
         victims: list[str] = []
         touch = False
         with self._lock:
@@ -233,7 +233,7 @@ class DiskCache:
             return
         with self._lock:
             self._forget_locked(file)
-            self._lru[file] = _Entry(total, time.time(), self._next_seq())
+            self._lru[file] = _Entry(total, file_time_s(), self._next_seq())
             self._bytes += total
             victims = self._evict_locked()
         _unlink_all(victims)

@@ -71,28 +71,26 @@ def _wal_needed(m: Manifest, wal_id: int, *, latest: bool) -> bool:
     return m.replay_after_wal_id < wal_id <= m.wal_id_last_seen
 
 
-def run_gc_once(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
+def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
     now_ms = clock.now_ms()
 
-    def drop_expired(m: Manifest) -> Manifest | None:
+    def drop_expired(_mid: int, m: Manifest) -> tuple[Manifest | None, list[str]]:
         live = tuple(c for c in m.checkpoints if is_live(c, now_ms // 1000))
         if len(live) == len(m.checkpoints):
-            return None
-        result.expired_checkpoints = [str(c.id) for c in m.checkpoints if c not in live]
-        return replace(m, checkpoints=live)
+            return None, []
+        return replace(m, checkpoints=live), [str(c.id) for c in m.checkpoints if c not in live]
 
     # Before the manifest (module docstring): the compactions this state lists may be
     # committed by the time the manifest is read, never the other way round.
     listed_states = store.list(paths.compactions_dir)
     try:
-        compaction_mark_ms = oldest_listed_ms(
-            CompactionsStore(store, paths, clock).latest(listed_states)
-        )
+        state = CompactionsStore(store, paths, clock).latest(listed_states)
+        compaction_mark_ms = oldest_listed_ms(None if state is None else state[1])
     except DataError:
         compaction_mark_ms = None  # unreadable: delete no unreferenced SST
-    latest_id, latest = manifests.update(drop_expired)
+    latest_id, latest, result.expired_checkpoints = manifests.update(drop_expired)
     pinned: dict[int, Manifest] = {}
     for c in latest.checkpoints:
         if c.manifest_id == latest_id:

@@ -24,8 +24,12 @@ it touches the store:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
+
+if TYPE_CHECKING:  # the model is above paths; only its type is named here
+    from slatedb_py.manifest.model import Manifest
 
 
 def normalize_root(path: str, what: str = "database path") -> str:
@@ -96,6 +100,14 @@ class DbPaths:
 
     def compacted(self, ulid: str) -> str:
         return self._join("compacted", f"{ulid}.sst")
+
+    def sst_in(self, m: Manifest, sst_id: str) -> str:
+        """Where SST `sst_id` of this database's manifest `m` lives: here, or under the
+        external database (a clone's parent) that owns it."""
+        for ext in m.external_dbs:
+            if sst_id in ext.sst_ids:
+                return DbPaths.stored(ext.path).compacted(sst_id)
+        return self.compacted(sst_id)
 
     def boundary(self, kind: str) -> str:
         return self._join("gc", f"{kind}.boundary")

@@ -44,10 +44,7 @@ class ReadView:
     tables: TableCache
 
     def _path(self, view: SstView) -> str:
-        for ext in self.manifest.external_dbs:
-            if view.sst.id in ext.sst_ids:
-                return DbPaths.stored(ext.path).compacted(view.sst.id)
-        return self.paths.compacted(view.sst.id)
+        return self.paths.sst_in(self.manifest, view.sst.id)
 
     def _ref(self, view: SstView) -> tuple[Any, ...]:
         info = view.sst.info

@@ -21,11 +21,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from slatedb_py.batch import check_key, check_keys
-from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live
+from slatedb_py.batch import check_key, check_keys, prefix_end
+from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live, resolve
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import CheckpointOptions, ReaderOptions, _flag, check_options
-from slatedb_py.db import _prefix_end
 from slatedb_py.errors import (
     CheckpointNotFoundError,
     ClosedError,
@@ -105,21 +104,9 @@ class DbReader:
             self._poller.start()
 
     def _pinned(self) -> tuple[int, Manifest, int]:
-        _, latest = self._manifests.require_latest()
         assert self._checkpoint_id is not None
-        cp = latest.checkpoint(self._checkpoint_id)
-        if cp is None:
-            raise CheckpointNotFoundError(
-                f"no checkpoint {self._checkpoint_id} in the database at {self._paths.root!r}",
-                checkpoint_id=self._checkpoint_id,
-            )
-        m = self._manifests.read(cp.manifest_id)
-        if m is None:
-            raise CheckpointNotFoundError(
-                f"checkpoint {self._checkpoint_id} pins manifest {cp.manifest_id}, which is gone",
-                checkpoint_id=self._checkpoint_id,
-            )
-        return cp.manifest_id, m, m.wal_id_last_seen
+        mid, m = resolve(self._manifests, self._checkpoint_id, self._clock.now_ms() // 1000)
+        return mid, m, m.wal_id_last_seen
 
     def _managed(self) -> tuple[int, Manifest]:
         """The version this reader's own checkpoint pins, moved to the latest tree when the
@@ -140,7 +127,7 @@ class DbReader:
             return entry.manifest_id, current
         own = self._own
 
-        def repoint(mid: int, m: Manifest) -> Manifest:
+        def repoint(mid: int, m: Manifest) -> tuple[Manifest, None]:
             e = m.checkpoint(own)
             if e is None:
                 raise CheckpointNotFoundError(
@@ -151,10 +138,11 @@ class DbReader:
                 manifest_id=mid + 1 if stale else e.manifest_id,
                 expire_time_s=now_s + int(life.total_seconds()),
             )
-            return replace(m, checkpoints=tuple(new if c.id == own else c for c in m.checkpoints))
+            checkpoints = tuple(new if c.id == own else c for c in m.checkpoints)
+            return replace(m, checkpoints=checkpoints), None
 
         try:
-            mid, m = self._manifests.update_with_id(repoint)
+            mid, m, _ = self._manifests.update(repoint)
         except CheckpointNotFoundError:
             self._own = None
             return self._managed()
@@ -286,7 +274,7 @@ class DbReader:
 
     def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
         p = check_key(prefix)
-        return self.scan(p, _prefix_end(p), reverse=reverse)
+        return self.scan(p, prefix_end(p), reverse=reverse)
 
     @property
     def manifest_id(self) -> int:

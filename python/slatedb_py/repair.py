@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from slatedb_py.clock import Clock
+from slatedb_py.config import DbOptions
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
@@ -35,8 +36,8 @@ class RepairResult:
     replayed: tuple[int, int]
 
 
-def skip_wal_objects(
-    manifests: ManifestStore, wal_ids: Iterable[int], clock: Clock
+def skip_corrupt_wal(
+    manifests: ManifestStore, wal_ids: Iterable[int], options: DbOptions, clock: Clock
 ) -> RepairResult:
     # Every check comes before the first write: fencing out the writer is not undone.
     try:
@@ -68,11 +69,11 @@ def skip_wal_objects(
     fence, fence_id = fence_out_writers(manifests)
     _, m = manifests.require_latest()  # the writer may have flushed before it was fenced
     first, last = m.replay_after_wal_id + 1, fence_id - 1
-    view, max_seq = wal_to_l0(manifests, first, last, m.last_l0_seq, clock, skip)
+    view, max_seq = wal_to_l0(manifests, first, last, m.last_l0_seq, options, clock, skip)
 
-    def repaired(cur: Manifest) -> Manifest | None:
+    def repaired(_mid: int, cur: Manifest) -> tuple[Manifest | None, None]:
         if cur.replay_after_wal_id >= fence_id:
-            return None  # applied already (re-applied after an unknown outcome)
+            return None, None  # applied already (re-applied after an unknown outcome)
         last_seq = max(cur.last_l0_seq, max_seq)
         return replace(
             cur,
@@ -81,7 +82,7 @@ def skip_wal_objects(
             wal_id_last_seen=max(cur.wal_id_last_seen, fence_id),
             last_l0_seq=last_seq,
             recent_snapshot_min_seq=last_seq,
-        )
+        ), None
 
-    mid, _ = fence.update(repaired)
+    mid, _, _ = fence.update(repaired)
     return RepairResult(mid, [paths.wal(i) for i in sorted(skip)], (first, last))

@@ -13,39 +13,19 @@ Older manifests and every checkpoint stay valid; sequence numbers and the clock 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import replace
 
-from slatedb_py.checkpoint import is_live
+from slatedb_py.checkpoint import is_live, resolve
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
-from slatedb_py.format import decode_sst
-from slatedb_py.ids import new_ulid
-from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
-from slatedb_py.manifest.store import ManifestStore, WriterFence
+from slatedb_py.errors import CheckpointNotFoundError
+from slatedb_py.manifest.fence import WriterFence
+from slatedb_py.manifest.model import Manifest, SstView
+from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
+from slatedb_py.sst import write_l0_sst
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
-
-
-def _checkpoint_manifest(
-    manifests: ManifestStore, checkpoint_id: uuid.UUID, now_s: int
-) -> tuple[int, Manifest]:
-    _, latest = manifests.require_latest()
-    cp = latest.checkpoint(checkpoint_id)
-    if cp is None or not is_live(cp, now_s):
-        raise CheckpointNotFoundError(
-            f"no live checkpoint {checkpoint_id} in the database at {manifests.paths.root!r}",
-            checkpoint_id=checkpoint_id,
-        )
-    pinned = manifests.read(cp.manifest_id)
-    if pinned is None:
-        raise CheckpointNotFoundError(
-            f"checkpoint {checkpoint_id} pins manifest {cp.manifest_id}, which is missing",
-            checkpoint_id=checkpoint_id,
-        )
-    return cp.manifest_id, pinned
 
 
 def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
@@ -66,6 +46,7 @@ def wal_to_l0(
     first: int,
     last: int,
     after_seq: int,
+    options: DbOptions,
     clock: Clock,
     skip: frozenset[int] = frozenset(),
 ) -> tuple[SstView | None, int]:
@@ -74,25 +55,14 @@ def wal_to_l0(
     store, paths = manifests.store, manifests.paths
     memtable = new_memtable()
     max_seq = replay_into(memtable, store, paths, first, last, after_seq, skip=skip)
-    if len(memtable) == 0:
-        return None, max_seq
-    o = DbOptions()
-    data = memtable.encode_l0(
-        o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms()
-    )
-    ulid = new_ulid(clock.now_ms())
-    key = paths.compacted(ulid)
-    store.put(key, data)
-    info = dataclasses.asdict(decode_sst(data, name=key).info)
-    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(info), 2)), max_seq
+    return write_l0_sst(store, paths, memtable, options, clock), max_seq
 
 
-def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock: Clock) -> int:
-    if not isinstance(checkpoint_id, uuid.UUID):
-        raise InvalidTypeError(
-            f"checkpoint id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
-        )
-    target_id, target = _checkpoint_manifest(manifests, checkpoint_id, clock.now_ms() // 1000)
+def restore_to_checkpoint(
+    manifests: ManifestStore, checkpoint_id: uuid.UUID, options: DbOptions, clock: Clock
+) -> int:
+    """Restores in place (module docstring); returns the id of the manifest it wrote."""
+    target_id, target = resolve(manifests, checkpoint_id, clock.now_ms() // 1000)
     fence, fence_id = fence_out_writers(manifests)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
@@ -101,15 +71,16 @@ def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock
         target.replay_after_wal_id + 1,
         target.wal_id_last_seen,
         target.last_l0_seq,
+        options,
         clock,
     )
     l0 = target.l0 if view is None else (view, *target.l0)
 
-    def restore(m: Manifest) -> Manifest | None:
+    def restore(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:
         if m.replay_after_wal_id >= fence_id:
             # Restored already (re-applied after an unknown outcome); writing the target tree
             # again would undo whatever was committed on top since.
-            return None
+            return None, None
         # Still pinned now? Had it expired or been deleted meanwhile, a collector may have
         # taken the very SSTs and WAL objects this version is about to name.
         cp = m.checkpoint(checkpoint_id)
@@ -133,7 +104,7 @@ def restore_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID, clock
             recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
             last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
             external_dbs=tuple(externals.values()),
-        )
+        ), None
 
-    mid, _ = fence.update(restore)
+    mid, _, _ = fence.update(restore)
     return mid

@@ -1,4 +1,5 @@
-"""SSTs on the object store, opened once per handle and read through one block cache.
+"""SSTs on the object store: written once (`store_sst`, `write_l0_sst`), then opened once per
+handle and read through one block cache.
 
 The native `Tables` holds every SST a database handle has opened and the block cache its
 reads share; opening and block reads go through the fetch contract (`fetch.py`). On a local
@@ -10,8 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from slatedb_py import _native
+from slatedb_py.clock import Clock
+from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.disk_cache import DiskCache
 from slatedb_py.fetch import drive
+from slatedb_py.ids import new_ulid
+from slatedb_py.manifest.model import SstHandle, SstTableInfo, SstView
+from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 
 
@@ -38,7 +44,7 @@ class TableCache:
         self.native = _native.Tables(block_cache_bytes, store.local_root)
 
     @classmethod
-    def for_options(cls, store: Store, options: Any) -> TableCache:
+    def for_options(cls, store: Store, options: DbOptions | ReaderOptions) -> TableCache:
         """The cache a `Db` or `DbReader` reads through, with its options' block cache and,
         for a remote store, its on-disk cache (a local folder is read directly instead)."""
         disk = None
@@ -52,7 +58,7 @@ class TableCache:
         """Serves a native call's byte requests until it answers (`fetch.drive`)."""
         return drive(self.store, got, self.disk_cache)
 
-    def add_written(self, path: str, data: Any) -> Any:
+    def add_written(self, path: str, data: bytes) -> _native.SstFile:
         """Registers an SST this process just wrote: its metadata is parsed from memory, so
         reads need not fetch it back; its blocks are read when a read needs them."""
         return self.native.add_written(path, data)
@@ -64,3 +70,32 @@ class TableCache:
 
     def forget(self, path: str) -> None:
         self.native.forget(path)
+
+
+def store_sst(
+    store: Store, paths: DbPaths, data: bytes, clock: Clock, tables: TableCache | None = None
+) -> SstView:
+    """Puts an encoded SST under `compacted/<new ULID>.sst` and returns its view for the
+    manifest. With `tables`, the SST is registered there (its metadata parsed from memory)."""
+    ulid = new_ulid(clock.now_ms())
+    path = paths.compacted(ulid)
+    store.put(path, data)
+    opened = _native.decode_sst(data, path) if tables is None else tables.add_written(path, data)
+    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(opened.info()), 2))
+
+
+def write_l0_sst(
+    store: Store,
+    paths: DbPaths,
+    memtable: _native.Memtable,
+    options: DbOptions,
+    clock: Clock,
+    tables: TableCache | None = None,
+) -> SstView | None:
+    """Writes a memtable's rows as one L0 SST, encoded with the database's options; None
+    when it holds no row."""
+    o = options
+    data = memtable.encode_l0(
+        o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, clock.now_ms()
+    )
+    return None if data is None else store_sst(store, paths, data, clock, tables)

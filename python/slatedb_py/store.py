@@ -11,7 +11,6 @@ every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
@@ -20,6 +19,7 @@ import obstore
 from obstore import exceptions as obx
 from obstore.store import from_url
 
+from slatedb_py.clock import sleep_s
 from slatedb_py.errors import (
     DataError,
     InvalidArgumentError,
@@ -48,10 +48,18 @@ class ObjectMeta(NamedTuple):
 class Store:
     """A retrying, error-translating wrapper over one obstore store."""
 
-    def __init__(self, store: Any, *, max_retries: int = 6, base_delay_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        store: Any,
+        *,
+        max_retries: int = 6,
+        base_delay_s: float = 0.05,
+        sleep: Callable[[float], None] = sleep_s,
+    ) -> None:
         self.inner = store
         self.max_retries = max_retries
         self.base_delay_s = base_delay_s
+        self._sleep = sleep  # injected: tests of the retry path need not wait
 
     @classmethod
     def resolve(cls, store: Any) -> Store:
@@ -97,7 +105,7 @@ class Store:
                     raise UnavailableError(
                         f"{what} {path!r} failed after {attempt} attempts: {e}"
                     ) from e
-                time.sleep(min(1.0, self.base_delay_s * 2 ** (attempt - 1)))
+                self._sleep(min(1.0, self.base_delay_s * 2 ** (attempt - 1)))
             except (obx.PermissionDeniedError, obx.UnauthenticatedError) as e:
                 raise UnavailableError(f"{what} {path!r} was refused by the store: {e}") from e
             except (obx.NotSupportedError, obx.InvalidPathError) as e:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from slatedb_py.errors import MissingObjectError
-from slatedb_py.manifest.store import WriterFence
+from slatedb_py.manifest.fence import WriterFence
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 
@@ -29,7 +29,7 @@ def write_fence(store: Store, paths: DbPaths, after: int, fence: WriterFence | N
     wid = after + 1
     while not store.put_if_absent(paths.wal(wid), b""):
         if fence is not None:
-            latest = fence.manifests.read_latest()
+            latest = fence.versions.latest()
             if latest is not None:
                 fence.check(latest[1])
         wid += 1

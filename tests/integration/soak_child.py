@@ -21,7 +21,7 @@ from slatedb_py import Db, DbReader, WriteBatch
 from slatedb_py.clock import SystemClock
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import DbOptions, GcOptions, ReaderOptions
-from slatedb_py.garbage_collector import run_gc_once
+from slatedb_py.garbage_collector import collect_garbage
 from slatedb_py.paths import DbPaths
 from tests.support import FaultyStore, S3Server
 
@@ -97,7 +97,7 @@ elif role == "collector":
     rounds = 0
     while not stop.wait(1.0):
         try:
-            run_gc_once(
+            collect_garbage(
                 store, DbPaths.of("soak"), GcOptions(min_age=timedelta(seconds=2)), SystemClock()
             )
             rounds += 1

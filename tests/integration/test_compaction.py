@@ -94,8 +94,7 @@ def test_an_older_compactor_is_fenced(store) -> None:
     s = Store.resolve(store)
     opts = DbOptions(compaction_min_sources=2)
     old = Compactor(s, DbPaths.of("db"), opts, SystemClock())
-    old.fence.claim()
-    old.claimed = True
+    old.claim()
     new = Compactor(s, DbPaths.of("db"), opts, SystemClock())
     assert new.run_once()
     with pytest.raises(FencedError):

@@ -145,9 +145,14 @@ def test_value_over_u32_limit_is_refused_without_allocating(store) -> None:
 
     db = Db.open("db", store, FAST)
     # A sparse 4 GiB mapping: its size is known without touching its pages.
-    with mmap.mmap(
-        -1, 2**32, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
-    ) as m, pytest.raises(InvalidArgumentError, match="4294967295"):
+    with (
+        mmap.mmap(
+            -1,
+            2**32,
+            flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0),
+        ) as m,
+        pytest.raises(InvalidArgumentError, match="4294967295"),
+    ):
         db.put(b"k", memoryview(m))
     assert db.get(b"k") is None
     db.close()

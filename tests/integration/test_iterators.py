@@ -29,6 +29,7 @@ from slatedb_py.errors import (
     UnavailableError,
 )
 from slatedb_py.store import Store
+from tests.support import plain
 
 # Deterministic: no background WAL ticks, compactions or collections. Small blocks and SSTs
 # spread a few thousand rows over many blocks, L0 SSTs and sorted-run SSTs.
@@ -737,7 +738,7 @@ def test_projected_clone_views_limit_every_read_to_their_range(store: Any) -> No
             ),
         )
 
-    ManifestStore(Store.resolve(store), DbPaths.of("clone")).update(project)
+    ManifestStore(Store.resolve(store), DbPaths.of("clone")).update(plain(project))
     inside = {k: v for k, v in model.items() if lo <= k < hi}
     with DbReader.open("clone", store, options=READER) as reader:
         assert list(reader.scan()) == expected(inside)

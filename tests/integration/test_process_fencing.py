@@ -71,8 +71,7 @@ def test_second_compactor_process_fences_the_first() -> None:
     newer = Compactor(
         Store.resolve(store), DbPaths.of("soak"), DbOptions(compaction_min_sources=2), SystemClock()
     )
-    newer.fence.claim()
-    newer.claimed = True
+    newer.claim()
     with Db.open("soak", store, DbOptions(compactor_enabled=False, gc_enabled=False)) as db:
         for r in range(3, 6):
             db.put(b"k%d" % r, b"v")

@@ -14,6 +14,7 @@ from slatedb_py import Db, DbReader
 from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.errors import CheckpointNotFoundError, DatabaseNotFoundError, InvalidTypeError
 from tests.interop.golden import GOLDEN
+from tests.support import plain
 
 NO_POLL = ReaderOptions(manifest_poll_interval=None)
 
@@ -148,8 +149,13 @@ def test_segmented_databases_are_read_and_refused_for_writing(store) -> None:
     # As SlateDB writes a database with a segment extractor: the tree lives in a segment.
     ms = ManifestStore(Store.resolve(store), DbPaths.of("db"))
     ms.update(
-        lambda m: replace(
-            m, l0=(), segment_extractor_name="first-byte", segments=(Segment(b"k", None, m.l0, ()),)
+        plain(
+            lambda m: replace(
+                m,
+                l0=(),
+                segment_extractor_name="first-byte",
+                segments=(Segment(b"k", None, m.l0, ()),),
+            )
         )
     )
     with DbReader.open(
@@ -157,7 +163,7 @@ def test_segmented_databases_are_read_and_refused_for_writing(store) -> None:
     ) as r:
         assert r.get(b"k07") == b"v7"
         assert len(dict(r.scan())) == 50
-    before = ms.list_ids()
+    before = ms.ids()
     with pytest.raises(InvalidArgumentError, match="segments"):
         Db.open("db", store)
-    assert ms.list_ids() == before
+    assert ms.ids() == before

@@ -25,7 +25,7 @@ from slatedb_py import Db, WriteBatch, admin
 from slatedb_py.clock import SystemClock
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import FencedError, UnavailableError
-from slatedb_py.garbage_collector import run_gc_once
+from slatedb_py.garbage_collector import collect_garbage
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 from tests.support import FaultyStore
@@ -150,7 +150,7 @@ class Workload:
     def _collector(self) -> None:
         while not self.stop.is_set():
             try:
-                run_gc_once(self.store, DbPaths.of("db"), ZERO, SystemClock())
+                collect_garbage(self.store, DbPaths.of("db"), ZERO, SystemClock())
             except UnavailableError:
                 pass
             except BaseException as e:

@@ -18,7 +18,8 @@ import pytest
 
 from slatedb_py import Db, DbReader, admin
 from slatedb_py.clock import ManualClock, SystemClock
-from slatedb_py.compactor import Compactor, plan_compaction, run_compaction
+from slatedb_py.compaction_plan import plan_compaction
+from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, ReaderOptions
 from slatedb_py.errors import CheckpointNotFoundError, ConflictError, UnavailableError
 from slatedb_py.paths import DbPaths
@@ -118,7 +119,7 @@ def test_a_compaction_planned_before_a_restore_is_refused(store) -> None:  # typ
 
     admin.restore_checkpoint("db", store, cp.id)
     with pytest.raises(ConflictError):
-        run_compaction(c.store, c.paths, c.tables, c.fence, c.clock, opts, m, plan)
+        c.compact(m, plan)
     with Db.open("db", store, opts) as db2:
         got = {k: db2.get(k) for k in (b"a", b"b", b"c", b"x", b"y")}
         assert dict(db2.scan()) == {b"a": b"A0", b"b": b"B0", b"x": b"x0", b"y": b"y0"}

@@ -18,9 +18,19 @@ from obstore.store import LocalStore
 
 from slatedb_py import Db, admin
 from slatedb_py.clock import SystemClock
-from slatedb_py.compaction_state import COMPLETED, CompactionsStore
-from slatedb_py.compactor import Compactor, CompactorFence, plan_compaction, run_compaction
+from slatedb_py.compaction_plan import plan_compaction
+from slatedb_py.compaction_state import CompactionsStore
+from slatedb_py.compactor import Compactor
 from slatedb_py.config import DbOptions, GcOptions
+from slatedb_py.manifest.compactions_codec import (
+    COMPLETED,
+    RUNNING,
+    CompactionRecord,
+    CompactionsState,
+    decode_state,
+    encode_state,
+)
+from slatedb_py.manifest.fence import CompactorFence
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 
@@ -35,9 +45,9 @@ class CollectBeforeCommit(CompactorFence):
         super().__init__(compactor.manifests)
         self.meanwhile = meanwhile
 
-    def update(self, mutate: Any) -> Any:
+    def update(self, change: Any, *, initial: Any = None) -> Any:
         self.meanwhile()
-        return super().update(mutate)
+        return super().update(change, initial=initial)
 
 
 def compact_while(store: Any, path: str, collect: Callable[[], None]) -> dict[bytes, bytes]:
@@ -56,14 +66,12 @@ def compact_while(store: Any, path: str, collect: Callable[[], None]) -> dict[by
         collect()
 
     compactor = Compactor(Store.resolve(store), DbPaths.of(path), OPTS, SystemClock())
-    fence = CollectBeforeCommit(compactor, meanwhile)
-    fence.claim()
+    compactor.fence = CollectBeforeCommit(compactor, meanwhile)
+    compactor.claim()
     _, m = compactor.manifests.require_latest()
     plan = plan_compaction(m, OPTS)
     assert plan is not None
-    run_compaction(
-        compactor.store, compactor.paths, compactor.tables, fence, SystemClock(), OPTS, m, plan
-    )
+    compactor.compact(m, plan)
     db.close()
     model[b"late"] = b"x"
     return model
@@ -74,7 +82,9 @@ def test_our_zero_age_collector_keeps_uncommitted_outputs(store) -> None:  # typ
     with Db.open("db", store, OPTS) as db:
         assert dict(db.scan()) == model
     [done] = (
-        CompactionsStore(Store.resolve(store), DbPaths.of("db"), SystemClock()).latest().compactions
+        CompactionsStore(Store.resolve(store), DbPaths.of("db"), SystemClock())
+        .latest()[1]
+        .compactions
     )
     assert done.status == COMPLETED
     # Once committed, the compaction's inputs are garbage and do go.
@@ -92,14 +102,6 @@ def test_0_17_collector_keeps_uncommitted_outputs(tmp_path: Path) -> None:
 
 
 def test_the_state_reads_0_17_files_and_round_trips() -> None:
-    from slatedb_py.compaction_state import (
-        RUNNING,
-        CompactionRecord,
-        CompactionsState,
-        decode_state,
-        encode_state,
-    )
-
     folder = Path(__file__).parents[1] / "data" / "golden" / "compacted" / "db" / "compactions"
     states = [decode_state(f.read_bytes(), name=f.name) for f in sorted(folder.iterdir())]
     assert states[0] == CompactionsState(0, ())
@@ -151,7 +153,7 @@ def test_0_17_compactor_carries_on_after_ours_died_after_its_commit(tmp_path: Pa
             db.put(b"k%d" % r, b"v")
             db.flush_memtable()
     ours = Compactor(Store.resolve(LocalStore("/")), DbPaths.of(path), opts, SystemClock())
-    ours.fence.state.finish = lambda *a, **k: None  # killed right after the manifest commit
+    ours.state.finish = lambda *a, **k: None  # killed right after the manifest commit
     assert ours.run_once()
 
     loop, theirs = _open_0_17_with_compactor(path)
@@ -198,9 +200,9 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
                 model[b"k%04d" % i] = b"r%d" % r
             db.flush_memtable()
     ours = Compactor(Store.resolve(LocalStore("/")), DbPaths.of(path), opts, SystemClock())
-    ours.fence.state.finish = lambda *a, **k: None
+    ours.state.finish = lambda *a, **k: None
 
-    def killed(_mutate: Any) -> Any:
+    def killed(_change: Any, **_: Any) -> Any:
         raise KeyboardInterrupt  # the process dies right before the manifest commit
 
     ours.fence.update = killed  # type: ignore[method-assign]
@@ -208,7 +210,7 @@ def test_0_17_settles_our_compaction_killed_before_its_commit(tmp_path: Path) ->
         ours.run_once()
     [entry] = (
         CompactionsStore(Store.resolve(LocalStore("/")), DbPaths.of(path), SystemClock())
-        .latest()
+        .latest()[1]
         .compactions
     )
     assert entry.status == 4 and entry.outputs  # Compacted, with its outputs

@@ -26,6 +26,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.store import Store
+from tests.support import plain
 
 
 class OnTopStore(Store):
@@ -42,7 +43,7 @@ class OnTopStore(Store):
         if created and self.armed and path.endswith(".manifest"):
             self.armed = False
             ManifestStore(Store(self.inner), DbPaths.of("db")).update(
-                lambda m: replace(m, compactor_epoch=m.compactor_epoch + 100)
+                plain(lambda m: replace(m, compactor_epoch=m.compactor_epoch + 100))
             )
             if self.clock is not None:
                 self.clock.advance(int(CLIENT_WINDOW_S * 1000) + 1)

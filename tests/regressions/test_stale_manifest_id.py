@@ -18,6 +18,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
 from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.store import Store
+from tests.support import plain
 
 
 def test_a_stalled_update_on_a_collected_id_is_reapplied_on_top() -> None:
@@ -35,13 +36,13 @@ def test_a_stalled_update_on_a_collected_id_is_reapplied_on_top() -> None:
         calls.append(m.writer_epoch)
         if len(calls) == 1:
             # While this client stalls: two more versions, and the collector takes version 2.
-            other.update(lambda m: replace(m, writer_epoch=1))
-            other.update(lambda m: replace(m, writer_epoch=2))
+            other.update(plain(lambda m: replace(m, writer_epoch=1)))
+            other.update(plain(lambda m: replace(m, writer_epoch=2)))
             store.delete(paths.manifest(2))
             clock.advance(int(CLIENT_WINDOW_S * 1000) + 1)
         return replace(m, compactor_epoch=7)
 
-    mid, m = slow.update(stalled)
+    mid, m, _ = slow.update(plain(stalled))
     assert calls == [0, 2], "the update was re-applied on top of the real latest version"
     assert (mid, m.writer_epoch, m.compactor_epoch) == (4, 2, 7)
     assert slow.require_latest() == (4, m)

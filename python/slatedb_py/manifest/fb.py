@@ -24,6 +24,11 @@ _SCALARS = {
 }
 
 
+# Enum values of the format, by their index on disk.
+COMPRESSION = [None, "snappy", "zlib", "lz4", "zstd"]
+SST_TYPES = ["compacted", "wal"]
+
+
 class FlatBufferError(Exception):
     def __init__(self, offset: int, message: str) -> None:
         super().__init__(message)
