@@ -155,7 +155,7 @@ def create_checkpoint(
         )
         return new, pinned
 
-    _, _, pinned = (update or manifests.update)(add)  # type: ignore[arg-type]
+    _, _, pinned = (update or manifests.update)(add)
     return CheckpointCreateResult(cid, pinned)
 
 

@@ -154,7 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db.close()
     t = time.perf_counter()
     with Db.open(path, store) as again:
-        value = again.get(b"user:%011d" % 1)
+        value = again.get(b"user:%011d" % 1) or b""
         total = sum(1 for _ in again.scan())
     print(
         f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}..."

@@ -137,8 +137,8 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
             (result.wal_fences if fence else result.wal).append(meta.path)
 
     # Compactor state files: every version but the latest (a version, like a manifest's).
-    states = [(version_id_of(m.path, "compactions"), m) for m in listed_states]
-    states = [(i, m) for i, m in states if i is not None]
+    ids = [(version_id_of(m.path, "compactions"), m) for m in listed_states]
+    states = [(i, m) for i, m in ids if i is not None]
     newest = max((i for i, _ in states), default=None)
     for i, meta in states:
         if i != newest and past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):

@@ -126,6 +126,7 @@ class DbReader:
             assert current is not None
             return entry.manifest_id, current
         own = self._own
+        assert own is not None  # `entry` was found by it
 
         def repoint(mid: int, m: Manifest) -> tuple[Manifest, None]:
             e = m.checkpoint(own)

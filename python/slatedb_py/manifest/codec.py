@@ -31,7 +31,9 @@ from slatedb_py.manifest.model import (
 def _id128(t: Table | None) -> int | None:
     if t is None:
         return None
-    return (t.scalar(0, "u64") << 64) | t.scalar(1, "u64")
+    high: int = t.scalar(0, "u64")
+    low: int = t.scalar(1, "u64")
+    return (high << 64) | low
 
 
 def ulid_of(t: Table | None) -> str | None:
