@@ -52,8 +52,21 @@ install-ceph: ## Debian's Ceph packages for the RADOS Gateway job (needs root)
 test-rgw: build-dev install-ceph ## the integration suite on a one-node Ceph RADOS Gateway (slow)
 	SLATEDB_PY_STORES=rgw $(PY) -m pytest -q tests/integration -k rgw
 
+# What `make lint` checks, in the project's own Python and Rust code.
+PY_SOURCES := python tests benches examples
+
+.PHONY: lint
+lint: build-dev ## ruff, mypy (strict), stubtest of the native module, cargo fmt and clippy
+	$(PY) -m ruff check $(PY_SOURCES)
+	$(PY) -m ruff format --check $(PY_SOURCES)
+	$(PY) -m mypy
+	$(PY) -m mypy.stubtest slatedb_py._native --allowlist python/stubtest-allowlist.txt
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --all-targets --locked --features python -- -D warnings
+
 .PHONY: test
-test: test-rust test-python test-rgw ## the whole test suite (what CI runs)
+test: lint test-rust test-python test-rgw ## the whole test suite (what CI runs), lint first
 
 .PHONY: bench
 bench: build-release ## benchmarks side by side with rocksdict and a memory copy

@@ -158,13 +158,16 @@ def main() -> None:
     big_tail = bench_ours(args.big, 10_000, args.runs)
     official = bench_official(10_000, args.runs)
     print(
-        f"{'operation (median ms)':22} {'official 10k':>13} {'ours 10k':>10} {'ours ' + str(args.big // 1000) + 'k':>10} {'ours big, 100x WAL':>19} {'x official':>11}"
+        f"{'operation (median ms)':22} {'official 10k':>13} {'ours 10k':>10} "
+        f"{'ours ' + str(args.big // 1000) + 'k':>10} {'ours big, 100x WAL':>19} "
+        f"{'x official':>11}"
     )
     for op in ("create", "list", "refresh", "delete", "reader_open", "clone", "restore"):
         off = official.get(op)
         ratio = f"{off / small[op]:.1f}x" if off else "-"
         print(
-            f"{op:22} {off if off is not None else float('nan'):13.2f} {small[op]:10.2f} {big[op]:10.2f} {big_tail[op]:19.2f} {ratio:>11}"
+            f"{op:22} {off if off is not None else float('nan'):13.2f} {small[op]:10.2f} "
+            f"{big[op]:10.2f} {big_tail[op]:19.2f} {ratio:>11}"
         )
 
 

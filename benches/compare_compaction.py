@@ -128,7 +128,8 @@ def main() -> None:
         print(f"  slatedb_py compactor : {t_ours:6.2f} s  {size / 1e6 / t_ours:7.1f} MB/s")
         if t_off is not None:
             print(
-                f"  SlateDB 0.17.0       : {t_off:6.2f} s  {size / 1e6 / t_off:7.1f} MB/s   ratio {t_off / t_ours:.2f}x"
+                f"  SlateDB 0.17.0       : {t_off:6.2f} s  {size / 1e6 / t_off:7.1f} MB/s"
+                f"   ratio {t_off / t_ours:.2f}x"
             )
         shutil.rmtree(a)
         shutil.rmtree(f"{tmp}/b")
@@ -136,7 +137,8 @@ def main() -> None:
         size = build(big, args.mb)
         t_big, peak = ours(big)
         print(
-            f"large input, {size / 1e6:.0f} MB: {t_big:.1f} s, {size / 1e6 / t_big:.1f} MB/s, peak RSS {peak:.0f} MB"
+            f"large input, {size / 1e6:.0f} MB: {t_big:.1f} s, {size / 1e6 / t_big:.1f} MB/s,"
+            f" peak RSS {peak:.0f} MB"
         )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -78,7 +78,7 @@ def bench_ours(store_kind: str, n: int) -> dict[str, float]:
         out["scan"] = 2 * n / timed(scan)
         assert total[0] == 2 * n
         compacted = (
-            [m for m in os.listdir(os.path.join(tmp, "bench/db/compacted"))]
+            list(os.listdir(os.path.join(tmp, "bench/db/compacted")))
             if store_kind == "local"
             else []
         )
@@ -278,10 +278,12 @@ def main() -> None:
     for kind in ("memory", "local"):
         r = results[kind]
         print(
-            f"\n== {kind} store (slatedb_py n={args.n}, official n={args.official_n}, rocksdict n={args.n}) =="
+            f"\n== {kind} store (slatedb_py n={args.n}, official n={args.official_n},"
+            f" rocksdict n={args.n}) =="
         )
         print(
-            f"{'metric':50} {'slatedb_py':>12} {'official':>12} {'rocksdict':>12} {'x official':>11} {'x rocksdict':>12}"
+            f"{'metric':50} {'slatedb_py':>12} {'official':>12} {'rocksdict':>12} "
+            f"{'x official':>11} {'x rocksdict':>12}"
         )
         for metric, label, t_off, t_rocks in TARGETS:
             ours = r["slatedb_py"].get(metric)
@@ -300,7 +302,8 @@ def main() -> None:
             mark_r = "" if t_rocks is None or rr is None else (" ok" if rr >= t_rocks else " MISS")
             print(
                 f"{label:50} {fmt(ours):>12} {fmt(off):>12} {fmt(rocks):>12} "
-                f"{'-' if ro is None else f'{ro:.1f}x':>8}{mark_o:3} {'-' if rr is None else f'{rr:.2f}x':>9}{mark_r:3}"
+                f"{'-' if ro is None else f'{ro:.1f}x':>8}{mark_o:3} "
+                f"{'-' if rr is None else f'{rr:.2f}x':>9}{mark_r:3}"
             )
     if args.json:
         with open(args.json, "w") as f:

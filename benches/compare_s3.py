@@ -192,12 +192,17 @@ def main() -> None:
     a = ours(server, args.n)
     b = official(server, args.n)
     print(
-        f"{args.server} S3 server on {server.endpoint}; n={args.n} durable puts, {args.n * 10} keys in batches, n gets"
+        f"{args.server} S3 server on {server.endpoint}; n={args.n} durable puts,"
+        f" {args.n * 10} keys in batches, n gets"
     )
     for k in a:
-        print(
-            f"  {k:26} slatedb_py: {a[k] if isinstance(a[k], str) else f'{a[k]:,.1f}':>36}   official: {b.get(k, b.get('error', '-')) if isinstance(b.get(k), str) or k not in b else f'{b[k]:,.1f}'}"
+        mine = a[k] if isinstance(a[k], str) else f"{a[k]:,.1f}"
+        theirs = (
+            b.get(k, b.get("error", "-"))
+            if isinstance(b.get(k), str) or k not in b
+            else f"{b[k]:,.1f}"
         )
+        print(f"  {k:26} slatedb_py: {mine:>36}   official: {theirs}")
     server.stop()
 
 

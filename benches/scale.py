@@ -4,9 +4,10 @@
         [--only slatedb_py|rocksdict] [--json FILE] [--keep DIR]
 
 What a user gets out of the box: `Db.open(..., DbOptions())` on `LocalStore(dir)` and
-`rocksdict.Rdict(path)` in raw mode. N 16-byte keys in ascending order with 100 bytes of incompressible
-values, then three phases per engine, each in a fresh child process so that its peak RSS
-(ru_maxrss) is its own and each reopen starts with empty caches (the OS page cache stays warm):
+`rocksdict.Rdict(path)` in raw mode. N 16-byte keys in ascending order with 100 bytes of
+incompressible values, then three phases per engine, each in a fresh child process so that its
+peak RSS (ru_maxrss) is its own and each reopen starts with empty caches (the OS page cache stays
+warm):
 
     load  open, write N keys in WriteBatches of 1000, close (close time counted)
     scan  reopen, iterate every row (key and value bytes objects made per row)

@@ -128,7 +128,8 @@ def create_checkpoint(
             return None, mine.manifest_id
         if not m.initialized:
             raise DataError(
-                f"the database at {manifests.paths.root!r} is not initialized (a clone being created)"
+                f"the database at {manifests.paths.root!r} is not initialized "
+                "(a clone being created)"
             )
         now_s = clock.now_ms() // 1000
         if options.source is not None:

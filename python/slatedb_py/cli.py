@@ -133,7 +133,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for i in range(200):
         db.put(b"durable:%04d" % i, b"x")
     print(
-        f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms each on average"
+        f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms "
+        "each on average"
     )
     t = time.perf_counter()
     for i in range(0, n, 7):
@@ -143,7 +144,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     t = time.perf_counter()
     hits = sum(db.get(b"user:%011d" % i) is not None for i in range(0, n, 3))
     print(
-        f"  {len(range(0, n, 3)):,} gets ({hits:,} found): {rate(len(range(0, n, 3)), time.perf_counter() - t)}"
+        f"  {len(range(0, n, 3)):,} gets ({hits:,} found): "
+        f"{rate(len(range(0, n, 3)), time.perf_counter() - t)}"
     )
     t = time.perf_counter()
     db.flush_memtable()
@@ -157,7 +159,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         value = again.get(b"user:%011d" % 1) or b""
         total = sum(1 for _ in again.scan())
     print(
-        f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, user:1 -> {value[:16]!r}..."
+        f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, "
+        f"user:1 -> {value[:16]!r}..."
     )
     objects = sorted(p.relative_to(folder) for p in (folder / "demo-db").rglob("*") if p.is_file())
     size = sum((folder / p).stat().st_size for p in objects)
@@ -231,7 +234,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     _emit(
         args,
         {"restored": args.id, "manifest_id": mid},
-        f"restored {args.path} to checkpoint {args.id} (manifest {mid}); writers opened before are fenced",
+        f"restored {args.path} to checkpoint {args.id} (manifest {mid}); "
+        "writers opened before are fenced",
     )
     return 0
 
@@ -273,7 +277,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
 
     r = admin.run_gc_once(args.path, args.store, GcOptions(min_age=timedelta(seconds=args.min_age)))
-    data = {k: v for k, v in vars(r).items()}
+    data = dict(vars(r))
     counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
     _emit(args, data, f"collected: {counts}")
     return 0

@@ -39,7 +39,8 @@ def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
         source = m.checkpoint(ext.source_checkpoint_id)
         if source is None:
             raise CheckpointNotFoundError(
-                f"checkpoint {ext.source_checkpoint_id} is gone from {ext.path!r}; the clone cannot pin it",
+                f"checkpoint {ext.source_checkpoint_id} is gone from {ext.path!r}; "
+                "the clone cannot pin it",
                 checkpoint_id=ext.source_checkpoint_id,
             )
         entry = CheckpointEntry(ext.final_checkpoint_id, source.manifest_id, 0, now_s)

@@ -57,7 +57,8 @@ def _flag(name: str, value: Any) -> None:
 def _disk_cache(directory: Any, max_bytes: Any) -> None:
     if directory is not None and not isinstance(directory, (str, os.PathLike)):
         raise InvalidTypeError(
-            f"disk_cache_dir must be a path (str or os.PathLike) or None, not {type(directory).__name__}"
+            "disk_cache_dir must be a path (str or os.PathLike) or None, "
+            f"not {type(directory).__name__}"
         )
     _positive("disk_cache_bytes", max_bytes)
 

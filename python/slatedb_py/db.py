@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,25 +23,21 @@ from slatedb_py.batch import (
     MAX_KEY,
     WriteBatch,
     check_key,
-    check_keys,
     check_value,
-    prefix_end,
     ttl_ms,
 )
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.compactor import Compactor
-from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_options
 from slatedb_py.errors import (
     ClosedError,
     ConflictError,
     FencedError,
     InvalidArgumentError,
-    MissingObjectError,
     SlateDBError,
     UnavailableError,
 )
-from slatedb_py.fetch import Fetch
 from slatedb_py.flusher import Flusher
 from slatedb_py.garbage_collector import collect_garbage
 from slatedb_py.manifest.fence import WriterFence
@@ -49,7 +45,8 @@ from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import DbIterator, ReadView, read_again
+from slatedb_py.read_path import DbIterator, ReadView
+from slatedb_py.reads import Reads
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
@@ -59,7 +56,7 @@ from slatedb_py.wal_writer import WalWriter
 _PUT, _BATCH = 0, 1
 
 
-class Db:
+class Db(Reads):
     """A SlateDB database opened as its (single) writer. Thread-safe."""
 
     # ------------------------------------------------------------------ opening
@@ -248,53 +245,12 @@ class Db:
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, key: bytes) -> bytes | None:
-        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+    def _read_state(self) -> tuple[ReadView, int]:
         if self._error is not None or self._closed:
             self._check_open()
         # Reading two attributes is atomic under the GIL; the view and seq may be a write
         # apart, which only makes the read as of a slightly earlier or later moment.
-        view, snapshot = self._view, self._last_seq
-        now = self._clock.now_ms()
-        try:
-            got = view.tree.get(k, snapshot, now)  # the hot path: one native call
-            return got if type(got) is not Fetch else view.tables.drive(got)  # type: ignore[no-any-return]
-        except MissingObjectError as err:
-            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
-
-    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
-        """The values of `keys` in order (None where absent): one native call, with the
-        blocks of every key fetched together."""
-        ks = check_keys(keys)
-        if self._error is not None or self._closed:
-            self._check_open()
-        view, snapshot = self._view, self._last_seq
-        now = self._clock.now_ms()
-        try:
-            return view.get_many(ks, snapshot, now)
-        except MissingObjectError as err:
-            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
-
-    def scan(
-        self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
-    ) -> DbIterator:
-        """A lazy iterator of (key, value) pairs with start <= key < end, in key order
-        (descending with `reverse=True`); either bound may be None. It reads as of this call."""
-        s = None if start is None else check_key(start)
-        e = None if end is None else check_key(end)
-        _flag("reverse", reverse)
-        self._check_open()
-        with self._lock:
-            view, snapshot = self._view, self._last_seq
-        it = DbIterator(
-            view, s, e, snapshot, self._clock.now_ms(), reverse, self._newer, self._is_open
-        )
-        self._iterators.add(it)
-        return it
-
-    def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
-        p = check_key(prefix)
-        return self.scan(p, prefix_end(p), reverse=reverse)
+        return self._view, self._last_seq
 
     def _is_open(self) -> bool:
         return self._error is None and not self._closed

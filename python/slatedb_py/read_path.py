@@ -195,18 +195,8 @@ class DbIterator:
     `SnapshotTooOldError` when that tree no longer keeps its snapshot.
     """
 
-    def __init__(
-        self,
-        view: ReadView,
-        start: bytes | None,
-        end: bytes | None,
-        snapshot_seq: int,
-        now: int,
-        reverse: bool,
-        newer: Callable[[ReadView], ReadView | None],
-        is_open: Callable[[], bool],
-    ) -> None:
-        self._pages = _Pages(view, start, end, snapshot_seq, now, reverse, newer, is_open)
+    def __init__(self, pages: _Pages) -> None:
+        self._pages = pages
         self._cursor = _native.Cursor(self._pages)
 
     @property

@@ -17,14 +17,12 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from slatedb_py.batch import check_key, check_keys, prefix_end
 from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live, resolve
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.config import CheckpointOptions, ReaderOptions, _flag, check_options
+from slatedb_py.config import CheckpointOptions, ReaderOptions, check_options
 from slatedb_py.errors import (
     CheckpointNotFoundError,
     ClosedError,
@@ -36,7 +34,8 @@ from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import DbIterator, ReadView, read_again
+from slatedb_py.read_path import DbIterator, ReadView
+from slatedb_py.reads import Reads
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
@@ -50,7 +49,7 @@ def _tree(m: Manifest) -> tuple[object, ...]:
     return (m.l0, m.compacted, m.segments, m.replay_after_wal_id, m.last_l0_seq, m.external_dbs)
 
 
-class DbReader:
+class DbReader(Reads):
     @classmethod
     def open(
         cls,
@@ -77,7 +76,8 @@ class DbReader:
         self._paths = DbPaths.of(path)
         if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
             raise InvalidTypeError(
-                f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__} {checkpoint_id!r:.60}"
+                "checkpoint_id must be a uuid.UUID, "
+                f"not {type(checkpoint_id).__name__} {checkpoint_id!r:.60}"
             )
         self.options = check_options(options, ReaderOptions)
         self._clock = clock or SystemClock()
@@ -227,7 +227,7 @@ class DbReader:
         if self._closed:
             raise ClosedError(f"reader of {self._paths.root!r} is closed")
 
-    def _snapshot(self) -> tuple[ReadView, int]:
+    def _read_state(self) -> tuple[ReadView, int]:
         self._check_open()
         with self._lock:
             assert self._view is not None
@@ -242,40 +242,8 @@ class DbReader:
         self._load()
         return None if self._view is view else self._view
 
-    def get(self, key: bytes) -> bytes | None:
-        k = check_key(key)
-        view, seq = self._snapshot()
-        now = self._clock.now_ms()
-        try:
-            return view.get(k, seq, now)
-        except MissingObjectError as err:
-            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
-
-    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
-        ks = check_keys(keys)
-        view, seq = self._snapshot()
-        now = self._clock.now_ms()
-        try:
-            return view.get_many(ks, seq, now)
-        except MissingObjectError as err:
-            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
-
-    def scan(
-        self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
-    ) -> DbIterator:
-        s = None if start is None else check_key(start)
-        e = None if end is None else check_key(end)
-        _flag("reverse", reverse)
-        view, seq = self._snapshot()
-        it = DbIterator(
-            view, s, e, seq, self._clock.now_ms(), reverse, self._newer, lambda: not self._closed
-        )
-        self._iterators.add(it)
-        return it
-
-    def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
-        p = check_key(prefix)
-        return self.scan(p, prefix_end(p), reverse=reverse)
+    def _is_open(self) -> bool:
+        return not self._closed
 
     @property
     def manifest_id(self) -> int:

@@ -64,7 +64,8 @@ def skip_corrupt_wal(
     beyond = sorted(i for i in skip if i > last)
     if beyond:
         raise InvalidArgumentError(
-            f"WAL ids {beyond} of {paths.root!r} are past its last WAL object ({last}); nothing was written"
+            f"WAL ids {beyond} of {paths.root!r} are past its last WAL object ({last}); "
+            "nothing was written"
         )
     fence, fence_id = fence_out_writers(manifests)
     _, m = manifests.require_latest()  # the writer may have flushed before it was fenced

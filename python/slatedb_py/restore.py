@@ -87,7 +87,8 @@ def restore_to_checkpoint(
         if cp is None or not is_live(cp, clock.now_ms() // 1000) or cp.manifest_id != target_id:
             raise CheckpointNotFoundError(
                 f"checkpoint {checkpoint_id} of {manifests.paths.root!r} expired or was deleted "
-                "during the restore; the database was not changed (writers opened before are fenced)",
+                "during the restore; the database was not changed "
+                "(writers opened before are fenced)",
                 checkpoint_id=checkpoint_id,
             )
         externals = {e.path: e for e in m.external_dbs}

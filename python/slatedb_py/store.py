@@ -139,7 +139,8 @@ class Store:
                     "invalid" in str(e).lower() or "too large" in str(e).lower()
                 ):
                     raise DataError(
-                        f"object {path!r} is shorter than its ranges {list(ranges)[:4]}: {str(e)[:200]}",
+                        f"object {path!r} is shorter than its ranges {list(ranges)[:4]}: "
+                        f"{str(e)[:200]}",
                         object=path,
                     ) from e
                 raise

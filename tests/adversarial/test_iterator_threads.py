@@ -33,7 +33,7 @@ def _load(store: Any) -> list[tuple[bytes, bytes]]:
 
 
 def test_one_iterator_shared_by_threads_never_raises_a_foreign_error() -> None:
-    """Fixed bug: using one `DbIterator` from several threads raises `RuntimeError: Already borrowed`.
+    """Fixed bug: one `DbIterator` shared by threads raises `RuntimeError: Already borrowed`.
 
     Four threads drain one iterator (two with `next`, two with `next_batch(7)`). Rows are not
     duplicated or lost, but thousands of calls fail with PyO3's `RuntimeError("Already

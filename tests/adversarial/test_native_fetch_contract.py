@@ -229,6 +229,7 @@ def test_one_native_scan_used_by_two_threads_does_not_deadlock() -> None:
         )
     except subprocess.TimeoutExpired:
         pytest.fail(
-            "next_page and seek on one native Scan from two threads deadlocked (killed after 10 s; its setup takes well under 1 s)"
+            "next_page and seek on one native Scan from two threads deadlocked"
+            " (killed after 10 s; its setup takes well under 1 s)"
         )
     assert out.returncode == 0 and "done" in out.stdout, out.stderr[-2000:]

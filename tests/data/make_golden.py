@@ -470,7 +470,7 @@ async def workload_merge(u, db, g: Gen, rec: Recorder) -> Writer:
         await w.put(k, b"overwritten-in-tail")
     for k in r.sample(merge_only, 5):
         await w.delete(k)
-    for n in range(3):
+    for _n in range(3):
         ks = r.sample(tail_new, 2)
         await w.batch(
             [
@@ -636,7 +636,7 @@ async def finish_fixture(
     # have seen, but be safe: staging/temp files of the local object store start with '.')
     for root, _dirs, files in os.walk(db_dir):
         for f in files:
-            if f.startswith(".") or f.endswith(".tmp") or f.endswith(".lock"):
+            if f.startswith(".") or f.endswith((".tmp", ".lock")):
                 notes.append(
                     "removed non-DB file %s" % os.path.relpath(os.path.join(root, f), db_dir)
                 )

@@ -150,7 +150,8 @@ def test_gc_after_compaction_leaves_one_copy(tmp_path: Path) -> None:
     manifests_left = sorted(k for k in after if kind(k) == "manifest")
     latest = PATHS.manifest(max(DbPaths.manifest_id_of(k) for k in manifests_left))  # type: ignore[type-var]
     assert all(k == latest or k in fresh for k in manifests_left), (
-        f"only the latest manifest and those within {COLLECTOR_FLOOR} of the newest object: {manifests_left}"
+        f"only the latest manifest and those within {COLLECTOR_FLOOR} of the newest object:"
+        f" {manifests_left}"
     )
     states_left = [k for k in after if kind(k) == "compactions"]
     assert len(states_left) == 1, f"only the latest compactor state: {states_left}"

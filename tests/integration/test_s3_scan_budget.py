@@ -201,10 +201,7 @@ def test_cold_full_scan_costs_one_get_per_mib_plus_the_opens(loaded: Any, revers
         h = hashlib.sha256()
         n = 0
         rows = db.scan(reverse=reverse)
-        if reverse:
-            got = list(rows)[::-1]
-        else:
-            got = rows
+        got = list(rows)[::-1] if reverse else rows
         for k, v in got:
             h.update(k)
             h.update(v)

@@ -59,7 +59,8 @@ def test_soak_writer_readers_compactor_collector_on_s3() -> None:
         assert outs[role][-1].startswith("ok ") and int(outs[role][-1].split()[1]) > 5
     assert outs["compactor"][-1].startswith("ok ")
     print(
-        f"soak {seconds:.0f}s: {len(acked)} groups, {sum(1 for x in outs['writer'] if x.startswith('ack'))} batches,"
+        f"soak {seconds:.0f}s: {len(acked)} groups,"
+        f" {sum(1 for x in outs['writer'] if x.startswith('ack'))} batches,"
         f" reads {outs['reader'][-1]}/{outs['reader2'][-1]}, compactions {outs['compactor'][-1]},"
         f" gc rounds {outs['collector'][-1]}"
     )

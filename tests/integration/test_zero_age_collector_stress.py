@@ -107,14 +107,14 @@ class Workload:
                 if r < 0.5:
                     k = rng.choice(keys)
                     v = b"%s=%d" % (k, n) + b"x" * rng.randint(0, 300)
-                    self._ack({k: v}, lambda: self.db.put(k, v))
+                    self._ack({k: v}, lambda k=k, v=v: self.db.put(k, v))
                 elif r < 0.65:
                     self.db.get(rng.choice(keys))
                     if rng.random() < 0.05:
                         sum(1 for _ in self.db.scan())
                 elif r < 0.8:
                     k = rng.choice(keys)
-                    self._ack({k: None}, lambda: self.db.delete(k))
+                    self._ack({k: None}, lambda k=k: self.db.delete(k))
                 else:
                     batch, changes = WriteBatch(), {}
                     for k in rng.sample(keys, 4):
@@ -124,7 +124,7 @@ class Workload:
                         else:
                             changes[k] = None
                             batch.delete(k)
-                    self._ack(changes, lambda: self.db.write(batch))
+                    self._ack(changes, lambda batch=batch: self.db.write(batch))
             except UnavailableError:
                 continue
             except FencedError:

@@ -236,7 +236,7 @@ class IteratorModel(RuleBasedStateMachine):
     def get_many(self, ks: list[bytes]) -> None:
         live = self.live()
         if ks and live:
-            ks = ks + [ks[0], min(live)]  # a duplicate and a hit
+            ks = [*ks, ks[0], min(live)]  # a duplicate and a hit
         assert self.db.get_many(ks) == [live.get(k) for k in ks]
 
     # ------------------------------------------------------------------ iterators

@@ -11,9 +11,9 @@ from memory.
 
 The data here is built so that both L0 SSTs and the first SST of the compacted run have such
 metadata (`_assert_metadata_needs_three_reads` checks it, so the test cannot silently stop
-covering the bug): long keys share a long filler and differ only in their last bytes (separators stay
-as long as the keys), the longest key of a group sorts first (filler `\\x01` sorts before the
-digits ending a shorter key), and `block_size` is small.
+covering the bug): long keys share a long filler and differ only in their last bytes
+(separators stay as long as the keys), the longest key of a group sorts first (filler `\\x01`
+sorts before the digits ending a shorter key), and `block_size` is small.
 
 A key one byte over the limit is refused with `InvalidArgumentError` naming the limit by
 everything that takes a key.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from itertools import pairwise
 from typing import Any
 
 import obstore
@@ -282,7 +283,7 @@ def test_cold_open_of_an_sst_whose_metadata_needs_three_reads() -> None:
         assert len(meta) >= 2, "the info, then the index (it does not fit a 64 KiB tail either)"
         covered = sorted(meta)
         assert covered[0][0] == first_meta and covered[-1][1] == info.size - TAIL
-        assert all(a[1] == b[0] for a, b in zip(covered, covered[1:])), covered
+        assert all(a[1] == b[0] for a, b in pairwise(covered)), covered
         assert data, "a data block after the open"
         assert db.get(NORMAL[5]) == value(NORMAL[5], 1)
         assert db.get(long_key(b"A", 999_999, MAX_KEY)) is None

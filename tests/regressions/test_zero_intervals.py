@@ -114,7 +114,8 @@ from slatedb_py import Db, DbReader, config
 from slatedb_py.config import DbOptions, ReaderOptions
 poll = getattr(config, "MIN_POLL_INTERVAL", timedelta(0))
 store = MemoryStore()
-with Db.open("db", store, DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)) as db:
+opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+with Db.open("db", store, opts) as db:
     db.put(b"k", b"v")
 reader = DbReader.open("db", store, options=ReaderOptions(manifest_poll_interval=poll))
 time.sleep(0.2)

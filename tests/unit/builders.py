@@ -7,8 +7,9 @@ import itertools
 import uuid
 
 from hypothesis import strategies as st
+
 from slatedb_py.ids import new_ulid, ulid_from_int
-from slatedb_py.manifest.codec import COMPRESSION
+from slatedb_py.manifest.fb import COMPRESSION
 from slatedb_py.manifest.model import SortedRun, SstHandle, SstTableInfo, SstView
 
 T0_MS = 1_700_000_000_000

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slatedb_py.compaction_state import (
+
+from slatedb_py.compaction_state import oldest_listed_ms
+from slatedb_py.errors import DataError, UnsupportedFormatError
+from slatedb_py.ids import ulid_timestamp_ms
+from slatedb_py.manifest.codec import decode_manifest, encode_manifest
+from slatedb_py.manifest.compactions_codec import (
     COMPACTED,
     COMPLETED,
     RUNNING,
@@ -19,13 +24,8 @@ from slatedb_py.compaction_state import (
     CompactionsState,
     decode_state,
     encode_state,
-    oldest_listed_ms,
 )
-from slatedb_py.errors import DataError, UnsupportedFormatError
-from slatedb_py.ids import ulid_timestamp_ms
-from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.model import Manifest, SstHandle
-
 from tests.interop.golden import GOLDEN
 from tests.unit.builders import T0_MS, info, sst_infos, ulid_at, ulids
 

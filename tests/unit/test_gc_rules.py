@@ -1,5 +1,5 @@
 """The garbage collector's rules on their own: `_wal_needed`, `_old_enough`, and
-`run_gc_once` on small databases written object by object into a memory store whose objects
+`collect_garbage` on small databases written object by object into a memory store whose objects
 carry the manual clock's time as their `last_modified`."""
 
 from __future__ import annotations
@@ -11,22 +11,23 @@ from typing import Any
 
 import pytest
 from obstore.store import MemoryStore
+
 from slatedb_py.clock import ManualClock
-from slatedb_py.compaction_state import (
+from slatedb_py.config import GcOptions
+from slatedb_py.garbage_collector import GcResult, _old_enough, _wal_needed, collect_garbage
+from slatedb_py.manifest.compactions_codec import (
     COMPLETED,
     RUNNING,
     CompactionRecord,
     CompactionsState,
     encode_state,
 )
-from slatedb_py.config import GcOptions
-from slatedb_py.garbage_collector import GcResult, _old_enough, _wal_needed, run_gc_once
 from slatedb_py.manifest.model import CheckpointEntry, Manifest, SortedRun, SstHandle, SstView
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
 from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
-
+from tests.support import plain
 from tests.unit.builders import T0_MS, info, ulid_at
 
 MIN = 60_000
@@ -132,11 +133,11 @@ class Db:
     def manifest(self, **fields: Any) -> int:
         """Writes the next manifest version: the latest with `fields` changed (and
         `last_l0_seq` bumped, so that every call writes a version)."""
-        if self.manifests.read_latest() is None:
+        if self.manifests.latest() is None:
             mid, _ = self.manifests.create_if_absent(Manifest(**fields))
             return mid
-        mid, _ = self.manifests.update(
-            lambda m: replace(m, last_l0_seq=m.last_l0_seq + 1, **fields)
+        mid, _, _ = self.manifests.update(
+            plain(lambda m: replace(m, last_l0_seq=m.last_l0_seq + 1, **fields))
         )
         return mid
 
@@ -152,7 +153,7 @@ class Db:
         return CompactionRecord(ulid_at(at_ms), status)
 
     def gc(self, **options: Any) -> GcResult:
-        return run_gc_once(self.store, self.paths, GcOptions(**options), self.clock)
+        return collect_garbage(self.store, self.paths, GcOptions(**options), self.clock)
 
     def exists(self, key: str) -> bool:
         return self.store.get(key) is not None
@@ -165,7 +166,7 @@ class Db:
         )
 
     def manifest_ids(self) -> list[int]:
-        return self.manifests.list_ids()
+        return self.manifests.ids()
 
 
 def checkpoint(manifest_id: int, expire_time_s: int = 0) -> CheckpointEntry:

@@ -10,10 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slatedb_py.compaction_state import CompactionsState, encode_state
+
 from slatedb_py.errors import DataError, UnsupportedFormatError
 from slatedb_py.ids import ulid_from_int
-from slatedb_py.manifest.codec import COMPRESSION, decode_manifest, encode_manifest
+from slatedb_py.manifest.codec import decode_manifest, encode_manifest
+from slatedb_py.manifest.compactions_codec import CompactionsState, encode_state
+from slatedb_py.manifest.fb import COMPRESSION
 from slatedb_py.manifest.model import (
     EXCLUDED,
     INCLUDED,
@@ -28,7 +30,6 @@ from slatedb_py.manifest.model import (
     SstTableInfo,
     SstView,
 )
-
 from tests.interop.golden import GOLDEN, NAMES, Fixture
 from tests.unit.builders import sst_infos, u64s, ulids, uuids
 

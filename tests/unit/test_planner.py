@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from slatedb_py.compactor import CompactionPlan, full_plan, plan_compaction
+
+from slatedb_py.compaction_plan import CompactionPlan, full_plan, plan_compaction
 from slatedb_py.config import DbOptions
 from slatedb_py.ids import ulid_timestamp_ms
 from slatedb_py.manifest.model import (
@@ -20,7 +21,6 @@ from slatedb_py.manifest.model import (
     SortedRun,
     SstView,
 )
-
 from tests.unit.builders import T0_MS, sorted_run, sst_view
 
 

@@ -8,6 +8,7 @@ descending), so the tables match SlateDB's layout; any valid layout would intero
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from slatedb_py.errors import DataError, UnsupportedFormatError
 from slatedb_py.ids import ulid_from_int
@@ -127,6 +128,19 @@ def _external(t: Table) -> ExternalDb:
     )
 
 
+def _header(root: Table) -> dict[str, Any]:
+    """Fields 1-7, the same in both manifest versions."""
+    return {
+        "external_dbs": tuple(_external(e) for e in root.tables(1) or []),
+        "initialized": root.scalar(2, "bool", False),
+        "writer_epoch": root.scalar(3, "u64"),
+        "compactor_epoch": root.scalar(4, "u64"),
+        "replay_after_wal_id": root.scalar(5, "u64"),
+        "wal_id_last_seen": root.scalar(6, "u64"),
+        "last_compacted_l0_view_id": ulid_of(root.table(7)),
+    }
+
+
 def _decode_v2(root: Table) -> Manifest:
     ssts: dict[str, SstHandle] = {}
     for s in root.required(root.tables(8), "ssts"):
@@ -154,13 +168,7 @@ def _decode_v2(root: Table) -> Manifest:
         for s in root.tables(16) or []
     )
     return Manifest(
-        external_dbs=tuple(_external(e) for e in root.tables(1) or []),
-        initialized=root.scalar(2, "bool", False),
-        writer_epoch=root.scalar(3, "u64"),
-        compactor_epoch=root.scalar(4, "u64"),
-        replay_after_wal_id=root.scalar(5, "u64"),
-        wal_id_last_seen=root.scalar(6, "u64"),
-        last_compacted_l0_view_id=ulid_of(root.table(7)),
+        **_header(root),
         l0=views(root.required(root.tables(9), "l0")),
         compacted=runs(root.required(root.tables(10), "compacted")),
         last_l0_clock_tick=root.scalar(11, "i64"),
@@ -185,13 +193,7 @@ def _decode_v1(root: Table) -> Manifest:
         )
 
     return Manifest(
-        external_dbs=tuple(_external(e) for e in root.tables(1) or []),
-        initialized=root.scalar(2, "bool", False),
-        writer_epoch=root.scalar(3, "u64"),
-        compactor_epoch=root.scalar(4, "u64"),
-        replay_after_wal_id=root.scalar(5, "u64"),
-        wal_id_last_seen=root.scalar(6, "u64"),
-        last_compacted_l0_view_id=ulid_of(root.table(7)),
+        **_header(root),
         l0=tuple(_v1_sst(s) for s in root.required(root.tables(8), "l0")),
         compacted=runs(root.required(root.tables(9), "compacted")),
         last_l0_clock_tick=root.scalar(10, "i64"),
@@ -221,11 +223,7 @@ def decode_manifest(data: bytes, *, name: str | None = None) -> Manifest:
         root = Table.root(body)
         return _decode_v2(root) if version == 2 else _decode_v1(root)
     except FlatBufferError as e:
-        raise DataError(
-            f"{where}corrupt manifest at offset {e.offset + 2}: {e}",
-            object=name,
-            offset=e.offset + 2,
-        ) from None
+        raise e.data_error("manifest", name) from None
     except (ValueError, OverflowError) as e:
         raise DataError(f"{where}corrupt manifest: {e}", object=name, offset=2) from None
 

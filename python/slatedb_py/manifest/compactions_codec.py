@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slatedb_py.errors import DataError, UnsupportedFormatError
+from slatedb_py.errors import UnsupportedFormatError
 from slatedb_py.manifest.codec import sst_v1_of, ulid_of
 from slatedb_py.manifest.fb import FlatBufferError, Table
 from slatedb_py.manifest.fb_writer import FbWriter
@@ -104,8 +104,4 @@ def decode_state(data: bytes, *, name: str | None = None) -> CompactionsState:
             )
         return CompactionsState(root.scalar(0, "u64"), tuple(records))
     except FlatBufferError as e:
-        raise DataError(
-            f"{where}corrupt compactor state at offset {e.offset + 2}: {e}",
-            object=name,
-            offset=e.offset + 2,
-        ) from None
+        raise e.data_error("compactor state", name) from None

@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from slatedb_py.errors import DataError
+
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
@@ -33,6 +35,13 @@ class FlatBufferError(Exception):
     def __init__(self, offset: int, message: str) -> None:
         super().__init__(message)
         self.offset = offset
+
+    def data_error(self, what: str, name: str | None) -> DataError:
+        """The error for a corrupt `what` file `name`, whose FlatBuffer follows the 2-byte
+        version prefix (so offsets in the file are 2 past those in the buffer)."""
+        at = self.offset + 2
+        where = f"{name}: " if name else ""
+        return DataError(f"{where}corrupt {what} at offset {at}: {self}", object=name, offset=at)
 
 
 def _read(fmt: struct.Struct, buf: bytes, at: int, what: str) -> Any:

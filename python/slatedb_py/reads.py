@@ -1,0 +1,77 @@
+"""The read surface `Db` and `DbReader` share: get, get_many and scans over a `ReadView`.
+
+An owner says what to read (`_read_state`: its current view and the sequence number to read
+at, after checking it is open), how to move on when a read finds an object of an old tree
+collected (`_newer`, see `read_path.read_again`), and whether its iterators may go on
+(`_is_open`); everything else is here, once.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+from slatedb_py.batch import MAX_KEY, check_key, check_keys, prefix_end
+from slatedb_py.clock import Clock
+from slatedb_py.config import _flag
+from slatedb_py.errors import MissingObjectError
+from slatedb_py.fetch import Fetch
+from slatedb_py.read_path import DbIterator, ReadView, _Pages, read_again
+
+
+class Reads:
+    _clock: Clock
+    _last_seq: int
+    _iterators: weakref.WeakSet[DbIterator]
+
+    def _read_state(self) -> tuple[ReadView, int]:
+        """The view to read and the sequence number to read at; raises if closed."""
+        raise NotImplementedError
+
+    def _newer(self, view: ReadView) -> ReadView | None:
+        raise NotImplementedError
+
+    def _is_open(self) -> bool:
+        raise NotImplementedError
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of `key`, or None when it is absent, deleted or expired."""
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        view, seq = self._read_state()
+        now = self._clock.now_ms()
+        try:
+            got = view.tree.get(k, seq, now)  # the hot path: one native call
+            return got if type(got) is not Fetch else view.tables.drive(got)  # type: ignore[no-any-return]
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
+
+    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
+        """The values of `keys` in order (None where absent): one native call, with the
+        blocks of every key fetched together."""
+        ks = check_keys(keys)
+        view, seq = self._read_state()
+        now = self._clock.now_ms()
+        try:
+            return view.get_many(ks, seq, now)
+        except MissingObjectError as err:
+            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
+
+    def scan(
+        self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
+    ) -> DbIterator:
+        """A lazy iterator of (key, value) pairs with start <= key < end, in key order
+        (descending with `reverse=True`); either bound may be None. It reads as of this call."""
+        s = None if start is None else check_key(start)
+        e = None if end is None else check_key(end)
+        _flag("reverse", reverse)
+        view, seq = self._read_state()
+        now = self._clock.now_ms()
+        pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._is_open)
+        it = DbIterator(pages)
+        self._iterators.add(it)
+        return it
+
+    def scan_prefix(self, prefix: bytes, *, reverse: bool = False) -> DbIterator:
+        """The keys that start with `prefix`, as `scan` reads them."""
+        p = check_key(prefix)
+        return self.scan(p, prefix_end(p), reverse=reverse)
