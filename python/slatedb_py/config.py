@@ -119,8 +119,6 @@ class DbOptions:
         default_ttl: expiry of rows written without an explicit ttl (None: never). The rule
             of every TTL (`slatedb_py.batch.ttl_ms`): whole milliseconds, finer parts
             truncated, at least 1 ms.
-        manifest_poll_interval: how often readers look for a new manifest; at least 5 ms
-            (`MIN_POLL_INTERVAL`).
         gc, gc_enabled: the background garbage collector of an open database.
     """
 
@@ -137,7 +135,6 @@ class DbOptions:
     disk_cache_dir: str | os.PathLike[str] | None = None
     disk_cache_bytes: int = 1024 * 1024 * 1024
     default_ttl: timedelta | None = None
-    manifest_poll_interval: timedelta = timedelta(seconds=1)
     gc: GcOptions | None = None  # None: the default GcOptions(); see also `gc_enabled`
     gc_enabled: bool = True
     compactor_enabled: bool = True
@@ -155,12 +152,6 @@ class DbOptions:
             "flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL
         )
         ttl_ms(self.default_ttl, "default_ttl")
-        _duration(
-            "manifest_poll_interval",
-            self.manifest_poll_interval,
-            allow_none=False,
-            minimum=MIN_POLL_INTERVAL,
-        )
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)

@@ -178,16 +178,6 @@ class Store:
 
         return self._call("get", path, run)
 
-    def head(self, path: str) -> ObjectMeta | None:
-        def run() -> ObjectMeta | None:
-            try:
-                m = obstore.head(self.inner, path)
-            except FileNotFoundError:
-                return None
-            return ObjectMeta(m["path"], m["size"], m["last_modified"])
-
-        return self._call("head", path, run)
-
     def put(self, path: str, data: Any) -> None:
         self._call("put", path, lambda: obstore.put(self.inner, path, data))
 

@@ -30,14 +30,12 @@ TIMERS = [
     # (label, build(value), minimum, None allowed)
     ("flush_interval", lambda v: DbOptions(flush_interval=v), ms, True),
     ("compactor_poll_interval", lambda v: DbOptions(compactor_poll_interval=v), 5 * ms, False),
-    ("manifest_poll_interval", lambda v: DbOptions(manifest_poll_interval=v), 5 * ms, False),
     ("interval", lambda v: GcOptions(interval=v), 5 * ms, True),
     ("manifest_poll_interval", lambda v: ReaderOptions(manifest_poll_interval=v), 5 * ms, True),
 ]
 IDS = [
     "DbOptions.flush_interval",
     "DbOptions.compactor_poll_interval",
-    "DbOptions.manifest_poll_interval",
     "GcOptions.interval",
     "ReaderOptions.manifest_poll_interval",
 ]

@@ -98,10 +98,6 @@ class ClockedStore(Store):
     def list(self, prefix: str, *, after: str | None = None) -> list[ObjectMeta]:
         return [self._dated(m) for m in super().list(prefix, after=after)]
 
-    def head(self, path: str) -> ObjectMeta | None:
-        m = super().head(path)
-        return None if m is None else self._dated(m)
-
 
 class Db:
     """A database built object by object; `gc` runs one collection on it."""
