@@ -30,7 +30,15 @@ pub enum JobStep {
 
 impl CompactionJob {
     /// `inputs` newest first; see `MergeMode::Compaction` for `retain_seq`, `now`, `bottom`.
-    pub fn new(tables: &Arc<Tables>, inputs: &[TableRef], retain_seq: u64, now: Option<i64>, bottom: bool, max_sst_size: usize, opts: SstOptions) -> Self {
+    pub fn new(
+        tables: &Arc<Tables>,
+        inputs: &[TableRef],
+        retain_seq: u64,
+        now: Option<i64>,
+        bottom: bool,
+        max_sst_size: usize,
+        opts: SstOptions,
+    ) -> Self {
         let sources: Vec<Box<dyn RowSource>> = inputs
             .iter()
             .map(|t| Box::new(TableSource::new(tables.clone(), t, Span::default(), false)) as Box<dyn RowSource>)
@@ -97,7 +105,15 @@ mod tests {
         let mut w = World::new(0);
         let newer = w.sst("new.sst", &rows(0..3000, 2), 512);
         let older = w.sst("old.sst", &rows(1000..5000, 1), 512);
-        let mut job = CompactionJob::new(&w.tables, &[newer.clone(), older.clone()], 10, None, true, 64 * 1024, SstOptions::compacted());
+        let mut job = CompactionJob::new(
+            &w.tables,
+            &[newer.clone(), older.clone()],
+            10,
+            None,
+            true,
+            64 * 1024,
+            SstOptions::compacted(),
+        );
         let mut out: Vec<Row> = Vec::new();
         let mut replies = None;
         loop {

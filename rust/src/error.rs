@@ -18,21 +18,11 @@ pub enum CoreError {
 
     /// A stored CRC-32 that does not match the bytes it covers.
     #[error("checksum mismatch at offset {offset} ({what}): stored {stored:#010x}, computed {computed:#010x}")]
-    Checksum {
-        offset: u64,
-        what: &'static str,
-        stored: u32,
-        computed: u32,
-    },
+    Checksum { offset: u64, what: &'static str, stored: u32, computed: u32 },
 
     /// A format version this build does not know.
     #[error("unsupported {what} version {version} at offset {offset} (supported: {supported})")]
-    UnsupportedVersion {
-        offset: u64,
-        what: &'static str,
-        version: u32,
-        supported: &'static str,
-    },
+    UnsupportedVersion { offset: u64, what: &'static str, version: u32, supported: &'static str },
 
     /// A caller passed something the format cannot represent.
     #[error("{0}")]
@@ -61,10 +51,7 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn corrupt(offset: u64, message: impl fmt::Display) -> Self {
-        CoreError::Corrupt {
-            offset,
-            message: message.to_string(),
-        }
+        CoreError::Corrupt { offset, message: message.to_string() }
     }
 
     pub fn invalid(message: impl fmt::Display) -> Self {
@@ -97,34 +84,21 @@ impl CoreError {
     #[must_use]
     pub fn within(self, base: u64, context: &str) -> Self {
         match self {
-            CoreError::Corrupt { offset, message } => CoreError::Corrupt {
-                offset: base + offset,
-                message: format!("{context}: {message}"),
-            },
-            CoreError::Checksum {
-                offset,
-                what,
-                stored,
-                computed,
-            } => CoreError::Checksum {
-                offset: base + offset,
-                what,
-                stored,
-                computed,
-            },
-            CoreError::UnsupportedVersion {
-                offset,
-                what,
-                version,
-                supported,
-            } => CoreError::UnsupportedVersion {
-                offset: base + offset,
-                what,
-                version,
-                supported,
-            },
-            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.within(base, context)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
+            CoreError::Corrupt { offset, message } => {
+                CoreError::Corrupt { offset: base + offset, message: format!("{context}: {message}") }
+            }
+            CoreError::Checksum { offset, what, stored, computed } => {
+                CoreError::Checksum { offset: base + offset, what, stored, computed }
+            }
+            CoreError::UnsupportedVersion { offset, what, version, supported } => {
+                CoreError::UnsupportedVersion { offset: base + offset, what, version, supported }
+            }
+            CoreError::InObject { object, error } => {
+                CoreError::InObject { object, error: Box::new(error.within(base, context)) }
+            }
+            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => {
+                other
+            }
         }
     }
 
@@ -140,8 +114,12 @@ impl CoreError {
             CoreError::UnsupportedVersion { offset, what, version, supported } => {
                 CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
             }
-            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.shifted(base)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
+            CoreError::InObject { object, error } => {
+                CoreError::InObject { object, error: Box::new(error.shifted(base)) }
+            }
+            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => {
+                other
+            }
         }
     }
 
@@ -166,10 +144,7 @@ mod tests {
     fn within_shifts_offset_and_prefixes_context() {
         let e = CoreError::corrupt(5, "bad varint").within(100, "data block 3");
         assert_eq!(e.offset(), Some(105));
-        assert_eq!(
-            e.to_string(),
-            "corrupt data at offset 105: data block 3: bad varint"
-        );
+        assert_eq!(e.to_string(), "corrupt data at offset 105: data block 3: bad varint");
     }
 
     #[test]

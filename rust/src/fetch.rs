@@ -323,7 +323,13 @@ impl Fetcher {
 
     /// Data block `index` of an opened SST from this read's blocks, the cache or the local
     /// file; `None` when it must be fetched.
-    pub fn block(&mut self, tables: &Tables, slot: &TableSlot, file: &SstFile, index: usize) -> CoreResult<Option<Block>> {
+    pub fn block(
+        &mut self,
+        tables: &Tables,
+        slot: &TableSlot,
+        file: &SstFile,
+        index: usize,
+    ) -> CoreResult<Option<Block>> {
         if file.is_whole() {
             return file.block(index).map(Some).map_err(|e| e.in_object(Some(&slot.path)));
         }
@@ -396,7 +402,11 @@ impl Fetcher {
                 Ask::Blocks(slot, blocks) => {
                     let file = slot.get().ok_or_else(|| CoreError::invalid("blocks of an unopened SST"))?;
                     if reply.buffers.len() != blocks.len() {
-                        return Err(CoreError::invalid(format!("{} buffers for {} blocks", reply.buffers.len(), blocks.len())));
+                        return Err(CoreError::invalid(format!(
+                            "{} buffers for {} blocks",
+                            reply.buffers.len(),
+                            blocks.len()
+                        )));
                     }
                     let mut cache = tables.cache()?;
                     for (index, raw) in blocks.into_iter().zip(reply.buffers) {

@@ -42,7 +42,14 @@ struct Entry {
 
 impl Entry {
     fn row(&self, key: &Bytes, seq: u64) -> Row {
-        Row { key: key.clone(), value: self.value.clone(), seq, kind: self.kind, expire_ts: self.expire_ts, create_ts: self.create_ts }
+        Row {
+            key: key.clone(),
+            value: self.value.clone(),
+            seq,
+            kind: self.kind,
+            expire_ts: self.expire_ts,
+            create_ts: self.create_ts,
+        }
     }
 }
 
@@ -86,7 +93,16 @@ impl Memtable {
     /// `insert` from borrowed bytes (the write path: the bytes are copied once, into the
     /// arena).
     #[allow(clippy::too_many_arguments)]
-    pub fn insert_parts(&mut self, key: &[u8], value: &[u8], seq: u64, kind: RowKind, expire_ts: Option<i64>, create_ts: Option<i64>, log: bool) {
+    pub fn insert_parts(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        seq: u64,
+        kind: RowKind,
+        expire_ts: Option<i64>,
+        create_ts: Option<i64>,
+        log: bool,
+    ) {
         let cost = key.len() + value.len() + ROW_OVERHEAD;
         self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
         self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));

@@ -59,11 +59,7 @@ pub struct VecSource {
 
 impl VecSource {
     pub fn new(rows: Vec<Row>, name: impl Into<String>) -> Self {
-        VecSource {
-            rows: rows.into_iter(),
-            prev: None,
-            name: name.into(),
-        }
+        VecSource { rows: rows.into_iter(), prev: None, name: name.into() }
     }
 }
 
@@ -92,12 +88,19 @@ impl RowSource for VecSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeMode {
     AllVersions,
-    Visible { snapshot_seq: u64, now: Option<i64> },
+    Visible {
+        snapshot_seq: u64,
+        now: Option<i64>,
+    },
     /// What a compaction writes: every version newer than `retain_seq` (a live snapshot may
     /// read it), then the newest version at or below it, nothing older. A row expired at
     /// `now` becomes a tombstone; at the `bottom` of the tree a tombstone with nothing older
     /// left to hide is dropped.
-    Compaction { retain_seq: u64, now: Option<i64>, bottom: bool },
+    Compaction {
+        retain_seq: u64,
+        now: Option<i64>,
+        bottom: bool,
+    },
 }
 
 struct Head {
@@ -303,12 +306,7 @@ impl MergeIterator {
                     self.last_seq = row.seq;
                     let mut row = row;
                     if row.kind != RowKind::Tombstone && now.is_some_and(|t| row.is_expired(t)) {
-                        row = Row {
-                            value: Bytes::new(),
-                            kind: RowKind::Tombstone,
-                            expire_ts: None,
-                            ..row
-                        };
+                        row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
                     }
                     // A merge operand is no base: older versions stay until one is (folding
                     // them needs the user's merge operator).

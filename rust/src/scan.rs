@@ -70,7 +70,14 @@ impl RowSource for MemSource {
     fn next_row(&mut self) -> CoreResult<Option<Row>> {
         if self.buf.is_empty() && !self.done {
             let m = self.mt.lock().map_err(|_| CoreError::invalid("memtable poisoned"))?;
-            let rows = m.chunk(self.after.as_ref(), self.span.start.as_deref(), self.span.end.as_deref(), self.snapshot, self.span.reverse, MEMTABLE_CHUNK);
+            let rows = m.chunk(
+                self.after.as_ref(),
+                self.span.start.as_deref(),
+                self.span.end.as_deref(),
+                self.snapshot,
+                self.span.reverse,
+                MEMTABLE_CHUNK,
+            );
             drop(m);
             self.done = rows.len() < MEMTABLE_CHUNK;
             if let Some(last) = rows.last() {
@@ -95,7 +102,11 @@ enum Waiting {
     Nothing,
     Open,
     /// Blocks `first..first+count` (forward) read as one range.
-    Blocks { first: usize, count: usize, range: (u64, u64) },
+    Blocks {
+        first: usize,
+        count: usize,
+        range: (u64, u64),
+    },
 }
 
 /// The rows of one SST within a span, its blocks read ahead.
@@ -159,7 +170,8 @@ impl TableSource {
 
     fn decode(&mut self, index: usize, block: &Block, file: &SstFile) -> CoreResult<()> {
         let at = file.index()[index].offset;
-        let mut rows: Vec<Row> = block.rows().map_err(|e| e.within(at, &format!("data block {index}")).in_object(Some(self.name())))?;
+        let mut rows: Vec<Row> =
+            block.rows().map_err(|e| e.within(at, &format!("data block {index}")).in_object(Some(self.name())))?;
         if self.span.reverse {
             rows.reverse();
         }
@@ -222,9 +234,24 @@ impl TableSource {
     }
 
     /// Splits one fetched range into its blocks, queued in walk order.
-    fn take_blocks(&mut self, file: &SstFile, first: usize, count: usize, range: (u64, u64), raw: Bytes) -> CoreResult<()> {
+    fn take_blocks(
+        &mut self,
+        file: &SstFile,
+        first: usize,
+        count: usize,
+        range: (u64, u64),
+        raw: Bytes,
+    ) -> CoreResult<()> {
         if raw.len() as u64 != range.1 - range.0 {
-            let e = CoreError::corrupt(range.0, format!("got {} bytes for [{}, {}): the object is shorter than its index says", raw.len(), range.0, range.1));
+            let e = CoreError::corrupt(
+                range.0,
+                format!(
+                    "got {} bytes for [{}, {}): the object is shorter than its index says",
+                    raw.len(),
+                    range.0,
+                    range.1
+                ),
+            );
             return Err(e.in_object(Some(self.name())));
         }
         let mut blocks = Vec::with_capacity(count);
@@ -307,10 +334,16 @@ impl RowSource for TableSource {
 
     fn feed(&mut self, replies: Vec<PartReply>) -> CoreResult<()> {
         match std::mem::replace(&mut self.waiting, Waiting::Nothing) {
-            Waiting::Nothing => Err(CoreError::invalid(format!("{}: input fed to a source that asked for none", self.name()))),
+            Waiting::Nothing => {
+                Err(CoreError::invalid(format!("{}: input fed to a source that asked for none", self.name())))
+            }
             Waiting::Open => self.fetcher.accept(&self.tables, replies),
             Waiting::Blocks { first, count, range } => {
-                let raw = replies.into_iter().next().and_then(|r| r.buffers.into_iter().next()).ok_or_else(|| CoreError::invalid("an empty reply"))?;
+                let raw = replies
+                    .into_iter()
+                    .next()
+                    .and_then(|r| r.buffers.into_iter().next())
+                    .ok_or_else(|| CoreError::invalid("an empty reply"))?;
                 let file = self.slot.get().cloned().ok_or_else(|| CoreError::invalid("blocks of an unopened SST"))?;
                 self.take_blocks(&file, first, count, range, raw)
             }
@@ -393,9 +426,15 @@ impl RowSource for RunSource {
                 if !t.overlaps(self.span.start.as_deref(), self.span.end.as_deref()) {
                     // Runs are in key order: nothing further along overlaps either.
                     let past = if self.span.reverse {
-                        self.span.start.as_ref().is_some_and(|s| t.last.as_ref().is_some_and(|l| l.as_ref() < s.as_ref()))
+                        self.span
+                            .start
+                            .as_ref()
+                            .is_some_and(|s| t.last.as_ref().is_some_and(|l| l.as_ref() < s.as_ref()))
                     } else {
-                        self.span.end.as_ref().is_some_and(|e| t.first.as_ref().is_some_and(|f| f.as_ref() >= e.as_ref()))
+                        self.span
+                            .end
+                            .as_ref()
+                            .is_some_and(|e| t.first.as_ref().is_some_and(|f| f.as_ref() >= e.as_ref()))
                     };
                     self.at = Some(i);
                     if past {
@@ -463,7 +502,9 @@ impl Scan {
                         sources.push(Box::new(TableSource::new(tree.tables.clone(), t, span.clone(), true)));
                     }
                 }
-                Level::Run(run) => sources.push(Box::new(RunSource::new(tree.tables.clone(), run.clone(), span.clone(), true))),
+                Level::Run(run) => {
+                    sources.push(Box::new(RunSource::new(tree.tables.clone(), run.clone(), span.clone(), true)))
+                }
             }
         }
         let merge = if span.reverse {
@@ -518,7 +559,8 @@ impl Scan {
         if self.span.reverse {
             return Err(CoreError::invalid("a descending iterator cannot seek"));
         }
-        let outside = self.span.start.as_ref().is_some_and(|s| key < s.as_ref()) || self.span.end.as_ref().is_some_and(|e| key >= e.as_ref());
+        let outside = self.span.start.as_ref().is_some_and(|s| key < s.as_ref())
+            || self.span.end.as_ref().is_some_and(|e| key >= e.as_ref());
         if outside {
             return Err(CoreError::invalid(format!("seek key {} is outside the iterator's range", show_key(key))));
         }
@@ -571,7 +613,8 @@ mod tests {
         mt.insert(Row::tombstone(&b"k000150"[..], 9), false);
         let l0a = w.sst("l0a.sst", &rows(110..200, 7), 256);
         let l0b = w.sst("l0b.sst", &rows(0..50, 5), 256);
-        let run: Vec<TableRef> = (0..4).map(|i| w.sst(&format!("r{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 256)).collect();
+        let run: Vec<TableRef> =
+            (0..4).map(|i| w.sst(&format!("r{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 256)).collect();
         let mut model = BTreeMap::new();
         for r in rows(0..400, 1).into_iter().chain(rows(0..50, 5)).chain(rows(110..200, 7)).chain(rows(100..120, 9)) {
             model.insert(r.key.clone(), r);
@@ -579,7 +622,11 @@ mod tests {
         model.remove(&Bytes::from_static(b"k000150"));
         let tree = Tree {
             memtables: vec![Arc::new(Mutex::new(mt))],
-            levels: vec![(Bytes::new(), Level::Table(l0a)), (Bytes::new(), Level::Table(l0b)), (Bytes::new(), Level::Run(run))],
+            levels: vec![
+                (Bytes::new(), Level::Table(l0a)),
+                (Bytes::new(), Level::Table(l0b)),
+                (Bytes::new(), Level::Run(run)),
+            ],
             tables: w.tables.clone(),
         };
         (tree, model)
@@ -620,9 +667,18 @@ mod tests {
     #[test]
     fn a_scan_reads_blocks_ahead_and_opens_run_ssts_lazily() {
         let mut w = World::new(0);
-        let wide = |r: std::ops::Range<u32>| -> Vec<Row> { rows(r, 1).into_iter().map(|mut x| { x.value = Bytes::from(vec![b'v'; 100]); x }).collect() };
+        let wide = |r: std::ops::Range<u32>| -> Vec<Row> {
+            rows(r, 1)
+                .into_iter()
+                .map(|mut x| {
+                    x.value = Bytes::from(vec![b'v'; 100]);
+                    x
+                })
+                .collect()
+        };
         // 2000 rows of ~110 bytes: larger than the tail an open reads.
-        let run: Vec<TableRef> = (0..8).map(|i| w.sst(&format!("r{i}.sst"), &wide(i * 2000..i * 2000 + 2000), 4096)).collect();
+        let run: Vec<TableRef> =
+            (0..8).map(|i| w.sst(&format!("r{i}.sst"), &wide(i * 2000..i * 2000 + 2000), 4096)).collect();
         let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Run(run))], tables: w.tables.clone() };
         let mut scan = Scan::new(&tree, Span { start: Some(key(4100)), end: Some(key(4200)), reverse: false }, 9, 0);
         let (got, requests) = drain(&w, &mut scan, 1000);
@@ -658,13 +714,24 @@ mod tests {
     fn local_tables_are_read_natively() {
         let dir = std::env::temp_dir().join(format!("slatedb-py-scan-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("db")).unwrap();
-        let data = crate::sst::encode_sst(&rows(0..3000, 1), crate::sst::SstOptions { block_size: 512, ..crate::sst::SstOptions::compacted() }).unwrap();
+        let data = crate::sst::encode_sst(
+            &rows(0..3000, 1),
+            crate::sst::SstOptions { block_size: 512, ..crate::sst::SstOptions::compacted() },
+        )
+        .unwrap();
         std::fs::write(dir.join("db/a.sst"), &data).unwrap();
         let tables = Arc::new(Tables::new(1 << 20, Some(dir.clone())));
-        let t = TableRef { slot: tables.slot("db/a.sst").unwrap(), first: Some(key(0)), last: Some(key(2999)), visible: None };
+        let t = TableRef {
+            slot: tables.slot("db/a.sst").unwrap(),
+            first: Some(key(0)),
+            last: Some(key(2999)),
+            visible: None,
+        };
         let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: tables.clone() };
         let mut scan = Scan::new(&tree, Span { reverse: true, ..Span::default() }, 9, 0);
-        let Poll::Ready(page) = scan.next_page(5000, None).unwrap() else { panic!("a local scan never asks for bytes") };
+        let Poll::Ready(page) = scan.next_page(5000, None).unwrap() else {
+            panic!("a local scan never asks for bytes")
+        };
         assert_eq!(page.len(), 3000);
         assert_eq!(page[0].key, key(2999));
         let mut get = crate::read::GetMany::new(vec![key(1234), key(5000)], 9, 0);

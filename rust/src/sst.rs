@@ -16,14 +16,14 @@
 
 use bytes::Bytes;
 
-use crate::bloom::{decode_composite, BloomFilter, BloomFilterBuilder, DEFAULT_FILTER_NAME, encode_composite};
+use crate::bloom::{decode_composite, encode_composite, BloomFilter, BloomFilterBuilder, DEFAULT_FILTER_NAME};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::{Block, BlockBuilder, BlockFormat, BlockIter, MAX_BLOCK_SIZE};
-use crate::format::codec::{read_section, write_section, crc32, Compression};
+use crate::format::codec::{crc32, read_section, write_section, Compression};
 use crate::format::row::{show_key, Row, RowKind};
 use crate::format::tables::{
-    decode_index, encode_index, BlockMeta, BlockStats, SsTableInfo, SstStats, SstType,
-    FILTER_FORMAT_COMPOSITE, FILTER_FORMAT_LEGACY,
+    decode_index, encode_index, BlockMeta, BlockStats, SsTableInfo, SstStats, SstType, FILTER_FORMAT_COMPOSITE,
+    FILTER_FORMAT_LEGACY,
 };
 
 pub const SST_FORMAT_VERSION: u16 = 2;
@@ -50,11 +50,7 @@ impl SstOptions {
     }
 
     pub fn wal() -> Self {
-        SstOptions {
-            sst_type: SstType::Wal,
-            block_size: MAX_BLOCK_SIZE,
-            ..Self::compacted()
-        }
+        SstOptions { sst_type: SstType::Wal, block_size: MAX_BLOCK_SIZE, ..Self::compacted() }
     }
 }
 
@@ -135,7 +131,10 @@ impl SstBuilder {
                     return Err(CoreError::invalid(format!(
                         "rows of a compacted SST must be sorted by key, then by seq descending, \
                          without duplicates: key {} seq {} follows key {} seq {}",
-                        show_key(&row.key), row.seq, show_key(pk), ps
+                        show_key(&row.key),
+                        row.seq,
+                        show_key(pk),
+                        ps
                     )));
                 }
             }
@@ -143,7 +142,9 @@ impl SstBuilder {
                 if row.seq < *ps {
                     return Err(CoreError::invalid(format!(
                         "rows of a WAL SST must be in seq order: key {} seq {} follows seq {}",
-                        show_key(&row.key), row.seq, ps
+                        show_key(&row.key),
+                        row.seq,
+                        ps
                     )));
                 }
             }
@@ -188,10 +189,7 @@ impl SstBuilder {
         let block = std::mem::replace(&mut self.block, BlockBuilder::new(self.opts.block_size));
         let offset = self.out.len() as u64;
         write_section(&mut self.out, self.opts.compression, &block.finish())?;
-        self.index.push(BlockMeta {
-            offset,
-            first_key: std::mem::take(&mut self.pending_index_key),
-        });
+        self.index.push(BlockMeta { offset, first_key: std::mem::take(&mut self.pending_index_key) });
         let bs = std::mem::take(&mut self.block_stats);
         self.stats.num_puts += u64::from(bs.num_puts);
         self.stats.num_deletes += u64::from(bs.num_deletes);
@@ -332,7 +330,14 @@ pub enum TailOpen {
 }
 
 /// Reads a section given by file offsets from a buffer that starts at file offset `base`.
-fn read_at(data: &Bytes, base: u64, offset: u64, len: u64, codec: Compression, what: &'static str) -> CoreResult<Bytes> {
+fn read_at(
+    data: &Bytes,
+    base: u64,
+    offset: u64,
+    len: u64,
+    codec: Compression,
+    what: &'static str,
+) -> CoreResult<Bytes> {
     if offset < base {
         return Err(CoreError::invalid(format!("{what} at offset {offset} lies before the buffer start {base}")));
     }
@@ -384,10 +389,11 @@ impl SstFile {
         let meta = read_at(&tail, base, meta_offset, meta_end - meta_offset, Compression::None, "SsTableInfo")?;
         let info = SsTableInfo::decode(&meta).map_err(|e| e.within(meta_offset, "SsTableInfo"))?;
         Self::check_layout(&info, meta_offset)?;
-        let first_meta = [info.filter_offset, info.index_offset, if info.stats_len > 0 { info.stats_offset } else { u64::MAX }]
-            .into_iter()
-            .min()
-            .unwrap_or(0);
+        let first_meta =
+            [info.filter_offset, info.index_offset, if info.stats_len > 0 { info.stats_offset } else { u64::MAX }]
+                .into_iter()
+                .min()
+                .unwrap_or(0);
         if first_meta < base {
             return Ok(TailOpen::NeedFrom(first_meta));
         }
@@ -524,8 +530,9 @@ impl SstFile {
                 "data block {i} is not in memory: this SST was opened from its tail"
             )));
         }
-        let raw = read_at(&self.inner.data, self.inner.base, start, end - start, self.inner.info.compression, "data block")
-            .map_err(|e| label_block(e, i))?;
+        let raw =
+            read_at(&self.inner.data, self.inner.base, start, end - start, self.inner.info.compression, "data block")
+                .map_err(|e| label_block(e, i))?;
         let format = BlockFormat::for_sst_version(self.inner.version)?;
         Block::decode(raw, format).map_err(|e| e.within(start, &format!("data block {i}")))
     }
@@ -538,9 +545,10 @@ impl SstFile {
         }
         let (start, end) = self.block_range(i);
         if raw.len() as u64 != end - start {
-            return Err(CoreError::corrupt(start, format!(
-                "data block {i} should be {} bytes, got {}", end - start, raw.len()
-            )));
+            return Err(CoreError::corrupt(
+                start,
+                format!("data block {i} should be {} bytes, got {}", end - start, raw.len()),
+            ));
         }
         let payload = read_section(raw, 0, end - start, self.inner.info.compression, "data block")
             .map_err(|e| label_block(e.shifted(start), i))?;
@@ -570,7 +578,9 @@ impl SstFile {
     pub fn find_block(&self, key: &[u8]) -> usize {
         let index = &self.inner.index;
         let p = &self.inner.prefixes;
-        let shared_ok = index.len() > 1 && key.len() >= p.shared && index[index.len() - 1].first_key.get(..p.shared) == key.get(..p.shared);
+        let shared_ok = index.len() > 1
+            && key.len() >= p.shared
+            && index[index.len() - 1].first_key.get(..p.shared) == key.get(..p.shared);
         let n = if shared_ok {
             // Every index key but block 0's (the empty key, always < key) starts with the
             // shared bytes, as `key` does: compare the numbers, then keys only where equal.
@@ -585,11 +595,7 @@ impl SstFile {
     }
 
     pub fn iter(&self) -> SstIter {
-        SstIter {
-            file: self.clone(),
-            next_block: 0,
-            current: None,
-        }
+        SstIter { file: self.clone(), next_block: 0, current: None }
     }
 
     /// The newest version of `key` in this SST (bloom filter first).
@@ -637,10 +643,9 @@ fn label_block(e: CoreError, i: usize) -> CoreError {
             offset,
             message: format!("checksum mismatch in data block {i}: stored {stored:#010x}, computed {computed:#010x}"),
         },
-        CoreError::Corrupt { offset, message } => CoreError::Corrupt {
-            offset,
-            message: format!("data block {i}: {message}"),
-        },
+        CoreError::Corrupt { offset, message } => {
+            CoreError::Corrupt { offset, message: format!("data block {i}: {message}") }
+        }
         other => other,
     }
 }
@@ -660,9 +665,7 @@ impl SstIter {
                 match it.next_row() {
                     Ok(Some(row)) => return Ok(Some(row)),
                     Ok(None) => self.current = None,
-                    Err(e) => {
-                        return Err(e.within(start, &format!("data block {}", self.next_block - 1)))
-                    }
+                    Err(e) => return Err(e.within(start, &format!("data block {}", self.next_block - 1))),
                 }
             }
             if self.next_block >= self.file.inner.index.len() {
@@ -695,7 +698,9 @@ impl SstIter {
         }
         let start = self.file.inner.index[self.next_block - 1].offset;
         if let Some(it) = &mut self.current {
-            while let Some(row) = it.next_row().map_err(|e| e.within(start, &format!("data block {}", self.next_block - 1)))? {
+            while let Some(row) =
+                it.next_row().map_err(|e| e.within(start, &format!("data block {}", self.next_block - 1)))?
+            {
                 out.push(row);
             }
         }
@@ -711,7 +716,8 @@ mod tests {
     fn rows(n: u32) -> Vec<Row> {
         (0..n)
             .map(|i| {
-                let mut r = Row::value(format!("key{i:07}").into_bytes(), format!("value-{i}").into_bytes(), u64::from(i) + 1);
+                let mut r =
+                    Row::value(format!("key{i:07}").into_bytes(), format!("value-{i}").into_bytes(), u64::from(i) + 1);
                 if i % 5 == 0 {
                     r = Row::tombstone(r.key, r.seq);
                 }
@@ -778,7 +784,10 @@ mod tests {
         let mut all = vec![Row::value(&b"a"[..], &b"1"[..], 9)];
         all.extend(input);
         all.push(Row::value(&b"z"[..], &b"2"[..], 9));
-        let file = SstFile::open(Bytes::from(encode_sst(&all, SstOptions { block_size: 256, ..SstOptions::compacted() }).unwrap())).unwrap();
+        let file = SstFile::open(Bytes::from(
+            encode_sst(&all, SstOptions { block_size: 256, ..SstOptions::compacted() }).unwrap(),
+        ))
+        .unwrap();
         assert!(file.num_blocks() > 20);
         assert_eq!(file.get(b"same").unwrap().unwrap().seq, 400);
         assert_eq!(file.get(b"z").unwrap().unwrap().seq, 9);
@@ -810,7 +819,8 @@ mod tests {
     #[test]
     fn every_truncation_and_flip_is_an_error_or_exact() {
         let input = rows(200);
-        let data = encode_sst(&input, SstOptions { block_size: 512, min_filter_keys: 10, ..SstOptions::compacted() }).unwrap();
+        let data =
+            encode_sst(&input, SstOptions { block_size: 512, min_filter_keys: 10, ..SstOptions::compacted() }).unwrap();
         for cut in 0..data.len() {
             assert!(SstFile::open(Bytes::from(data[..cut].to_vec())).is_err());
         }

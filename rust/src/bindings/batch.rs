@@ -112,12 +112,23 @@ impl PyWriteBatch {
 
     /// Adds a put; returns the batch, so calls can be chained.
     #[pyo3(signature = (key, value, *, ttl = None))]
-    fn put<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, ttl: Option<&Bound<'py, PyAny>>) -> PyResult<PyRefMut<'py, Self>> {
+    fn put<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
         let n = check_key_len(key)?;
         let vn = buffer_len(value, "value")?;
         if vn > MAX_VALUE_LEN {
             let key = to_bytes(key)?;
-            return Err(invalid(format!("value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)), false));
+            return Err(invalid(
+                format!(
+                    "value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes",
+                    show_key(&key)
+                ),
+                false,
+            ));
         }
         let ttl_ms = ttl_ms(ttl)?;
         let key = slf.stash(key)?;

@@ -19,13 +19,20 @@ pub struct PyCompactionJob {
 }
 
 impl PyCompactionJob {
-    pub fn run(&self, py: Python<'_>, me: &Py<PyCompactionJob>, replies: Option<Vec<PartReply>>) -> PyResult<Py<PyAny>> {
+    pub fn run(
+        &self,
+        py: Python<'_>,
+        me: &Py<PyCompactionJob>,
+        replies: Option<Vec<PartReply>>,
+    ) -> PyResult<Py<PyAny>> {
         let mut job = self.job.lock().map_err(|_| invalid("compaction job poisoned".into(), false))?;
         let j: &mut CompactionJob = &mut job;
         match py.detach(|| j.step(replies)).py_err(None)? {
             JobStep::Done => Ok(py.None()),
             // Handed over without a copy (a buffer-protocol object obstore can upload).
-            JobStep::Output(data) => Ok(pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind()),
+            JobStep::Output(data) => {
+                Ok(pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind())
+            }
             JobStep::Need(parts) => PyFetchCont::job(py, parts, me.clone_ref(py)),
         }
     }
@@ -55,7 +62,9 @@ impl PyCompactionJob {
             .map(|p| Ok(TableRef { slot: t.slot(p).py_err(Some(p))?, first: None, last: None, visible: None }))
             .collect::<PyResult<_>>()?;
         let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
-        Ok(PyCompactionJob { job: Mutex::new(CompactionJob::new(t, &refs, retain_seq, now, bottom, max_sst_size, opts)) })
+        Ok(PyCompactionJob {
+            job: Mutex::new(CompactionJob::new(t, &refs, retain_seq, now, bottom, max_sst_size, opts)),
+        })
     }
 
     /// The next output SST (a bytes-like object to store), None when finished, or a Fetch

@@ -29,7 +29,9 @@ pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
         let prefix = object.map(|o| format!("{o}: ")).unwrap_or_default();
         match &err {
             CoreError::Invalid(m) => raise(py, "InvalidArgumentError", m.clone(), &[]),
-            CoreError::Pending => raise(py, "InternalError", "a streaming merge stopped for input outside a compaction job".into(), &[]),
+            CoreError::Pending => {
+                raise(py, "InternalError", "a streaming merge stopped for input outside a compaction job".into(), &[])
+            }
             CoreError::UnsupportedVersion { offset, .. } => {
                 let off = offset.into_pyobject(py).ok().map(|o| o.into_any().unbind());
                 raise(py, "UnsupportedFormatError", format!("{prefix}{err}"), &[("object", obj), ("offset", off)])
@@ -38,10 +40,17 @@ pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
                 let off = offset.into_pyobject(py).ok().map(|o| o.into_any().unbind());
                 raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", off)])
             }
-            CoreError::Missing(o) => raise(py, "MissingObjectError", format!("{err}"), &[("object", o.clone().into_pyobject(py).ok().map(|s| s.into_any().unbind()))]),
+            CoreError::Missing(o) => raise(
+                py,
+                "MissingObjectError",
+                format!("{err}"),
+                &[("object", o.clone().into_pyobject(py).ok().map(|s| s.into_any().unbind()))],
+            ),
             CoreError::Io { .. } => raise(py, "UnavailableError", format!("{err}"), &[]),
             // `split_object` unwrapped it; a nested one would be a bug, still a data error.
-            CoreError::InObject { .. } => raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", None)]),
+            CoreError::InObject { .. } => {
+                raise(py, "DataError", format!("{prefix}{err}"), &[("object", obj), ("offset", None)])
+            }
         }
     })
 }

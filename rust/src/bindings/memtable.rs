@@ -13,7 +13,6 @@ use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
 use crate::sst::{encode_sst, SstOptions};
 
-
 /// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
 #[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
 pub struct PyRowList {
@@ -71,7 +70,13 @@ impl PyMemtable {
     /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
     /// Returns its fill (`fill`).
     #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
-    fn apply(&self, batch: &Bound<'_, super::batch::PyWriteBatch>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) -> PyResult<usize> {
+    fn apply(
+        &self,
+        batch: &Bound<'_, super::batch::PyWriteBatch>,
+        seq: u64,
+        create_ts: i64,
+        default_ttl_ms: Option<i64>,
+    ) -> PyResult<usize> {
         let b = batch.borrow();
         // Last op per key wins. Keys already strictly ascending (the common bulk load) hold
         // no duplicates; otherwise keep each key's final index.
@@ -79,7 +84,8 @@ impl PyMemtable {
         let keep: Vec<usize> = if sorted {
             (0..b.ops.len()).collect()
         } else {
-            let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::with_capacity(b.ops.len());
+            let mut last: std::collections::HashMap<&[u8], usize> =
+                std::collections::HashMap::with_capacity(b.ops.len());
             for (i, op) in b.ops.iter().enumerate() {
                 last.insert(&op.key[..], i);
             }
@@ -103,11 +109,20 @@ impl PyMemtable {
 
     /// One put (value) or delete (value None): the hot path, one crossing.
     #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None))]
-    fn put(&self, key: &Bound<'_, PyBytes>, value: Option<&Bound<'_, PyBytes>>, seq: u64, create_ts: i64, expire_ts: Option<i64>) -> PyResult<usize> {
+    fn put(
+        &self,
+        key: &Bound<'_, PyBytes>,
+        value: Option<&Bound<'_, PyBytes>>,
+        seq: u64,
+        create_ts: i64,
+        expire_ts: Option<i64>,
+    ) -> PyResult<usize> {
         let mut m = lock(&self.inner)?;
         match value {
             None => m.insert_parts(key.as_bytes(), &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
-            Some(v) => m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true),
+            Some(v) => {
+                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true)
+            }
         }
         Ok(fill(&m, self.memory_limit))
     }
@@ -116,7 +131,13 @@ impl PyMemtable {
     /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing.
     /// Returns `(rows added, highest seq seen or after_seq)`.
     #[pyo3(signature = (data, after_seq, name = None))]
-    fn replay_wal(&self, py: Python<'_>, data: pyo3_bytes::PyBytes, after_seq: u64, name: Option<String>) -> PyResult<(usize, u64)> {
+    fn replay_wal(
+        &self,
+        py: Python<'_>,
+        data: pyo3_bytes::PyBytes,
+        after_seq: u64,
+        name: Option<String>,
+    ) -> PyResult<(usize, u64)> {
         let bytes = data.into_inner();
         if bytes.len() <= 10 {
             return Ok((0, after_seq));
@@ -193,7 +214,11 @@ impl PyMemtable {
 
     /// Takes the rows written since the last call and encodes them as a WAL SST:
     /// `(data, first_seq, last_seq, rows)`, or None when nothing is pending.
-    fn take_wal(&self, py: Python<'_>, compression: Option<&str>) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
+    fn take_wal(
+        &self,
+        py: Python<'_>,
+        compression: Option<&str>,
+    ) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
         let rows = lock(&self.inner)?.take_wal();
         if rows.is_empty() {
             return Ok(None);

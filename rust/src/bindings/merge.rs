@@ -6,9 +6,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::{invalid, IntoPyResult};
+use super::memtable::PyRowList;
 use super::row::{extract_row, PyRow};
 use super::sst::PySstFile;
-use super::memtable::PyRowList;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
 use crate::sst::SstBuilder;
 
@@ -33,7 +33,10 @@ pub fn merge_rows(
             boxed.push(Box::new(VecSource::new(list.get().rows.clone(), format!("source {i}"))));
         } else {
             let mut rows = Vec::new();
-            for item in src.try_iter().map_err(|_| invalid(format!("source {i} must be an SstFile or an iterable of rows"), true))? {
+            for item in src
+                .try_iter()
+                .map_err(|_| invalid(format!("source {i} must be an SstFile or an iterable of rows"), true))?
+            {
                 rows.push(extract_row(py, &item?)?);
             }
             boxed.push(Box::new(VecSource::new(rows, format!("source {i}"))));
@@ -41,7 +44,10 @@ pub fn merge_rows(
     }
     let mode = if all_versions {
         if snapshot_seq.is_some() || now.is_some() {
-            return Err(invalid("all_versions=True returns every version; snapshot_seq and now do not apply".into(), false));
+            return Err(invalid(
+                "all_versions=True returns every version; snapshot_seq and now do not apply".into(),
+                false,
+            ));
         }
         MergeMode::AllVersions
     } else {
@@ -56,7 +62,11 @@ pub struct PyMergeIterator {
 }
 
 impl PyMergeIterator {
-    fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&mut MergeIterator) -> crate::error::CoreResult<T> + Send) -> PyResult<T>
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut MergeIterator) -> crate::error::CoreResult<T> + Send,
+    ) -> PyResult<T>
     where
         T: Send,
     {
@@ -130,7 +140,11 @@ impl PyMergeIterator {
                     None => break,
                 }
             }
-            if any { b.finish().map(Some) } else { Ok(None) }
+            if any {
+                b.finish().map(Some)
+            } else {
+                Ok(None)
+            }
         })?;
         Ok(out.map(|d| PyBytes::new(py, &d)))
     }

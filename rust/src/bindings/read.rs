@@ -19,11 +19,11 @@ use super::errors::{invalid, IntoPyResult};
 use super::memtable::PyMemtable;
 use super::sst::PySstFile;
 use crate::error::CoreResult;
+use crate::fetch::Fetcher;
 use crate::fetch::{Part, PartReply, Poll, Tables};
+use crate::format::row::Row;
 use crate::read::{Found, GetMany, GetState, KeyRange, Level, TableRef, Tree};
 use crate::scan::{Scan, Span};
-use crate::fetch::Fetcher;
-use crate::format::row::Row;
 
 fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
     m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
@@ -55,7 +55,8 @@ impl PyTables {
                 // The metadata only, copied: the handle must not keep the data buffer alive.
                 let from = whole.info().filter_offset as usize;
                 let tail = Bytes::copy_from_slice(&data[from..]);
-                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(tail, data.len() as u64)? else {
+                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(tail, data.len() as u64)?
+                else {
                     return Err(crate::error::CoreError::invalid("metadata outside the SST"));
                 };
                 Ok(tables.slot(path)?.set(tail).clone())
@@ -168,10 +169,18 @@ fn found_to_py(py: Python<'_>, f: Found) -> Py<PyAny> {
     }
 }
 
-fn poll_get(py: Python<'_>, tree: &Arc<Tree>, call: &mut GetMany, replies: Option<Vec<PartReply>>, single: bool) -> PyResult<Poll<Py<PyAny>>> {
+fn poll_get(
+    py: Python<'_>,
+    tree: &Arc<Tree>,
+    call: &mut GetMany,
+    replies: Option<Vec<PartReply>>,
+    single: bool,
+) -> PyResult<Poll<Py<PyAny>>> {
     match py.detach(|| call.poll(tree, replies)).py_err(None)? {
         Poll::Need(parts) => Ok(Poll::Need(parts)),
-        Poll::Ready(found) if single => Ok(Poll::Ready(found.into_iter().next().map_or_else(|| py.None(), |f| found_to_py(py, f)))),
+        Poll::Ready(found) if single => {
+            Ok(Poll::Ready(found.into_iter().next().map_or_else(|| py.None(), |f| found_to_py(py, f))))
+        }
         Poll::Ready(found) => {
             let items: Vec<Py<PyAny>> = found.into_iter().map(|f| found_to_py(py, f)).collect();
             Ok(Poll::Ready(PyList::new(py, items)?.into_any().unbind()))
@@ -194,9 +203,16 @@ fn table_ref(tables: &Tables, t: PyTableRef) -> PyResult<TableRef> {
     let (path, first, last, visible) = t;
     let visible = match visible {
         None => None,
-        Some((sk, s, ek, e)) => Some(KeyRange { start: bound(sk, s.map(Bytes::from))?, end: bound(ek, e.map(Bytes::from))? }),
+        Some((sk, s, ek, e)) => {
+            Some(KeyRange { start: bound(sk, s.map(Bytes::from))?, end: bound(ek, e.map(Bytes::from))? })
+        }
     };
-    Ok(TableRef { slot: tables.slot(&path).py_err(Some(&path))?, first: first.map(Bytes::from), last: last.map(Bytes::from), visible })
+    Ok(TableRef {
+        slot: tables.slot(&path).py_err(Some(&path))?,
+        first: first.map(Bytes::from),
+        last: last.map(Bytes::from),
+        visible,
+    })
 }
 
 /// What reads search: memtables (newest first), then levels (newest first), each
@@ -217,7 +233,11 @@ fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
 #[pymethods]
 impl PyTree {
     #[new]
-    fn new(tables: &PyTables, memtables: Vec<Bound<'_, PyMemtable>>, levels: Vec<(Vec<u8>, bool, Vec<PyTableRef>)>) -> PyResult<Self> {
+    fn new(
+        tables: &PyTables,
+        memtables: Vec<Bound<'_, PyMemtable>>,
+        levels: Vec<(Vec<u8>, bool, Vec<PyTableRef>)>,
+    ) -> PyResult<Self> {
         let t = &tables.inner;
         let mut out = Vec::with_capacity(levels.len());
         for (prefix, is_run, refs) in levels {
@@ -225,7 +245,8 @@ impl PyTree {
             let level = if is_run {
                 Level::Run(refs)
             } else {
-                let [one]: [TableRef; 1] = refs.try_into().map_err(|_| invalid("an L0 level holds one SST".into(), false))?;
+                let [one]: [TableRef; 1] =
+                    refs.try_into().map_err(|_| invalid("an L0 level holds one SST".into(), false))?;
                 Level::Table(one)
             };
             out.push((Bytes::from(prefix), level));
@@ -262,7 +283,14 @@ impl PyTree {
     }
 
     #[pyo3(signature = (start, end, snapshot_seq, now, reverse = false))]
-    fn scan(&self, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>, snapshot_seq: u64, now: i64, reverse: bool) -> PyScan {
+    fn scan(
+        &self,
+        start: Option<&Bound<'_, PyBytes>>,
+        end: Option<&Bound<'_, PyBytes>>,
+        snapshot_seq: u64,
+        now: i64,
+        reverse: bool,
+    ) -> PyScan {
         let span = Span {
             start: start.map(|s| Bytes::copy_from_slice(s.as_bytes())),
             end: end.map(|e| Bytes::copy_from_slice(e.as_bytes())),
@@ -287,7 +315,13 @@ fn page_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
 }
 
 impl PyScan {
-    fn page(&self, py: Python<'_>, me: &Py<PyScan>, n: usize, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> PyResult<Py<PyAny>> {
+    fn page(
+        &self,
+        py: Python<'_>,
+        me: &Py<PyScan>,
+        n: usize,
+        replies: Option<(Vec<Part>, Vec<PartReply>)>,
+    ) -> PyResult<Py<PyAny>> {
         // The lock is taken without the GIL: a thread holding it while it works without the
         // GIL must not wait on one holding the GIL while it waits for the lock.
         let polled = py.detach(|| -> CoreResult<Poll<Vec<Row>>> {
@@ -359,8 +393,12 @@ impl PyCursor {
                     }
                     return Ok(g);
                 }
-                Err(std::sync::TryLockError::Poisoned(_)) => return Err(invalid("iterator state poisoned".into(), false)),
-                Err(std::sync::TryLockError::WouldBlock) => py.detach(|| std::thread::sleep(std::time::Duration::from_micros(50))),
+                Err(std::sync::TryLockError::Poisoned(_)) => {
+                    return Err(invalid("iterator state poisoned".into(), false))
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    py.detach(|| std::thread::sleep(std::time::Duration::from_micros(50)))
+                }
             }
         }
     }

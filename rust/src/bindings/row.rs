@@ -112,9 +112,16 @@ pub fn extract_row(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Row> {
         let n = t.len();
         if (3..=6).contains(&n) {
             let kind: String = if n > 3 { t.get_item(3)?.extract()? } else { "value".into() };
-            let opt = |i: usize| -> PyResult<Option<i64>> { if n > i { t.get_item(i)?.extract() } else { Ok(None) } };
+            let opt = |i: usize| -> PyResult<Option<i64>> {
+                if n > i {
+                    t.get_item(i)?.extract()
+                } else {
+                    Ok(None)
+                }
+            };
             let value = t.get_item(1)?;
-            return Ok(build(py, &t.get_item(0)?, Some(&value), t.get_item(2)?.extract()?, &kind, opt(4)?, opt(5)?)?.to_row(py));
+            return Ok(build(py, &t.get_item(0)?, Some(&value), t.get_item(2)?.extract()?, &kind, opt(4)?, opt(5)?)?
+                .to_row(py));
         }
     }
     let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();

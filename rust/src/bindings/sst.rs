@@ -20,7 +20,12 @@ fn rows_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Vec<Py<PyRow>>> {
 
 /// Options of a compacted SST from the arguments Python passes (shared by every binding
 /// that writes one).
-pub fn compacted_options(block_size: usize, compression: Option<&str>, bloom_bits_per_key: u32, min_filter_keys: u64) -> PyResult<SstOptions> {
+pub fn compacted_options(
+    block_size: usize,
+    compression: Option<&str>,
+    bloom_bits_per_key: u32,
+    min_filter_keys: u64,
+) -> PyResult<SstOptions> {
     Ok(SstOptions {
         sst_type: SstType::Compacted,
         block_size,
@@ -68,7 +73,11 @@ pub fn encode_sst<'py>(
     for (i, item) in rows.try_iter()?.enumerate() {
         native.push(extract_row(py, &item?).map_err(|e| {
             let msg = format!("row {i}: {}", e.value(py));
-            if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) { invalid(msg, true) } else { invalid(msg, false) }
+            if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+                invalid(msg, true)
+            } else {
+                invalid(msg, false)
+            }
         })?);
     }
     let out = py.detach(|| sst::encode_sst(&native, opts)).py_err(None)?;
@@ -127,7 +136,8 @@ impl PySstFile {
         d.set_item("num_merges", s.num_merges)?;
         d.set_item("raw_key_size", s.raw_key_size)?;
         d.set_item("raw_val_size", s.raw_val_size)?;
-        let blocks: Vec<(u16, u16, u16)> = s.block_stats.iter().map(|b| (b.num_puts, b.num_deletes, b.num_merges)).collect();
+        let blocks: Vec<(u16, u16, u16)> =
+            s.block_stats.iter().map(|b| (b.num_puts, b.num_deletes, b.num_merges)).collect();
         d.set_item("block_stats", blocks)?;
         Ok(Some(d))
     }
