@@ -96,7 +96,7 @@ pub struct BloomFilter {
 }
 
 impl BloomFilter {
-    pub fn decode(data: Bytes) -> CoreResult<Self> {
+    pub fn decode(data: &Bytes) -> CoreResult<Self> {
         if data.len() < 2 {
             return Err(CoreError::corrupt(0, "bloom filter shorter than its 2-byte header"));
         }
@@ -180,7 +180,7 @@ mod tests {
         let data = b.build();
         // FORMAT.md 3.6: 10 001 keys -> 12 502 bit bytes + 2.
         assert_eq!(data.len(), 12_504);
-        let f = BloomFilter::decode(Bytes::from(data)).unwrap();
+        let f = BloomFilter::decode(&Bytes::from(data)).unwrap();
         for i in 0..10_001u32 {
             assert!(f.might_contain(format!("key{i}").as_bytes()));
         }

@@ -68,9 +68,12 @@ pub struct TableSlot {
 /// stays under the process's descriptor limit.
 pub const MAX_OPEN_FILES: usize = 256;
 
+/// A local SST file, open or closed (`None`) by `OpenFiles` past its cap.
+type FileHandle = Mutex<Option<Arc<std::fs::File>>>;
+
 #[derive(Default)]
 pub struct OpenFiles {
-    order: Mutex<std::collections::VecDeque<std::sync::Weak<Mutex<Option<Arc<std::fs::File>>>>>>,
+    order: Mutex<std::collections::VecDeque<std::sync::Weak<FileHandle>>>,
 }
 
 /// "Too many open files" (errno EMFILE on Linux and macOS).
@@ -113,8 +116,7 @@ impl TableSlot {
 
     /// Installs an SST opened by someone (the first one wins; they are the same bytes).
     pub fn set(&self, file: SstFile) -> &SstFile {
-        let _ = self.table.set(file);
-        self.table.get().expect("just set")
+        self.table.get_or_init(|| file)
     }
 
     fn local_file(&self) -> CoreResult<Arc<std::fs::File>> {
@@ -204,7 +206,7 @@ fn plain_path(path: &str) -> bool {
 }
 
 fn lock<T>(m: &Mutex<T>) -> CoreResult<MutexGuard<'_, T>> {
-    m.lock().map_err(|_| CoreError::invalid("native state poisoned by an earlier panic"))
+    m.lock().map_err(|_| CoreError::poisoned("native state"))
 }
 
 impl Tables {

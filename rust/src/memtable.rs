@@ -86,7 +86,7 @@ impl Memtable {
     }
 
     /// Adds a row; `log` also queues it for the next WAL upload.
-    pub fn insert(&mut self, row: Row, log: bool) {
+    pub fn insert(&mut self, row: &Row, log: bool) {
         self.insert_parts(&row.key, &row.value, row.seq, row.kind, row.expire_ts, row.create_ts, log);
     }
 
@@ -169,21 +169,7 @@ impl Memtable {
     ) -> Vec<Row> {
         let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
         let mut out = Vec::with_capacity(n.min(self.map.len()));
-        if !reverse {
-            let lo = match (after, start) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
-            };
-            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
-        } else {
+        if reverse {
             let hi = match (after, end) {
                 (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
                 (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
@@ -191,6 +177,20 @@ impl Memtable {
             };
             for ((k, Reverse(seq)), e) in self.map.range((Bound::Unbounded, hi)).rev() {
                 if start.is_some_and(|x| k.as_ref() < x) || out.len() >= n {
+                    break;
+                }
+                if *seq <= snapshot {
+                    out.push(e.row(k, *seq));
+                }
+            }
+        } else {
+            let lo = match (after, start) {
+                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
+                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
+                (None, None) => Bound::Unbounded,
+            };
+            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
+                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
                     break;
                 }
                 if *seq <= snapshot {
@@ -266,9 +266,9 @@ mod tests {
     #[test]
     fn get_respects_snapshots_and_flush_keeps_newest() {
         let mut m = Memtable::new();
-        m.insert(Row::value(&b"a"[..], &b"1"[..], 1), true);
-        m.insert(Row::value(&b"a"[..], &b"2"[..], 5), true);
-        m.insert(Row::tombstone(&b"b"[..], 3), true);
+        m.insert(&Row::value(&b"a"[..], &b"1"[..], 1), true);
+        m.insert(&Row::value(&b"a"[..], &b"2"[..], 5), true);
+        m.insert(&Row::tombstone(&b"b"[..], 3), true);
         assert_eq!(&m.get(b"a", 10).unwrap().value[..], b"2");
         assert_eq!(&m.get(b"a", 4).unwrap().value[..], b"1");
         assert!(m.get(b"a", 0).is_none());

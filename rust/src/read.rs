@@ -199,7 +199,7 @@ impl Tree {
     ) -> CoreResult<Result<Option<Row>, Need>> {
         if !state.memtables_done {
             for mt in &self.memtables {
-                let m = mt.lock().map_err(|_| CoreError::invalid("memtable poisoned"))?;
+                let m = mt.lock().map_err(|_| CoreError::poisoned("memtable"))?;
                 if let Some(r) = m.get(key, snapshot) {
                     return Ok(Ok(Some(r.clone())));
                 }
@@ -370,8 +370,8 @@ pub(crate) mod tests {
             (0..10).map(|i| w.sst(&format!("run/{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 512)).collect();
         let l0 = w.sst("l0.sst", &rows(250..260, 5), 512);
         let mut mt = Memtable::new();
-        mt.insert(Row::value(&b"k000255"[..], &b"mem"[..], 9), false);
-        mt.insert(Row::tombstone(&b"k000256"[..], 9), false);
+        mt.insert(&Row::value(&b"k000255"[..], &b"mem"[..], 9), false);
+        mt.insert(&Row::tombstone(&b"k000256"[..], 9), false);
         let tree = Tree {
             memtables: vec![Arc::new(Mutex::new(mt))],
             levels: vec![(Bytes::new(), Level::Table(l0)), (Bytes::new(), Level::Run(run))],

@@ -69,7 +69,7 @@ impl MemSource {
 impl RowSource for MemSource {
     fn next_row(&mut self) -> CoreResult<Option<Row>> {
         if self.buf.is_empty() && !self.done {
-            let m = self.mt.lock().map_err(|_| CoreError::invalid("memtable poisoned"))?;
+            let m = self.mt.lock().map_err(|_| CoreError::poisoned("memtable"))?;
             let rows = m.chunk(
                 self.after.as_ref(),
                 self.span.start.as_deref(),
@@ -211,7 +211,7 @@ impl TableSource {
         let range = (file.block_range(lo).0, file.block_range(hi).1);
         if self.slot.is_local() {
             let raw = self.slot.read_local(range.0, range.1)?;
-            self.take_blocks(file, lo, idx.len(), range, raw)?;
+            self.take_blocks(file, lo, idx.len(), range, &raw)?;
             return Ok(true);
         }
         self.waiting = Waiting::Blocks { first: lo, count: idx.len(), range };
@@ -240,7 +240,7 @@ impl TableSource {
         first: usize,
         count: usize,
         range: (u64, u64),
-        raw: Bytes,
+        raw: &Bytes,
     ) -> CoreResult<()> {
         if raw.len() as u64 != range.1 - range.0 {
             let e = CoreError::corrupt(
@@ -270,12 +270,11 @@ impl TableSource {
     }
 
     fn file(&mut self) -> CoreResult<SstFile> {
-        match self.fetcher.table(&self.slot)? {
-            Ok(f) => Ok(f.clone()),
-            Err(_) => {
-                self.waiting = Waiting::Open;
-                Err(CoreError::Pending)
-            }
+        if let Ok(f) = self.fetcher.table(&self.slot)? {
+            Ok(f.clone())
+        } else {
+            self.waiting = Waiting::Open;
+            Err(CoreError::Pending)
         }
     }
 }
@@ -345,7 +344,7 @@ impl RowSource for TableSource {
                     .and_then(|r| r.buffers.into_iter().next())
                     .ok_or_else(|| CoreError::invalid("an empty reply"))?;
                 let file = self.slot.get().cloned().ok_or_else(|| CoreError::invalid("blocks of an unopened SST"))?;
-                self.take_blocks(&file, first, count, range, raw)
+                self.take_blocks(&file, first, count, range, &raw)
             }
         }
     }
@@ -446,20 +445,18 @@ impl RowSource for RunSource {
                 self.open_at(i);
             }
             let cur = self.current.as_mut().expect("set above");
-            match cur.next_row()? {
-                Some(row) => return Ok(Some(row)),
-                None => {
-                    self.current = None;
-                    if self.span.reverse && self.at == Some(0) {
-                        return Ok(None);
-                    }
-                }
+            if let Some(row) = cur.next_row()? {
+                return Ok(Some(row));
+            }
+            self.current = None;
+            if self.span.reverse && self.at == Some(0) {
+                return Ok(None);
             }
         }
     }
 
     fn request(&mut self) -> Vec<Part> {
-        self.current.as_mut().map(|c| c.request()).unwrap_or_default()
+        self.current.as_mut().map(super::merge::RowSource::request).unwrap_or_default()
     }
 
     fn feed(&mut self, replies: Vec<PartReply>) -> CoreResult<()> {
@@ -503,7 +500,7 @@ impl Scan {
                     }
                 }
                 Level::Run(run) => {
-                    sources.push(Box::new(RunSource::new(tree.tables.clone(), run.clone(), span.clone(), true)))
+                    sources.push(Box::new(RunSource::new(tree.tables.clone(), run.clone(), span.clone(), true)));
                 }
             }
         }
@@ -608,9 +605,9 @@ mod tests {
     fn tree(w: &mut World) -> (Tree, BTreeMap<Bytes, Row>) {
         let mut mt = Memtable::new();
         for r in rows(100..120, 9) {
-            mt.insert(r, false);
+            mt.insert(&r, false);
         }
-        mt.insert(Row::tombstone(&b"k000150"[..], 9), false);
+        mt.insert(&Row::tombstone(&b"k000150"[..], 9), false);
         let l0a = w.sst("l0a.sst", &rows(110..200, 7), 256);
         let l0b = w.sst("l0b.sst", &rows(0..50, 5), 256);
         let run: Vec<TableRef> =
@@ -689,7 +686,7 @@ mod tests {
         let mut scan = Scan::new(&tree, Span::default(), 9, 0);
         let (got, requests) = drain(&w, &mut scan, 4096);
         assert_eq!(got.len(), 16_000);
-        let bytes: usize = w.objects.values().map(|b| b.len()).sum();
+        let bytes: usize = w.objects.values().map(bytes::Bytes::len).sum();
         assert!(requests <= 8 + 8 + bytes / (1 << 20) + 1, "{requests} requests for {bytes} bytes");
     }
 

@@ -404,7 +404,7 @@ impl SstFile {
         let prefixes = KeyPrefixes::new(&index);
         let filter = if info.filter_len > 0 {
             let raw = read_at(&tail, base, info.filter_offset, info.filter_len, codec, "filter block")?;
-            Self::pick_filter(raw, info.filter_format).map_err(|e| e.within(info.filter_offset, "filter block"))?
+            Self::pick_filter(&raw, info.filter_format).map_err(|e| e.within(info.filter_offset, "filter block"))?
         } else {
             None
         };
@@ -468,13 +468,13 @@ impl SstFile {
         Ok(())
     }
 
-    fn pick_filter(raw: Bytes, format: u8) -> CoreResult<Option<BloomFilter>> {
+    fn pick_filter(raw: &Bytes, format: u8) -> CoreResult<Option<BloomFilter>> {
         if format == FILTER_FORMAT_LEGACY {
             return BloomFilter::decode(raw).map(Some);
         }
-        for (name, data) in decode_composite(&raw)? {
+        for (name, data) in decode_composite(raw)? {
             if name == DEFAULT_FILTER_NAME {
-                return BloomFilter::decode(data).map(Some);
+                return BloomFilter::decode(&data).map(Some);
             }
         }
         // Filters of other policies (prefix extractors) cannot answer whole-key lookups.
@@ -594,6 +594,7 @@ impl SstFile {
         n.saturating_sub(1)
     }
 
+    #[allow(clippy::iter_not_returning_iterator, reason = "a cursor with a fallible `next`, not an Iterator")]
     pub fn iter(&self) -> SstIter {
         SstIter { file: self.clone(), next_block: 0, current: None }
     }

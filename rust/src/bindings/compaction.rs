@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use pyo3::prelude::*;
 
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{poisoned, IntoPyResult};
 use super::read::{PyFetchCont, PyTables};
 use super::sst::compacted_options;
 use crate::compaction::{CompactionJob, JobStep};
@@ -25,7 +25,7 @@ impl PyCompactionJob {
         me: &Py<PyCompactionJob>,
         replies: Option<Vec<PartReply>>,
     ) -> PyResult<Py<PyAny>> {
-        let mut job = self.job.lock().map_err(|_| invalid("compaction job poisoned".into(), false))?;
+        let mut job = self.job.lock().map_err(|_| poisoned("compaction job"))?;
         let j: &mut CompactionJob = &mut job;
         match py.detach(|| j.step(replies)).py_err(None)? {
             JobStep::Done => Ok(py.None()),
@@ -44,6 +44,7 @@ impl PyCompactionJob {
     #[new]
     #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
         tables: &PyTables,
         inputs: Vec<String>,

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{lock, IntoPyResult};
 use super::row::PyRow;
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
@@ -28,10 +28,6 @@ impl PyRowList {
     fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
         self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
 }
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
@@ -121,7 +117,7 @@ impl PyMemtable {
         match value {
             None => m.insert_parts(key.as_bytes(), &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
             Some(v) => {
-                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true)
+                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true);
             }
         }
         Ok(fill(&m, self.memory_limit))
@@ -136,7 +132,7 @@ impl PyMemtable {
         py: Python<'_>,
         data: pyo3_bytes::PyBytes,
         after_seq: u64,
-        name: Option<String>,
+        name: Option<&str>,
     ) -> PyResult<(usize, u64)> {
         let bytes = data.into_inner();
         if bytes.len() <= 10 {
@@ -154,12 +150,12 @@ impl PyMemtable {
                 }
                 Ok(out)
             })
-            .py_err(name.as_deref())?;
+            .py_err(name)?;
         let max_seq = rows.iter().map(|r| r.seq).max().unwrap_or(after_seq).max(after_seq);
         let n = rows.len();
         let mut m = lock(&self.inner)?;
         for r in rows {
-            m.insert(r, false);
+            m.insert(&r, false);
         }
         Ok((n, max_seq))
     }
@@ -173,7 +169,12 @@ impl PyMemtable {
     #[pyo3(signature = (start = None, end = None))]
     fn range(&self, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>) -> PyResult<PyRowList> {
         let m = lock(&self.inner)?;
-        Ok(PyRowList { rows: m.range(start.map(|s| s.as_bytes()), end.map(|e| e.as_bytes())) })
+        Ok(PyRowList {
+            rows: m.range(
+                start.map(pyo3::types::PyBytesMethods::as_bytes),
+                end.map(pyo3::types::PyBytesMethods::as_bytes),
+            ),
+        })
     }
 
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
@@ -193,7 +194,7 @@ impl PyMemtable {
         let inner = self.inner.clone();
         let data = py
             .detach(move || -> crate::error::CoreResult<Option<Vec<u8>>> {
-                let m = inner.lock().map_err(|_| crate::error::CoreError::invalid("memtable poisoned"))?;
+                let m = inner.lock().map_err(|_| crate::error::CoreError::poisoned("memtable"))?;
                 if m.is_empty() {
                     return Ok(None);
                 }

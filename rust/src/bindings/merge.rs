@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{invalid, poisoned, IntoPyResult};
 use super::memtable::PyRowList;
 use super::row::{extract_row, PyRow};
 use super::sst::PySstFile;
@@ -70,7 +70,7 @@ impl PyMergeIterator {
     where
         T: Send,
     {
-        let mut guard = self.inner.lock().map_err(|_| invalid("merge iterator poisoned".into(), false))?;
+        let mut guard = self.inner.lock().map_err(|_| poisoned("merge iterator"))?;
         let it: &mut MergeIterator = &mut guard;
         py.detach(|| f(it)).py_err(None)
     }

@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::compaction::PyCompactionJob;
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{invalid, lock, poisoned, IntoPyResult};
 use super::memtable::PyMemtable;
 use super::sst::PySstFile;
 use crate::error::CoreResult;
@@ -24,10 +24,6 @@ use crate::fetch::{Part, PartReply, Poll, Tables};
 use crate::format::row::Row;
 use crate::read::{Found, GetMany, GetState, KeyRange, Level, TableRef, Tree};
 use crate::scan::{Scan, Span};
-
-fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
-}
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Tables")]
 pub struct PyTables {
@@ -66,6 +62,7 @@ impl PyTables {
     }
 
     /// Keeps only the SSTs at `paths` (the tree now read); returns how many were dropped.
+    #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn retain(&self, paths: std::collections::HashSet<String>) -> PyResult<usize> {
         self.inner.retain(&paths).py_err(None)
     }
@@ -119,6 +116,9 @@ impl PyFetchCont {
 /// A request for bytes: `parts` is `[(path, tail, [(start, end), ...])]`; for a part with
 /// `tail` > 0 fetch the object's last `tail` bytes instead of ranges. `resume` takes one
 /// `(buffers, object_size)` per part, in order, and continues the call that asked.
+/// One part of a `Fetch` as Python sees it: `(path, tail, [(start, end), ...])`.
+type FetchPart = (String, u64, Vec<(u64, u64)>);
+
 #[pyclass(frozen, module = "slatedb_py._native", name = "Fetch")]
 pub struct PyFetch {
     parts: Vec<Part>,
@@ -128,7 +128,7 @@ pub struct PyFetch {
 #[pymethods]
 impl PyFetch {
     #[getter]
-    fn parts(&self) -> Vec<(String, u64, Vec<(u64, u64)>)> {
+    fn parts(&self) -> Vec<FetchPart> {
         self.parts.iter().map(|p| (p.path.to_string(), p.tail, p.ranges.clone())).collect()
     }
 
@@ -233,6 +233,7 @@ fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
 #[pymethods]
 impl PyTree {
     #[new]
+    #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
         tables: &PyTables,
         memtables: Vec<Bound<'_, PyMemtable>>,
@@ -325,7 +326,7 @@ impl PyScan {
         // The lock is taken without the GIL: a thread holding it while it works without the
         // GIL must not wait on one holding the GIL while it waits for the lock.
         let polled = py.detach(|| -> CoreResult<Poll<Vec<Row>>> {
-            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::invalid("scan poisoned"))?;
+            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::poisoned("scan"))?;
             scan.next_page(n, replies)
         });
         match polled.py_err(None)? {
@@ -349,7 +350,7 @@ impl PyScan {
     fn seek(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<()> {
         let k = key.as_bytes();
         py.detach(|| -> CoreResult<()> {
-            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::invalid("scan poisoned"))?;
+            let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::poisoned("scan"))?;
             scan.seek(k)
         })
         .py_err(None)
@@ -393,11 +394,9 @@ impl PyCursor {
                     }
                     return Ok(g);
                 }
-                Err(std::sync::TryLockError::Poisoned(_)) => {
-                    return Err(invalid("iterator state poisoned".into(), false))
-                }
+                Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned("iterator state")),
                 Err(std::sync::TryLockError::WouldBlock) => {
-                    py.detach(|| std::thread::sleep(std::time::Duration::from_micros(50)))
+                    py.detach(|| std::thread::sleep(std::time::Duration::from_micros(50)));
                 }
             }
         }
@@ -536,7 +535,7 @@ impl PyCursor {
         let p = p.bind(py).clone();
         while st.at < p.len() {
             let k = p.get_item(st.at)?.get_item(0)?;
-            if k.cast::<PyBytes>().map(|b| b.as_bytes() >= key.as_bytes()).unwrap_or(false) {
+            if k.cast::<PyBytes>().is_ok_and(|b| b.as_bytes() >= key.as_bytes()) {
                 return Ok(true);
             }
             st.at += 1;

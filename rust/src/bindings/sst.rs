@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{invalid, poisoned, IntoPyResult};
 use super::row::{extract_row, PyRow};
 use crate::format::codec::Compression;
 use crate::format::row::Row;
@@ -99,7 +99,7 @@ pub struct PySstFile {
 }
 
 fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
-    key.cast::<PyBytes>().map(|b| b.as_bytes()).map_err(|_| {
+    key.cast::<PyBytes>().map(pyo3::types::PyBytesMethods::as_bytes).map_err(|_| {
         let tname = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         invalid(format!("key must be bytes, not {tname}"), true)
     })
@@ -214,7 +214,7 @@ impl PyRowIterator {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRow>> {
-        let mut st = self.state.lock().map_err(|_| invalid("row iterator poisoned".into(), false))?;
+        let mut st = self.state.lock().map_err(|_| poisoned("row iterator"))?;
         if st.next >= st.buffer.len() {
             let RowIterState { iter, buffer, next } = &mut *st;
             buffer.clear();

@@ -178,6 +178,7 @@ impl Block {
         self.format
     }
 
+    #[allow(clippy::iter_not_returning_iterator, reason = "a cursor with a fallible `next`, not an Iterator")]
     pub fn iter(&self) -> BlockIter {
         BlockIter {
             entries: self.data.slice(..self.entries_end),
@@ -279,7 +280,7 @@ impl BlockIter {
             // Last restart whose key is < target; rows before it are all < target too.
             let (mut lo, mut hi) = (0usize, self.block.num_offsets);
             while hi - lo > 1 {
-                let mid = (lo + hi) / 2;
+                let mid = usize::midpoint(lo, hi);
                 if self.block.restart_key(mid)? < target {
                     lo = mid;
                 } else {

@@ -46,6 +46,7 @@ fn follow(buf: &[u8], at: usize, what: &str) -> CoreResult<usize> {
     Ok(target)
 }
 
+#[allow(clippy::struct_field_names, reason = "`table_len` is the vtable field's name in the FlatBuffers spec")]
 #[derive(Clone, Copy)]
 pub struct Table<'a> {
     buf: &'a [u8],

@@ -18,6 +18,8 @@
 //! Tombstone and merge are mutually exclusive; any other bit is an error (a newer codec).
 //! Note the timestamp order: expire_ts comes before create_ts.
 
+use std::fmt::Write as _;
+
 use bytes::{Bytes, BytesMut};
 
 use super::cursor::{put_varint32, varint32_len, Cursor};
@@ -139,12 +141,14 @@ pub fn show_key(key: &[u8]) -> String {
             b'\\' => out.push_str("\\\\"),
             b'\'' => out.push_str("\\'"),
             0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
     out.push('\'');
     if key.len() > LIMIT {
-        out.push_str(&format!("... ({} bytes)", key.len()));
+        let _ = write!(out, "... ({} bytes)", key.len());
     }
     out
 }

@@ -102,7 +102,7 @@ impl SsTableInfo {
     }
 
     /// Writes the table into `fbb` (so a manifest can embed it) and returns its offset.
-    pub fn build<'a>(&self, fbb: &mut FlatBufferBuilder<'a>) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
+    pub fn build(&self, fbb: &mut FlatBufferBuilder<'_>) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
         let first = self.first_entry.as_ref().map(|b| fbb.create_vector(b));
         let last = self.last_entry.as_ref().map(|b| fbb.create_vector(b));
         // Fields go in the order flatc's generated code adds them (size descending, then
