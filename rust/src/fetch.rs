@@ -21,6 +21,7 @@ use bytes::Bytes;
 use crate::cache::{BlockCache, BlockSet};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::Block;
+pub use crate::source::{Part, PartReply};
 use crate::sst::{SstFile, TailOpen};
 
 /// Bytes read from the end of an SST to open it: footer, info, index and filter usually fit.
@@ -28,23 +29,6 @@ pub const TAIL_BYTES: u64 = 64 * 1024;
 
 /// Bytes of consecutive data blocks a streaming read asks for at once (scans, compactions).
 pub const READAHEAD_BYTES: u64 = 1024 * 1024;
-
-/// Bytes one object needs: `ranges` (`[start, end)`), or, when `tail` > 0, its last `tail`
-/// bytes and its size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Part {
-    pub path: Arc<str>,
-    pub tail: u64,
-    pub ranges: Vec<(u64, u64)>,
-}
-
-/// What the caller fetched for one `Part`: one buffer per range (or the tail), and the
-/// object's size (known for a tail).
-#[derive(Clone, Debug, Default)]
-pub struct PartReply {
-    pub buffers: Vec<Bytes>,
-    pub size: u64,
-}
 
 /// The answer of a resumable read step.
 pub enum Poll<T> {

@@ -15,6 +15,7 @@ pub mod memtable;
 pub mod merge;
 pub mod read;
 pub mod scan;
+pub mod source;
 pub mod sst;
 
 #[cfg(feature = "python")]

@@ -1,13 +1,6 @@
-//! Streaming range reads: row sources over memtables, single SSTs and sorted runs, merged by
-//! `merge::MergeIterator`. Memory is a few blocks per source, whatever the range:
-//! - a memtable is walked a chunk of rows at a time (its lock is not held between chunks);
-//! - an SST reads its data blocks ahead in coalesced ranges of about `READAHEAD_BYTES`;
-//! - a sorted run opens its SSTs only when the walk reaches them.
-//!
-//! A source that needs bytes stops with `CoreError::Pending`; `request` then names them as
-//! `fetch::Part`s and `feed` takes the replies. Sources of local SSTs read their blocks
-//! themselves and never stop. The same `TableSource` feeds compactions (every version, no
-//! cache) and scans (visible versions, through the block cache).
+//! The row sources a scan merges: a memtable range (`MemSource`), one SST read ahead
+//! through the fetch contract (`TableSource`) and a sorted run walked SST by SST
+//! (`RunSource`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -15,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
-use crate::fetch::{Fetcher, Need, Part, PartReply, Poll, TableSlot, Tables, READAHEAD_BYTES};
+use crate::fetch::{Fetcher, Need, Part, PartReply, TableSlot, Tables, READAHEAD_BYTES};
 use crate::format::block::Block;
-use crate::format::row::{show_key, Row, RowKind};
+use crate::format::row::Row;
 use crate::memtable::Memtable;
-use crate::merge::{MergeIterator, MergeMode, RowSource};
-use crate::read::{merge_operand, Level, TableRef, Tree};
+use crate::read::TableRef;
+use crate::source::RowSource;
 use crate::sst::SstFile;
 
 /// Rows of a memtable fetched per lock.
@@ -456,7 +449,7 @@ impl RowSource for RunSource {
     }
 
     fn request(&mut self) -> Vec<Part> {
-        self.current.as_mut().map(super::merge::RowSource::request).unwrap_or_default()
+        self.current.as_mut().map(RowSource::request).unwrap_or_default()
     }
 
     fn feed(&mut self, replies: Vec<PartReply>) -> CoreResult<()> {
@@ -471,276 +464,5 @@ impl RowSource for RunSource {
         self.at = None;
         self.current = None;
         Ok(())
-    }
-}
-
-/// A scan of a `Tree`: its visible rows in `[start, end)`, a page at a time.
-pub struct Scan {
-    merge: MergeIterator,
-    span: Span,
-    /// Rows merged for the page being built (kept when a fetch stops it).
-    page: Vec<Row>,
-    /// The last key of the pages returned: a seek must move past it.
-    last: Option<Bytes>,
-    /// The request a `Need` handed out, which the next replies must answer.
-    asked: Option<Vec<Part>>,
-}
-
-impl Scan {
-    pub fn new(tree: &Tree, span: Span, snapshot: u64, now: i64) -> Self {
-        let mut sources: Vec<Box<dyn RowSource>> = Vec::new();
-        for mt in &tree.memtables {
-            sources.push(Box::new(MemSource::new(mt.clone(), span.clone(), snapshot)));
-        }
-        for (_, level) in &tree.levels {
-            match level {
-                Level::Table(t) => {
-                    if t.overlaps(span.start.as_deref(), span.end.as_deref()) {
-                        sources.push(Box::new(TableSource::new(tree.tables.clone(), t, span.clone(), true)));
-                    }
-                }
-                Level::Run(run) => {
-                    sources.push(Box::new(RunSource::new(tree.tables.clone(), run.clone(), span.clone(), true)));
-                }
-            }
-        }
-        let merge = if span.reverse {
-            MergeIterator::reversed(sources, snapshot, Some(now))
-        } else {
-            MergeIterator::new(sources, MergeMode::Visible { snapshot_seq: snapshot, now: Some(now) })
-        };
-        Scan { merge, span, page: Vec::new(), last: None, asked: None }
-    }
-
-    /// Up to `n` rows (fewer only at the end), or the bytes needed first; `replies` answers
-    /// the previous `Need`. A page stopped by a `Need` goes on where it stopped.
-    pub fn next_page(&mut self, n: usize, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> CoreResult<Poll<Vec<Row>>> {
-        if let Some((parts, r)) = replies {
-            // Replies to an older request (a Fetch kept across a seek, or resumed late) could
-            // land on another SST's source: only the current request's are taken.
-            if self.asked.as_ref() != Some(&parts) {
-                return Err(CoreError::invalid("this Fetch no longer answers the scan's current request"));
-            }
-            self.asked = None;
-            self.merge.feed(r)?;
-        }
-        while self.page.len() < n {
-            match self.merge.next_row() {
-                Ok(Some(row)) => {
-                    if row.kind == RowKind::Merge {
-                        return Err(merge_operand(&row.key));
-                    }
-                    self.page.push(row);
-                }
-                Ok(None) => break,
-                Err(CoreError::Pending) => {
-                    let parts = self.merge.request()?;
-                    self.asked = Some(parts.clone());
-                    return Ok(Poll::Need(parts));
-                }
-                // The rows before a broken block go out first; the error stays where it is
-                // (the block is not consumed) and comes with the next page.
-                Err(_) if !self.page.is_empty() => break,
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(r) = self.page.last() {
-            self.last = Some(r.key.clone());
-        }
-        Ok(Poll::Ready(std::mem::take(&mut self.page)))
-    }
-
-    /// Moves a forward scan to the first key >= `key`, which must lie in the scan's range and
-    /// past every key returned so far (no row is returned twice).
-    pub fn seek(&mut self, key: &[u8]) -> CoreResult<()> {
-        if self.span.reverse {
-            return Err(CoreError::invalid("a descending iterator cannot seek"));
-        }
-        let outside = self.span.start.as_ref().is_some_and(|s| key < s.as_ref())
-            || self.span.end.as_ref().is_some_and(|e| key >= e.as_ref());
-        if outside {
-            return Err(CoreError::invalid(format!("seek key {} is outside the iterator's range", show_key(key))));
-        }
-        if self.last.as_ref().is_some_and(|l| key <= l.as_ref()) {
-            return Err(CoreError::invalid(format!("seek key {} is not past the iterator's position", show_key(key))));
-        }
-        // Rows of a page a failed fetch interrupted: those below the target go; if any remain,
-        // the merge is already past them and goes on from there.
-        self.asked = None;
-        self.page.retain(|r| r.key.as_ref() >= key);
-        if self.page.is_empty() {
-            self.merge.seek(key)?;
-        }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::read::tests::{rows, World};
-    use crate::read::{KeyRange, TableRef};
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-    use std::ops::Bound;
-
-    fn drain(w: &World, scan: &mut Scan, page: usize) -> (Vec<Row>, usize) {
-        let mut out = Vec::new();
-        let mut replies = None;
-        let mut requests = 0;
-        loop {
-            match scan.next_page(page, replies.take()).unwrap() {
-                Poll::Ready(rows) if rows.is_empty() => return (out, requests),
-                Poll::Ready(rows) => out.extend(rows),
-                Poll::Need(parts) => {
-                    requests += 1;
-                    let r = w.serve(&parts);
-                    replies = Some((parts, r));
-                }
-            }
-        }
-    }
-
-    /// A tree: a memtable, two L0 SSTs and a run of four, overlapping versions of 0..400.
-    fn tree(w: &mut World) -> (Tree, BTreeMap<Bytes, Row>) {
-        let mut mt = Memtable::new();
-        for r in rows(100..120, 9) {
-            mt.insert(&r, false);
-        }
-        mt.insert(&Row::tombstone(&b"k000150"[..], 9), false);
-        let l0a = w.sst("l0a.sst", &rows(110..200, 7), 256);
-        let l0b = w.sst("l0b.sst", &rows(0..50, 5), 256);
-        let run: Vec<TableRef> =
-            (0..4).map(|i| w.sst(&format!("r{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 256)).collect();
-        let mut model = BTreeMap::new();
-        for r in rows(0..400, 1).into_iter().chain(rows(0..50, 5)).chain(rows(110..200, 7)).chain(rows(100..120, 9)) {
-            model.insert(r.key.clone(), r);
-        }
-        model.remove(&Bytes::from_static(b"k000150"));
-        let tree = Tree {
-            memtables: vec![Arc::new(Mutex::new(mt))],
-            levels: vec![
-                (Bytes::new(), Level::Table(l0a)),
-                (Bytes::new(), Level::Table(l0b)),
-                (Bytes::new(), Level::Run(run)),
-            ],
-            tables: w.tables.clone(),
-        };
-        (tree, model)
-    }
-
-    fn key(i: u32) -> Bytes {
-        Bytes::from(format!("k{i:06}").into_bytes())
-    }
-
-    proptest! {
-        #[test]
-        fn scans_match_the_model(lo in 0u32..420, len in 0u32..450, reverse: bool, page in 1usize..70, seek_at in prop::option::of(0u32..450)) {
-            let mut w = World::new(4096);
-            let (tree, model) = tree(&mut w);
-            let (start, end) = (key(lo), key(lo + len));
-            let span = Span { start: Some(start.clone()), end: Some(end.clone()), reverse };
-            let mut scan = Scan::new(&tree, span, 100, 0);
-            let mut expect: Vec<&Row> = model.range(start.clone()..end.clone().max(start.clone())).map(|(_, r)| r).collect();
-            if reverse {
-                expect.reverse();
-            }
-            let mut got = Vec::new();
-            if let (Some(s), false) = (seek_at, reverse) {
-                let target = key(s);
-                let ok = scan.seek(&target);
-                prop_assert_eq!(ok.is_ok(), target >= start && target < end);
-                if ok.is_ok() {
-                    expect.retain(|r| r.key >= target);
-                }
-            }
-            let (rows, _) = drain(&w, &mut scan, page);
-            got.extend(rows);
-            let got: Vec<&Row> = got.iter().collect();
-            prop_assert_eq!(got, expect);
-        }
-    }
-
-    #[test]
-    fn a_scan_reads_blocks_ahead_and_opens_run_ssts_lazily() {
-        let mut w = World::new(0);
-        let wide = |r: std::ops::Range<u32>| -> Vec<Row> {
-            rows(r, 1)
-                .into_iter()
-                .map(|mut x| {
-                    x.value = Bytes::from(vec![b'v'; 100]);
-                    x
-                })
-                .collect()
-        };
-        // 2000 rows of ~110 bytes: larger than the tail an open reads.
-        let run: Vec<TableRef> =
-            (0..8).map(|i| w.sst(&format!("r{i}.sst"), &wide(i * 2000..i * 2000 + 2000), 4096)).collect();
-        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Run(run))], tables: w.tables.clone() };
-        let mut scan = Scan::new(&tree, Span { start: Some(key(4100)), end: Some(key(4200)), reverse: false }, 9, 0);
-        let (got, requests) = drain(&w, &mut scan, 1000);
-        assert_eq!(got.len(), 100);
-        assert_eq!(requests, 2, "one open and one ranged read");
-        assert_eq!(w.tables.open_count().unwrap(), 1);
-        // A full scan: per SST one open and about one request per MiB.
-        let mut scan = Scan::new(&tree, Span::default(), 9, 0);
-        let (got, requests) = drain(&w, &mut scan, 4096);
-        assert_eq!(got.len(), 16_000);
-        let bytes: usize = w.objects.values().map(bytes::Bytes::len).sum();
-        assert!(requests <= 8 + 8 + bytes / (1 << 20) + 1, "{requests} requests for {bytes} bytes");
-    }
-
-    #[test]
-    fn projections_clamp_scans() {
-        let mut w = World::new(0);
-        let mut t = w.sst("p.sst", &rows(0..100, 1), 256);
-        t.visible = Some(KeyRange { start: Bound::Excluded(key(10)), end: Bound::Included(key(20)) });
-        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
-        for reverse in [false, true] {
-            let mut scan = Scan::new(&tree, Span { reverse, ..Span::default() }, 9, 0);
-            let (got, _) = drain(&w, &mut scan, 7);
-            let mut keys: Vec<Bytes> = got.into_iter().map(|r| r.key).collect();
-            if reverse {
-                keys.reverse();
-            }
-            assert_eq!(keys, (11..=20).map(key).collect::<Vec<_>>());
-        }
-    }
-
-    #[test]
-    fn local_tables_are_read_natively() {
-        let dir = std::env::temp_dir().join(format!("slatedb-py-scan-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("db")).unwrap();
-        let data = crate::sst::encode_sst(
-            &rows(0..3000, 1),
-            crate::sst::SstOptions { block_size: 512, ..crate::sst::SstOptions::compacted() },
-        )
-        .unwrap();
-        std::fs::write(dir.join("db/a.sst"), &data).unwrap();
-        let tables = Arc::new(Tables::new(1 << 20, Some(dir.clone())));
-        let t = TableRef {
-            slot: tables.slot("db/a.sst").unwrap(),
-            first: Some(key(0)),
-            last: Some(key(2999)),
-            visible: None,
-        };
-        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: tables.clone() };
-        let mut scan = Scan::new(&tree, Span { reverse: true, ..Span::default() }, 9, 0);
-        let Poll::Ready(page) = scan.next_page(5000, None).unwrap() else {
-            panic!("a local scan never asks for bytes")
-        };
-        assert_eq!(page.len(), 3000);
-        assert_eq!(page[0].key, key(2999));
-        let mut get = crate::read::GetMany::new(vec![key(1234), key(5000)], 9, 0);
-        let Poll::Ready(found) = get.poll(&tree, None).unwrap() else { panic!("a local get never asks for bytes") };
-        assert_eq!(found[0], crate::read::Found::Value(Bytes::from_static(b"v1234-1")));
-        assert_eq!(found[1], crate::read::Found::Absent);
-        std::fs::remove_dir_all(&dir).unwrap();
-        // A file that vanished (collected) is a missing object, named.
-        let mut get = crate::read::GetMany::new(vec![key(7)], 9, 0);
-        let tables2 = Arc::new(Tables::new(0, Some(dir.clone())));
-        let t2 = TableRef { slot: tables2.slot("db/a.sst").unwrap(), first: None, last: None, visible: None };
-        let tree2 = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t2))], tables: tables2 };
-        assert!(matches!(get.poll(&tree2, None), Err(CoreError::Missing(p)) if p == "db/a.sst"));
     }
 }
