@@ -11,13 +11,11 @@ use crate::fetch::{Part, PartReply, Tables};
 use crate::merge::{MergeIterator, MergeMode, RowSource};
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
-use crate::sst::{SstBuilder, SstOptions};
+use crate::sst::{SplitWriter, SstOptions};
 
 pub struct CompactionJob {
     merge: MergeIterator,
-    opts: SstOptions,
-    max_sst_size: usize,
-    builder: Option<SstBuilder>,
+    out: SplitWriter,
     done: bool,
 }
 
@@ -45,9 +43,7 @@ impl CompactionJob {
             .collect();
         CompactionJob {
             merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }),
-            opts,
-            max_sst_size,
-            builder: None,
+            out: SplitWriter::new(opts, max_sst_size),
             done: false,
         }
     }
@@ -62,28 +58,15 @@ impl CompactionJob {
             return Ok(JobStep::Done);
         }
         loop {
-            if self.builder.as_ref().is_some_and(|b| b.estimated_size() >= self.max_sst_size) {
-                let b = self.builder.take().ok_or_else(|| CoreError::invalid("no builder"))?;
-                return Ok(JobStep::Output(b.finish()?));
-            }
             match self.merge.next_row() {
                 Ok(Some(row)) => {
-                    if self.builder.is_none() {
-                        let mut b = SstBuilder::new(self.opts.clone())?;
-                        // Data up to max_sst_size, then filter, index and stats: ~5% more.
-                        b.reserve(self.max_sst_size + self.max_sst_size / 16 + 64 * 1024);
-                        self.builder = Some(b);
-                    }
-                    if let Some(b) = &mut self.builder {
-                        b.add(&row)?;
+                    if let Some(data) = self.out.add(&row)? {
+                        return Ok(JobStep::Output(data));
                     }
                 }
                 Ok(None) => {
                     self.done = true;
-                    return Ok(match self.builder.take() {
-                        Some(b) => JobStep::Output(b.finish()?),
-                        None => JobStep::Done,
-                    });
+                    return Ok(self.out.finish()?.map_or(JobStep::Done, JobStep::Output));
                 }
                 Err(CoreError::Pending) => return Ok(JobStep::Need(self.merge.request()?)),
                 Err(e) => return Err(e),

@@ -5,6 +5,7 @@
 //! folder. The PyO3 bindings live in `bindings/` behind the `python`
 //! feature, so `cargo test` builds and tests the core without Python.
 
+pub mod batch;
 pub mod bloom;
 pub mod cache;
 pub mod compaction;

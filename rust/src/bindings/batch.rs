@@ -8,18 +8,13 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
 
 use super::errors::invalid;
+use crate::batch::BatchOp;
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
-
-pub struct Op {
-    pub key: Bytes,
-    pub value: Option<Bytes>,
-    pub ttl_ms: Option<i64>,
-}
 
 #[pyclass(module = "slatedb_py", name = "WriteBatch")]
 #[derive(Default)]
 pub struct PyWriteBatch {
-    pub ops: Vec<Op>,
+    pub ops: Vec<BatchOp>,
     /// Where keys and values are copied: slices of shared chunks, not an allocation each.
     arena: bytes::BytesMut,
 }
@@ -134,7 +129,7 @@ impl PyWriteBatch {
         let key = slf.stash(key)?;
         debug_assert_eq!(key.len(), n);
         let value = slf.stash(value)?;
-        slf.ops.push(Op { key, value: Some(value), ttl_ms });
+        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms });
         Ok(slf)
     }
 
@@ -142,7 +137,7 @@ impl PyWriteBatch {
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
         check_key_len(key)?;
         let key = slf.stash(key)?;
-        slf.ops.push(Op { key, value: None, ttl_ms: None });
+        slf.ops.push(BatchOp { key, value: None, ttl_ms: None });
         Ok(slf)
     }
 

@@ -8,9 +8,10 @@ use pyo3::types::PyBytes;
 
 use super::errors::{lock, IntoPyResult};
 use super::row::PyRow;
+use crate::error::CoreError;
 use crate::format::codec::Compression;
 use crate::format::row::{Row, RowKind};
-use crate::memtable::Memtable;
+use crate::memtable::{wal_rows_after, Memtable};
 use crate::sst::{encode_sst, SstOptions};
 
 /// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
@@ -74,32 +75,8 @@ impl PyMemtable {
         default_ttl_ms: Option<i64>,
     ) -> PyResult<usize> {
         let b = batch.borrow();
-        // Last op per key wins. Keys already strictly ascending (the common bulk load) hold
-        // no duplicates; otherwise keep each key's final index.
-        let sorted = b.ops.windows(2).all(|w| w[0].key < w[1].key);
-        let keep: Vec<usize> = if sorted {
-            (0..b.ops.len()).collect()
-        } else {
-            let mut last: std::collections::HashMap<&[u8], usize> =
-                std::collections::HashMap::with_capacity(b.ops.len());
-            for (i, op) in b.ops.iter().enumerate() {
-                last.insert(&op.key[..], i);
-            }
-            let mut keep: Vec<usize> = last.into_values().collect();
-            keep.sort_unstable();
-            keep
-        };
         let mut m = lock(&self.inner)?;
-        for i in keep {
-            let op = &b.ops[i];
-            match &op.value {
-                None => m.insert_parts(&op.key, &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
-                Some(v) => {
-                    let expire = op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
-                    m.insert_parts(&op.key, v, seq, RowKind::Value, expire, Some(create_ts), true);
-                }
-            }
-        }
+        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms);
         Ok(fill(&m, self.memory_limit))
     }
 
@@ -135,28 +112,8 @@ impl PyMemtable {
         name: Option<&str>,
     ) -> PyResult<(usize, u64)> {
         let bytes = data.into_inner();
-        if bytes.len() <= 10 {
-            return Ok((0, after_seq));
-        }
-        let rows = py
-            .detach(|| -> crate::error::CoreResult<Vec<Row>> {
-                let file = crate::sst::SstFile::open(bytes)?;
-                let mut it = file.iter();
-                let mut out = Vec::new();
-                while let Some(r) = it.next_row()? {
-                    if r.seq > after_seq {
-                        out.push(r);
-                    }
-                }
-                Ok(out)
-            })
-            .py_err(name)?;
-        let max_seq = rows.iter().map(|r| r.seq).max().unwrap_or(after_seq).max(after_seq);
-        let n = rows.len();
-        let mut m = lock(&self.inner)?;
-        for r in rows {
-            m.insert(&r, false);
-        }
+        let rows = py.detach(|| wal_rows_after(bytes, after_seq)).py_err(name)?;
+        let (n, max_seq) = lock(&self.inner)?.replay(&rows, after_seq);
         Ok((n, max_seq))
     }
 
@@ -193,17 +150,7 @@ impl PyMemtable {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let inner = self.inner.clone();
         let data = py
-            .detach(move || -> crate::error::CoreResult<Option<Vec<u8>>> {
-                let m = inner.lock().map_err(|_| crate::error::CoreError::poisoned("memtable"))?;
-                if m.is_empty() {
-                    return Ok(None);
-                }
-                let mut b = crate::sst::SstBuilder::new(opts)?;
-                // The encoded size is about the memtable's estimate; one allocation, not doublings.
-                b.reserve(m.size_bytes() + m.size_bytes() / 8 + 64 * 1024);
-                m.for_each_flush_row(now, |r| b.add(r))?;
-                b.finish().map(Some)
-            })
+            .detach(move || inner.lock().map_err(|_| CoreError::poisoned("memtable"))?.encode_l0(opts, now))
             .py_err(None)?;
         Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
     }

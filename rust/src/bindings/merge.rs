@@ -10,7 +10,6 @@ use super::memtable::PyRowList;
 use super::row::{extract_row, PyRow};
 use super::sst::PySstFile;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
-use crate::sst::SstBuilder;
 
 #[pyfunction]
 #[pyo3(signature = (sources, *, snapshot_seq = None, now = None, all_versions = false))]
@@ -112,41 +111,6 @@ impl PyMergeIterator {
             items.push(PyTuple::new(py, [PyBytes::new(py, &r.key), PyBytes::new(py, &r.value)])?);
         }
         PyList::new(py, items)
-    }
-
-    /// Streams merged rows into one compacted SST until its data passes `max_bytes` or the
-    /// merge ends; returns the SST, or None when no rows were left. Runs without the GIL.
-    /// Call again for the next output SST.
-    #[pyo3(signature = (max_bytes, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
-    fn write_sst<'py>(
-        &self,
-        py: Python<'py>,
-        max_bytes: usize,
-        block_size: usize,
-        compression: Option<&str>,
-        bloom_bits_per_key: u32,
-        min_filter_keys: u64,
-    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
-        let out = self.with(py, move |m| {
-            let mut b = SstBuilder::new(opts)?;
-            let mut any = false;
-            while b.estimated_size() < max_bytes {
-                match m.next_row()? {
-                    Some(r) => {
-                        b.add(&r)?;
-                        any = true;
-                    }
-                    None => break,
-                }
-            }
-            if any {
-                b.finish().map(Some)
-            } else {
-                Ok(None)
-            }
-        })?;
-        Ok(out.map(|d| PyBytes::new(py, &d)))
     }
 
     /// Consumes the rest natively and returns (rows, key bytes, value bytes): measures the
