@@ -7,8 +7,9 @@ use bytes::Bytes;
 use pyo3::prelude::*;
 
 use super::errors::{poisoned, IntoPyResult};
-use super::read::{PyFetchCont, PyTables};
+use super::fetch::PyFetchCont;
 use super::sst::compacted_options;
+use super::tables::PyTables;
 use crate::compaction::{CompactionJob, JobStep};
 use crate::fetch::PartReply;
 use crate::read::TableRef;

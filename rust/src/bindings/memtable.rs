@@ -7,29 +7,12 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::{lock, IntoPyResult};
-use super::row::PyRow;
+use super::row::{PyRow, PyRowList};
 use crate::error::CoreError;
 use crate::format::codec::Compression;
-use crate::format::row::{Row, RowKind};
+use crate::format::row::RowKind;
 use crate::memtable::{wal_rows_after, Memtable};
 use crate::sst::{encode_sst, SstOptions};
-
-/// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
-#[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
-pub struct PyRowList {
-    pub rows: Vec<Row>,
-}
-
-#[pymethods]
-impl PyRowList {
-    fn __len__(&self) -> usize {
-        self.rows.len()
-    }
-
-    fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
-        self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
-    }
-}
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {

@@ -6,8 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::errors::{invalid, poisoned, IntoPyResult};
-use super::memtable::PyRowList;
-use super::row::{extract_row, PyRow};
+use super::row::{extract_row, PyRow, PyRowList};
 use super::sst::PySstFile;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
 

@@ -1,5 +1,5 @@
 //! `slatedb_py.format.Row`: one version of one key, created natively for speed (decoding
-//! builds millions of them).
+//! builds millions of them), and `RowList`, rows held natively (a `merge_rows` source).
 
 use bytes::Bytes;
 use pyo3::prelude::*;
@@ -192,5 +192,22 @@ impl PyRow {
             ts(self.expire_ts),
             ts(self.create_ts)
         ))
+    }
+}
+
+/// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
+#[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
+pub struct PyRowList {
+    pub rows: Vec<Row>,
+}
+
+#[pymethods]
+impl PyRowList {
+    fn __len__(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
+        self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
     }
 }
