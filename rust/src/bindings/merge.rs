@@ -10,6 +10,8 @@ use super::row::{extract_row, PyRow, PyRowList};
 use super::sst::PySstFile;
 use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
 
+/// `sources`, newest first: each a native `SstFile`, a `RowList`, or an iterable of rows
+/// (`Row` or tuples) sorted by key, then seq descending.
 #[pyfunction]
 #[pyo3(signature = (sources, *, snapshot_seq = None, now = None, all_versions = false))]
 pub fn merge_rows(
@@ -22,9 +24,7 @@ pub fn merge_rows(
     let mut boxed: Vec<Box<dyn RowSource>> = Vec::new();
     for (i, src) in sources.try_iter()?.enumerate() {
         let src = src?;
-        let native = src.getattr("_native").ok();
-        let sst = native.as_ref().unwrap_or(&src);
-        if let Ok(f) = sst.cast::<PySstFile>() {
+        if let Ok(f) = src.cast::<PySstFile>() {
             boxed.push(Box::new(f.get().file.iter()));
         } else if let Ok(list) = src.cast::<PyRowList>() {
             // Already in merge order (a memtable or SST range).

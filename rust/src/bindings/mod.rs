@@ -27,6 +27,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add_class::<row::PyRow>()?;
     m.add_class::<sst::PySstFile>()?;
+    m.add_class::<sst::PySstInfo>()?;
     m.add_class::<sst::PyRowIterator>()?;
     m.add_class::<merge::PyMergeIterator>()?;
     m.add_class::<bloom::PyBloomFilter>()?;

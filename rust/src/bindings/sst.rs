@@ -9,7 +9,7 @@ use super::errors::{invalid, poisoned, IntoPyResult};
 use super::row::{extract_row, PyRow};
 use crate::format::codec::Compression;
 use crate::format::row::Row;
-use crate::format::tables::SstType;
+use crate::format::tables::{SsTableInfo, SstType, FILTER_FORMAT_COMPOSITE};
 use crate::sst::{self, SstFile, SstIter, SstOptions};
 
 /// Rows are converted per decoded block: big enough to amortise the crossing, small enough
@@ -92,6 +92,109 @@ pub fn decode_sst(py: Python<'_>, data: pyo3_bytes::PyBytes, name: Option<String
     Ok(PySstFile { file, name })
 }
 
+/// An SST's footer metadata (`SsTableInfo`), its format version and layout: what
+/// `SstFile.info()` returns (`slatedb_py.format.SstInfo` and
+/// `slatedb_py.manifest.model.SstTableInfo` are built from it).
+#[pyclass(frozen, module = "slatedb_py._native", name = "SstInfo")]
+pub struct PySstInfo {
+    info: SsTableInfo,
+    format_version: u16,
+    metadata_offset: u64,
+    size: usize,
+}
+
+#[pymethods]
+impl PySstInfo {
+    /// First user key (compacted SSTs), or the first seq as 8 BE bytes (WAL SSTs).
+    #[getter]
+    fn first_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.info.first_entry.as_ref().map(|b| PyBytes::new(py, b))
+    }
+
+    #[getter]
+    fn last_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.info.last_entry.as_ref().map(|b| PyBytes::new(py, b))
+    }
+
+    /// "compacted" or "wal".
+    #[getter]
+    fn sst_type(&self) -> &'static str {
+        self.info.sst_type.name()
+    }
+
+    /// None, "snappy", "zlib", "lz4" or "zstd".
+    #[getter]
+    fn compression(&self) -> Option<&'static str> {
+        self.info.compression.name()
+    }
+
+    #[getter]
+    fn format_version(&self) -> u16 {
+        self.format_version
+    }
+
+    #[getter]
+    fn index_offset(&self) -> u64 {
+        self.info.index_offset
+    }
+
+    #[getter]
+    fn index_len(&self) -> u64 {
+        self.info.index_len
+    }
+
+    #[getter]
+    fn filter_offset(&self) -> u64 {
+        self.info.filter_offset
+    }
+
+    #[getter]
+    fn filter_len(&self) -> u64 {
+        self.info.filter_len
+    }
+
+    #[getter]
+    fn stats_offset(&self) -> u64 {
+        self.info.stats_offset
+    }
+
+    #[getter]
+    fn stats_len(&self) -> u64 {
+        self.info.stats_len
+    }
+
+    /// "composite" or "legacy".
+    #[getter]
+    fn filter_format(&self) -> &'static str {
+        if self.info.filter_format == FILTER_FORMAT_COMPOSITE {
+            "composite"
+        } else {
+            "legacy"
+        }
+    }
+
+    #[getter]
+    fn metadata_offset(&self) -> u64 {
+        self.metadata_offset
+    }
+
+    /// The object's size in bytes.
+    #[getter]
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SstInfo(sst_type={:?}, size={}, compression={:?}, format_version={})",
+            self.sst_type(),
+            self.size,
+            self.compression(),
+            self.format_version
+        )
+    }
+}
+
 #[pyclass(frozen, module = "slatedb_py._native", name = "SstFile")]
 pub struct PySstFile {
     pub file: SstFile,
@@ -107,25 +210,14 @@ fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
 
 #[pymethods]
 impl PySstFile {
-    /// The SsTableInfo fields and the footer version, as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let i = self.file.info();
-        let d = PyDict::new(py);
-        d.set_item("first_key", i.first_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
-        d.set_item("last_key", i.last_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
-        d.set_item("sst_type", i.sst_type.name())?;
-        d.set_item("compression", i.compression.name())?;
-        d.set_item("format_version", self.file.format_version())?;
-        d.set_item("index_offset", i.index_offset)?;
-        d.set_item("index_len", i.index_len)?;
-        d.set_item("filter_offset", i.filter_offset)?;
-        d.set_item("filter_len", i.filter_len)?;
-        d.set_item("stats_offset", i.stats_offset)?;
-        d.set_item("stats_len", i.stats_len)?;
-        d.set_item("filter_format", if i.filter_format == 1 { "composite" } else { "legacy" })?;
-        d.set_item("metadata_offset", self.file.meta_offset())?;
-        d.set_item("size", self.file.size())?;
-        Ok(d)
+    /// The SsTableInfo fields, the footer version and the file's layout.
+    fn info(&self) -> PySstInfo {
+        PySstInfo {
+            info: self.file.info().clone(),
+            format_version: self.file.format_version(),
+            metadata_offset: self.file.meta_offset(),
+            size: self.file.size(),
+        }
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
