@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from slatedb_py import _native
 from slatedb_py._native import BloomFilter, Row
@@ -39,6 +39,34 @@ __all__ = [
     "encode_sst",
     "merge_rows",
 ]
+
+
+class SstInfoFields(Protocol):
+    """What both ``_native.SstInfo`` (``SstFile.info()`` of the native handle) and ``SstInfo``
+    hold: the SsTableInfo fields, read by ``manifest.model.SstTableInfo.from_native``."""
+
+    @property
+    def first_key(self) -> bytes | None: ...
+    @property
+    def last_key(self) -> bytes | None: ...
+    @property
+    def sst_type(self) -> str: ...
+    @property
+    def compression(self) -> str | None: ...
+    @property
+    def index_offset(self) -> int: ...
+    @property
+    def index_len(self) -> int: ...
+    @property
+    def filter_offset(self) -> int: ...
+    @property
+    def filter_len(self) -> int: ...
+    @property
+    def stats_offset(self) -> int: ...
+    @property
+    def stats_len(self) -> int: ...
+    @property
+    def filter_format(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 
-from slatedb_py import _native
 from slatedb_py.checkpoint import is_live
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
+from slatedb_py.format import decode_sst
 from slatedb_py.errors import CheckpointNotFoundError, InvalidTypeError
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import Manifest, SstHandle, SstTableInfo, SstView
@@ -73,7 +73,7 @@ def wal_to_l0(
     ulid = new_ulid(clock.now_ms())
     key = paths.compacted(ulid)
     store.put(key, data)
-    info = _native.decode_sst(data, key).info()
+    info = decode_sst(data, name=key).info
     return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(info), 2)), max_seq
 
 

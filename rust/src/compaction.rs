@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Part, PartReply, Tables};
-use crate::merge::{MergeIterator, MergeMode, RowSource};
+use crate::merge::{MergeIterator, MergeMode};
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
+use crate::source::RowSource;
 use crate::sst::{SplitWriter, SstOptions};
 
 pub struct CompactionJob {

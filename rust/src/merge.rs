@@ -20,8 +20,7 @@ use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
 use crate::format::row::{Row, RowKind};
-use crate::source::{Part, PartReply};
-pub use crate::source::{RowSource, VecSource};
+use crate::source::{Part, PartReply, RowSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeMode {
@@ -300,6 +299,7 @@ impl MergeIterator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::VecSource;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

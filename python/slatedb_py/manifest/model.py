@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from slatedb_py import _native
+    from slatedb_py.format import SstInfoFields
 
 I64_MIN = -(2**63)
 
@@ -36,8 +36,8 @@ class SstTableInfo:
     filter_format: int
 
     @classmethod
-    def from_native(cls, info: _native.SstInfo) -> SstTableInfo:
-        """From what a native SST handle's `info()` returns."""
+    def from_native(cls, info: SstInfoFields) -> SstTableInfo:
+        """From what a native SST handle's `info()` returns (or a `format.SstInfo`)."""
         return cls(
             first_entry=info.first_key,
             last_entry=info.last_key,

@@ -44,7 +44,7 @@ impl PyCompactionJob {
     /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`.
     #[new]
     #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "mirrors the Python constructor's keyword arguments")]
     #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
         tables: &PyTables,

@@ -8,7 +8,8 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use super::errors::{invalid, poisoned, IntoPyResult};
 use super::row::{extract_row, PyRow, PyRowList};
 use super::sst::PySstFile;
-use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
+use crate::merge::{MergeIterator, MergeMode};
+use crate::source::{RowSource, VecSource};
 
 /// `sources`, newest first: each a native `SstFile`, a `RowList`, or an iterable of rows
 /// (`Row` or tuples) sorted by key, then seq descending.
