@@ -1,21 +1,58 @@
-"""Type stub of the native extension (rust/src/bindings). Keep in step with the Rust code."""
+"""Type stub of the native extension (rust/src/bindings). Keep in step with the Rust code;
+after `maturin develop`, `python -m mypy.stubtest slatedb_py._native` checks it.
 
-from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+Buffers handed out without a copy (WAL and L0 SSTs, compaction outputs) are a native
+bytes-like class that is not exported: they are typed as `Buffer`. Arguments typed `Buffer`
+take any buffer-protocol object (bytes, memoryview, obstore.Bytes...).
+"""
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Literal, Self, TypeAlias, final
+
+from typing_extensions import Buffer
+
+__all__ = [
+    "DEBUG_BUILD",
+    "BloomFilter",
+    "CompactionJob",
+    "Cursor",
+    "DurableWatermark",
+    "Fetch",
+    "Memtable",
+    "MergeIterator",
+    "Row",
+    "RowIterator",
+    "RowList",
+    "Scan",
+    "SstFile",
+    "SstInfo",
+    "Tables",
+    "Tree",
+    "WriteBatch",
+    "__version__",
+    "decode_sst",
+    "encode_sst",
+    "merge_rows",
+]
 
 __version__: str
 DEBUG_BUILD: bool
 
+_RowKind: TypeAlias = Literal["value", "tombstone", "merge"]
+_Compression: TypeAlias = Literal["snappy", "zlib", "lz4", "zstd"] | None
+
+@final
 class Row:
-    def __init__(
-        self,
-        key: bytes,
-        value: bytes | None,
+    def __new__(
+        cls,
+        key: Buffer,
+        value: Buffer | None,
         seq: int,
-        kind: Literal["value", "tombstone", "merge"] = "value",
+        kind: _RowKind = "value",
         expire_ts: int | None = None,
         create_ts: int | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def key(self) -> bytes: ...
     @property
@@ -23,17 +60,36 @@ class Row:
     @property
     def seq(self) -> int: ...
     @property
-    def kind(self) -> Literal["value", "tombstone", "merge"]: ...
+    def kind(self) -> _RowKind: ...
     @property
     def expire_ts(self) -> int | None: ...
     @property
     def create_ts(self) -> int | None: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
+# A row as encode_sst and merge_rows take it: a Row, or (key, value, seq[, kind[, expire_ts[, create_ts]]]).
+_RowLike: TypeAlias = (
+    Row
+    | tuple[bytes, bytes | None, int]
+    | tuple[bytes, bytes | None, int, _RowKind]
+    | tuple[bytes, bytes | None, int, _RowKind, int | None]
+    | tuple[bytes, bytes | None, int, _RowKind, int | None, int | None]
+)
+
+@final
+class RowList:
+    """Rows held natively (a memtable range), usable as a `merge_rows` source."""
+
+    def __len__(self) -> int: ...
+    def to_list(self) -> list[Row]: ...
+
+@final
 class BloomFilter:
     @staticmethod
     def build(keys: Iterable[bytes], bits_per_key: int = 10) -> BloomFilter: ...
     @staticmethod
-    def from_bytes(data: Any) -> BloomFilter: ...
+    def from_bytes(data: Buffer) -> BloomFilter: ...
     def to_bytes(self) -> bytes: ...
     @property
     def num_probes(self) -> int: ...
@@ -43,12 +99,50 @@ class BloomFilter:
     def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]: ...
     def count_matches(self, keys: Iterable[bytes]) -> int: ...
 
-class RowIterator(Iterator[Row]):
+@final
+class RowIterator:
+    def __iter__(self) -> Self: ...
     def __next__(self) -> Row: ...
 
+@final
+class SstInfo:
+    """An SST's footer metadata (SsTableInfo), format version and layout."""
+
+    @property
+    def first_key(self) -> bytes | None: ...
+    @property
+    def last_key(self) -> bytes | None: ...
+    @property
+    def sst_type(self) -> Literal["compacted", "wal"]: ...
+    @property
+    def compression(self) -> _Compression: ...
+    @property
+    def format_version(self) -> int: ...
+    @property
+    def index_offset(self) -> int: ...
+    @property
+    def index_len(self) -> int: ...
+    @property
+    def filter_offset(self) -> int: ...
+    @property
+    def filter_len(self) -> int: ...
+    @property
+    def stats_offset(self) -> int: ...
+    @property
+    def stats_len(self) -> int: ...
+    @property
+    def filter_format(self) -> Literal["legacy", "composite"]: ...
+    @property
+    def metadata_offset(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+
+@final
 class SstFile:
-    def info(self) -> dict[str, Any]: ...
-    def stats(self) -> dict[str, Any] | None: ...
+    def info(self) -> SstInfo: ...
+    def stats(self) -> dict[str, int | list[tuple[int, int, int]]] | None:
+        """num_puts, num_deletes, num_merges, raw_key_size, raw_val_size (ints) and
+        block_stats ([(puts, deletes, merges)] per block)."""
     def blocks(self) -> list[tuple[int, int, bytes]]: ...
     @property
     def num_blocks(self) -> int: ...
@@ -62,6 +156,7 @@ class SstFile:
     def might_contain(self, key: bytes) -> bool: ...
     def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]: ...
 
+@final
 class Fetch:
     """A native read's request for bytes: one part per object, `(path, tail, ranges)`; with
     `tail` > 0 fetch the object's last `tail` bytes (and report its size) instead of ranges.
@@ -70,14 +165,20 @@ class Fetch:
 
     @property
     def parts(self) -> list[tuple[str, int, list[tuple[int, int]]]]: ...
-    def resume(self, replies: list[tuple[list[Any], int]]) -> Any: ...
+    def resume(self, replies: list[tuple[list[Buffer], int]]) -> _Resumed: ...
 
+# What a Fetch's `resume` continues: a point read, a batch read, a scan page, a compaction step.
+_Resumed: TypeAlias = bytes | None | list[bytes | None] | list[tuple[bytes, bytes]] | Buffer | Fetch
+
+@final
 class Tables:
     """Opened SSTs and the block cache of one database handle; `local_root` makes the core
     read a LocalStore's SSTs itself."""
 
-    def __init__(self, cache_bytes: int, local_root: str | None = None) -> None: ...
-    def add_written(self, path: str, data: Any) -> SstFile: ...
+    def __new__(
+        cls, cache_bytes: int, local_root: str | os.PathLike[str] | None = None
+    ) -> Self: ...
+    def add_written(self, path: str, data: Buffer) -> SstFile: ...
     def retain(self, paths: set[str]) -> int: ...
     def forget(self, path: str) -> None: ...
     def cache_stats(self) -> tuple[int, int, int, int]: ...
@@ -85,23 +186,56 @@ class Tables:
     @property
     def is_local(self) -> bool: ...
 
-_TableRef = tuple[str, bytes | None, bytes | None, tuple[int, bytes | None, int, bytes | None] | None]
+# (start_kind, start_key, end_kind, end_key); kinds 0 unbounded, 1 included, 2 excluded.
+_VisibleRange: TypeAlias = tuple[int, bytes | None, int, bytes | None]
+# (path, first_key, last_key, visible_range)
+_TableRef: TypeAlias = tuple[str, bytes | None, bytes | None, _VisibleRange | None]
 
+@final
 class Tree:
     """What reads search: memtables, then levels `(prefix, is_run, [table_ref, ...])`."""
 
-    def __init__(self, tables: Tables, memtables: list[Memtable], levels: list[tuple[bytes, bool, list[_TableRef]]]) -> None: ...
-    def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | Fetch | None: ...
-    def get_many(self, keys: Iterable[bytes], snapshot_seq: int, now: int) -> list[bytes | None] | Fetch: ...
-    def scan(self, start: bytes | None, end: bytes | None, snapshot_seq: int, now: int, reverse: bool = False) -> Scan: ...
+    def __new__(
+        cls,
+        tables: Tables,
+        memtables: list[Memtable],
+        levels: list[tuple[bytes, bool, list[_TableRef]]],
+    ) -> Self: ...
+    def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None | Fetch: ...
+    def get_many(
+        self, keys: Iterable[bytes], snapshot_seq: int, now: int
+    ) -> list[bytes | None] | Fetch: ...
+    def scan(
+        self,
+        start: bytes | None,
+        end: bytes | None,
+        snapshot_seq: int,
+        now: int,
+        reverse: bool = False,
+    ) -> Scan: ...
 
+@final
 class Scan:
     def next_page(self, n: int) -> list[tuple[bytes, bytes]] | Fetch: ...
     def seek(self, key: bytes) -> None: ...
 
+@final
+class Cursor:
+    """Hands out the rows of the pages `refill(last_key)` returns, one at a time."""
+
+    def __new__(cls, refill: Callable[[bytes | None], list[tuple[bytes, bytes]]]) -> Self: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> tuple[bytes, bytes]: ...
+    def take(self, n: int) -> list[tuple[bytes, bytes]]: ...
+    def skip_below(self, key: bytes) -> bool: ...
+    @property
+    def last(self) -> bytes | None: ...
+    def invalidate(self) -> None: ...
+
+@final
 class CompactionJob:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         tables: Tables,
         inputs: list[str],
         retain_seq: int,
@@ -112,21 +246,62 @@ class CompactionJob:
         compression: str | None = None,
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
-    ) -> None: ...
-    def step(self) -> Any: ...
+    ) -> Self: ...
+    def step(self) -> Buffer | Fetch | None:
+        """The next output SST, a Fetch whose resumption continues the job, or None when done."""
 
+@final
+class WriteBatch:
+    def __new__(cls) -> Self: ...
+    def put(self, key: Buffer, value: Buffer, *, ttl: object = None) -> Self:
+        """`ttl`: None or a datetime.timedelta (anything else raises InvalidTypeError)."""
+    def delete(self, key: Buffer) -> Self: ...
+    def __len__(self) -> int: ...
+    def clear(self) -> None: ...
+
+@final
+class DurableWatermark:
+    """The durability watermark behind group commit."""
+
+    def __new__(cls, durable: int) -> Self: ...
+    def wait_or_claim(self, seq: int) -> Literal[-1, 0, 1]: ...
+    def finish_upload(self) -> None: ...
+    def advance(self, seq: int) -> None: ...
+    def fail(self) -> None: ...
+    @property
+    def durable(self) -> int: ...
+
+@final
 class Memtable:
     """Rows in memory; writes return its fill: the encoded-size estimate, or a huge number
     once it holds `memory_limit` bytes of memory (then the writer freezes it)."""
 
-    def __init__(self, memory_limit: int = ...) -> None: ...
-    def apply(self, batch: Any, seq: int, create_ts: int, default_ttl_ms: int | None = None) -> int: ...
-    def put(self, key: bytes, value: bytes | None, seq: int, create_ts: int, expire_ts: int | None = None) -> int: ...
-    def replay_wal(self, data: Any, after_seq: int, name: str | None = None) -> tuple[int, int]: ...
+    def __new__(cls, memory_limit: int = ...) -> Self: ...
+    def apply(
+        self, batch: WriteBatch, seq: int, create_ts: int, default_ttl_ms: int | None = None
+    ) -> int: ...
+    def put(
+        self,
+        key: bytes,
+        value: bytes | None,
+        seq: int,
+        create_ts: int,
+        expire_ts: int | None = None,
+    ) -> int: ...
+    def replay_wal(
+        self, data: Buffer, after_seq: int, name: str | None = None
+    ) -> tuple[int, int]: ...
     def get(self, key: bytes, snapshot_seq: int) -> Row | None: ...
-    def range(self, start: bytes | None = None, end: bytes | None = None) -> Any: ...
-    def encode_l0(self, block_size: int, compression: str | None, bloom_bits_per_key: int, min_filter_keys: int, now: int | None = None) -> Any: ...
-    def take_wal(self, compression: str | None) -> tuple[Any, int, int, int] | None: ...
+    def range(self, start: bytes | None = None, end: bytes | None = None) -> RowList: ...
+    def encode_l0(
+        self,
+        block_size: int,
+        compression: str | None,
+        bloom_bits_per_key: int,
+        min_filter_keys: int,
+        now: int | None = None,
+    ) -> Buffer | None: ...
+    def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     @property
     def wal_pending_bytes(self) -> int: ...
     @property
@@ -141,22 +316,25 @@ class Memtable:
     @property
     def max_create_ts(self) -> int | None: ...
 
-class MergeIterator(Iterator[Row]):
+@final
+class MergeIterator:
+    def __iter__(self) -> Self: ...
     def __next__(self) -> Row: ...
     def next_batch(self, n: int) -> list[Row]: ...
+    def next_kv_batch(self, n: int) -> list[tuple[bytes, bytes]]: ...
     def drain_count(self) -> tuple[int, int, int]: ...
 
 def encode_sst(
-    rows: Iterable[Any],
-    kind: str = "compacted",
+    rows: Iterable[_RowLike],
+    kind: Literal["compacted", "wal"] = "compacted",
     block_size: int | None = None,
     compression: str | None = None,
     bloom_bits_per_key: int = 10,
     min_filter_keys: int = 1000,
 ) -> bytes: ...
-def decode_sst(data: Any, name: str | None = None) -> SstFile: ...
+def decode_sst(data: Buffer, name: str | None = None) -> SstFile: ...
 def merge_rows(
-    sources: Iterable[Any],
+    sources: Iterable[SstFile | RowList | Iterable[_RowLike]],
     *,
     snapshot_seq: int | None = None,
     now: int | None = None,

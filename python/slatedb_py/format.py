@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from slatedb_py import _native
 from slatedb_py._native import BloomFilter, Row
@@ -39,6 +39,34 @@ __all__ = [
     "encode_sst",
     "merge_rows",
 ]
+
+
+class SstInfoFields(Protocol):
+    """What both ``_native.SstInfo`` (``SstFile.info()`` of the native handle) and ``SstInfo``
+    hold: the SsTableInfo fields, read by ``manifest.model.SstTableInfo.from_native``."""
+
+    @property
+    def first_key(self) -> bytes | None: ...
+    @property
+    def last_key(self) -> bytes | None: ...
+    @property
+    def sst_type(self) -> str: ...
+    @property
+    def compression(self) -> str | None: ...
+    @property
+    def index_offset(self) -> int: ...
+    @property
+    def index_len(self) -> int: ...
+    @property
+    def filter_offset(self) -> int: ...
+    @property
+    def filter_len(self) -> int: ...
+    @property
+    def stats_offset(self) -> int: ...
+    @property
+    def stats_len(self) -> int: ...
+    @property
+    def filter_format(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +93,26 @@ class SstInfo:
     metadata_offset: int
     size: int
 
+    @classmethod
+    def from_native(cls, info: _native.SstInfo) -> SstInfo:
+        """From what a native SST handle's ``info()`` returns."""
+        return cls(
+            first_key=info.first_key,
+            last_key=info.last_key,
+            sst_type=info.sst_type,
+            compression=info.compression,
+            format_version=info.format_version,
+            index_offset=info.index_offset,
+            index_len=info.index_len,
+            filter_offset=info.filter_offset,
+            filter_len=info.filter_len,
+            stats_offset=info.stats_offset,
+            stats_len=info.stats_len,
+            filter_format=info.filter_format,
+            metadata_offset=info.metadata_offset,
+            size=info.size,
+        )
+
     @property
     def first_seq(self) -> int | None:
         """The first sequence number of a WAL SST."""
@@ -84,9 +132,9 @@ class SstFile:
 
     __slots__ = ("_native", "info")
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _native.SstFile) -> None:
         self._native = native
-        self.info = SstInfo(**native.info())
+        self.info = SstInfo.from_native(native.info())
 
     @property
     def num_blocks(self) -> int:
@@ -100,24 +148,24 @@ class SstFile:
     @property
     def stats(self) -> dict[str, Any] | None:
         """The stats block (compacted SSTs): counts of puts, deletes, merges, raw sizes."""
-        return self._native.stats()  # type: ignore[no-any-return]
+        return self._native.stats()
 
     def blocks(self) -> list[tuple[int, int, bytes]]:
         """``(start, end, index_key)`` of each data block; the byte range includes the CRC."""
-        return self._native.blocks()  # type: ignore[no-any-return]
+        return self._native.blocks()
 
     def rows(self) -> Iterator[Row]:
         """Every row in stored order: key order (seq descending within a key) for compacted
         SSTs, write order for WAL SSTs."""
-        return self._native.rows()  # type: ignore[no-any-return]
+        return self._native.rows()
 
     def block_rows(self, index: int) -> list[Row]:
         """The rows of data block ``index``."""
-        return self._native.block_rows(index)  # type: ignore[no-any-return]
+        return self._native.block_rows(index)
 
     def get(self, key: bytes) -> Row | None:
         """The newest version of ``key`` in this SST (tombstones included), or None."""
-        return self._native.get(key)  # type: ignore[no-any-return]
+        return self._native.get(key)
 
     def might_contain(self, key: bytes) -> bool:
         """False only when the bloom filter proves ``key`` absent (always True without one)."""
@@ -125,7 +173,7 @@ class SstFile:
 
     def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]:
         """``might_contain`` for many keys in one native call."""
-        return self._native.might_contain_many(keys)  # type: ignore[no-any-return]
+        return self._native.might_contain_many(keys)
 
     def __len__(self) -> int:
         return sum(1 for _ in self.rows())
@@ -178,7 +226,7 @@ def encode_sst(
     Raises:
         InvalidArgumentError: rows out of order, bad keys or values, bad options.
     """
-    return _native.encode_sst(  # type: ignore[no-any-return]
+    return _native.encode_sst(
         rows, kind, block_size, compression, bloom_bits_per_key, min_filter_keys
     )
 
@@ -189,7 +237,7 @@ def merge_rows(
     snapshot_seq: int | None = None,
     now: int | None = None,
     all_versions: bool = False,
-) -> Any:
+) -> _native.MergeIterator:
     """Merges sorted sources (newest first) into one stream of rows.
 
     Each source is an ``SstFile`` (compacted) or an iterable of rows sorted by key, then seq
@@ -199,6 +247,7 @@ def merge_rows(
 
     Returns a native iterator of ``Row``; ``next_batch(n)`` returns up to n rows at once.
     """
+    native_sources = [s._native if isinstance(s, SstFile) else s for s in sources]
     return _native.merge_rows(
-        sources, snapshot_seq=snapshot_seq, now=now, all_versions=all_versions
+        native_sources, snapshot_seq=snapshot_seq, now=now, all_versions=all_versions
     )

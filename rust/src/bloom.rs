@@ -39,10 +39,7 @@ pub struct BloomFilterBuilder {
 
 impl BloomFilterBuilder {
     pub fn new(bits_per_key: u32) -> Self {
-        BloomFilterBuilder {
-            bits_per_key,
-            hashes: Vec::new(),
-        }
+        BloomFilterBuilder { bits_per_key, hashes: Vec::new() }
     }
 
     pub fn add_key(&mut self, key: &[u8]) {
@@ -99,14 +96,11 @@ pub struct BloomFilter {
 }
 
 impl BloomFilter {
-    pub fn decode(data: Bytes) -> CoreResult<Self> {
+    pub fn decode(data: &Bytes) -> CoreResult<Self> {
         if data.len() < 2 {
             return Err(CoreError::corrupt(0, "bloom filter shorter than its 2-byte header"));
         }
-        Ok(BloomFilter {
-            num_probes: u16::from_be_bytes([data[0], data[1]]),
-            bits: data.slice(2..),
-        })
+        Ok(BloomFilter { num_probes: u16::from_be_bytes([data[0], data[1]]), bits: data.slice(2..) })
     }
 
     pub fn num_probes(&self) -> u16 {
@@ -122,8 +116,7 @@ impl BloomFilter {
         if m == 0 {
             return true;
         }
-        probe_positions(h, m, self.num_probes)
-            .all(|x| self.bits[(x / 8) as usize] & (1 << (x % 8)) != 0)
+        probe_positions(h, m, self.num_probes).all(|x| self.bits[(x / 8) as usize] & (1 << (x % 8)) != 0)
     }
 
     pub fn might_contain(&self, key: &[u8]) -> bool {
@@ -187,13 +180,11 @@ mod tests {
         let data = b.build();
         // FORMAT.md 3.6: 10 001 keys -> 12 502 bit bytes + 2.
         assert_eq!(data.len(), 12_504);
-        let f = BloomFilter::decode(Bytes::from(data)).unwrap();
+        let f = BloomFilter::decode(&Bytes::from(data)).unwrap();
         for i in 0..10_001u32 {
             assert!(f.might_contain(format!("key{i}").as_bytes()));
         }
-        let fp = (0..100_000u32)
-            .filter(|i| f.might_contain(format!("other{i}").as_bytes()))
-            .count();
+        let fp = (0..100_000u32).filter(|i| f.might_contain(format!("other{i}").as_bytes())).count();
         assert!(fp < 1500, "false positives {fp}");
     }
 

@@ -51,17 +51,14 @@ impl BlockCache {
     }
 
     pub fn get(&mut self, uid: u64, index: usize) -> Option<Block> {
-        match self.map.get(&(uid, index as u32)) {
-            Some(&i) => {
-                self.hits += 1;
-                let slot = self.slots[i].as_mut()?;
-                slot.referenced = true;
-                Some(slot.block.clone())
-            }
-            None => {
-                self.misses += 1;
-                None
-            }
+        if let Some(&i) = self.map.get(&(uid, index as u32)) {
+            self.hits += 1;
+            let slot = self.slots[i].as_mut()?;
+            slot.referenced = true;
+            Some(slot.block.clone())
+        } else {
+            self.misses += 1;
+            None
         }
     }
 
@@ -76,7 +73,7 @@ impl BlockCache {
     /// Evicts one unreferenced block, giving referenced ones a second chance.
     fn evict_one(&mut self) {
         let n = self.slots.len();
-        for _ in 0..2 * n + 1 {
+        for _ in 0..=(2 * n) {
             if n == 0 {
                 return;
             }
@@ -107,15 +104,12 @@ impl BlockCache {
             self.evict_one();
         }
         let slot = Slot { key, block, size, referenced: false };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(slot);
-                i
-            }
-            None => {
-                self.slots.push(Some(slot));
-                self.slots.len() - 1
-            }
+        let i = if let Some(i) = self.free.pop() {
+            self.slots[i] = Some(slot);
+            i
+        } else {
+            self.slots.push(Some(slot));
+            self.slots.len() - 1
         };
         self.map.insert(key, i);
         self.used += size;

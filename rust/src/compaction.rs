@@ -8,16 +8,15 @@ use std::sync::Arc;
 
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Part, PartReply, Tables};
-use crate::merge::{MergeIterator, MergeMode, RowSource};
+use crate::merge::{MergeIterator, MergeMode};
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
-use crate::sst::{SstBuilder, SstOptions};
+use crate::source::RowSource;
+use crate::sst::{SplitWriter, SstOptions};
 
 pub struct CompactionJob {
     merge: MergeIterator,
-    opts: SstOptions,
-    max_sst_size: usize,
-    builder: Option<SstBuilder>,
+    out: SplitWriter,
     done: bool,
 }
 
@@ -30,16 +29,22 @@ pub enum JobStep {
 
 impl CompactionJob {
     /// `inputs` newest first; see `MergeMode::Compaction` for `retain_seq`, `now`, `bottom`.
-    pub fn new(tables: &Arc<Tables>, inputs: &[TableRef], retain_seq: u64, now: Option<i64>, bottom: bool, max_sst_size: usize, opts: SstOptions) -> Self {
+    pub fn new(
+        tables: &Arc<Tables>,
+        inputs: &[TableRef],
+        retain_seq: u64,
+        now: Option<i64>,
+        bottom: bool,
+        max_sst_size: usize,
+        opts: SstOptions,
+    ) -> Self {
         let sources: Vec<Box<dyn RowSource>> = inputs
             .iter()
             .map(|t| Box::new(TableSource::new(tables.clone(), t, Span::default(), false)) as Box<dyn RowSource>)
             .collect();
         CompactionJob {
             merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }),
-            opts,
-            max_sst_size,
-            builder: None,
+            out: SplitWriter::new(opts, max_sst_size),
             done: false,
         }
     }
@@ -54,28 +59,15 @@ impl CompactionJob {
             return Ok(JobStep::Done);
         }
         loop {
-            if self.builder.as_ref().is_some_and(|b| b.estimated_size() >= self.max_sst_size) {
-                let b = self.builder.take().ok_or_else(|| CoreError::invalid("no builder"))?;
-                return Ok(JobStep::Output(b.finish()?));
-            }
             match self.merge.next_row() {
                 Ok(Some(row)) => {
-                    if self.builder.is_none() {
-                        let mut b = SstBuilder::new(self.opts.clone())?;
-                        // Data up to max_sst_size, then filter, index and stats: ~5% more.
-                        b.reserve(self.max_sst_size + self.max_sst_size / 16 + 64 * 1024);
-                        self.builder = Some(b);
-                    }
-                    if let Some(b) = &mut self.builder {
-                        b.add(&row)?;
+                    if let Some(data) = self.out.add(&row)? {
+                        return Ok(JobStep::Output(data));
                     }
                 }
                 Ok(None) => {
                     self.done = true;
-                    return Ok(match self.builder.take() {
-                        Some(b) => JobStep::Output(b.finish()?),
-                        None => JobStep::Done,
-                    });
+                    return Ok(self.out.finish()?.map_or(JobStep::Done, JobStep::Output));
                 }
                 Err(CoreError::Pending) => return Ok(JobStep::Need(self.merge.request()?)),
                 Err(e) => return Err(e),
@@ -97,7 +89,15 @@ mod tests {
         let mut w = World::new(0);
         let newer = w.sst("new.sst", &rows(0..3000, 2), 512);
         let older = w.sst("old.sst", &rows(1000..5000, 1), 512);
-        let mut job = CompactionJob::new(&w.tables, &[newer.clone(), older.clone()], 10, None, true, 64 * 1024, SstOptions::compacted());
+        let mut job = CompactionJob::new(
+            &w.tables,
+            &[newer.clone(), older.clone()],
+            10,
+            None,
+            true,
+            64 * 1024,
+            SstOptions::compacted(),
+        );
         let mut out: Vec<Row> = Vec::new();
         let mut replies = None;
         loop {

@@ -18,21 +18,11 @@ pub enum CoreError {
 
     /// A stored CRC-32 that does not match the bytes it covers.
     #[error("checksum mismatch at offset {offset} ({what}): stored {stored:#010x}, computed {computed:#010x}")]
-    Checksum {
-        offset: u64,
-        what: &'static str,
-        stored: u32,
-        computed: u32,
-    },
+    Checksum { offset: u64, what: &'static str, stored: u32, computed: u32 },
 
     /// A format version this build does not know.
     #[error("unsupported {what} version {version} at offset {offset} (supported: {supported})")]
-    UnsupportedVersion {
-        offset: u64,
-        what: &'static str,
-        version: u32,
-        supported: &'static str,
-    },
+    UnsupportedVersion { offset: u64, what: &'static str, version: u32, supported: &'static str },
 
     /// A caller passed something the format cannot represent.
     #[error("{0}")]
@@ -57,18 +47,91 @@ pub enum CoreError {
     /// The operating system failed a native read of a local object.
     #[error("reading {object}: {message}")]
     Io { object: String, message: String },
+
+    /// A bug: native state poisoned by an earlier panic, or an invariant that broke.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The class of `slatedb_py.errors` a `CoreError` is raised as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    InvalidArgument,
+    Internal,
+    Data,
+    UnsupportedFormat,
+    MissingObject,
+    Unavailable,
+}
+
+/// What the bindings raise for a `CoreError`: the class, its message, and its `object` and
+/// `offset` attributes. `located` says whether the class takes them (the `DataError`
+/// family); `MissingObjectError` carries `object` only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorReport {
+    pub class: ErrorClass,
+    pub message: String,
+    pub located: bool,
+    pub object: Option<String>,
+    pub offset: Option<u64>,
+}
+
+impl ErrorReport {
+    fn plain(class: ErrorClass, message: String) -> Self {
+        ErrorReport { class, message, located: false, object: None, offset: None }
+    }
 }
 
 impl CoreError {
     pub fn corrupt(offset: u64, message: impl fmt::Display) -> Self {
-        CoreError::Corrupt {
-            offset,
-            message: message.to_string(),
-        }
+        CoreError::Corrupt { offset, message: message.to_string() }
     }
 
     pub fn invalid(message: impl fmt::Display) -> Self {
         CoreError::Invalid(message.to_string())
+    }
+
+    /// A lock whose holder panicked: `what` names the state behind it.
+    pub fn poisoned(what: &str) -> Self {
+        CoreError::Internal(format!("{what} poisoned by an earlier panic"))
+    }
+
+    /// The Python exception this error is raised as; `object` names the object (file) being
+    /// decoded, when the caller knows it. An error that names its own object
+    /// (`CoreError::InObject`) keeps that name.
+    pub fn report(self, object: Option<&str>) -> ErrorReport {
+        let (own, err) = self.split_object();
+        let object = own.as_deref().or(object).map(str::to_owned);
+        let prefix = object.as_deref().map(|o| format!("{o}: ")).unwrap_or_default();
+        let located = |class, offset| ErrorReport {
+            class,
+            message: format!("{prefix}{err}"),
+            located: true,
+            object: object.clone(),
+            offset,
+        };
+        match &err {
+            CoreError::Invalid(m) => ErrorReport::plain(ErrorClass::InvalidArgument, m.clone()),
+            CoreError::Pending => ErrorReport::plain(
+                ErrorClass::Internal,
+                "a streaming merge stopped for input outside a compaction job".into(),
+            ),
+            CoreError::Internal(m) => ErrorReport::plain(ErrorClass::Internal, m.clone()),
+            CoreError::UnsupportedVersion { offset, .. } => located(ErrorClass::UnsupportedFormat, Some(*offset)),
+            CoreError::Corrupt { offset, .. } | CoreError::Checksum { offset, .. } => {
+                located(ErrorClass::Data, Some(*offset))
+            }
+            CoreError::Missing(o) => ErrorReport {
+                class: ErrorClass::MissingObject,
+                message: err.to_string(),
+                located: true,
+                object: Some(o.clone()),
+                offset: None,
+            },
+            CoreError::Io { .. } => ErrorReport::plain(ErrorClass::Unavailable, err.to_string()),
+            // `split_object` unwrapped it; a nested one would be a bug, still a data error.
+            CoreError::InObject { .. } => located(ErrorClass::Data, None),
+        }
     }
 
     /// Names the object a data error was found in (no-op without a name, for non-data
@@ -97,34 +160,23 @@ impl CoreError {
     #[must_use]
     pub fn within(self, base: u64, context: &str) -> Self {
         match self {
-            CoreError::Corrupt { offset, message } => CoreError::Corrupt {
-                offset: base + offset,
-                message: format!("{context}: {message}"),
-            },
-            CoreError::Checksum {
-                offset,
-                what,
-                stored,
-                computed,
-            } => CoreError::Checksum {
-                offset: base + offset,
-                what,
-                stored,
-                computed,
-            },
-            CoreError::UnsupportedVersion {
-                offset,
-                what,
-                version,
-                supported,
-            } => CoreError::UnsupportedVersion {
-                offset: base + offset,
-                what,
-                version,
-                supported,
-            },
-            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.within(base, context)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
+            CoreError::Corrupt { offset, message } => {
+                CoreError::Corrupt { offset: base + offset, message: format!("{context}: {message}") }
+            }
+            CoreError::Checksum { offset, what, stored, computed } => {
+                CoreError::Checksum { offset: base + offset, what, stored, computed }
+            }
+            CoreError::UnsupportedVersion { offset, what, version, supported } => {
+                CoreError::UnsupportedVersion { offset: base + offset, what, version, supported }
+            }
+            CoreError::InObject { object, error } => {
+                CoreError::InObject { object, error: Box::new(error.within(base, context)) }
+            }
+            other @ (CoreError::Invalid(_)
+            | CoreError::Pending
+            | CoreError::Internal(_)
+            | CoreError::Missing(_)
+            | CoreError::Io { .. }) => other,
         }
     }
 
@@ -140,8 +192,14 @@ impl CoreError {
             CoreError::UnsupportedVersion { offset, what, version, supported } => {
                 CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
             }
-            CoreError::InObject { object, error } => CoreError::InObject { object, error: Box::new(error.shifted(base)) },
-            other @ (CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. }) => other,
+            CoreError::InObject { object, error } => {
+                CoreError::InObject { object, error: Box::new(error.shifted(base)) }
+            }
+            other @ (CoreError::Invalid(_)
+            | CoreError::Pending
+            | CoreError::Internal(_)
+            | CoreError::Missing(_)
+            | CoreError::Io { .. }) => other,
         }
     }
 
@@ -153,7 +211,11 @@ impl CoreError {
             | CoreError::Checksum { offset, .. }
             | CoreError::UnsupportedVersion { offset, .. } => Some(*offset),
             CoreError::InObject { error, .. } => error.offset(),
-            CoreError::Invalid(_) | CoreError::Pending | CoreError::Missing(_) | CoreError::Io { .. } => None,
+            CoreError::Invalid(_)
+            | CoreError::Pending
+            | CoreError::Internal(_)
+            | CoreError::Missing(_)
+            | CoreError::Io { .. } => None,
         }
     }
 }
@@ -166,10 +228,7 @@ mod tests {
     fn within_shifts_offset_and_prefixes_context() {
         let e = CoreError::corrupt(5, "bad varint").within(100, "data block 3");
         assert_eq!(e.offset(), Some(105));
-        assert_eq!(
-            e.to_string(),
-            "corrupt data at offset 105: data block 3: bad varint"
-        );
+        assert_eq!(e.to_string(), "corrupt data at offset 105: data block 3: bad varint");
     }
 
     #[test]
@@ -184,6 +243,30 @@ mod tests {
         assert_eq!(CoreError::Pending.in_object(Some("x.sst")), CoreError::Pending);
         assert_eq!(CoreError::invalid("no").in_object(Some("x.sst")), CoreError::invalid("no"));
         assert_eq!(CoreError::corrupt(1, "y").in_object(None), CoreError::corrupt(1, "y"));
+    }
+
+    #[test]
+    fn report_maps_each_variant_to_its_class() {
+        let r = CoreError::corrupt(7, "bad").report(Some("a.sst"));
+        assert_eq!(r.class, ErrorClass::Data);
+        assert_eq!((r.object.as_deref(), r.offset, r.located), (Some("a.sst"), Some(7), true));
+        assert_eq!(r.message, "a.sst: corrupt data at offset 7: bad");
+        let r = CoreError::Checksum { offset: 3, what: "block", stored: 1, computed: 2 }.report(None);
+        assert_eq!((r.class, r.object, r.offset), (ErrorClass::Data, None, Some(3)));
+        let r = CoreError::UnsupportedVersion { offset: 9, what: "sst", version: 9, supported: "1" }.report(None);
+        assert_eq!((r.class, r.offset), (ErrorClass::UnsupportedFormat, Some(9)));
+        let r = CoreError::corrupt(1, "x").in_object(Some("own.sst")).report(Some("caller.sst"));
+        assert_eq!((r.class, r.object.as_deref(), r.offset), (ErrorClass::Data, Some("own.sst"), Some(1)));
+        assert!(r.message.starts_with("own.sst: "));
+        let r = CoreError::Missing("b.sst".into()).report(Some("other"));
+        assert_eq!((r.class, r.object.as_deref(), r.offset), (ErrorClass::MissingObject, Some("b.sst"), None));
+        let r = CoreError::Io { object: "c".into(), message: "EIO".into() }.report(None);
+        assert_eq!((r.class, r.located), (ErrorClass::Unavailable, false));
+        let r = CoreError::invalid("empty key").report(Some("x"));
+        assert_eq!((r.class, r.message.as_str(), r.located), (ErrorClass::InvalidArgument, "empty key", false));
+        assert_eq!(CoreError::Pending.report(None).class, ErrorClass::Internal);
+        let r = CoreError::poisoned("memtable").report(None);
+        assert_eq!((r.class, r.message.as_str()), (ErrorClass::Internal, "memtable poisoned by an earlier panic"));
     }
 
     #[test]

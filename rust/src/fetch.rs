@@ -21,6 +21,7 @@ use bytes::Bytes;
 use crate::cache::{BlockCache, BlockSet};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::Block;
+pub use crate::source::{Part, PartReply};
 use crate::sst::{SstFile, TailOpen};
 
 /// Bytes read from the end of an SST to open it: footer, info, index and filter usually fit.
@@ -28,23 +29,6 @@ pub const TAIL_BYTES: u64 = 64 * 1024;
 
 /// Bytes of consecutive data blocks a streaming read asks for at once (scans, compactions).
 pub const READAHEAD_BYTES: u64 = 1024 * 1024;
-
-/// Bytes one object needs: `ranges` (`[start, end)`), or, when `tail` > 0, its last `tail`
-/// bytes and its size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Part {
-    pub path: Arc<str>,
-    pub tail: u64,
-    pub ranges: Vec<(u64, u64)>,
-}
-
-/// What the caller fetched for one `Part`: one buffer per range (or the tail), and the
-/// object's size (known for a tail).
-#[derive(Clone, Debug, Default)]
-pub struct PartReply {
-    pub buffers: Vec<Bytes>,
-    pub size: u64,
-}
 
 /// The answer of a resumable read step.
 pub enum Poll<T> {
@@ -68,9 +52,12 @@ pub struct TableSlot {
 /// stays under the process's descriptor limit.
 pub const MAX_OPEN_FILES: usize = 256;
 
+/// A local SST file, open or closed (`None`) by `OpenFiles` past its cap.
+type FileHandle = Mutex<Option<Arc<std::fs::File>>>;
+
 #[derive(Default)]
 pub struct OpenFiles {
-    order: Mutex<std::collections::VecDeque<std::sync::Weak<Mutex<Option<Arc<std::fs::File>>>>>>,
+    order: Mutex<std::collections::VecDeque<std::sync::Weak<FileHandle>>>,
 }
 
 /// "Too many open files" (errno EMFILE on Linux and macOS).
@@ -113,8 +100,7 @@ impl TableSlot {
 
     /// Installs an SST opened by someone (the first one wins; they are the same bytes).
     pub fn set(&self, file: SstFile) -> &SstFile {
-        let _ = self.table.set(file);
-        self.table.get().expect("just set")
+        self.table.get_or_init(|| file)
     }
 
     fn local_file(&self) -> CoreResult<Arc<std::fs::File>> {
@@ -204,7 +190,7 @@ fn plain_path(path: &str) -> bool {
 }
 
 fn lock<T>(m: &Mutex<T>) -> CoreResult<MutexGuard<'_, T>> {
-    m.lock().map_err(|_| CoreError::invalid("native state poisoned by an earlier panic"))
+    m.lock().map_err(|_| CoreError::poisoned("native state"))
 }
 
 impl Tables {
@@ -323,7 +309,13 @@ impl Fetcher {
 
     /// Data block `index` of an opened SST from this read's blocks, the cache or the local
     /// file; `None` when it must be fetched.
-    pub fn block(&mut self, tables: &Tables, slot: &TableSlot, file: &SstFile, index: usize) -> CoreResult<Option<Block>> {
+    pub fn block(
+        &mut self,
+        tables: &Tables,
+        slot: &TableSlot,
+        file: &SstFile,
+        index: usize,
+    ) -> CoreResult<Option<Block>> {
         if file.is_whole() {
             return file.block(index).map(Some).map_err(|e| e.in_object(Some(&slot.path)));
         }
@@ -396,7 +388,11 @@ impl Fetcher {
                 Ask::Blocks(slot, blocks) => {
                     let file = slot.get().ok_or_else(|| CoreError::invalid("blocks of an unopened SST"))?;
                     if reply.buffers.len() != blocks.len() {
-                        return Err(CoreError::invalid(format!("{} buffers for {} blocks", reply.buffers.len(), blocks.len())));
+                        return Err(CoreError::invalid(format!(
+                            "{} buffers for {} blocks",
+                            reply.buffers.len(),
+                            blocks.len()
+                        )));
                     }
                     let mut cache = tables.cache()?;
                     for (index, raw) in blocks.into_iter().zip(reply.buffers) {

@@ -5,6 +5,7 @@
 //! folder. The PyO3 bindings live in `bindings/` behind the `python`
 //! feature, so `cargo test` builds and tests the core without Python.
 
+pub mod batch;
 pub mod bloom;
 pub mod cache;
 pub mod compaction;
@@ -15,6 +16,7 @@ pub mod memtable;
 pub mod merge;
 pub mod read;
 pub mod scan;
+pub mod source;
 pub mod sst;
 
 #[cfg(feature = "python")]

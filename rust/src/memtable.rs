@@ -15,6 +15,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
+use crate::sst::{SstBuilder, SstFile, SstOptions};
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
 /// and value bytes.
@@ -42,7 +43,14 @@ struct Entry {
 
 impl Entry {
     fn row(&self, key: &Bytes, seq: u64) -> Row {
-        Row { key: key.clone(), value: self.value.clone(), seq, kind: self.kind, expire_ts: self.expire_ts, create_ts: self.create_ts }
+        Row {
+            key: key.clone(),
+            value: self.value.clone(),
+            seq,
+            kind: self.kind,
+            expire_ts: self.expire_ts,
+            create_ts: self.create_ts,
+        }
     }
 }
 
@@ -79,14 +87,23 @@ impl Memtable {
     }
 
     /// Adds a row; `log` also queues it for the next WAL upload.
-    pub fn insert(&mut self, row: Row, log: bool) {
+    pub fn insert(&mut self, row: &Row, log: bool) {
         self.insert_parts(&row.key, &row.value, row.seq, row.kind, row.expire_ts, row.create_ts, log);
     }
 
     /// `insert` from borrowed bytes (the write path: the bytes are copied once, into the
     /// arena).
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_parts(&mut self, key: &[u8], value: &[u8], seq: u64, kind: RowKind, expire_ts: Option<i64>, create_ts: Option<i64>, log: bool) {
+    #[allow(clippy::too_many_arguments, reason = "the fields of a row, borrowed: building a Row first would copy them")]
+    pub fn insert_parts(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        seq: u64,
+        kind: RowKind,
+        expire_ts: Option<i64>,
+        create_ts: Option<i64>,
+        log: bool,
+    ) {
         let cost = key.len() + value.len() + ROW_OVERHEAD;
         self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
         self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
@@ -153,21 +170,7 @@ impl Memtable {
     ) -> Vec<Row> {
         let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
         let mut out = Vec::with_capacity(n.min(self.map.len()));
-        if !reverse {
-            let lo = match (after, start) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
-            };
-            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
-        } else {
+        if reverse {
             let hi = match (after, end) {
                 (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
                 (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
@@ -175,6 +178,20 @@ impl Memtable {
             };
             for ((k, Reverse(seq)), e) in self.map.range((Bound::Unbounded, hi)).rev() {
                 if start.is_some_and(|x| k.as_ref() < x) || out.len() >= n {
+                    break;
+                }
+                if *seq <= snapshot {
+                    out.push(e.row(k, *seq));
+                }
+            }
+        } else {
+            let lo = match (after, start) {
+                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
+                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
+                (None, None) => Bound::Unbounded,
+            };
+            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
+                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
                     break;
                 }
                 if *seq <= snapshot {
@@ -209,6 +226,29 @@ impl Memtable {
     }
 
     /// Takes the rows queued for the WAL, in write order.
+    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
+    /// into the builder; None when empty.
+    pub fn encode_l0(&self, opts: SstOptions, now: Option<i64>) -> CoreResult<Option<Vec<u8>>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let mut b = SstBuilder::new(opts)?;
+        // The encoded size is about the memtable's estimate; one allocation, not doublings.
+        b.reserve(self.size_bytes() + self.size_bytes() / 8 + 64 * 1024);
+        self.for_each_flush_row(now, |r| b.add(r))?;
+        b.finish().map(Some)
+    }
+
+    /// Adds replayed WAL rows (`wal_rows_after`), not queued for the WAL again. Returns
+    /// `(rows added, highest seq seen or after_seq)`.
+    pub fn replay(&mut self, rows: &[Row], after_seq: u64) -> (usize, u64) {
+        let max_seq = rows.iter().map(|r| r.seq).max().unwrap_or(after_seq).max(after_seq);
+        for r in rows {
+            self.insert(r, false);
+        }
+        (rows.len(), max_seq)
+    }
+
     pub fn take_wal(&mut self) -> Vec<Row> {
         self.wal_size = 0;
         std::mem::take(&mut self.wal)
@@ -243,6 +283,23 @@ impl Memtable {
     }
 }
 
+/// The rows of one WAL object with seq > `after_seq`. A fence (0 bytes, or an old-style
+/// empty SST of at most a footer) holds none.
+pub fn wal_rows_after(data: Bytes, after_seq: u64) -> CoreResult<Vec<Row>> {
+    if data.len() <= 10 {
+        return Ok(Vec::new());
+    }
+    let file = SstFile::open(data)?;
+    let mut it = file.iter();
+    let mut out = Vec::new();
+    while let Some(r) = it.next_row()? {
+        if r.seq > after_seq {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,9 +307,9 @@ mod tests {
     #[test]
     fn get_respects_snapshots_and_flush_keeps_newest() {
         let mut m = Memtable::new();
-        m.insert(Row::value(&b"a"[..], &b"1"[..], 1), true);
-        m.insert(Row::value(&b"a"[..], &b"2"[..], 5), true);
-        m.insert(Row::tombstone(&b"b"[..], 3), true);
+        m.insert(&Row::value(&b"a"[..], &b"1"[..], 1), true);
+        m.insert(&Row::value(&b"a"[..], &b"2"[..], 5), true);
+        m.insert(&Row::tombstone(&b"b"[..], 3), true);
         assert_eq!(&m.get(b"a", 10).unwrap().value[..], b"2");
         assert_eq!(&m.get(b"a", 4).unwrap().value[..], b"1");
         assert!(m.get(b"a", 0).is_none());
@@ -267,5 +324,24 @@ mod tests {
         assert_eq!(m.range(Some(b"a"), Some(b"b")).len(), 2);
         assert_eq!(m.take_wal().len(), 3);
         assert_eq!(m.wal_pending().0, 0);
+    }
+
+    #[test]
+    fn encode_l0_and_replay_round_trip_through_a_wal_sst() {
+        let mut m = Memtable::new();
+        assert_eq!(m.encode_l0(SstOptions::compacted(), None).unwrap(), None);
+        m.insert(&Row::value(&b"a"[..], &b"1"[..], 4), true);
+        m.insert(&Row::value(&b"b"[..], &b"2"[..], 6), true);
+        let l0 = SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None).unwrap().unwrap())).unwrap();
+        assert_eq!(l0.num_blocks(), 1);
+        let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
+        assert_eq!(wal_rows_after(Bytes::new(), 0).unwrap(), vec![]);
+        let rows = wal_rows_after(Bytes::from(wal), 4).unwrap();
+        assert_eq!(rows.len(), 1);
+        let mut r = Memtable::new();
+        assert_eq!(r.replay(&rows, 4), (1, 6));
+        assert_eq!(r.replay(&[], 9), (0, 9));
+        assert_eq!(r.wal_pending().0, 0, "replayed rows are not queued again");
+        assert_eq!(&r.get(b"b", 10).unwrap().value[..], b"2");
     }
 }

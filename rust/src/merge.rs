@@ -19,85 +19,25 @@ use std::collections::BinaryHeap;
 use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
-use crate::fetch::{Part, PartReply};
-use crate::format::row::{show_key, Row, RowKind};
-use crate::sst::SstIter;
-
-pub trait RowSource: Send {
-    /// The next row, `None` at the end, or `Err(CoreError::Pending)` when a streaming source
-    /// needs more input first (the merge then stops and can be resumed).
-    fn next_row(&mut self) -> CoreResult<Option<Row>>;
-
-    /// Streaming sources, after `Pending`: the bytes to fetch (`fetch::Part`s).
-    fn request(&mut self) -> Vec<Part> {
-        Vec::new()
-    }
-
-    /// Streaming sources: the replies to `request`, in its order.
-    fn feed(&mut self, _replies: Vec<PartReply>) -> CoreResult<()> {
-        Err(CoreError::invalid("this merge source takes no input"))
-    }
-
-    /// Forward walks: continue from the first row whose key is >= `key`.
-    fn seek(&mut self, _key: &[u8]) -> CoreResult<()> {
-        Err(CoreError::invalid("this merge source cannot seek"))
-    }
-}
-
-impl RowSource for SstIter {
-    fn next_row(&mut self) -> CoreResult<Option<Row>> {
-        SstIter::next_row(self)
-    }
-}
-
-/// Rows held in memory; their order is checked as they are read.
-pub struct VecSource {
-    rows: std::vec::IntoIter<Row>,
-    prev: Option<(Bytes, u64)>,
-    name: String,
-}
-
-impl VecSource {
-    pub fn new(rows: Vec<Row>, name: impl Into<String>) -> Self {
-        VecSource {
-            rows: rows.into_iter(),
-            prev: None,
-            name: name.into(),
-        }
-    }
-}
-
-impl RowSource for VecSource {
-    fn next_row(&mut self) -> CoreResult<Option<Row>> {
-        let Some(row) = self.rows.next() else {
-            return Ok(None);
-        };
-        if let Some((pk, ps)) = &self.prev {
-            if !(pk < &row.key || (pk == &row.key && *ps > row.seq)) {
-                return Err(CoreError::invalid(format!(
-                    "{}: rows must be sorted by key, then seq descending: key {} seq {} follows key {} seq {}",
-                    self.name,
-                    show_key(&row.key),
-                    row.seq,
-                    show_key(pk),
-                    ps
-                )));
-            }
-        }
-        self.prev = Some((row.key.clone(), row.seq));
-        Ok(Some(row))
-    }
-}
+use crate::format::row::{Row, RowKind};
+use crate::source::{Part, PartReply, RowSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MergeMode {
     AllVersions,
-    Visible { snapshot_seq: u64, now: Option<i64> },
+    Visible {
+        snapshot_seq: u64,
+        now: Option<i64>,
+    },
     /// What a compaction writes: every version newer than `retain_seq` (a live snapshot may
     /// read it), then the newest version at or below it, nothing older. A row expired at
     /// `now` becomes a tombstone; at the `bottom` of the tree a tombstone with nothing older
     /// left to hide is dropped.
-    Compaction { retain_seq: u64, now: Option<i64>, bottom: bool },
+    Compaction {
+        retain_seq: u64,
+        now: Option<i64>,
+        bottom: bool,
+    },
 }
 
 struct Head {
@@ -303,12 +243,7 @@ impl MergeIterator {
                     self.last_seq = row.seq;
                     let mut row = row;
                     if row.kind != RowKind::Tombstone && now.is_some_and(|t| row.is_expired(t)) {
-                        row = Row {
-                            value: Bytes::new(),
-                            kind: RowKind::Tombstone,
-                            expire_ts: None,
-                            ..row
-                        };
+                        row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
                     }
                     // A merge operand is no base: older versions stay until one is (folding
                     // them needs the user's merge operator).
@@ -364,6 +299,7 @@ impl MergeIterator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::VecSource;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

@@ -141,7 +141,15 @@ pub fn merge_operand(key: &[u8]) -> CoreError {
 }
 
 /// The newest version of `key` with seq <= `snapshot` in one compacted SST.
-fn lookup(tables: &Tables, slot: &Arc<TableSlot>, file: &SstFile, key: &[u8], hash: u64, snapshot: u64, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
+fn lookup(
+    tables: &Tables,
+    slot: &Arc<TableSlot>,
+    file: &SstFile,
+    key: &[u8],
+    hash: u64,
+    snapshot: u64,
+    f: &mut Fetcher,
+) -> CoreResult<Result<Option<Row>, Need>> {
     if !file.might_contain_hash(hash) {
         return Ok(Ok(None));
     }
@@ -182,10 +190,16 @@ pub struct GetState {
 impl Tree {
     /// One step of a point read of `key`: the newest version at or below `snapshot`, or
     /// what must be fetched first (`state` remembers where to resume).
-    pub fn get_step(&self, key: &[u8], snapshot: u64, state: &mut GetState, f: &mut Fetcher) -> CoreResult<Result<Option<Row>, Need>> {
+    pub fn get_step(
+        &self,
+        key: &[u8],
+        snapshot: u64,
+        state: &mut GetState,
+        f: &mut Fetcher,
+    ) -> CoreResult<Result<Option<Row>, Need>> {
         if !state.memtables_done {
             for mt in &self.memtables {
-                let m = mt.lock().map_err(|_| CoreError::invalid("memtable poisoned"))?;
+                let m = mt.lock().map_err(|_| CoreError::poisoned("memtable"))?;
                 if let Some(r) = m.get(key, snapshot) {
                     return Ok(Ok(Some(r.clone())));
                 }
@@ -234,12 +248,26 @@ pub struct GetMany {
 impl GetMany {
     pub fn new(keys: Vec<Bytes>, snapshot: u64, now: i64) -> Self {
         let n = keys.len();
-        GetMany { keys, snapshot, now, states: vec![GetState::default(); n], results: (0..n).map(|_| None).collect(), fetcher: Fetcher::default() }
+        GetMany {
+            keys,
+            snapshot,
+            now,
+            states: vec![GetState::default(); n],
+            results: (0..n).map(|_| None).collect(),
+            fetcher: Fetcher::default(),
+        }
     }
 
     /// A one-key read that already searched up to `state` and stopped on `need`: the call
     /// and its request, so the read resumes there instead of starting again.
-    pub fn stopped(key: Bytes, snapshot: u64, now: i64, state: GetState, mut fetcher: Fetcher, need: Need) -> (Self, Vec<Part>) {
+    pub fn stopped(
+        key: Bytes,
+        snapshot: u64,
+        now: i64,
+        state: GetState,
+        mut fetcher: Fetcher,
+        need: Need,
+    ) -> (Self, Vec<Part>) {
         let parts = fetcher.request(vec![need]);
         (GetMany { keys: vec![key], snapshot, now, states: vec![state], results: vec![None], fetcher }, parts)
     }
@@ -338,11 +366,12 @@ pub(crate) mod tests {
     #[test]
     fn searches_memtables_l0_then_runs_by_bisection() {
         let mut w = World::new(0);
-        let run: Vec<TableRef> = (0..10).map(|i| w.sst(&format!("run/{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 512)).collect();
+        let run: Vec<TableRef> =
+            (0..10).map(|i| w.sst(&format!("run/{i}.sst"), &rows(i * 100..i * 100 + 100, 1), 512)).collect();
         let l0 = w.sst("l0.sst", &rows(250..260, 5), 512);
         let mut mt = Memtable::new();
-        mt.insert(Row::value(&b"k000255"[..], &b"mem"[..], 9), false);
-        mt.insert(Row::tombstone(&b"k000256"[..], 9), false);
+        mt.insert(&Row::value(&b"k000255"[..], &b"mem"[..], 9), false);
+        mt.insert(&Row::tombstone(&b"k000256"[..], 9), false);
         let tree = Tree {
             memtables: vec![Arc::new(Mutex::new(mt))],
             levels: vec![(Bytes::new(), Level::Table(l0)), (Bytes::new(), Level::Run(run))],
@@ -370,7 +399,8 @@ pub(crate) mod tests {
         let rows: Vec<Row> = (0..6u8).map(|i| Row::value(vec![b'a' + i; 65_000], vec![i; 10], 1)).collect();
         let mut w = World::new(1 << 20);
         let t = w.sst("big.sst", &rows, 4096);
-        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t.clone()))], tables: w.tables.clone() };
+        let tree =
+            Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t.clone()))], tables: w.tables.clone() };
         let (got, rounds) = get_all(&w, &tree, &[&rows[3].key], 1);
         assert_eq!(got[0], Found::Value(rows[3].value.clone()));
         // The tail, then the rest of the metadata (at least one more read), then the block.
@@ -382,7 +412,10 @@ pub(crate) mod tests {
     fn projections_hide_keys_outside_the_range() {
         let mut w = World::new(0);
         let mut t = w.sst("p.sst", &rows(0..100, 1), 512);
-        t.visible = Some(KeyRange { start: Bound::Included(Bytes::from_static(b"k000010")), end: Bound::Excluded(Bytes::from_static(b"k000020")) });
+        t.visible = Some(KeyRange {
+            start: Bound::Included(Bytes::from_static(b"k000010")),
+            end: Bound::Excluded(Bytes::from_static(b"k000020")),
+        });
         let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
         let (got, _) = get_all(&w, &tree, &[b"k000009", b"k000010", b"k000019", b"k000020"], 9);
         assert_eq!(got.iter().filter(|f| **f != Found::Absent).count(), 2);

@@ -70,7 +70,13 @@ fn hostile_inputs_give_errors_or_exact_answers() {
                     r.seq = i as u64 + 1;
                 }
             }
-            let opts = SstOptions { sst_type: kind, compression: *codec, block_size: 256, min_filter_keys: 8, bloom_bits_per_key: 10 };
+            let opts = SstOptions {
+                sst_type: kind,
+                compression: *codec,
+                block_size: 256,
+                min_filter_keys: 8,
+                bloom_bits_per_key: 10,
+            };
             let data = encode_sst(&input, opts).expect("encode");
             let expect = decode_all(data.clone(), &input).expect("valid SST decodes");
             assert_eq!(expect.0, input);

@@ -109,9 +109,9 @@ def _corruptions(data: bytes) -> dict[str, bytes]:
         "footer version": flip(n - 2, 2),
         "metadata offset past the end": meta_offset(2**63),
         "metadata offset zero": meta_offset(0),
-        "SsTableInfo": flip(info["metadata_offset"] + 10),
-        "index": flip(info["index_offset"] + 100),
-        "filter": flip(info["filter_offset"] + 50),
+        "SsTableInfo": flip(info.metadata_offset + 10),
+        "index": flip(info.index_offset + 100),
+        "filter": flip(info.filter_offset + 50),
         "prepended": b"xxxx" + data,
     }
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from slatedb_py.format import SstInfoFields
 
 I64_MIN = -(2**63)
 
@@ -33,20 +36,20 @@ class SstTableInfo:
     filter_format: int
 
     @classmethod
-    def from_native(cls, info: dict[str, Any]) -> SstTableInfo:
-        """From the info dict a native SST handle returns (its `info()`)."""
+    def from_native(cls, info: SstInfoFields) -> SstTableInfo:
+        """From what a native SST handle's `info()` returns (or a `format.SstInfo`)."""
         return cls(
-            first_entry=info["first_key"],
-            last_entry=info["last_key"],
-            index_offset=info["index_offset"],
-            index_len=info["index_len"],
-            filter_offset=info["filter_offset"],
-            filter_len=info["filter_len"],
-            compression=info["compression"],
-            sst_type=info["sst_type"],
-            stats_offset=info["stats_offset"],
-            stats_len=info["stats_len"],
-            filter_format=1 if info["filter_format"] == "composite" else 0,
+            first_entry=info.first_key,
+            last_entry=info.last_key,
+            index_offset=info.index_offset,
+            index_len=info.index_len,
+            filter_offset=info.filter_offset,
+            filter_len=info.filter_len,
+            compression=info.compression,
+            sst_type=info.sst_type,
+            stats_offset=info.stats_offset,
+            stats_len=info.stats_len,
+            filter_format=1 if info.filter_format == "composite" else 0,
         )
 
     @property

@@ -8,18 +8,13 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
 
 use super::errors::invalid;
+use crate::batch::BatchOp;
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
-
-pub struct Op {
-    pub key: Bytes,
-    pub value: Option<Bytes>,
-    pub ttl_ms: Option<i64>,
-}
 
 #[pyclass(module = "slatedb_py", name = "WriteBatch")]
 #[derive(Default)]
 pub struct PyWriteBatch {
-    pub ops: Vec<Op>,
+    pub ops: Vec<BatchOp>,
     /// Where keys and values are copied: slices of shared chunks, not an allocation each.
     arena: bytes::BytesMut,
 }
@@ -112,18 +107,29 @@ impl PyWriteBatch {
 
     /// Adds a put; returns the batch, so calls can be chained.
     #[pyo3(signature = (key, value, *, ttl = None))]
-    fn put<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>, value: &Bound<'py, PyAny>, ttl: Option<&Bound<'py, PyAny>>) -> PyResult<PyRefMut<'py, Self>> {
+    fn put<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
         let n = check_key_len(key)?;
         let vn = buffer_len(value, "value")?;
         if vn > MAX_VALUE_LEN {
             let key = to_bytes(key)?;
-            return Err(invalid(format!("value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)), false));
+            return Err(invalid(
+                format!(
+                    "value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes",
+                    show_key(&key)
+                ),
+                false,
+            ));
         }
         let ttl_ms = ttl_ms(ttl)?;
         let key = slf.stash(key)?;
         debug_assert_eq!(key.len(), n);
         let value = slf.stash(value)?;
-        slf.ops.push(Op { key, value: Some(value), ttl_ms });
+        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms });
         Ok(slf)
     }
 
@@ -131,7 +137,7 @@ impl PyWriteBatch {
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
         check_key_len(key)?;
         let key = slf.stash(key)?;
-        slf.ops.push(Op { key, value: None, ttl_ms: None });
+        slf.ops.push(BatchOp { key, value: None, ttl_ms: None });
         Ok(slf)
     }
 

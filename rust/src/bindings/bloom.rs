@@ -35,14 +35,14 @@ impl PyBloomFilter {
             b.add_hash(h);
         }
         let data = Bytes::from(b.build());
-        Ok(PyBloomFilter { filter: BloomFilter::decode(data.clone()).py_err(None)?, data })
+        Ok(PyBloomFilter { filter: BloomFilter::decode(&data).py_err(None)?, data })
     }
 
     /// Reads filter data (`u16 num_probes | bits`).
     #[staticmethod]
     fn from_bytes(data: pyo3_bytes::PyBytes) -> PyResult<Self> {
         let data = data.into_inner();
-        Ok(PyBloomFilter { filter: BloomFilter::decode(data.clone()).py_err(None)?, data })
+        Ok(PyBloomFilter { filter: BloomFilter::decode(&data).py_err(None)?, data })
     }
 
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {

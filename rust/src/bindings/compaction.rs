@@ -6,9 +6,10 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use pyo3::prelude::*;
 
-use super::errors::{invalid, IntoPyResult};
-use super::read::{PyFetchCont, PyTables};
+use super::errors::{poisoned, IntoPyResult};
+use super::fetch::PyFetchCont;
 use super::sst::compacted_options;
+use super::tables::PyTables;
 use crate::compaction::{CompactionJob, JobStep};
 use crate::fetch::PartReply;
 use crate::read::TableRef;
@@ -19,13 +20,20 @@ pub struct PyCompactionJob {
 }
 
 impl PyCompactionJob {
-    pub fn run(&self, py: Python<'_>, me: &Py<PyCompactionJob>, replies: Option<Vec<PartReply>>) -> PyResult<Py<PyAny>> {
-        let mut job = self.job.lock().map_err(|_| invalid("compaction job poisoned".into(), false))?;
+    pub fn run(
+        &self,
+        py: Python<'_>,
+        me: &Py<PyCompactionJob>,
+        replies: Option<Vec<PartReply>>,
+    ) -> PyResult<Py<PyAny>> {
+        let mut job = self.job.lock().map_err(|_| poisoned("compaction job"))?;
         let j: &mut CompactionJob = &mut job;
         match py.detach(|| j.step(replies)).py_err(None)? {
             JobStep::Done => Ok(py.None()),
             // Handed over without a copy (a buffer-protocol object obstore can upload).
-            JobStep::Output(data) => Ok(pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind()),
+            JobStep::Output(data) => {
+                Ok(pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind())
+            }
             JobStep::Need(parts) => PyFetchCont::job(py, parts, me.clone_ref(py)),
         }
     }
@@ -36,7 +44,8 @@ impl PyCompactionJob {
     /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`.
     #[new]
     #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, reason = "mirrors the Python constructor's keyword arguments")]
+    #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
         tables: &PyTables,
         inputs: Vec<String>,
@@ -55,7 +64,9 @@ impl PyCompactionJob {
             .map(|p| Ok(TableRef { slot: t.slot(p).py_err(Some(p))?, first: None, last: None, visible: None }))
             .collect::<PyResult<_>>()?;
         let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
-        Ok(PyCompactionJob { job: Mutex::new(CompactionJob::new(t, &refs, retain_seq, now, bottom, max_sst_size, opts)) })
+        Ok(PyCompactionJob {
+            job: Mutex::new(CompactionJob::new(t, &refs, retain_seq, now, bottom, max_sst_size, opts)),
+        })
     }
 
     /// The next output SST (a bytes-like object to store), None when finished, or a Fetch

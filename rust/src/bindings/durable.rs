@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 
 use pyo3::prelude::*;
 
-use super::errors::invalid;
+use super::errors::poisoned;
 
 #[derive(Default)]
 struct State {
@@ -51,11 +51,11 @@ impl PyDurableWatermark {
                 st = self.cv.wait(st).map_err(|_| "poisoned")?;
             }
         })
-        .map_err(|e: &str| invalid(format!("durability watermark {e}"), false))
+        .map_err(|_: &str| poisoned("durability watermark"))
     }
 
     fn finish_upload(&self) -> PyResult<()> {
-        let mut st = self.state.lock().map_err(|_| invalid("durability watermark poisoned".into(), false))?;
+        let mut st = self.state.lock().map_err(|_| poisoned("durability watermark"))?;
         st.uploading = false;
         self.cv.notify_all();
         Ok(())
@@ -63,7 +63,7 @@ impl PyDurableWatermark {
 
     /// Everything up to `seq` is in the WAL now.
     fn advance(&self, seq: u64) -> PyResult<()> {
-        let mut st = self.state.lock().map_err(|_| invalid("durability watermark poisoned".into(), false))?;
+        let mut st = self.state.lock().map_err(|_| poisoned("durability watermark"))?;
         if seq > st.durable {
             st.durable = seq;
             self.cv.notify_all();
@@ -73,7 +73,7 @@ impl PyDurableWatermark {
 
     /// The writer failed (fenced, store error): every waiter wakes and sees it.
     fn fail(&self) -> PyResult<()> {
-        let mut st = self.state.lock().map_err(|_| invalid("durability watermark poisoned".into(), false))?;
+        let mut st = self.state.lock().map_err(|_| poisoned("durability watermark"))?;
         st.failed = true;
         self.cv.notify_all();
         Ok(())
@@ -81,6 +81,6 @@ impl PyDurableWatermark {
 
     #[getter]
     fn durable(&self) -> PyResult<u64> {
-        Ok(self.state.lock().map_err(|_| invalid("durability watermark poisoned".into(), false))?.durable)
+        Ok(self.state.lock().map_err(|_| poisoned("durability watermark"))?.durable)
     }
 }

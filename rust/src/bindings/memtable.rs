@@ -6,34 +6,13 @@ use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::errors::{invalid, IntoPyResult};
-use super::row::PyRow;
+use super::errors::{lock, IntoPyResult};
+use super::row::{PyRow, PyRowList};
+use crate::error::CoreError;
 use crate::format::codec::Compression;
-use crate::format::row::{Row, RowKind};
-use crate::memtable::Memtable;
+use crate::format::row::RowKind;
+use crate::memtable::{wal_rows_after, Memtable};
 use crate::sst::{encode_sst, SstOptions};
-
-
-/// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
-#[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
-pub struct PyRowList {
-    pub rows: Vec<Row>,
-}
-
-#[pymethods]
-impl PyRowList {
-    fn __len__(&self) -> usize {
-        self.rows.len()
-    }
-
-    fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
-        self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> PyResult<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| invalid("native state poisoned by an earlier panic".into(), false))
-}
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
@@ -71,43 +50,35 @@ impl PyMemtable {
     /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
     /// Returns its fill (`fill`).
     #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
-    fn apply(&self, batch: &Bound<'_, super::batch::PyWriteBatch>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) -> PyResult<usize> {
+    fn apply(
+        &self,
+        batch: &Bound<'_, super::batch::PyWriteBatch>,
+        seq: u64,
+        create_ts: i64,
+        default_ttl_ms: Option<i64>,
+    ) -> PyResult<usize> {
         let b = batch.borrow();
-        // Last op per key wins. Keys already strictly ascending (the common bulk load) hold
-        // no duplicates; otherwise keep each key's final index.
-        let sorted = b.ops.windows(2).all(|w| w[0].key < w[1].key);
-        let keep: Vec<usize> = if sorted {
-            (0..b.ops.len()).collect()
-        } else {
-            let mut last: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::with_capacity(b.ops.len());
-            for (i, op) in b.ops.iter().enumerate() {
-                last.insert(&op.key[..], i);
-            }
-            let mut keep: Vec<usize> = last.into_values().collect();
-            keep.sort_unstable();
-            keep
-        };
         let mut m = lock(&self.inner)?;
-        for i in keep {
-            let op = &b.ops[i];
-            match &op.value {
-                None => m.insert_parts(&op.key, &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
-                Some(v) => {
-                    let expire = op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
-                    m.insert_parts(&op.key, v, seq, RowKind::Value, expire, Some(create_ts), true);
-                }
-            }
-        }
+        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms);
         Ok(fill(&m, self.memory_limit))
     }
 
     /// One put (value) or delete (value None): the hot path, one crossing.
     #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None))]
-    fn put(&self, key: &Bound<'_, PyBytes>, value: Option<&Bound<'_, PyBytes>>, seq: u64, create_ts: i64, expire_ts: Option<i64>) -> PyResult<usize> {
+    fn put(
+        &self,
+        key: &Bound<'_, PyBytes>,
+        value: Option<&Bound<'_, PyBytes>>,
+        seq: u64,
+        create_ts: i64,
+        expire_ts: Option<i64>,
+    ) -> PyResult<usize> {
         let mut m = lock(&self.inner)?;
         match value {
             None => m.insert_parts(key.as_bytes(), &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
-            Some(v) => m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true),
+            Some(v) => {
+                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true);
+            }
         }
         Ok(fill(&m, self.memory_limit))
     }
@@ -116,30 +87,16 @@ impl PyMemtable {
     /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing.
     /// Returns `(rows added, highest seq seen or after_seq)`.
     #[pyo3(signature = (data, after_seq, name = None))]
-    fn replay_wal(&self, py: Python<'_>, data: pyo3_bytes::PyBytes, after_seq: u64, name: Option<String>) -> PyResult<(usize, u64)> {
+    fn replay_wal(
+        &self,
+        py: Python<'_>,
+        data: pyo3_bytes::PyBytes,
+        after_seq: u64,
+        name: Option<&str>,
+    ) -> PyResult<(usize, u64)> {
         let bytes = data.into_inner();
-        if bytes.len() <= 10 {
-            return Ok((0, after_seq));
-        }
-        let rows = py
-            .detach(|| -> crate::error::CoreResult<Vec<Row>> {
-                let file = crate::sst::SstFile::open(bytes)?;
-                let mut it = file.iter();
-                let mut out = Vec::new();
-                while let Some(r) = it.next_row()? {
-                    if r.seq > after_seq {
-                        out.push(r);
-                    }
-                }
-                Ok(out)
-            })
-            .py_err(name.as_deref())?;
-        let max_seq = rows.iter().map(|r| r.seq).max().unwrap_or(after_seq).max(after_seq);
-        let n = rows.len();
-        let mut m = lock(&self.inner)?;
-        for r in rows {
-            m.insert(r, false);
-        }
+        let rows = py.detach(|| wal_rows_after(bytes, after_seq)).py_err(name)?;
+        let (n, max_seq) = lock(&self.inner)?.replay(&rows, after_seq);
         Ok((n, max_seq))
     }
 
@@ -152,7 +109,12 @@ impl PyMemtable {
     #[pyo3(signature = (start = None, end = None))]
     fn range(&self, start: Option<&Bound<'_, PyBytes>>, end: Option<&Bound<'_, PyBytes>>) -> PyResult<PyRowList> {
         let m = lock(&self.inner)?;
-        Ok(PyRowList { rows: m.range(start.map(|s| s.as_bytes()), end.map(|e| e.as_bytes())) })
+        Ok(PyRowList {
+            rows: m.range(
+                start.map(pyo3::types::PyBytesMethods::as_bytes),
+                end.map(pyo3::types::PyBytesMethods::as_bytes),
+            ),
+        })
     }
 
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
@@ -171,17 +133,7 @@ impl PyMemtable {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let inner = self.inner.clone();
         let data = py
-            .detach(move || -> crate::error::CoreResult<Option<Vec<u8>>> {
-                let m = inner.lock().map_err(|_| crate::error::CoreError::invalid("memtable poisoned"))?;
-                if m.is_empty() {
-                    return Ok(None);
-                }
-                let mut b = crate::sst::SstBuilder::new(opts)?;
-                // The encoded size is about the memtable's estimate; one allocation, not doublings.
-                b.reserve(m.size_bytes() + m.size_bytes() / 8 + 64 * 1024);
-                m.for_each_flush_row(now, |r| b.add(r))?;
-                b.finish().map(Some)
-            })
+            .detach(move || inner.lock().map_err(|_| CoreError::poisoned("memtable"))?.encode_l0(opts, now))
             .py_err(None)?;
         Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
     }
@@ -193,7 +145,11 @@ impl PyMemtable {
 
     /// Takes the rows written since the last call and encodes them as a WAL SST:
     /// `(data, first_seq, last_seq, rows)`, or None when nothing is pending.
-    fn take_wal(&self, py: Python<'_>, compression: Option<&str>) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
+    fn take_wal(
+        &self,
+        py: Python<'_>,
+        compression: Option<&str>,
+    ) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
         let rows = lock(&self.inner)?.take_wal();
         if rows.is_empty() {
             return Ok(None);

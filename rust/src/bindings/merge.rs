@@ -5,13 +5,14 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::errors::{invalid, IntoPyResult};
-use super::row::{extract_row, PyRow};
+use super::errors::{invalid, poisoned, IntoPyResult};
+use super::row::{extract_row, PyRow, PyRowList};
 use super::sst::PySstFile;
-use super::memtable::PyRowList;
-use crate::merge::{MergeIterator, MergeMode, RowSource, VecSource};
-use crate::sst::SstBuilder;
+use crate::merge::{MergeIterator, MergeMode};
+use crate::source::{RowSource, VecSource};
 
+/// `sources`, newest first: each a native `SstFile`, a `RowList`, or an iterable of rows
+/// (`Row` or tuples) sorted by key, then seq descending.
 #[pyfunction]
 #[pyo3(signature = (sources, *, snapshot_seq = None, now = None, all_versions = false))]
 pub fn merge_rows(
@@ -24,16 +25,17 @@ pub fn merge_rows(
     let mut boxed: Vec<Box<dyn RowSource>> = Vec::new();
     for (i, src) in sources.try_iter()?.enumerate() {
         let src = src?;
-        let native = src.getattr("_native").ok();
-        let sst = native.as_ref().unwrap_or(&src);
-        if let Ok(f) = sst.cast::<PySstFile>() {
+        if let Ok(f) = src.cast::<PySstFile>() {
             boxed.push(Box::new(f.get().file.iter()));
         } else if let Ok(list) = src.cast::<PyRowList>() {
             // Already in merge order (a memtable or SST range).
             boxed.push(Box::new(VecSource::new(list.get().rows.clone(), format!("source {i}"))));
         } else {
             let mut rows = Vec::new();
-            for item in src.try_iter().map_err(|_| invalid(format!("source {i} must be an SstFile or an iterable of rows"), true))? {
+            for item in src
+                .try_iter()
+                .map_err(|_| invalid(format!("source {i} must be an SstFile or an iterable of rows"), true))?
+            {
                 rows.push(extract_row(py, &item?)?);
             }
             boxed.push(Box::new(VecSource::new(rows, format!("source {i}"))));
@@ -41,7 +43,10 @@ pub fn merge_rows(
     }
     let mode = if all_versions {
         if snapshot_seq.is_some() || now.is_some() {
-            return Err(invalid("all_versions=True returns every version; snapshot_seq and now do not apply".into(), false));
+            return Err(invalid(
+                "all_versions=True returns every version; snapshot_seq and now do not apply".into(),
+                false,
+            ));
         }
         MergeMode::AllVersions
     } else {
@@ -56,11 +61,15 @@ pub struct PyMergeIterator {
 }
 
 impl PyMergeIterator {
-    fn with<T>(&self, py: Python<'_>, f: impl FnOnce(&mut MergeIterator) -> crate::error::CoreResult<T> + Send) -> PyResult<T>
+    fn with<T>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut MergeIterator) -> crate::error::CoreResult<T> + Send,
+    ) -> PyResult<T>
     where
         T: Send,
     {
-        let mut guard = self.inner.lock().map_err(|_| invalid("merge iterator poisoned".into(), false))?;
+        let mut guard = self.inner.lock().map_err(|_| poisoned("merge iterator"))?;
         let it: &mut MergeIterator = &mut guard;
         py.detach(|| f(it)).py_err(None)
     }
@@ -102,37 +111,6 @@ impl PyMergeIterator {
             items.push(PyTuple::new(py, [PyBytes::new(py, &r.key), PyBytes::new(py, &r.value)])?);
         }
         PyList::new(py, items)
-    }
-
-    /// Streams merged rows into one compacted SST until its data passes `max_bytes` or the
-    /// merge ends; returns the SST, or None when no rows were left. Runs without the GIL.
-    /// Call again for the next output SST.
-    #[pyo3(signature = (max_bytes, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
-    fn write_sst<'py>(
-        &self,
-        py: Python<'py>,
-        max_bytes: usize,
-        block_size: usize,
-        compression: Option<&str>,
-        bloom_bits_per_key: u32,
-        min_filter_keys: u64,
-    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
-        let out = self.with(py, move |m| {
-            let mut b = SstBuilder::new(opts)?;
-            let mut any = false;
-            while b.estimated_size() < max_bytes {
-                match m.next_row()? {
-                    Some(r) => {
-                        b.add(&r)?;
-                        any = true;
-                    }
-                    None => break,
-                }
-            }
-            if any { b.finish().map(Some) } else { Ok(None) }
-        })?;
-        Ok(out.map(|d| PyBytes::new(py, &d)))
     }
 
     /// Consumes the rest natively and returns (rows, key bytes, value bytes): measures the

@@ -6,13 +6,17 @@
 mod batch;
 mod bloom;
 mod compaction;
+mod cursor;
 mod durable;
 mod errors;
+mod fetch;
 mod memtable;
 mod merge;
-mod read;
 mod row;
+mod scan;
 mod sst;
+mod tables;
+mod tree;
 
 use pyo3::prelude::*;
 
@@ -23,18 +27,19 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEBUG_BUILD", cfg!(debug_assertions))?;
     m.add_class::<row::PyRow>()?;
     m.add_class::<sst::PySstFile>()?;
+    m.add_class::<sst::PySstInfo>()?;
     m.add_class::<sst::PyRowIterator>()?;
     m.add_class::<merge::PyMergeIterator>()?;
     m.add_class::<bloom::PyBloomFilter>()?;
     m.add_function(wrap_pyfunction!(sst::encode_sst, m)?)?;
     m.add_function(wrap_pyfunction!(sst::decode_sst, m)?)?;
     m.add_class::<memtable::PyMemtable>()?;
-    m.add_class::<memtable::PyRowList>()?;
-    m.add_class::<read::PyTables>()?;
-    m.add_class::<read::PyTree>()?;
-    m.add_class::<read::PyScan>()?;
-    m.add_class::<read::PyFetch>()?;
-    m.add_class::<read::PyCursor>()?;
+    m.add_class::<row::PyRowList>()?;
+    m.add_class::<tables::PyTables>()?;
+    m.add_class::<tree::PyTree>()?;
+    m.add_class::<scan::PyScan>()?;
+    m.add_class::<fetch::PyFetch>()?;
+    m.add_class::<cursor::PyCursor>()?;
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;

@@ -1,5 +1,5 @@
 //! `slatedb_py.format.Row`: one version of one key, created natively for speed (decoding
-//! builds millions of them).
+//! builds millions of them), and `RowList`, rows held natively (a `merge_rows` source).
 
 use bytes::Bytes;
 use pyo3::prelude::*;
@@ -112,9 +112,16 @@ pub fn extract_row(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Row> {
         let n = t.len();
         if (3..=6).contains(&n) {
             let kind: String = if n > 3 { t.get_item(3)?.extract()? } else { "value".into() };
-            let opt = |i: usize| -> PyResult<Option<i64>> { if n > i { t.get_item(i)?.extract() } else { Ok(None) } };
+            let opt = |i: usize| -> PyResult<Option<i64>> {
+                if n > i {
+                    t.get_item(i)?.extract()
+                } else {
+                    Ok(None)
+                }
+            };
             let value = t.get_item(1)?;
-            return Ok(build(py, &t.get_item(0)?, Some(&value), t.get_item(2)?.extract()?, &kind, opt(4)?, opt(5)?)?.to_row(py));
+            return Ok(build(py, &t.get_item(0)?, Some(&value), t.get_item(2)?.extract()?, &kind, opt(4)?, opt(5)?)?
+                .to_row(py));
         }
     }
     let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
@@ -185,5 +192,22 @@ impl PyRow {
             ts(self.expire_ts),
             ts(self.create_ts)
         ))
+    }
+}
+
+/// Rows held natively, usable as a `merge_rows` source (a memtable range, an SST range).
+#[pyclass(frozen, module = "slatedb_py._native", name = "RowList")]
+pub struct PyRowList {
+    pub rows: Vec<Row>,
+}
+
+#[pymethods]
+impl PyRowList {
+    fn __len__(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn to_list(&self, py: Python<'_>) -> PyResult<Vec<Py<PyRow>>> {
+        self.rows.iter().map(|r| Py::new(py, PyRow::from_row(py, r))).collect()
     }
 }

@@ -5,11 +5,11 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use super::errors::{invalid, IntoPyResult};
+use super::errors::{invalid, poisoned, IntoPyResult};
 use super::row::{extract_row, PyRow};
 use crate::format::codec::Compression;
 use crate::format::row::Row;
-use crate::format::tables::SstType;
+use crate::format::tables::{SsTableInfo, SstType, FILTER_FORMAT_COMPOSITE};
 use crate::sst::{self, SstFile, SstIter, SstOptions};
 
 /// Rows are converted per decoded block: big enough to amortise the crossing, small enough
@@ -20,7 +20,12 @@ fn rows_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Vec<Py<PyRow>>> {
 
 /// Options of a compacted SST from the arguments Python passes (shared by every binding
 /// that writes one).
-pub fn compacted_options(block_size: usize, compression: Option<&str>, bloom_bits_per_key: u32, min_filter_keys: u64) -> PyResult<SstOptions> {
+pub fn compacted_options(
+    block_size: usize,
+    compression: Option<&str>,
+    bloom_bits_per_key: u32,
+    min_filter_keys: u64,
+) -> PyResult<SstOptions> {
     Ok(SstOptions {
         sst_type: SstType::Compacted,
         block_size,
@@ -68,7 +73,11 @@ pub fn encode_sst<'py>(
     for (i, item) in rows.try_iter()?.enumerate() {
         native.push(extract_row(py, &item?).map_err(|e| {
             let msg = format!("row {i}: {}", e.value(py));
-            if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) { invalid(msg, true) } else { invalid(msg, false) }
+            if e.is_instance_of::<pyo3::exceptions::PyTypeError>(py) {
+                invalid(msg, true)
+            } else {
+                invalid(msg, false)
+            }
         })?);
     }
     let out = py.detach(|| sst::encode_sst(&native, opts)).py_err(None)?;
@@ -83,6 +92,109 @@ pub fn decode_sst(py: Python<'_>, data: pyo3_bytes::PyBytes, name: Option<String
     Ok(PySstFile { file, name })
 }
 
+/// An SST's footer metadata (`SsTableInfo`), its format version and layout: what
+/// `SstFile.info()` returns (`slatedb_py.format.SstInfo` and
+/// `slatedb_py.manifest.model.SstTableInfo` are built from it).
+#[pyclass(frozen, module = "slatedb_py._native", name = "SstInfo")]
+pub struct PySstInfo {
+    info: SsTableInfo,
+    format_version: u16,
+    metadata_offset: u64,
+    size: usize,
+}
+
+#[pymethods]
+impl PySstInfo {
+    /// First user key (compacted SSTs), or the first seq as 8 BE bytes (WAL SSTs).
+    #[getter]
+    fn first_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.info.first_entry.as_ref().map(|b| PyBytes::new(py, b))
+    }
+
+    #[getter]
+    fn last_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.info.last_entry.as_ref().map(|b| PyBytes::new(py, b))
+    }
+
+    /// "compacted" or "wal".
+    #[getter]
+    fn sst_type(&self) -> &'static str {
+        self.info.sst_type.name()
+    }
+
+    /// None, "snappy", "zlib", "lz4" or "zstd".
+    #[getter]
+    fn compression(&self) -> Option<&'static str> {
+        self.info.compression.name()
+    }
+
+    #[getter]
+    fn format_version(&self) -> u16 {
+        self.format_version
+    }
+
+    #[getter]
+    fn index_offset(&self) -> u64 {
+        self.info.index_offset
+    }
+
+    #[getter]
+    fn index_len(&self) -> u64 {
+        self.info.index_len
+    }
+
+    #[getter]
+    fn filter_offset(&self) -> u64 {
+        self.info.filter_offset
+    }
+
+    #[getter]
+    fn filter_len(&self) -> u64 {
+        self.info.filter_len
+    }
+
+    #[getter]
+    fn stats_offset(&self) -> u64 {
+        self.info.stats_offset
+    }
+
+    #[getter]
+    fn stats_len(&self) -> u64 {
+        self.info.stats_len
+    }
+
+    /// "composite" or "legacy".
+    #[getter]
+    fn filter_format(&self) -> &'static str {
+        if self.info.filter_format == FILTER_FORMAT_COMPOSITE {
+            "composite"
+        } else {
+            "legacy"
+        }
+    }
+
+    #[getter]
+    fn metadata_offset(&self) -> u64 {
+        self.metadata_offset
+    }
+
+    /// The object's size in bytes.
+    #[getter]
+    fn size(&self) -> usize {
+        self.size
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SstInfo(sst_type={:?}, size={}, compression={:?}, format_version={})",
+            self.sst_type(),
+            self.size,
+            self.compression(),
+            self.format_version
+        )
+    }
+}
+
 #[pyclass(frozen, module = "slatedb_py._native", name = "SstFile")]
 pub struct PySstFile {
     pub file: SstFile,
@@ -90,7 +202,7 @@ pub struct PySstFile {
 }
 
 fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
-    key.cast::<PyBytes>().map(|b| b.as_bytes()).map_err(|_| {
+    key.cast::<PyBytes>().map(pyo3::types::PyBytesMethods::as_bytes).map_err(|_| {
         let tname = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
         invalid(format!("key must be bytes, not {tname}"), true)
     })
@@ -98,25 +210,14 @@ fn key_arg<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
 
 #[pymethods]
 impl PySstFile {
-    /// The SsTableInfo fields and the footer version, as a dict.
-    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let i = self.file.info();
-        let d = PyDict::new(py);
-        d.set_item("first_key", i.first_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
-        d.set_item("last_key", i.last_entry.as_ref().map(|b| PyBytes::new(py, b)))?;
-        d.set_item("sst_type", i.sst_type.name())?;
-        d.set_item("compression", i.compression.name())?;
-        d.set_item("format_version", self.file.format_version())?;
-        d.set_item("index_offset", i.index_offset)?;
-        d.set_item("index_len", i.index_len)?;
-        d.set_item("filter_offset", i.filter_offset)?;
-        d.set_item("filter_len", i.filter_len)?;
-        d.set_item("stats_offset", i.stats_offset)?;
-        d.set_item("stats_len", i.stats_len)?;
-        d.set_item("filter_format", if i.filter_format == 1 { "composite" } else { "legacy" })?;
-        d.set_item("metadata_offset", self.file.meta_offset())?;
-        d.set_item("size", self.file.size())?;
-        Ok(d)
+    /// The SsTableInfo fields, the footer version and the file's layout.
+    fn info(&self) -> PySstInfo {
+        PySstInfo {
+            info: self.file.info().clone(),
+            format_version: self.file.format_version(),
+            metadata_offset: self.file.meta_offset(),
+            size: self.file.size(),
+        }
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
@@ -127,7 +228,8 @@ impl PySstFile {
         d.set_item("num_merges", s.num_merges)?;
         d.set_item("raw_key_size", s.raw_key_size)?;
         d.set_item("raw_val_size", s.raw_val_size)?;
-        let blocks: Vec<(u16, u16, u16)> = s.block_stats.iter().map(|b| (b.num_puts, b.num_deletes, b.num_merges)).collect();
+        let blocks: Vec<(u16, u16, u16)> =
+            s.block_stats.iter().map(|b| (b.num_puts, b.num_deletes, b.num_merges)).collect();
         d.set_item("block_stats", blocks)?;
         Ok(Some(d))
     }
@@ -204,7 +306,7 @@ impl PyRowIterator {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRow>> {
-        let mut st = self.state.lock().map_err(|_| invalid("row iterator poisoned".into(), false))?;
+        let mut st = self.state.lock().map_err(|_| poisoned("row iterator"))?;
         if st.next >= st.buffer.len() {
             let RowIterState { iter, buffer, next } = &mut *st;
             buffer.clear();

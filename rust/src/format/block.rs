@@ -102,9 +102,8 @@ impl BlockBuilder {
     pub fn add(&mut self, row: &Row) -> CoreResult<()> {
         let shared = self.shared_with_last(row);
         if self.at_restart() {
-            let offset = u16::try_from(self.data.len()).map_err(|_| {
-                CoreError::invalid("block entry area outgrew the u16 restart offsets")
-            })?;
+            let offset = u16::try_from(self.data.len())
+                .map_err(|_| CoreError::invalid("block entry area outgrew the u16 restart offsets"))?;
             self.restarts.push(offset);
         }
         encode_v2(&mut self.data, row, shared);
@@ -118,8 +117,7 @@ impl BlockBuilder {
         for r in &self.restarts {
             self.data.extend_from_slice(&r.to_be_bytes());
         }
-        self.data
-            .extend_from_slice(&(self.restarts.len() as u16).to_be_bytes());
+        self.data.extend_from_slice(&(self.restarts.len() as u16).to_be_bytes());
         self.data
     }
 }
@@ -150,17 +148,9 @@ impl Block {
         }
         let entries_end = len - trailer;
         if n == 0 && entries_end != 0 {
-            return Err(CoreError::corrupt(
-                (len - 2) as u64,
-                "block has entries but no offsets",
-            ));
+            return Err(CoreError::corrupt((len - 2) as u64, "block has entries but no offsets"));
         }
-        let block = Block {
-            data: raw,
-            entries_end,
-            num_offsets: n,
-            format,
-        };
+        let block = Block { data: raw, entries_end, num_offsets: n, format };
         let mut prev = None;
         for i in 0..n {
             let off = block.offset(i);
@@ -188,6 +178,7 @@ impl Block {
         self.format
     }
 
+    #[allow(clippy::iter_not_returning_iterator, reason = "a cursor with a fallible `next`, not an Iterator")]
     pub fn iter(&self) -> BlockIter {
         BlockIter {
             entries: self.data.slice(..self.entries_end),
@@ -249,10 +240,7 @@ impl BlockIter {
         let b = &self.block;
         if self.pos >= b.entries_end {
             if self.next_offset < b.num_offsets {
-                return Err(CoreError::corrupt(
-                    self.pos as u64,
-                    "block ends before its last restart point",
-                ));
+                return Err(CoreError::corrupt(self.pos as u64, "block ends before its last restart point"));
             }
             return Ok(None);
         }
@@ -267,20 +255,14 @@ impl BlockIter {
                     self.key.clear();
                     self.next_offset += 1;
                 } else if self.next_offset < b.num_offsets && b.offset(self.next_offset) < start {
-                    return Err(CoreError::corrupt(
-                        start as u64,
-                        "row straddles a restart point",
-                    ));
+                    return Err(CoreError::corrupt(start as u64, "row straddles a restart point"));
                 }
                 let row = decode_v2_with(entries, &mut self.pos, &mut self.key, &mut self.keys)?;
                 Ok(Some(row))
             }
             BlockFormat::V1 => {
                 if !at_offset {
-                    return Err(CoreError::corrupt(
-                        start as u64,
-                        "row does not start at its recorded offset",
-                    ));
+                    return Err(CoreError::corrupt(start as u64, "row does not start at its recorded offset"));
                 }
                 self.next_offset += 1;
                 let row = decode_v0(entries, &mut self.pos, &self.first_key)?;
@@ -298,7 +280,7 @@ impl BlockIter {
             // Last restart whose key is < target; rows before it are all < target too.
             let (mut lo, mut hi) = (0usize, self.block.num_offsets);
             while hi - lo > 1 {
-                let mid = (lo + hi) / 2;
+                let mid = usize::midpoint(lo, hi);
                 if self.block.restart_key(mid)? < target {
                     lo = mid;
                 } else {
@@ -329,9 +311,7 @@ mod tests {
     use super::*;
 
     fn rows(n: usize) -> Vec<Row> {
-        (0..n)
-            .map(|i| Row::value(format!("key{i:05}").into_bytes(), vec![b'v'; i % 7], i as u64))
-            .collect()
+        (0..n).map(|i| Row::value(format!("key{i:05}").into_bytes(), vec![b'v'; i % 7], i as u64)).collect()
     }
 
     fn build(rows: &[Row], size: usize) -> Vec<Vec<u8>> {
@@ -391,8 +371,7 @@ mod tests {
     fn corrupt_trailers_are_errors() {
         let raw = build(&rows(40), 4096).pop().unwrap();
         for cut in 0..raw.len() {
-            let _ = Block::decode(Bytes::from(raw[..cut].to_vec()), BlockFormat::V2)
-                .and_then(|b| b.rows());
+            let _ = Block::decode(Bytes::from(raw[..cut].to_vec()), BlockFormat::V2).and_then(|b| b.rows());
         }
         assert!(Block::decode(Bytes::from_static(&[0]), BlockFormat::V2).is_err());
         assert!(Block::decode(Bytes::from_static(&[0, 9]), BlockFormat::V2).is_err());

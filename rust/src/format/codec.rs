@@ -86,8 +86,7 @@ pub fn compress(codec: Compression, raw: &[u8]) -> CoreResult<Vec<u8>> {
             .compress_vec(raw)
             .map_err(|e| CoreError::invalid(format!("snappy compression failed: {e}"))),
         Compression::Zlib => {
-            let mut enc =
-                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
             enc.write_all(raw).map_err(io)?;
             enc.finish().map_err(io)
         }
@@ -128,9 +127,7 @@ pub fn decompress(codec: Compression, payload: Bytes) -> CoreResult<Bytes> {
                 .map(Bytes::from)
                 .map_err(|e| CoreError::corrupt(0, format!("snappy decompression failed: {e}")))
         }
-        Compression::Zlib => {
-            read_capped(flate2::read::ZlibDecoder::new(&payload[..]), "zlib").map(Bytes::from)
-        }
+        Compression::Zlib => read_capped(flate2::read::ZlibDecoder::new(&payload[..]), "zlib").map(Bytes::from),
         Compression::Lz4 => {
             if payload.len() < 4 {
                 return Err(CoreError::corrupt(0, "lz4 section shorter than its size prefix"));
@@ -138,10 +135,7 @@ pub fn decompress(codec: Compression, payload: Bytes) -> CoreResult<Bytes> {
             let len = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]) as usize;
             // LZ4 expands at most ~255x.
             if len > payload.len().saturating_mul(256).saturating_add(64) || len > MAX_DECOMPRESSED {
-                return Err(CoreError::corrupt(
-                    0,
-                    format!("lz4 claims {len} bytes from {} compressed", payload.len()),
-                ));
+                return Err(CoreError::corrupt(0, format!("lz4 claims {len} bytes from {} compressed", payload.len())));
             }
             lz4_flex::block::decompress_size_prepended(&payload)
                 .map(Bytes::from)
@@ -169,13 +163,7 @@ pub fn write_section(out: &mut Vec<u8>, codec: Compression, raw: &[u8]) -> CoreR
 
 /// Checks the CRC of the section `file[offset..offset+len]` and returns its decompressed
 /// payload. Errors name the section and its file offset.
-pub fn read_section(
-    file: &Bytes,
-    offset: u64,
-    len: u64,
-    codec: Compression,
-    what: &'static str,
-) -> CoreResult<Bytes> {
+pub fn read_section(file: &Bytes, offset: u64, len: u64, codec: Compression, what: &'static str) -> CoreResult<Bytes> {
     let end = offset.checked_add(len).filter(|&e| e <= file.len() as u64);
     let Some(end) = end else {
         return Err(CoreError::corrupt(
@@ -191,12 +179,7 @@ pub fn read_section(
     let stored = u32::from_be_bytes([file[end - 4], file[end - 3], file[end - 2], file[end - 1]]);
     let computed = crc32(&payload);
     if stored != computed {
-        return Err(CoreError::Checksum {
-            offset,
-            what,
-            stored,
-            computed,
-        });
+        return Err(CoreError::Checksum { offset, what, stored, computed });
     }
     decompress(codec, payload).map_err(|e| e.within(offset, what))
 }
@@ -205,13 +188,8 @@ pub fn read_section(
 mod tests {
     use super::*;
 
-    const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Snappy,
-        Compression::Zlib,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    const ALL: [Compression; 5] =
+        [Compression::None, Compression::Snappy, Compression::Zlib, Compression::Lz4, Compression::Zstd];
 
     #[test]
     fn sections_round_trip_for_every_codec() {

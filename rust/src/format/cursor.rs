@@ -36,10 +36,7 @@ impl<'a> Cursor<'a> {
         if n > self.remaining() {
             return Err(CoreError::corrupt(
                 self.pos as u64,
-                format!(
-                    "{what} needs {n} bytes but only {} remain",
-                    self.remaining()
-                ),
+                format!("{what} needs {n} bytes but only {} remain", self.remaining()),
             ));
         }
         let out = &self.data[self.pos..self.pos + n];
@@ -80,28 +77,19 @@ impl<'a> Cursor<'a> {
         let mut value: u32 = 0;
         for i in 0..5 {
             let Some(&byte) = self.data.get(self.pos) else {
-                return Err(CoreError::corrupt(
-                    start as u64,
-                    format!("{what}: varint runs past the end"),
-                ));
+                return Err(CoreError::corrupt(start as u64, format!("{what}: varint runs past the end")));
             };
             self.pos += 1;
             let group = u32::from(byte & 0x7f);
             if i == 4 && group > 0x0f {
-                return Err(CoreError::corrupt(
-                    start as u64,
-                    format!("{what}: varint overflows 32 bits"),
-                ));
+                return Err(CoreError::corrupt(start as u64, format!("{what}: varint overflows 32 bits")));
             }
             value |= group << (7 * i);
             if byte & 0x80 == 0 {
                 return Ok(value);
             }
         }
-        Err(CoreError::corrupt(
-            start as u64,
-            format!("{what}: varint longer than 5 bytes"),
-        ))
+        Err(CoreError::corrupt(start as u64, format!("{what}: varint longer than 5 bytes")))
     }
 }
 

@@ -41,14 +41,12 @@ fn follow(buf: &[u8], at: usize, what: &str) -> CoreResult<usize> {
     let rel = read_u32(buf, at, what)? as usize;
     let target = at + rel;
     if rel == 0 || target >= buf.len() {
-        return Err(CoreError::corrupt(
-            at as u64,
-            format!("flatbuffer {what} offset {rel} points outside the buffer"),
-        ));
+        return Err(CoreError::corrupt(at as u64, format!("flatbuffer {what} offset {rel} points outside the buffer")));
     }
     Ok(target)
 }
 
+#[allow(clippy::struct_field_names, reason = "`table_len` is the vtable field's name in the FlatBuffers spec")]
 #[derive(Clone, Copy)]
 pub struct Table<'a> {
     buf: &'a [u8],
@@ -78,24 +76,12 @@ impl<'a> Table<'a> {
         let vtable_len = usize::from(read_u16(buf, vtable, "vtable length")?);
         let table_len = usize::from(read_u16(buf, vtable + 2, "table length")?);
         if vtable_len < 4 || vtable_len % 2 != 0 || vtable + vtable_len > buf.len() {
-            return Err(CoreError::corrupt(
-                vtable as u64,
-                format!("flatbuffer vtable length {vtable_len} is invalid"),
-            ));
+            return Err(CoreError::corrupt(vtable as u64, format!("flatbuffer vtable length {vtable_len} is invalid")));
         }
         if table_len < 4 || pos + table_len > buf.len() {
-            return Err(CoreError::corrupt(
-                pos as u64,
-                format!("flatbuffer table length {table_len} is invalid"),
-            ));
+            return Err(CoreError::corrupt(pos as u64, format!("flatbuffer table length {table_len} is invalid")));
         }
-        Ok(Table {
-            buf,
-            pos,
-            vtable,
-            vtable_len,
-            table_len,
-        })
+        Ok(Table { buf, pos, vtable, vtable_len, table_len })
     }
 
     /// Absolute position of field `slot` of `size` bytes, or None when absent.
@@ -199,16 +185,9 @@ impl<'a> Table<'a> {
         };
         let len = read_u32(self.buf, at, "vector length")? as usize;
         if len.checked_mul(4).and_then(|n| n.checked_add(at + 4)).is_none_or(|e| e > self.buf.len()) {
-            return Err(CoreError::corrupt(
-                at as u64,
-                format!("flatbuffer vector of {len} tables runs past the end"),
-            ));
+            return Err(CoreError::corrupt(at as u64, format!("flatbuffer vector of {len} tables runs past the end")));
         }
-        Ok(Some(TableVec {
-            buf: self.buf,
-            start: at + 4,
-            len,
-        }))
+        Ok(Some(TableVec { buf: self.buf, start: at + 4, len }))
     }
 
     /// A vector of scalars of `N` bytes each, returned as raw little-endian chunks.

@@ -18,6 +18,8 @@
 //! Tombstone and merge are mutually exclusive; any other bit is an error (a newer codec).
 //! Note the timestamp order: expire_ts comes before create_ts.
 
+use std::fmt::Write as _;
+
 use bytes::{Bytes, BytesMut};
 
 use super::cursor::{put_varint32, varint32_len, Cursor};
@@ -53,9 +55,9 @@ impl RowKind {
             "value" => Ok(RowKind::Value),
             "tombstone" => Ok(RowKind::Tombstone),
             "merge" => Ok(RowKind::Merge),
-            other => Err(CoreError::invalid(format!(
-                "row kind must be 'value', 'tombstone' or 'merge', not {other:?}"
-            ))),
+            other => {
+                Err(CoreError::invalid(format!("row kind must be 'value', 'tombstone' or 'merge', not {other:?}")))
+            }
         }
     }
 }
@@ -73,25 +75,11 @@ pub struct Row {
 
 impl Row {
     pub fn value(key: impl Into<Bytes>, value: impl Into<Bytes>, seq: u64) -> Self {
-        Row {
-            key: key.into(),
-            value: value.into(),
-            seq,
-            kind: RowKind::Value,
-            expire_ts: None,
-            create_ts: None,
-        }
+        Row { key: key.into(), value: value.into(), seq, kind: RowKind::Value, expire_ts: None, create_ts: None }
     }
 
     pub fn tombstone(key: impl Into<Bytes>, seq: u64) -> Self {
-        Row {
-            key: key.into(),
-            value: Bytes::new(),
-            seq,
-            kind: RowKind::Tombstone,
-            expire_ts: None,
-            create_ts: None,
-        }
+        Row { key: key.into(), value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: None }
     }
 
     pub fn flags(&self) -> u8 {
@@ -153,12 +141,14 @@ pub fn show_key(key: &[u8]) -> String {
             b'\\' => out.push_str("\\\\"),
             b'\'' => out.push_str("\\'"),
             0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
         }
     }
     out.push('\'');
     if key.len() > LIMIT {
-        out.push_str(&format!("... ({} bytes)", key.len()));
+        let _ = write!(out, "... ({} bytes)", key.len());
     }
     out
 }
@@ -243,20 +233,14 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
     if shared > key.len() {
         return Err(CoreError::corrupt(
             start as u64,
-            format!(
-                "row shares {shared} key bytes but the previous key has only {}",
-                key.len()
-            ),
+            format!("row shares {shared} key bytes but the previous key has only {}", key.len()),
         ));
     }
     if shared + unshared == 0 {
         return Err(CoreError::corrupt(start as u64, "row has an empty key"));
     }
     if shared + unshared > MAX_KEY_LEN {
-        return Err(CoreError::corrupt(
-            start as u64,
-            format!("row key of {} bytes exceeds 65535", shared + unshared),
-        ));
+        return Err(CoreError::corrupt(start as u64, format!("row key of {} bytes exceeds 65535", shared + unshared)));
     }
     let suffix = c.take(unshared, "key suffix")?;
     let value_start = c.pos();
@@ -264,22 +248,11 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
     let seq = c.u64("sequence number")?;
     let flags_at = c.pos();
     let flags = check_flags(c.u8("row flags")?, flags_at)?;
-    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 {
-        Some(c.i64("expire_ts")?)
-    } else {
-        None
-    };
-    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 {
-        Some(c.i64("create_ts")?)
-    } else {
-        None
-    };
+    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 { Some(c.i64("expire_ts")?) } else { None };
+    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 { Some(c.i64("create_ts")?) } else { None };
     let kind = kind_of(flags);
     if kind == RowKind::Tombstone && value_len != 0 {
-        return Err(CoreError::corrupt(
-            start as u64,
-            format!("tombstone row carries a {value_len}-byte value"),
-        ));
+        return Err(CoreError::corrupt(start as u64, format!("tombstone row carries a {value_len}-byte value")));
     }
     key.truncate(shared);
     key.extend_from_slice(suffix);
@@ -294,14 +267,7 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
         keys.split().freeze()
     };
     *pos = c.pos();
-    Ok(Row {
-        key: key_bytes,
-        value: data.slice(value_start..value_start + value_len),
-        seq,
-        kind,
-        expire_ts,
-        create_ts,
-    })
+    Ok(Row { key: key_bytes, value: data.slice(value_start..value_start + value_len), seq, kind, expire_ts, create_ts })
 }
 
 /// Decodes the V0 entry at `*pos`; `first_key` is the first key of the block (empty while
@@ -314,10 +280,7 @@ pub fn decode_v0(data: &Bytes, pos: &mut usize, first_key: &[u8]) -> CoreResult<
     if prefix_len > first_key.len() {
         return Err(CoreError::corrupt(
             start as u64,
-            format!(
-                "row shares {prefix_len} key bytes but the block's first key has only {}",
-                first_key.len()
-            ),
+            format!("row shares {prefix_len} key bytes but the block's first key has only {}", first_key.len()),
         ));
     }
     if prefix_len + suffix_len == 0 {
@@ -327,16 +290,8 @@ pub fn decode_v0(data: &Bytes, pos: &mut usize, first_key: &[u8]) -> CoreResult<
     let seq = c.u64("sequence number")?;
     let flags_at = c.pos();
     let flags = check_flags(c.u8("row flags")?, flags_at)?;
-    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 {
-        Some(c.i64("expire_ts")?)
-    } else {
-        None
-    };
-    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 {
-        Some(c.i64("create_ts")?)
-    } else {
-        None
-    };
+    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 { Some(c.i64("expire_ts")?) } else { None };
+    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 { Some(c.i64("create_ts")?) } else { None };
     let kind = kind_of(flags);
     let value = if kind == RowKind::Tombstone {
         Bytes::new()

@@ -29,9 +29,7 @@ impl SstType {
         match name {
             "compacted" => Ok(SstType::Compacted),
             "wal" => Ok(SstType::Wal),
-            other => Err(CoreError::invalid(format!(
-                "SST kind must be 'compacted' or 'wal', not {other:?}"
-            ))),
+            other => Err(CoreError::invalid(format!("SST kind must be 'compacted' or 'wal', not {other:?}"))),
         }
     }
 }
@@ -57,13 +55,11 @@ pub struct SsTableInfo {
 impl SsTableInfo {
     pub fn decode_table(t: &Table) -> CoreResult<Self> {
         let comp = t.u8(5, 0)?;
-        let compression = Compression::from_u8(comp).ok_or_else(|| {
-            CoreError::UnsupportedVersion {
-                offset: 0,
-                what: "compression codec",
-                version: u32::from(comp),
-                supported: "0 (none), 1 (snappy), 2 (zlib), 3 (lz4), 4 (zstd)",
-            }
+        let compression = Compression::from_u8(comp).ok_or_else(|| CoreError::UnsupportedVersion {
+            offset: 0,
+            what: "compression codec",
+            version: u32::from(comp),
+            supported: "0 (none), 1 (snappy), 2 (zlib), 3 (lz4), 4 (zstd)",
         })?;
         let sst_type = match t.u8(6, 0)? {
             0 => SstType::Compacted,
@@ -106,7 +102,7 @@ impl SsTableInfo {
     }
 
     /// Writes the table into `fbb` (so a manifest can embed it) and returns its offset.
-    pub fn build<'a>(&self, fbb: &mut FlatBufferBuilder<'a>) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
+    pub fn build(&self, fbb: &mut FlatBufferBuilder<'_>) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
         let first = self.first_entry.as_ref().map(|b| fbb.create_vector(b));
         let last = self.last_entry.as_ref().map(|b| fbb.create_vector(b));
         // Fields go in the order flatc's generated code adds them (size descending, then
@@ -158,10 +154,7 @@ pub fn decode_index(buf: &[u8]) -> CoreResult<Vec<BlockMeta>> {
     for i in 0..metas.len() {
         let m = metas.get(i)?;
         let key = m.bytes(1)?.ok_or_else(|| m.missing("BlockMeta.first_key"))?;
-        out.push(BlockMeta {
-            offset: m.u64(0, 0)?,
-            first_key: Bytes::copy_from_slice(key),
-        });
+        out.push(BlockMeta { offset: m.u64(0, 0)?, first_key: Bytes::copy_from_slice(key) });
     }
     Ok(out)
 }

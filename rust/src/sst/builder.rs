@@ -1,0 +1,247 @@
+//! Writing an SST: `SstBuilder` (compacted and WAL flavours) and `encode_sst`.
+
+use bytes::Bytes;
+
+use super::SST_FORMAT_VERSION;
+use crate::bloom::{encode_composite, BloomFilterBuilder, DEFAULT_FILTER_NAME};
+use crate::error::{CoreError, CoreResult};
+use crate::format::block::{BlockBuilder, MAX_BLOCK_SIZE};
+use crate::format::codec::{crc32, write_section, Compression};
+use crate::format::row::{show_key, Row, RowKind};
+use crate::format::tables::{
+    encode_index, BlockMeta, BlockStats, SsTableInfo, SstStats, SstType, FILTER_FORMAT_COMPOSITE,
+};
+
+#[derive(Clone, Debug)]
+pub struct SstOptions {
+    pub sst_type: SstType,
+    pub block_size: usize,
+    pub compression: Compression,
+    pub bloom_bits_per_key: u32,
+    pub min_filter_keys: u64,
+}
+
+impl SstOptions {
+    pub fn compacted() -> Self {
+        SstOptions {
+            sst_type: SstType::Compacted,
+            block_size: 4096,
+            compression: Compression::None,
+            bloom_bits_per_key: 10,
+            min_filter_keys: 1000,
+        }
+    }
+
+    pub fn wal() -> Self {
+        SstOptions { sst_type: SstType::Wal, block_size: MAX_BLOCK_SIZE, ..Self::compacted() }
+    }
+}
+
+/// The shortest key that is > `prev` and <= `next` (SlateDB's `compute_index_key`), given
+/// `prev < next`; equal keys (two versions of one key split across blocks) give the key.
+pub(super) fn separator(prev: &[u8], next: &[u8]) -> Bytes {
+    for (i, (a, b)) in prev.iter().zip(next).enumerate() {
+        if a != b {
+            return Bytes::copy_from_slice(&next[..=i]);
+        }
+    }
+    if prev.len() >= next.len() {
+        Bytes::copy_from_slice(next)
+    } else {
+        Bytes::copy_from_slice(&next[..=prev.len()])
+    }
+}
+
+pub struct SstBuilder {
+    opts: SstOptions,
+    out: Vec<u8>,
+    block: BlockBuilder,
+    block_stats: BlockStats,
+    index: Vec<BlockMeta>,
+    pending_index_key: Bytes,
+    prev: Option<(Bytes, u64)>,
+    first_key: Option<Bytes>,
+    first_seq: Option<u64>,
+    stats: SstStats,
+    filter: Option<BloomFilterBuilder>,
+}
+
+impl SstBuilder {
+    pub fn new(opts: SstOptions) -> CoreResult<Self> {
+        if opts.block_size == 0 || opts.block_size > MAX_BLOCK_SIZE {
+            return Err(CoreError::invalid(format!(
+                "block_size must be between 1 and {MAX_BLOCK_SIZE} bytes, not {}",
+                opts.block_size
+            )));
+        }
+        let filter = (opts.sst_type == SstType::Compacted && opts.bloom_bits_per_key > 0)
+            .then(|| BloomFilterBuilder::new(opts.bloom_bits_per_key));
+        Ok(SstBuilder {
+            block: BlockBuilder::new(opts.block_size),
+            opts,
+            out: Vec::new(),
+            block_stats: BlockStats::default(),
+            index: Vec::new(),
+            pending_index_key: Bytes::new(),
+            prev: None,
+            first_key: None,
+            first_seq: None,
+            stats: SstStats::default(),
+            filter,
+        })
+    }
+
+    /// Sets aside room for `bytes` of output up front, so a large SST grows in place instead
+    /// of by repeated doubling (which would briefly hold twice its size).
+    pub fn reserve(&mut self, bytes: usize) {
+        self.out.reserve(bytes.saturating_sub(self.out.len()));
+    }
+
+    /// Bytes written so far (finished data blocks), a lower bound of the final size.
+    pub fn estimated_size(&self) -> usize {
+        self.out.len()
+    }
+
+    pub fn num_rows(&self) -> u64 {
+        self.stats.num_rows() + self.block.len() as u64
+    }
+
+    pub fn add(&mut self, row: &Row) -> CoreResult<()> {
+        row.validate()?;
+        match (&self.prev, self.opts.sst_type) {
+            (Some((pk, ps)), SstType::Compacted) => {
+                if !(pk < &row.key || (pk == &row.key && *ps > row.seq)) {
+                    return Err(CoreError::invalid(format!(
+                        "rows of a compacted SST must be sorted by key, then by seq descending, \
+                         without duplicates: key {} seq {} follows key {} seq {}",
+                        show_key(&row.key),
+                        row.seq,
+                        show_key(pk),
+                        ps
+                    )));
+                }
+            }
+            (Some((_, ps)), SstType::Wal) => {
+                if row.seq < *ps {
+                    return Err(CoreError::invalid(format!(
+                        "rows of a WAL SST must be in seq order: key {} seq {} follows seq {}",
+                        show_key(&row.key),
+                        row.seq,
+                        ps
+                    )));
+                }
+            }
+            (None, _) => {}
+        }
+        // The index key is only needed when the row starts a block.
+        let index_key = |prev: &Option<(Bytes, u64)>| match (prev, self.opts.sst_type) {
+            (_, SstType::Wal) => Bytes::copy_from_slice(&row.seq.to_be_bytes()),
+            (Some((pk, _)), SstType::Compacted) => separator(pk, &row.key),
+            (None, SstType::Compacted) => Bytes::new(),
+        };
+        if !self.block.would_fit(row) {
+            let key = index_key(&self.prev);
+            self.finish_block()?;
+            self.pending_index_key = key;
+        } else if self.block.is_empty() {
+            self.pending_index_key = index_key(&self.prev);
+        }
+        self.block.add(row)?;
+        match row.kind {
+            RowKind::Value => self.block_stats.num_puts = self.block_stats.num_puts.saturating_add(1),
+            RowKind::Tombstone => self.block_stats.num_deletes = self.block_stats.num_deletes.saturating_add(1),
+            RowKind::Merge => self.block_stats.num_merges = self.block_stats.num_merges.saturating_add(1),
+        }
+        self.stats.raw_key_size += row.key.len() as u64;
+        self.stats.raw_val_size += row.value.len() as u64;
+        if let Some(f) = &mut self.filter {
+            f.add_key(&row.key);
+        }
+        if self.first_key.is_none() {
+            self.first_key = Some(row.key.clone());
+            self.first_seq = Some(row.seq);
+        }
+        self.prev = Some((row.key.clone(), row.seq));
+        Ok(())
+    }
+
+    fn finish_block(&mut self) -> CoreResult<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::replace(&mut self.block, BlockBuilder::new(self.opts.block_size));
+        let offset = self.out.len() as u64;
+        write_section(&mut self.out, self.opts.compression, &block.finish())?;
+        self.index.push(BlockMeta { offset, first_key: std::mem::take(&mut self.pending_index_key) });
+        let bs = std::mem::take(&mut self.block_stats);
+        self.stats.num_puts += u64::from(bs.num_puts);
+        self.stats.num_deletes += u64::from(bs.num_deletes);
+        self.stats.num_merges += u64::from(bs.num_merges);
+        self.stats.block_stats.push(bs);
+        Ok(())
+    }
+
+    /// Finishes the file. An SST needs at least one row.
+    pub fn finish(mut self) -> CoreResult<Vec<u8>> {
+        self.finish_block()?;
+        if self.index.is_empty() {
+            return Err(CoreError::invalid("an SST needs at least one row"));
+        }
+        let codec = self.opts.compression;
+        let data_end = self.out.len() as u64;
+        let compacted = self.opts.sst_type == SstType::Compacted;
+        let mut filter_len = 0;
+        if let Some(f) = &self.filter {
+            if self.stats.num_rows() >= self.opts.min_filter_keys {
+                let block = encode_composite(&[(DEFAULT_FILTER_NAME, &f.build())]);
+                filter_len = write_section(&mut self.out, codec, &block)?;
+            }
+        }
+        let index_offset = self.out.len() as u64;
+        let index_len = write_section(&mut self.out, codec, &encode_index(&self.index))?;
+        let (stats_offset, stats_len) = if compacted {
+            let at = self.out.len() as u64;
+            (at, write_section(&mut self.out, codec, &self.stats.encode())?)
+        } else {
+            (0, 0)
+        };
+        let (first_entry, last_entry) = if compacted {
+            (self.first_key.clone(), self.prev.map(|(k, _)| k))
+        } else {
+            (self.first_seq.map(|s| Bytes::copy_from_slice(&s.to_be_bytes())), None)
+        };
+        let info = SsTableInfo {
+            first_entry,
+            last_entry,
+            index_offset,
+            index_len,
+            filter_offset: data_end,
+            filter_len,
+            compression: codec,
+            sst_type: self.opts.sst_type,
+            stats_offset,
+            stats_len,
+            // 0.17.0 marks WAL SSTs composite too, though they carry no filter.
+            filter_format: FILTER_FORMAT_COMPOSITE,
+        };
+        let meta_offset = self.out.len() as u64;
+        let meta = info.encode();
+        self.out.extend_from_slice(&meta);
+        self.out.extend_from_slice(&crc32(&meta).to_be_bytes());
+        self.out.extend_from_slice(&meta_offset.to_be_bytes());
+        self.out.extend_from_slice(&SST_FORMAT_VERSION.to_be_bytes());
+        Ok(self.out)
+    }
+}
+
+/// Encodes `rows` as one SST.
+pub fn encode_sst(rows: &[Row], opts: SstOptions) -> CoreResult<Vec<u8>> {
+    let mut b = SstBuilder::new(opts)?;
+    for (i, row) in rows.iter().enumerate() {
+        b.add(row).map_err(|e| match e {
+            CoreError::Invalid(m) => CoreError::Invalid(format!("row {i}: {m}")),
+            other => other,
+        })?;
+    }
+    b.finish()
+}

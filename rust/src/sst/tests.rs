@@ -1,0 +1,135 @@
+use bytes::Bytes;
+
+use super::builder::separator;
+use super::*;
+use crate::format::codec::Compression;
+use crate::format::row::Row;
+use crate::format::tables::SstType;
+
+fn rows(n: u32) -> Vec<Row> {
+    (0..n)
+        .map(|i| {
+            let mut r =
+                Row::value(format!("key{i:07}").into_bytes(), format!("value-{i}").into_bytes(), u64::from(i) + 1);
+            if i % 5 == 0 {
+                r = Row::tombstone(r.key, r.seq);
+            }
+            r.create_ts = Some(1000 + i64::from(i));
+            r
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #[test]
+    fn find_block_agrees_with_a_plain_search(
+        keys in proptest::collection::btree_set(proptest::collection::vec(proptest::prelude::prop_oneof![proptest::prelude::Just(0u8), proptest::prelude::Just(b'k'), 0u8..4, proptest::prelude::Just(255u8)], 1..14), 1..300),
+        probes in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..14), 1..40),
+        block_size in 40usize..300,
+    ) {
+        let rows: Vec<Row> = keys.iter().map(|k| Row::value(k.clone(), vec![1u8; 3], 1)).collect();
+        let file = SstFile::open(Bytes::from(encode_sst(&rows, SstOptions { block_size, ..SstOptions::compacted() }).unwrap())).unwrap();
+        for probe in probes.iter().chain(keys.iter()) {
+            let plain = file.index().partition_point(|m| m.first_key.as_ref() < probe.as_slice()).saturating_sub(1);
+            proptest::prop_assert_eq!(file.find_block(probe), plain);
+        }
+    }
+}
+
+#[test]
+fn separators() {
+    assert_eq!(&separator(b"abc", b"abd")[..], b"abd");
+    assert_eq!(&separator(b"abc", b"b")[..], b"b");
+    assert_eq!(&separator(b"ab", b"abc")[..], b"abc");
+    assert_eq!(&separator(b"ab", b"abcd")[..], b"abc");
+    assert_eq!(&separator(b"abc", b"abc")[..], b"abc");
+    assert_eq!(&separator(b"abzz", b"ac")[..], b"ac");
+}
+
+#[test]
+fn compacted_round_trip_get_and_filter() {
+    for codec in [Compression::None, Compression::Snappy, Compression::Zlib, Compression::Lz4, Compression::Zstd] {
+        let input = rows(3000);
+        let opts = SstOptions { compression: codec, ..SstOptions::compacted() };
+        let file = SstFile::open(Bytes::from(encode_sst(&input, opts).unwrap())).unwrap();
+        assert!(file.filter().is_some());
+        assert!(file.num_blocks() > 10);
+        let mut it = file.iter();
+        let mut back = Vec::new();
+        while let Some(r) = it.next_row().unwrap() {
+            back.push(r);
+        }
+        assert_eq!(back, input);
+        for r in input.iter().step_by(7) {
+            assert_eq!(file.get(&r.key).unwrap().as_ref(), Some(r));
+        }
+        assert_eq!(file.get(b"key").unwrap(), None);
+        assert_eq!(file.get(b"zzz").unwrap(), None);
+        let stats = file.stats().unwrap();
+        assert_eq!(stats.num_deletes, 600);
+        assert_eq!(stats.num_rows(), 3000);
+    }
+}
+
+#[test]
+fn versions_straddling_blocks_get_the_newest() {
+    let input: Vec<Row> = (0..400u64).rev().map(|s| Row::value(&b"same"[..], vec![b'x'; 30], s + 1)).collect();
+    let mut all = vec![Row::value(&b"a"[..], &b"1"[..], 9)];
+    all.extend(input);
+    all.push(Row::value(&b"z"[..], &b"2"[..], 9));
+    let file = SstFile::open(Bytes::from(
+        encode_sst(&all, SstOptions { block_size: 256, ..SstOptions::compacted() }).unwrap(),
+    ))
+    .unwrap();
+    assert!(file.num_blocks() > 20);
+    assert_eq!(file.get(b"same").unwrap().unwrap().seq, 400);
+    assert_eq!(file.get(b"z").unwrap().unwrap().seq, 9);
+}
+
+#[test]
+fn wal_flavour() {
+    let mut input = rows(500);
+    input.reverse();
+    for (i, r) in input.iter_mut().enumerate() {
+        r.seq = i as u64 / 3 + 1;
+    }
+    let file = SstFile::open(Bytes::from(encode_sst(&input, SstOptions::wal()).unwrap())).unwrap();
+    assert_eq!(file.info().sst_type, SstType::Wal);
+    assert!(file.filter().is_none() && file.stats().is_none());
+    assert_eq!(file.info().first_entry.as_deref(), Some(&1u64.to_be_bytes()[..]));
+    let r = &input[17];
+    assert_eq!(file.get(&r.key).unwrap().as_ref(), Some(r));
+}
+
+#[test]
+fn unsorted_input_is_refused() {
+    let mut input = rows(10);
+    input.swap(3, 4);
+    let err = encode_sst(&input, SstOptions::compacted()).unwrap_err();
+    assert!(err.to_string().contains("row 4"), "{err}");
+}
+
+#[test]
+fn every_truncation_and_flip_is_an_error_or_exact() {
+    let input = rows(200);
+    let data =
+        encode_sst(&input, SstOptions { block_size: 512, min_filter_keys: 10, ..SstOptions::compacted() }).unwrap();
+    for cut in 0..data.len() {
+        assert!(SstFile::open(Bytes::from(data[..cut].to_vec())).is_err());
+    }
+    for i in (0..data.len()).step_by(3) {
+        let mut bad = data.clone();
+        bad[i] ^= 0x20;
+        let result = SstFile::open(Bytes::from(bad)).and_then(|f| {
+            let mut it = f.iter();
+            let mut out = Vec::new();
+            while let Some(r) = it.next_row()? {
+                out.push(r);
+            }
+            Ok(out)
+        });
+        if let Ok(out) = result {
+            assert_eq!(out, input, "flip at {i} gave a wrong answer");
+        }
+    }
+}
