@@ -33,8 +33,9 @@ demo: build-dev ## the demo: a database in a local folder: write, read, scan, re
 	slatedb-py demo
 
 .PHONY: test-rust
-test-rust: ## cargo test of the native core (no Python needed)
+test-rust: install ## cargo test of the native core, then of its Python error mapping
 	cargo test --locked
+	cargo test --locked --features python
 
 .PHONY: test-python
 test-python: build-dev ## pytest, slow tests (fuzzing, crash loops) included
@@ -60,7 +61,7 @@ lint: build-dev ## ruff, mypy (strict), stubtest of the native module, cargo fmt
 	$(PY) -m ruff check $(PY_SOURCES)
 	$(PY) -m ruff format --check $(PY_SOURCES)
 	$(PY) -m mypy
-	$(PY) -m mypy.stubtest slatedb_py._native --allowlist python/stubtest-allowlist.txt
+	$(PY) -m mypy.stubtest slatedb_py._native
 	cargo fmt --check
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo clippy --all-targets --locked --features python -- -D warnings

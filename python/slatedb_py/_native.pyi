@@ -68,7 +68,8 @@ class Row:
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
-# A row as encode_sst and merge_rows take it: a Row, or (key, value, seq[, kind[, expire_ts[, create_ts]]]).
+# A row as encode_sst and merge_rows take it: a Row, or
+# (key, value, seq[, kind[, expire_ts[, create_ts]]]).
 _RowLike: TypeAlias = (
     Row
     | tuple[bytes, bytes | None, int]
@@ -168,7 +169,7 @@ class Fetch:
     def resume(self, replies: list[tuple[list[Buffer], int]]) -> _Resumed: ...
 
 # What a Fetch's `resume` continues: a point read, a batch read, a scan page, a compaction step.
-_Resumed: TypeAlias = bytes | None | list[bytes | None] | list[tuple[bytes, bytes]] | Buffer | Fetch
+_Resumed: TypeAlias = bytes | list[bytes | None] | list[tuple[bytes, bytes]] | Buffer | Fetch | None
 
 @final
 class Tables:
@@ -201,7 +202,7 @@ class Tree:
         memtables: list[Memtable],
         levels: list[tuple[bytes, bool, list[_TableRef]]],
     ) -> Self: ...
-    def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None | Fetch: ...
+    def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | Fetch | None: ...
     def get_many(
         self, keys: Iterable[bytes], snapshot_seq: int, now: int
     ) -> list[bytes | None] | Fetch: ...

@@ -12,7 +12,7 @@ With a `DiskCache` (remote stores), ranges and tails are served from local disk 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from slatedb_py import _native
 from slatedb_py.disk_cache import DiskCache
@@ -23,18 +23,21 @@ Fetch = _native.Fetch
 
 # Threads serving the objects of one request at once (a get_many over many SSTs). obstore
 # releases the GIL while it waits, so these overlap their round trips.
+T = TypeVar("T")
+
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slatedb-fetch")
 
 
-def drive(store: Store, got: Any, cache: DiskCache | None = None) -> Any:
+def drive(store: Store, got: Fetch | T, cache: DiskCache | None = None) -> T:
     """Serves the Fetch requests of one native call until it answers; returns the answer."""
-    while type(got) is Fetch:
+    while isinstance(got, Fetch):
         parts = got.parts
         if len(parts) == 1:
             replies = [_serve(store, parts[0], cache)]
         else:
             replies = list(_POOL.map(lambda p: _serve(store, p, cache), parts))
-        got = got.resume(replies)
+        # A resumed call answers what the call that asked answers (the fetch contract).
+        got = cast("Fetch | T", got.resume(replies))
     return got
 
 

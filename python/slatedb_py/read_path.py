@@ -57,7 +57,7 @@ class ReadView:
         return {self._path(v) for v in self.manifest.all_views()}
 
     @cached_property
-    def tree(self) -> Any:
+    def tree(self) -> _native.Tree:
         """The native tree: memtables, then each L0 SST, then each sorted run (searched by
         bisecting on its SSTs' key ranges); segments (RFC-0024) keep their key prefix."""
         m = self.manifest
@@ -71,13 +71,10 @@ class ReadView:
         return _native.Tree(self.tables.native, list(self.memtables), levels)
 
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
-        got = self.tree.get(key, snapshot_seq, now)
-        if type(got) is _native.Fetch:
-            return self.tables.drive(got)  # type: ignore[no-any-return]
-        return got  # type: ignore[no-any-return]
+        return self.tables.drive(self.tree.get(key, snapshot_seq, now))
 
     def get_many(self, keys: list[bytes], snapshot_seq: int, now: int) -> list[bytes | None]:
-        return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))  # type: ignore[no-any-return]
+        return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))
 
     def scan(
         self,
@@ -152,10 +149,10 @@ class _Pages:
             return []
         for _ in range(READ_ATTEMPTS):
             try:
-                return self.view.tables.drive(self.native.next_page(self.page_rows))  # type: ignore[no-any-return]
+                return self.view.tables.drive(self.native.next_page(self.page_rows))
             except MissingObjectError as err:
                 self._move(err, last)
-        return self.view.tables.drive(self.native.next_page(self.page_rows))  # type: ignore[no-any-return]
+        return self.view.tables.drive(self.native.next_page(self.page_rows))
 
     def _move(self, err: MissingObjectError, last: bytes | None) -> None:
         """Continues on the owner's newer tree after `last`, the last key returned."""
@@ -204,10 +201,10 @@ class DbIterator:
         return self._pages.view
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        return self._cursor  # type: ignore[no-any-return]
+        return self._cursor
 
     def __next__(self) -> tuple[bytes, bytes]:
-        return next(self._cursor)  # type: ignore[no-any-return]
+        return next(self._cursor)
 
     def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
         """Up to `n` pairs (fewer at the end, or when loading the next page failed: the
@@ -216,7 +213,7 @@ class DbIterator:
             raise InvalidArgumentError(f"next_batch needs a positive int, not {n!r:.40}")
         self._pages.page_rows = max(SCAN_PAGE, min(n, 65_536))
         try:
-            return self._cursor.take(n)  # type: ignore[no-any-return]
+            return self._cursor.take(n)
         finally:
             self._pages.page_rows = SCAN_PAGE
 

@@ -41,7 +41,7 @@ class Reads:
         now = self._clock.now_ms()
         try:
             got = view.tree.get(k, seq, now)  # the hot path: one native call
-            return got if type(got) is not Fetch else view.tables.drive(got)  # type: ignore[no-any-return]
+            return view.tables.drive(got) if isinstance(got, Fetch) else got
         except MissingObjectError as err:
             return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
 

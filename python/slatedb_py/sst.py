@@ -8,17 +8,23 @@ folder the native core opens and reads the files itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slatedb_py import _native
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.disk_cache import DiskCache
-from slatedb_py.fetch import drive
+from slatedb_py.fetch import Fetch, drive
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import SstHandle, SstTableInfo, SstView
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
+
+if TYPE_CHECKING:  # the native zero-copy buffers' type
+    from typing_extensions import Buffer
+
+
+T = TypeVar("T")
 
 
 def _namespace(inner: Any) -> str:
@@ -54,11 +60,11 @@ class TableCache:
             )
         return cls(store, options.block_cache_bytes, disk)
 
-    def drive(self, got: Any) -> Any:
+    def drive(self, got: Fetch | T) -> T:
         """Serves a native call's byte requests until it answers (`fetch.drive`)."""
         return drive(self.store, got, self.disk_cache)
 
-    def add_written(self, path: str, data: bytes) -> _native.SstFile:
+    def add_written(self, path: str, data: Buffer) -> _native.SstFile:
         """Registers an SST this process just wrote: its metadata is parsed from memory, so
         reads need not fetch it back; its blocks are read when a read needs them."""
         return self.native.add_written(path, data)
@@ -73,7 +79,7 @@ class TableCache:
 
 
 def store_sst(
-    store: Store, paths: DbPaths, data: bytes, clock: Clock, tables: TableCache | None = None
+    store: Store, paths: DbPaths, data: Buffer, clock: Clock, tables: TableCache | None = None
 ) -> SstView:
     """Puts an encoded SST under `compacted/<new ULID>.sst` and returns its view for the
     manifest. With `tables`, the SST is registered there (its metadata parsed from memory)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import obstore
 from obstore import exceptions as obx
@@ -27,6 +27,9 @@ from slatedb_py.errors import (
     MissingObjectError,
     UnavailableError,
 )
+
+if TYPE_CHECKING:  # the native zero-copy buffers' type
+    from typing_extensions import Buffer
 
 T = TypeVar("T")
 
@@ -181,7 +184,7 @@ class Store:
     def put(self, path: str, data: Any) -> None:
         self._call("put", path, lambda: obstore.put(self.inner, path, data))
 
-    def put_if_absent(self, path: str, data: bytes) -> bool:
+    def put_if_absent(self, path: str, data: Buffer) -> bool:
         """Creates ``path`` only if it does not exist. False when it already did.
 
         A create retried after a lost response finds its own object: the contents are compared

@@ -18,6 +18,8 @@ from slatedb_py.memtable import new_durable_watermark
 from slatedb_py.safety import CLIENT_WINDOW_S
 
 if TYPE_CHECKING:  # the Db owns this writer; only its type is named here
+    from typing_extensions import Buffer
+
     from slatedb_py.db import Db
 
 
@@ -25,7 +27,7 @@ class WalWriter:
     def __init__(self, db: Db, next_wal_id: int, durable_seq: int) -> None:
         self.db = db
         self.lock = threading.Lock()  # one upload at a time; also held by a freeze
-        self.unsent: list[tuple[bytes, int]] = []  # encoded chunks not yet stored, oldest first
+        self.unsent: list[tuple[Buffer, int]] = []  # encoded chunks not yet stored, oldest first
         self.next_id = next_wal_id
         self.last_id = next_wal_id - 1
         self.durable = new_durable_watermark(durable_seq)
@@ -75,7 +77,7 @@ class WalWriter:
         self.queue(active.take_wal(db.options.compression), upto)
         return upto
 
-    def queue(self, chunk: tuple[bytes, int, int, int] | None, upto: int) -> None:
+    def queue(self, chunk: tuple[Buffer, int, int, int] | None, upto: int) -> None:
         """Queues an encoded chunk (`Memtable.take_wal`) covering rows up to seq `upto`."""
         if chunk is not None:
             self.unsent.append((chunk[0], upto))
@@ -95,7 +97,7 @@ class WalWriter:
             self.unsent.pop(0)
             self.durable.advance(upto)
 
-    def _upload(self, data: bytes) -> None:
+    def _upload(self, data: Buffer) -> None:
         db = self.db
         wid = self.next_id
         key = db._paths.wal(wid)
