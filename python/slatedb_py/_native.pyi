@@ -137,6 +137,12 @@ class SstInfo:
     def metadata_offset(self) -> int: ...
     @property
     def size(self) -> int: ...
+    @property
+    def first_seq(self) -> int | None:
+        """The first sequence number of a WAL SST."""
+    @property
+    def data_len(self) -> int:
+        """Bytes of data blocks (they end where the filter section starts)."""
 
 @final
 class SstFile:

@@ -55,7 +55,7 @@ def create_checkpoint(
     that writer made durable in the manifest (use `Db.create_checkpoint` to flush first).
     """
     options = check_options(options, CheckpointOptions)
-    return checkpoint.create_checkpoint(_manifests(path, store), options, clock or SystemClock())
+    return checkpoint.add_checkpoint(_manifests(path, store), options, clock or SystemClock())
 
 
 def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Checkpoint]:
@@ -64,7 +64,7 @@ def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Che
         raise InvalidTypeError(
             f"name must be a str or None, not {type(name).__name__} {name!r:.60}"
         )
-    return checkpoint.list_checkpoints(_manifests(path, store), name)
+    return checkpoint.checkpoints_named(_manifests(path, store), name)
 
 
 def run_gc_once(

@@ -109,7 +109,7 @@ def _not_found(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> Checkpoint
     )
 
 
-def create_checkpoint(
+def add_checkpoint(
     manifests: ManifestStore,
     options: CheckpointOptions,
     clock: Clock,
@@ -160,7 +160,7 @@ def create_checkpoint(
     return CheckpointCreateResult(cid, pinned)
 
 
-def refresh_checkpoint(
+def renew_checkpoint(
     manifests: ManifestStore, checkpoint_id: uuid.UUID, lifetime: timedelta | None, clock: Clock
 ) -> Checkpoint:
     cid = _check_id(checkpoint_id)
@@ -180,7 +180,7 @@ def refresh_checkpoint(
     return Checkpoint.of(refreshed)
 
 
-def delete_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> None:
+def remove_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> None:
     cid = _check_id(checkpoint_id)
 
     tried = False
@@ -197,6 +197,6 @@ def delete_checkpoint(manifests: ManifestStore, checkpoint_id: uuid.UUID) -> Non
     manifests.update(delete)
 
 
-def list_checkpoints(manifests: ManifestStore, name: str | None = None) -> list[Checkpoint]:
+def checkpoints_named(manifests: ManifestStore, name: str | None = None) -> list[Checkpoint]:
     _, m = manifests.require_latest()
     return [Checkpoint.of(c) for c in m.checkpoints if name is None or c.name == name]

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 
-from slatedb_py.checkpoint import create_checkpoint, resolve
+from slatedb_py.checkpoint import add_checkpoint, resolve
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions
 from slatedb_py.errors import CheckpointNotFoundError, InvalidArgumentError, InvalidTypeError
@@ -74,9 +74,7 @@ def make_clone(
 
     if existing is None:
         if checkpoint_id is None:
-            checkpoint_id = create_checkpoint(
-                parent, CheckpointOptions(lifetime=EPHEMERAL), clock
-            ).id
+            checkpoint_id = add_checkpoint(parent, CheckpointOptions(lifetime=EPHEMERAL), clock).id
         _, source = resolve(parent, checkpoint_id, now_s)
         inherited = tuple(
             replace(

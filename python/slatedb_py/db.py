@@ -302,7 +302,7 @@ class Db(Reads):
         options = check_options(options, CheckpointOptions)  # before the flush writes anything
         self._check_open()
         self.flush_memtable()
-        return checkpoint.create_checkpoint(
+        return checkpoint.add_checkpoint(
             self._manifests, options, self._clock, update=self._fence.update
         )
 
@@ -316,7 +316,7 @@ class Db(Reads):
         clock: Clock | None = None,
     ) -> checkpoint.Checkpoint:
         """Sets the checkpoint's expiry to now + `lifetime` (None: never expires)."""
-        return checkpoint.refresh_checkpoint(
+        return checkpoint.renew_checkpoint(
             ManifestStore(Store.resolve(store), DbPaths.of(path)),
             checkpoint_id,
             lifetime,
@@ -326,7 +326,7 @@ class Db(Reads):
     @staticmethod
     def delete_checkpoint(path: str, store: Any, checkpoint_id: uuid.UUID) -> None:
         """Removes the checkpoint; the collector may then reclaim what only it pinned."""
-        checkpoint.delete_checkpoint(
+        checkpoint.remove_checkpoint(
             ManifestStore(Store.resolve(store), DbPaths.of(path)), checkpoint_id
         )
 

@@ -21,8 +21,7 @@ do not mutate a buffer after passing it in.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from slatedb_py import _native
 from slatedb_py._native import BloomFilter, Row
@@ -41,89 +40,11 @@ __all__ = [
 ]
 
 
-class SstInfoFields(Protocol):
-    """What both ``_native.SstInfo`` (``SstFile.info()`` of the native handle) and ``SstInfo``
-    hold: the SsTableInfo fields, read by ``manifest.model.SstTableInfo.from_native``."""
-
-    @property
-    def first_key(self) -> bytes | None: ...
-    @property
-    def last_key(self) -> bytes | None: ...
-    @property
-    def sst_type(self) -> str: ...
-    @property
-    def compression(self) -> str | None: ...
-    @property
-    def index_offset(self) -> int: ...
-    @property
-    def index_len(self) -> int: ...
-    @property
-    def filter_offset(self) -> int: ...
-    @property
-    def filter_len(self) -> int: ...
-    @property
-    def stats_offset(self) -> int: ...
-    @property
-    def stats_len(self) -> int: ...
-    @property
-    def filter_format(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class SstInfo:
-    """The SST's footer metadata (``SsTableInfo``) plus the format version.
-
-    ``first_key``/``last_key`` are user keys for compacted SSTs. For WAL SSTs ``first_key``
-    is the first row's sequence number as 8 big-endian bytes (see ``first_seq``) and
-    ``last_key`` is None. Lengths include each section's 4-byte checksum.
-    """
-
-    first_key: bytes | None
-    last_key: bytes | None
-    sst_type: SstKind
-    compression: Compression
-    format_version: int
-    index_offset: int
-    index_len: int
-    filter_offset: int
-    filter_len: int
-    stats_offset: int
-    stats_len: int
-    filter_format: Literal["legacy", "composite"]
-    metadata_offset: int
-    size: int
-
-    @classmethod
-    def from_native(cls, info: _native.SstInfo) -> SstInfo:
-        """From what a native SST handle's ``info()`` returns."""
-        return cls(
-            first_key=info.first_key,
-            last_key=info.last_key,
-            sst_type=info.sst_type,
-            compression=info.compression,
-            format_version=info.format_version,
-            index_offset=info.index_offset,
-            index_len=info.index_len,
-            filter_offset=info.filter_offset,
-            filter_len=info.filter_len,
-            stats_offset=info.stats_offset,
-            stats_len=info.stats_len,
-            filter_format=info.filter_format,
-            metadata_offset=info.metadata_offset,
-            size=info.size,
-        )
-
-    @property
-    def first_seq(self) -> int | None:
-        """The first sequence number of a WAL SST."""
-        if self.sst_type != "wal" or self.first_key is None or len(self.first_key) != 8:
-            return None
-        return int.from_bytes(self.first_key, "big")
-
-    @property
-    def data_len(self) -> int:
-        """Bytes of data blocks (they end where the filter section starts)."""
-        return self.filter_offset
+# An SST's footer metadata (`SsTableInfo`) plus its format version and layout, read-only.
+# `first_key`/`last_key` are user keys for compacted SSTs; for WAL SSTs `first_key` is the
+# first row's sequence number as 8 big-endian bytes (`first_seq`) and `last_key` is None.
+# Lengths include each section's 4-byte checksum.
+SstInfo = _native.SstInfo
 
 
 class SstFile:
@@ -134,7 +55,7 @@ class SstFile:
 
     def __init__(self, native: _native.SstFile) -> None:
         self._native = native
-        self.info = SstInfo.from_native(native.info())
+        self.info = native.info()
 
     @property
     def num_blocks(self) -> int:

@@ -20,7 +20,7 @@ import weakref
 from dataclasses import replace
 from typing import Any
 
-from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint, is_live, resolve
+from slatedb_py.checkpoint import add_checkpoint, is_live, remove_checkpoint, resolve
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import CheckpointOptions, ReaderOptions, check_options
 from slatedb_py.errors import (
@@ -116,7 +116,7 @@ class DbReader(Reads):
         lid, latest = self._manifests.require_latest()
         entry = latest.checkpoint(self._own) if self._own is not None else None
         if entry is None or not is_live(entry, now_s):
-            cp = create_checkpoint(self._manifests, CheckpointOptions(lifetime=life), self._clock)
+            cp = add_checkpoint(self._manifests, CheckpointOptions(lifetime=life), self._clock)
             self._own = cp.id
             return cp.manifest_id, self._read_pinned(cp.manifest_id)
         current = self._manifests.read(entry.manifest_id) if entry.manifest_id != lid else latest
@@ -264,7 +264,7 @@ class DbReader(Reads):
             self._view = None
         if self._own is not None:
             try:
-                delete_checkpoint(self._manifests, self._own)
+                remove_checkpoint(self._manifests, self._own)
             except (CheckpointNotFoundError, UnavailableError):
                 pass  # reaped already, or the store is down: it expires on its own
 

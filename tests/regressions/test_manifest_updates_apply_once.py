@@ -18,7 +18,7 @@ import pytest
 from obstore.store import MemoryStore
 
 from slatedb_py import Db, admin
-from slatedb_py.checkpoint import create_checkpoint, delete_checkpoint
+from slatedb_py.checkpoint import add_checkpoint, remove_checkpoint
 from slatedb_py.clock import ManualClock
 from slatedb_py.config import CheckpointOptions, DbOptions
 from slatedb_py.manifest.model import Manifest
@@ -57,14 +57,14 @@ def test_a_version_written_on_top_is_not_a_conflict(slow: bool) -> None:
     ms = ManifestStore(store, DbPaths.of("db"), clock)
     ms.create_if_absent(Manifest())
     store.armed = True
-    cp = create_checkpoint(ms, CheckpointOptions(), clock)
+    cp = add_checkpoint(ms, CheckpointOptions(), clock)
     _, latest = ms.require_latest()
     assert [c.id for c in latest.checkpoints] == [cp.id]
     assert latest.compactor_epoch == 100
     assert latest.checkpoint(cp.id).manifest_id == cp.manifest_id == 2
 
     store.armed = True
-    delete_checkpoint(ms, cp.id)  # landed, then re-applied in the slow case: not "not found"
+    remove_checkpoint(ms, cp.id)  # landed, then re-applied in the slow case: not "not found"
     assert ms.require_latest()[1].checkpoints == ()
 
 

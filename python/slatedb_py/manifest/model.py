@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from slatedb_py.format import SstInfoFields
+    from slatedb_py.format import SstInfo
 
 I64_MIN = -(2**63)
 
@@ -36,8 +36,8 @@ class SstTableInfo:
     filter_format: int
 
     @classmethod
-    def from_native(cls, info: SstInfoFields) -> SstTableInfo:
-        """From what a native SST handle's `info()` returns (or a `format.SstInfo`)."""
+    def from_native(cls, info: SstInfo) -> SstTableInfo:
+        """From an SST's own metadata (`format.SstInfo`, what `SstFile.info()` returns)."""
         return cls(
             first_entry=info.first_key,
             last_entry=info.last_key,

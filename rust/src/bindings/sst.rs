@@ -184,6 +184,20 @@ impl PySstInfo {
         self.size
     }
 
+    /// The first sequence number of a WAL SST (its `first_key` as 8 big-endian bytes).
+    #[getter]
+    fn first_seq(&self) -> Option<u64> {
+        let first = self.info.first_entry.as_ref()?;
+        let bytes: [u8; 8] = first.as_ref().try_into().ok()?;
+        (self.info.sst_type == SstType::Wal).then(|| u64::from_be_bytes(bytes))
+    }
+
+    /// Bytes of data blocks (they end where the filter section starts).
+    #[getter]
+    fn data_len(&self) -> u64 {
+        self.info.filter_offset
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "SstInfo(sst_type={:?}, size={}, compression={:?}, format_version={})",
