@@ -159,9 +159,24 @@ impl CoreError {
     /// offset where that structure starts, and say which structure it was.
     #[must_use]
     pub fn within(self, base: u64, context: &str) -> Self {
+        self.rebased(base, Some(context))
+    }
+
+    /// Moves the error's offset by `base` (the file offset where the buffer it was found in
+    /// starts).
+    #[must_use]
+    pub fn shifted(self, base: u64) -> Self {
+        self.rebased(base, None)
+    }
+
+    fn rebased(self, base: u64, context: Option<&str>) -> Self {
         match self {
             CoreError::Corrupt { offset, message } => {
-                CoreError::Corrupt { offset: base + offset, message: format!("{context}: {message}") }
+                let message = match context {
+                    Some(context) => format!("{context}: {message}"),
+                    None => message,
+                };
+                CoreError::Corrupt { offset: base + offset, message }
             }
             CoreError::Checksum { offset, what, stored, computed } => {
                 CoreError::Checksum { offset: base + offset, what, stored, computed }
@@ -170,30 +185,7 @@ impl CoreError {
                 CoreError::UnsupportedVersion { offset: base + offset, what, version, supported }
             }
             CoreError::InObject { object, error } => {
-                CoreError::InObject { object, error: Box::new(error.within(base, context)) }
-            }
-            other @ (CoreError::Invalid(_)
-            | CoreError::Pending
-            | CoreError::Internal(_)
-            | CoreError::Missing(_)
-            | CoreError::Io { .. }) => other,
-        }
-    }
-
-    /// Moves the error's offset by `base` (the file offset where the buffer it was found in
-    /// starts).
-    #[must_use]
-    pub fn shifted(self, base: u64) -> Self {
-        match self {
-            CoreError::Corrupt { offset, message } => CoreError::Corrupt { offset: offset + base, message },
-            CoreError::Checksum { offset, what, stored, computed } => {
-                CoreError::Checksum { offset: offset + base, what, stored, computed }
-            }
-            CoreError::UnsupportedVersion { offset, what, version, supported } => {
-                CoreError::UnsupportedVersion { offset: offset + base, what, version, supported }
-            }
-            CoreError::InObject { object, error } => {
-                CoreError::InObject { object, error: Box::new(error.shifted(base)) }
+                CoreError::InObject { object, error: Box::new(error.rebased(base, context)) }
             }
             other @ (CoreError::Invalid(_)
             | CoreError::Pending

@@ -60,6 +60,8 @@ impl PyRow {
     }
 }
 
+type RowArgs<'a, 'py> = (&'a Bound<'py, PyAny>, Option<&'a Bound<'py, PyAny>>, u64, &'a str, Option<i64>, Option<i64>);
+
 fn bytes_arg<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyBytes>> {
     obj.cast::<PyBytes>().cloned().map_err(|_| {
         let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
@@ -67,15 +69,10 @@ fn bytes_arg<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, Py
     })
 }
 
-fn build(
-    py: Python<'_>,
-    key: &Bound<'_, PyAny>,
-    value: Option<&Bound<'_, PyAny>>,
-    seq: u64,
-    kind: &str,
-    expire_ts: Option<i64>,
-    create_ts: Option<i64>,
-) -> PyResult<PyRow> {
+/// A checked `PyRow` (what `Row(...)` does); `args` are `(key, value, seq, kind, expire_ts,
+/// create_ts)`.
+fn build(py: Python<'_>, args: RowArgs<'_, '_>) -> PyResult<PyRow> {
+    let (key, value, seq, kind, expire_ts, create_ts) = args;
     let kind = RowKind::from_name(kind).py_err(None)?;
     let key = bytes_arg(key, "key")?;
     let value = match value {
@@ -120,8 +117,9 @@ pub fn extract_row(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Row> {
                 }
             };
             let value = t.get_item(1)?;
-            return Ok(build(py, &t.get_item(0)?, Some(&value), t.get_item(2)?.extract()?, &kind, opt(4)?, opt(5)?)?
-                .to_row(py));
+            let key = t.get_item(0)?;
+            let args = (&key, Some(&value), t.get_item(2)?.extract()?, kind.as_str(), opt(4)?, opt(5)?);
+            return Ok(build(py, args)?.to_row(py));
         }
     }
     let tname = obj.get_type().name().map(|n| n.to_string()).unwrap_or_default();
@@ -141,7 +139,7 @@ impl PyRow {
         expire_ts: Option<i64>,
         create_ts: Option<i64>,
     ) -> PyResult<Self> {
-        build(py, key, value, seq, kind, expire_ts, create_ts)
+        build(py, (key, value, seq, kind, expire_ts, create_ts))
     }
 
     #[getter]

@@ -245,12 +245,7 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
     let suffix = c.take(unshared, "key suffix")?;
     let value_start = c.pos();
     c.take(value_len, "value")?;
-    let seq = c.u64("sequence number")?;
-    let flags_at = c.pos();
-    let flags = check_flags(c.u8("row flags")?, flags_at)?;
-    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 { Some(c.i64("expire_ts")?) } else { None };
-    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 { Some(c.i64("create_ts")?) } else { None };
-    let kind = kind_of(flags);
+    let (seq, kind, expire_ts, create_ts) = seq_and_flags(&mut c)?;
     if kind == RowKind::Tombstone && value_len != 0 {
         return Err(CoreError::corrupt(start as u64, format!("tombstone row carries a {value_len}-byte value")));
     }
@@ -270,6 +265,18 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
     Ok(Row { key: key_bytes, value: data.slice(value_start..value_start + value_len), seq, kind, expire_ts, create_ts })
 }
 
+/// The part both row versions share after the key: seq, flags, then the timestamps the
+/// flags announce.
+#[inline]
+fn seq_and_flags(c: &mut Cursor<'_>) -> CoreResult<(u64, RowKind, Option<i64>, Option<i64>)> {
+    let seq = c.u64("sequence number")?;
+    let flags_at = c.pos();
+    let flags = check_flags(c.u8("row flags")?, flags_at)?;
+    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 { Some(c.i64("expire_ts")?) } else { None };
+    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 { Some(c.i64("create_ts")?) } else { None };
+    Ok((seq, kind_of(flags), expire_ts, create_ts))
+}
+
 /// Decodes the V0 entry at `*pos`; `first_key` is the first key of the block (empty while
 /// decoding that first entry).
 pub fn decode_v0(data: &Bytes, pos: &mut usize, first_key: &[u8]) -> CoreResult<Row> {
@@ -287,12 +294,7 @@ pub fn decode_v0(data: &Bytes, pos: &mut usize, first_key: &[u8]) -> CoreResult<
         return Err(CoreError::corrupt(start as u64, "row has an empty key"));
     }
     let suffix = c.take(suffix_len, "key suffix")?;
-    let seq = c.u64("sequence number")?;
-    let flags_at = c.pos();
-    let flags = check_flags(c.u8("row flags")?, flags_at)?;
-    let expire_ts = if flags & FLAG_HAS_EXPIRE_TS != 0 { Some(c.i64("expire_ts")?) } else { None };
-    let create_ts = if flags & FLAG_HAS_CREATE_TS != 0 { Some(c.i64("create_ts")?) } else { None };
-    let kind = kind_of(flags);
+    let (seq, kind, expire_ts, create_ts) = seq_and_flags(&mut c)?;
     let value = if kind == RowKind::Tombstone {
         Bytes::new()
     } else {
