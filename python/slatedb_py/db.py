@@ -211,7 +211,8 @@ class Db(Reads):
             if kind == _BATCH:
                 size = self._active.apply(target, seq, now, self._default_ttl)
             else:
-                expire = None if value is None else self._expire(now, ttl)
+                no_ttl = value is None or (ttl is None and self._default_ttl is None)
+                expire = None if no_ttl else self._expire(now, ttl)
                 size = self._active.put(target, value, seq, now, expire)
         if size >= self._l0_size:
             self._flusher.after_fill()
