@@ -63,6 +63,11 @@ def _disk_cache(directory: Any, max_bytes: Any) -> None:
     _positive("disk_cache_bytes", max_bytes)
 
 
+def _poll_interval(name: str, value: Any, *, allow_none: bool) -> None:
+    """A timer that reads the store on every tick: at least `MIN_POLL_INTERVAL`."""
+    _duration(name, value, allow_none=allow_none, minimum=MIN_POLL_INTERVAL)
+
+
 def _duration(
     name: str, value: Any, *, allow_none: bool, minimum: timedelta = timedelta(0)
 ) -> None:
@@ -155,12 +160,7 @@ class DbOptions:
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)
-        _duration(
-            "compactor_poll_interval",
-            self.compactor_poll_interval,
-            allow_none=False,
-            minimum=MIN_POLL_INTERVAL,
-        )
+        _poll_interval("compactor_poll_interval", self.compactor_poll_interval, allow_none=False)
         _positive("compaction_min_sources", self.compaction_min_sources)
         _positive("compaction_max_sources", self.compaction_max_sources)
         if (
@@ -218,7 +218,7 @@ class GcOptions:
         _duration("min_age", self.min_age, allow_none=False)
         for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age"):
             _duration(name, getattr(self, name), allow_none=True)
-        _duration("interval", self.interval, allow_none=True, minimum=MIN_POLL_INTERVAL)
+        _poll_interval("interval", self.interval, allow_none=True)
 
     def age(self, kind: str) -> timedelta:
         override = getattr(self, f"{kind}_min_age")
@@ -270,12 +270,7 @@ class ReaderOptions:
 
     def __post_init__(self) -> None:
         _flag("managed_checkpoint", self.managed_checkpoint)
-        _duration(
-            "manifest_poll_interval",
-            self.manifest_poll_interval,
-            allow_none=True,
-            minimum=MIN_POLL_INTERVAL,
-        )
+        _poll_interval("manifest_poll_interval", self.manifest_poll_interval, allow_none=True)
         _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)
         if self.checkpoint_lifetime < timedelta(seconds=2):
             raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")

@@ -38,7 +38,7 @@ def _bound(b: BytesBound) -> tuple[int, bytes | None]:
 
 @dataclass(frozen=True)
 class ReadView:
-    memtables: tuple[Any, ...]  # native Memtables, newest first
+    memtables: tuple[_native.Memtable, ...]  # newest first
     manifest: Manifest
     paths: DbPaths
     tables: TableCache
@@ -75,17 +75,6 @@ class ReadView:
 
     def get_many(self, keys: list[bytes], snapshot_seq: int, now: int) -> list[bytes | None]:
         return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))
-
-    def scan(
-        self,
-        start: bytes | None,
-        end: bytes | None,
-        snapshot_seq: int,
-        now: int,
-        reverse: bool = False,
-    ) -> Any:
-        """A native scan of [start, end) at `snapshot_seq` (pages via `DbIterator`)."""
-        return self.tree.scan(start, end, snapshot_seq, now, reverse)
 
 
 # Newer views a read tries after finding an object missing, before it gives up.
@@ -138,7 +127,7 @@ class _Pages:
         self.seq, self.now, self.reverse = snapshot_seq, now, reverse
         self.newer, self.is_open = newer, is_open
         empty = start is not None and end is not None and start >= end
-        self.native = None if empty else view.scan(start, end, snapshot_seq, now, reverse)
+        self.native = None if empty else view.tree.scan(start, end, snapshot_seq, now, reverse)
         self.page_rows = SCAN_PAGE
 
     def __call__(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
@@ -177,7 +166,7 @@ class _Pages:
                 end = last if end is None else min(end, last)
             else:
                 start = last + b"\x00" if start is None else max(start, last + b"\x00")
-        self.native = view.scan(start, end, self.seq, self.now, self.reverse)
+        self.native = view.tree.scan(start, end, self.seq, self.now, self.reverse)
 
 
 class DbIterator:
