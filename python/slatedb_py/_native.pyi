@@ -143,6 +143,8 @@ class SstInfo:
     @property
     def data_len(self) -> int:
         """Bytes of data blocks (they end where the filter section starts)."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
 
 @final
 class SstFile:

@@ -18,7 +18,7 @@ from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.clone import make_clone
 from slatedb_py.compactor import Compactor
-from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, check_options
+from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
 from slatedb_py.errors import InvalidTypeError
 from slatedb_py.garbage_collector import GcResult, collect_garbage
 from slatedb_py.manifest.store import ManifestStore
@@ -138,12 +138,16 @@ def run_compactor(
     With `once` it returns when nothing is left to compact; otherwise it runs until the
     process is interrupted or a newer compactor fences it. Returns the compactions it ran."""
     options = check_options(options, DbOptions)
+    _flag("once", once)
+    _flag("full", full)
     paths = DbPaths.of(path)
     compactor = Compactor(Store.resolve(store), paths, options, clock or SystemClock())
     compactor.manifests.require_latest()
-    if not once:
+    if full:
+        compactor.run_once(full=True)
+    if once:
+        while compactor.run_once():
+            pass
+    else:
         compactor.run_forever()
-        return compactor.compactions
-    while compactor.run_once(full=full and compactor.compactions == 0):
-        pass
     return compactor.compactions

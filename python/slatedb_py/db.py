@@ -253,6 +253,14 @@ class Db(Reads):
         # apart, which only makes the read as of a slightly earlier or later moment.
         return self._view, self._last_seq
 
+    def _scan_state(self) -> tuple[ReadView, int]:
+        # Under the lock: a freeze between reading the view and the sequence number would put
+        # rows at or below that number outside the view, and a scan that later moves to a
+        # newer view would then show half of a batch.
+        self._check_open()
+        with self._lock:
+            return self._view, self._last_seq
+
     def _is_open(self) -> bool:
         return self._error is None and not self._closed
 

@@ -76,11 +76,16 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
     result = GcResult()
     now_ms = clock.now_ms()
 
+    dropped: list[str] = []
+
     def drop_expired(_mid: int, m: Manifest) -> tuple[Manifest | None, list[str]]:
+        nonlocal dropped
         live = tuple(c for c in m.checkpoints if is_live(c, now_ms // 1000))
         if len(live) == len(m.checkpoints):
-            return None, []
-        return replace(m, checkpoints=live), [str(c.id) for c in m.checkpoints if c not in live]
+            # Nothing (left) to drop; after an unknown outcome, what the landed try dropped.
+            return None, dropped
+        dropped = [str(c.id) for c in m.checkpoints if c not in live]
+        return replace(m, checkpoints=live), dropped
 
     # Before the manifest (module docstring): the compactions this state lists may be
     # committed by the time the manifest is read, never the other way round.

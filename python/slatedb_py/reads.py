@@ -28,6 +28,12 @@ class Reads:
         """The view to read and the sequence number to read at; raises if closed."""
         raise NotImplementedError
 
+    def _scan_state(self) -> tuple[ReadView, int]:
+        """What a scan reads: as `_read_state`, but every row at or below the sequence number
+        must be in the view, since a scan that moves to a newer view mid-way goes on at that
+        same number (an owner whose two reads can straddle a memtable swap locks here)."""
+        return self._read_state()
+
     def _newer(self, view: ReadView) -> ReadView | None:
         raise NotImplementedError
 
@@ -64,7 +70,7 @@ class Reads:
         s = None if start is None else check_key(start)
         e = None if end is None else check_key(end)
         _flag("reverse", reverse)
-        view, seq = self._read_state()
+        view, seq = self._scan_state()
         now = self._clock.now_ms()
         pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._is_open)
         it = DbIterator(pages)

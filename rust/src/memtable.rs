@@ -225,7 +225,6 @@ impl Memtable {
         Ok(())
     }
 
-    /// Takes the rows queued for the WAL, in write order.
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
     /// into the builder; None when empty.
     pub fn encode_l0(&self, opts: SstOptions, now: Option<i64>) -> CoreResult<Option<Vec<u8>>> {
@@ -249,6 +248,7 @@ impl Memtable {
         (rows.len(), max_seq)
     }
 
+    /// Takes the rows queued for the WAL, in write order.
     pub fn take_wal(&mut self) -> Vec<Row> {
         self.wal_size = 0;
         std::mem::take(&mut self.wal)

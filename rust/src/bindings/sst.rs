@@ -1,5 +1,7 @@
 //! `encode_sst`, `decode_sst` and the native SST handle.
 
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -198,12 +200,29 @@ impl PySstInfo {
         self.info.filter_offset
     }
 
+    /// Equal when every field is: two opens of the same bytes give equal infos.
+    fn __eq__(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.format_version == other.format_version
+            && self.metadata_offset == other.metadata_offset
+            && self.size == other.size
+    }
+
+    fn __hash__(&self) -> u64 {
+        let i = &self.info;
+        let mut h = DefaultHasher::new();
+        (&i.first_entry, &i.last_entry, i.index_offset, i.index_len, i.filter_offset).hash(&mut h);
+        (i.filter_len, i.stats_offset, i.stats_len, i.filter_format, self.sst_type()).hash(&mut h);
+        (self.compression(), self.format_version, self.metadata_offset, self.size).hash(&mut h);
+        h.finish()
+    }
+
     fn __repr__(&self) -> String {
         format!(
-            "SstInfo(sst_type={:?}, size={}, compression={:?}, format_version={})",
+            "SstInfo(sst_type='{}', size={}, compression={}, format_version={})",
             self.sst_type(),
             self.size,
-            self.compression(),
+            self.compression().map_or_else(|| "None".to_string(), |c| format!("'{c}'")),
             self.format_version
         )
     }
