@@ -309,6 +309,7 @@ class Memtable:
         bloom_bits_per_key: int,
         min_filter_keys: int,
         now: int | None = None,
+        retain_seq: int | None = None,
     ) -> Buffer | None: ...
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     @property

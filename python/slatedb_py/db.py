@@ -47,6 +47,7 @@ from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import DbIterator, ReadView
 from slatedb_py.reads import Reads
+from slatedb_py.snapshot import DbSnapshot, SnapshotRegistry
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
@@ -91,6 +92,7 @@ class Db(Reads):
         self._error: SlateDBError | None = None
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
+        self._snapshots = SnapshotRegistry()  # what flushes keep versions for
 
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
@@ -260,6 +262,14 @@ class Db(Reads):
         self._check_open()
         with self._lock:
             return self._view, self._last_seq
+
+    def snapshot(self) -> DbSnapshot:
+        """A consistent read view at this instant: writes after it are invisible to it, and
+        flushes and compactions keep the versions it reads until it is closed."""
+        view, seq = self._scan_state()
+        return DbSnapshot(
+            view, seq, self._clock, self._newer, self._is_open, self._snapshots, self._paths.root
+        )
 
     def _is_open(self) -> bool:
         return self._error is None and not self._closed

@@ -109,7 +109,10 @@ class Flusher:
             wal.send_unsent()
         self._wait_for_l0_room()
         mt = frozen.memtable
-        view = write_l0_sst(db._store, db._paths, mt, db.options, db._clock, db._tables)
+        # Taken before the encode: a snapshot opened later reads at a higher seq, and every
+        # version it can see is in this SST or newer.
+        retain = db._snapshots.oldest()
+        view = write_l0_sst(db._store, db._paths, mt, db.options, db._clock, db._tables, retain)
         next_wal = wal.next_id
 
         def record(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:
@@ -127,7 +130,7 @@ class Flusher:
                 last_l0_clock_tick=max(
                     m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick
                 ),
-                recent_snapshot_min_seq=last_seq,
+                recent_snapshot_min_seq=last_seq if retain is None else min(last_seq, retain),
             ), None
 
         try:

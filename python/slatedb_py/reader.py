@@ -36,6 +36,7 @@ from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import DbIterator, ReadView
 from slatedb_py.reads import Reads
+from slatedb_py.snapshot import DbSnapshot
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
@@ -241,6 +242,15 @@ class DbReader(Reads):
             return None
         self._load()
         return None if self._view is view else self._view
+
+    def snapshot(self) -> DbSnapshot:
+        """A consistent read view of what this reader sees now. The writer does not know of
+        it: if the tree it reads is compacted and collected and the newer tree no longer
+        keeps its versions, its reads raise SnapshotTooOldError rather than answer wrongly."""
+        view, seq = self._read_state()
+        return DbSnapshot(
+            view, seq, self._clock, self._newer, self._is_open, None, self._paths.root
+        )
 
     def _is_open(self) -> bool:
         return not self._closed

@@ -207,17 +207,28 @@ impl Memtable {
     /// expired at `now` is written as a tombstone, as SlateDB does, so that every reader
     /// (0.17.0 included, which would still return it) sees it gone.
     /// Streams them to `f` in merge order, without copying the memtable.
-    pub fn for_each_flush_row(&self, now: Option<i64>, mut f: impl FnMut(&Row) -> CoreResult<()>) -> CoreResult<()> {
+    pub fn for_each_flush_row(
+        &self,
+        now: Option<i64>,
+        retain_seq: Option<u64>,
+        mut f: impl FnMut(&Row) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        // Per key, newest first: every version a snapshot at or after `retain_seq` may read
+        // (those above it, and the newest at or below it), then nothing; without open
+        // snapshots only the newest, or the merge operands down to the newest base.
         let mut done_key: Option<&Bytes> = None;
         for ((key, Reverse(seq)), e) in &self.map {
             if done_key == Some(key) {
                 continue;
             }
             let mut row = e.row(key, *seq);
+            let pinned = retain_seq.is_some_and(|r| *seq > r);
             if now.is_some_and(|t| row.kind != RowKind::Tombstone && row.is_expired(t)) {
                 row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
-                done_key = Some(key);
-            } else if row.kind != RowKind::Merge {
+                if !pinned {
+                    done_key = Some(key);
+                }
+            } else if row.kind != RowKind::Merge && !pinned {
                 done_key = Some(key);
             }
             f(&row)?;
@@ -227,14 +238,19 @@ impl Memtable {
 
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
     /// into the builder; None when empty.
-    pub fn encode_l0(&self, opts: SstOptions, now: Option<i64>) -> CoreResult<Option<Vec<u8>>> {
+    pub fn encode_l0(
+        &self,
+        opts: SstOptions,
+        now: Option<i64>,
+        retain_seq: Option<u64>,
+    ) -> CoreResult<Option<Vec<u8>>> {
         if self.is_empty() {
             return Ok(None);
         }
         let mut b = SstBuilder::new(opts)?;
         // The encoded size is about the memtable's estimate; one allocation, not doublings.
         b.reserve(self.size_bytes() + self.size_bytes() / 8 + 64 * 1024);
-        self.for_each_flush_row(now, |r| b.add(r))?;
+        self.for_each_flush_row(now, retain_seq, |r| b.add(r))?;
         b.finish().map(Some)
     }
 
@@ -315,7 +331,7 @@ mod tests {
         assert!(m.get(b"a", 0).is_none());
         assert!(m.get(b"c", 10).is_none());
         let mut flushed = 0;
-        m.for_each_flush_row(None, |_| {
+        m.for_each_flush_row(None, None, |_| {
             flushed += 1;
             Ok(())
         })
@@ -327,12 +343,37 @@ mod tests {
     }
 
     #[test]
+    fn flush_keeps_what_an_open_snapshot_reads() {
+        let mut m = Memtable::new();
+        for (seq, v) in [(1u64, &b"1"[..]), (3, b"3"), (5, b"5"), (7, b"7")] {
+            m.insert(&Row::value(&b"a"[..], v, seq), true);
+        }
+        m.insert(&Row::value(&b"b"[..], &b"x"[..], 2), true);
+        let seqs = |retain: Option<u64>| {
+            let mut out = vec![];
+            m.for_each_flush_row(None, retain, |r| {
+                out.push((r.key.to_vec(), r.seq));
+                Ok(())
+            })
+            .unwrap();
+            out
+        };
+        // No snapshot: the newest version of each key.
+        assert_eq!(seqs(None), vec![(b"a".to_vec(), 7), (b"b".to_vec(), 2)]);
+        // A snapshot at 4 reads a@3: every version above 4, then the newest at or below it.
+        assert_eq!(seqs(Some(4)), vec![(b"a".to_vec(), 7), (b"a".to_vec(), 5), (b"a".to_vec(), 3), (b"b".to_vec(), 2)]);
+        assert_eq!(seqs(Some(0)).len(), 5);
+        assert_eq!(seqs(Some(7)), seqs(None));
+    }
+
+    #[test]
     fn encode_l0_and_replay_round_trip_through_a_wal_sst() {
         let mut m = Memtable::new();
-        assert_eq!(m.encode_l0(SstOptions::compacted(), None).unwrap(), None);
+        assert_eq!(m.encode_l0(SstOptions::compacted(), None, None).unwrap(), None);
         m.insert(&Row::value(&b"a"[..], &b"1"[..], 4), true);
         m.insert(&Row::value(&b"b"[..], &b"2"[..], 6), true);
-        let l0 = SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None).unwrap().unwrap())).unwrap();
+        let l0 =
+            SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None, None).unwrap().unwrap())).unwrap();
         assert_eq!(l0.num_blocks(), 1);
         let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
         assert_eq!(wal_rows_after(Bytes::new(), 0).unwrap(), vec![]);

@@ -117,10 +117,12 @@ impl PyMemtable {
         })
     }
 
-    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
-    /// from the memtable into the builder; None when empty. The bytes are handed over
-    /// without a copy (a buffer-protocol object).
-    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None))]
+    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones; with
+    /// `retain_seq`, also every older version a snapshot at or after it reads), streamed from
+    /// the memtable into the builder; None when empty. The bytes are handed over without a
+    /// copy (a buffer-protocol object).
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None))]
+    #[allow(clippy::too_many_arguments, reason = "mirrors the Python method's keyword arguments")]
     fn encode_l0(
         &self,
         py: Python<'_>,
@@ -129,11 +131,12 @@ impl PyMemtable {
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
         now: Option<i64>,
+        retain_seq: Option<u64>,
     ) -> PyResult<Option<pyo3_bytes::PyBytes>> {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let inner = self.inner.clone();
         let data = py
-            .detach(move || inner.lock().map_err(|_| CoreError::poisoned("memtable"))?.encode_l0(opts, now))
+            .detach(move || inner.lock().map_err(|_| CoreError::poisoned("memtable"))?.encode_l0(opts, now, retain_seq))
             .py_err(None)?;
         Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
     }
