@@ -45,7 +45,7 @@ from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
-from slatedb_py.read_path import DbIterator, ReadView
+from slatedb_py.read_path import DbIterator, ReadView, _Pages
 from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot, SnapshotRegistry
 from slatedb_py.sst import TableCache
@@ -262,6 +262,12 @@ class Db(Reads):
         self._check_open()
         with self._lock:
             return self._view, self._last_seq
+
+    def _hold(self, pages: _Pages, seq: int) -> None:
+        # A scan pins its seq like a snapshot: flushes and compactions keep what it reads, so
+        # it survives the collector; released when it ends, is closed or is dropped.
+        token = self._snapshots.pin(seq)
+        pages.release = weakref.finalize(pages, self._snapshots.release, token)
 
     def snapshot(self) -> DbSnapshot:
         """A consistent read view at this instant: writes after it are invisible to it, and

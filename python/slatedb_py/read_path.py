@@ -129,19 +129,32 @@ class _Pages:
         empty = start is not None and end is not None and start >= end
         self.native = None if empty else view.tree.scan(start, end, snapshot_seq, now, reverse)
         self.page_rows = SCAN_PAGE
+        # What the owner holds for this scan (the versions at its seq); let go at the end.
+        self.release: Callable[[], object] | None = None
+
+    def done(self) -> None:
+        """The scan ended or was closed: the owner may stop keeping versions for it."""
+        if self.release is not None:
+            self.release()
 
     def __call__(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
         """The next page of rows (empty at the end); `last` is the last key handed out."""
         if not self.is_open() or self.view is None:
             raise ClosedError("the database this iterator reads is closed")
         if self.native is None:
+            self.done()
             return []
         for _ in range(READ_ATTEMPTS):
             try:
-                return self.view.tables.drive(self.native.next_page(self.page_rows))
+                page = self.view.tables.drive(self.native.next_page(self.page_rows))
+                break
             except MissingObjectError as err:
                 self._move(err, last)
-        return self.view.tables.drive(self.native.next_page(self.page_rows))
+        else:
+            page = self.view.tables.drive(self.native.next_page(self.page_rows))
+        if not page:
+            self.done()
+        return page
 
     def _move(self, err: MissingObjectError, last: bytes | None) -> None:
         """Continues on the owner's newer tree after `last`, the last key returned."""
@@ -234,3 +247,4 @@ class DbIterator:
         self._cursor.invalidate()
         self._pages.native = None
         self._pages.view = None
+        self._pages.done()

@@ -37,6 +37,10 @@ class Reads:
     def _newer(self, view: ReadView) -> ReadView | None:
         raise NotImplementedError
 
+    def _hold(self, pages: _Pages, seq: int) -> None:
+        """Keeps the versions a scan at `seq` reads until it ends (`_Pages.done`), where the
+        owner can (a writer's flushes keep versions for it); by default nothing."""
+
     def _is_open(self) -> bool:
         raise NotImplementedError
 
@@ -73,6 +77,7 @@ class Reads:
         view, seq = self._scan_state()
         now = self._clock.now_ms()
         pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._is_open)
+        self._hold(pages, seq)
         it = DbIterator(pages)
         self._iterators.add(it)
         return it
