@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from obstore.store import S3Store
+from tests.support import local_s3_store
 
 
 def _free_port() -> int:
@@ -157,14 +157,7 @@ class RadosGateway:
         return name
 
     def store(self, bucket: str) -> Any:
-        return S3Store(
-            bucket,
-            endpoint=self.endpoint,
-            access_key_id="test",
-            secret_access_key="test",
-            region="us-east-1",
-            client_options={"allow_http": True},
-        )
+        return local_s3_store(self.endpoint, bucket)
 
     def stop(self) -> None:
         if getattr(self, "rgw", None) is not None and self.rgw.poll() is None:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import random
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from obstore.store import LocalStore, MemoryStore, S3Store
+
+from slatedb_py.store import Store
 
 # The store kinds every store-parametrized test runs on. The slow RADOS Gateway job of the
 # test command runs the integration suite with SLATEDB_PY_STORES=rgw.
@@ -69,14 +73,7 @@ class S3Server:
         return name
 
     def store(self, bucket: str) -> Any:
-        return S3Store(
-            bucket,
-            endpoint=self.endpoint,
-            access_key_id="test",
-            secret_access_key="test",
-            region="us-east-1",
-            client_options={"allow_http": True},
-        )
+        return local_s3_store(self.endpoint, bucket)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -114,11 +111,6 @@ class FaultyStore:
     def __new__(
         cls, inner: Any, *, latency_s: float = 0.0, error_rate: float = 0.0, seed: int = 0
     ) -> Any:
-        import random
-        import threading
-
-        from slatedb_py.store import Store
-
         class _Faulty(Store):
             def _call(self, what: str, path: str, fn: Any) -> Any:
                 def faulty() -> Any:
@@ -166,3 +158,61 @@ def pass_time(root: Path, ms: int, *clocks: Any) -> None:
 def plain(mutate: Any) -> Any:
     """A one-argument manifest mutation as the change `VersionedStore.update` takes."""
     return lambda _mid, m: (mutate(m), None)
+
+
+class CountingSstReads(Store):
+    """Counts the SST requests (ranged reads and tail reads of `compacted/`) that reach the
+    store; a subclass, so every read goes through Python."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    def get_ranges(self, path: str, ranges: Any) -> list[Any]:
+        self._count(path)
+        return super().get_ranges(path, ranges)
+
+    def get_tail(self, path: str, length: int) -> Any:
+        self._count(path)
+        return super().get_tail(path, length)
+
+    def _count(self, path: str) -> None:
+        if "/compacted/" in path:
+            with self._lock:
+                self.requests += 1
+
+
+def gate(
+    store: Any, thread: str, what: str | tuple[str, ...] | None, folder: str
+) -> threading.Event:
+    """Holds `thread`'s requests of kind `what` (one, several, or None: any) under `folder`
+    at the store's gate (closed here); returns an event set when the first one arrives."""
+    reached = threading.Event()
+    kinds = (what,) if isinstance(what, str) else what
+
+    def held(w: str, path: str) -> bool:
+        if (
+            (kinds is None or w in kinds)
+            and f"/{folder}/" in "/" + path
+            and threading.current_thread().name == thread
+        ):
+            reached.set()
+            return True
+        return False
+
+    store.gate_when = held
+    store.gate.clear()
+    return reached
+
+
+def local_s3_store(endpoint: str, bucket: str) -> Any:
+    """An obstore S3 store on a local test server (moto or the RADOS Gateway)."""
+    return S3Store(
+        bucket,
+        endpoint=endpoint,
+        access_key_id="test",
+        secret_access_key="test",
+        region="us-east-1",
+        client_options={"allow_http": True},
+    )

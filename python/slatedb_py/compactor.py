@@ -114,7 +114,8 @@ class Compactor:
         job = _native.CompactionJob(
             self.tables.native,
             [self.paths.sst_in(snapshot, v.sst.id) for v in plan.views()],
-            snapshot.recent_snapshot_min_seq or snapshot.last_l0_seq,
+            # Every version above it and the newest at or below it are kept; 0 keeps them all.
+            snapshot.recent_snapshot_min_seq,
             self.clock.now_ms(),
             plan.bottom,
             o.max_sst_size,

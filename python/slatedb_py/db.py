@@ -266,8 +266,7 @@ class Db(Reads):
     def _hold(self, pages: _Pages, seq: int) -> None:
         # A scan pins its seq like a snapshot: flushes and compactions keep what it reads, so
         # it survives the collector; released when it ends, is closed or is dropped.
-        token = self._snapshots.pin(seq)
-        pages.release = weakref.finalize(pages, self._snapshots.release, token)
+        pages.release = self._snapshots.hold(pages, seq)
 
     def snapshot(self) -> DbSnapshot:
         """A consistent read view at this instant: writes after it are invisible to it, and
@@ -366,8 +365,7 @@ class Db(Reads):
                 self.flush_memtable()
         finally:
             self._closed = True
-            for it in list(self._iterators):
-                it.close()
+            self._close_iterators()
             self._stop.set()
             self._flusher.wanted.set()
             self._compactor.stop.set()

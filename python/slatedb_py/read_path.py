@@ -105,6 +105,21 @@ def read_again(
     raise error
 
 
+def check_keeps(view: ReadView, seq: int, who: str, cause: Exception | None = None) -> None:
+    """Raises SnapshotTooOldError when `view`'s tree no longer keeps every version a read at
+    `seq` needs (`recent_snapshot_min_seq`): `who` moved to it after its own tree was
+    compacted and collected."""
+    # 0 is a real value (a snapshot at seq 0 was open at the last flush: every version is
+    # kept), not "unset": falling back to last_l0_seq there refused reads that were fine.
+    keeps_from = view.manifest.recent_snapshot_min_seq
+    if seq < keeps_from:
+        raise SnapshotTooOldError(
+            f"{who} reads the database as of seq {seq}; the tree it read was compacted and "
+            f"collected, and the current one keeps versions only from seq {keeps_from} on: "
+            "open it again"
+        ) from cause
+
+
 class _Pages:
     """Loads an iterator's pages for its native cursor (`_native.Cursor`): drives the native
     scan through the fetch contract, and moves to a newer tree when the one it reads was
@@ -162,15 +177,9 @@ class _Pages:
         view = self.newer(self.view)
         if view is None:
             raise err
-        m = view.manifest
-        if self.seq < (m.recent_snapshot_min_seq or m.last_l0_seq):
-            # The newer tree's compactions kept, of versions at or below that seq, only the
-            # newest: reading it at this iterator's older snapshot could skip rows silently.
-            raise SnapshotTooOldError(
-                f"this iterator reads the database as of seq {self.seq}; the tree it read was "
-                f"compacted and collected, and the current one keeps versions only from seq "
-                f"{m.recent_snapshot_min_seq or m.last_l0_seq} on: open the iterator again"
-            ) from err
+        # The newer tree's compactions kept, of versions at or below some seq, only the
+        # newest: reading it at an older snapshot could skip rows silently.
+        check_keeps(view, self.seq, "this iterator", err)
         self.view = view
         start, end = self.start, self.end
         if last is not None:

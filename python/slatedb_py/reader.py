@@ -263,8 +263,7 @@ class DbReader(Reads):
         if self._closed:
             return
         self._closed = True
-        for it in list(self._iterators):
-            it.close()
+        self._close_iterators()
         self._stop.set()
         if self._poller is not None and self._poller is not threading.current_thread():
             self._poller.join(timeout=5)

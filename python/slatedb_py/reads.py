@@ -44,6 +44,11 @@ class Reads:
     def _is_open(self) -> bool:
         raise NotImplementedError
 
+    def _close_iterators(self) -> None:
+        """Ends every iterator still open on this owner (it is closing)."""
+        for it in list(self._iterators):
+            it.close()
+
     def get(self, key: bytes) -> bytes | None:
         """The value of `key`, or None when it is absent, deleted or expired."""
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)

@@ -17,8 +17,8 @@ import weakref
 from collections.abc import Callable
 
 from slatedb_py.clock import Clock
-from slatedb_py.errors import ClosedError, SnapshotTooOldError
-from slatedb_py.read_path import DbIterator, ReadView
+from slatedb_py.errors import ClosedError
+from slatedb_py.read_path import DbIterator, ReadView, check_keeps
 from slatedb_py.reads import Reads
 
 
@@ -30,13 +30,15 @@ class SnapshotRegistry:
         self._seqs: dict[int, int] = {}
         self._ids = itertools.count()
 
-    def pin(self, seq: int) -> int:
+    def hold(self, owner: object, seq: int) -> Callable[[], object]:
+        """Keeps the versions at `seq` for `owner` until the returned finalizer is called,
+        or `owner` is dropped (whichever comes first; calling it again does nothing)."""
         with self._lock:
             token = next(self._ids)
             self._seqs[token] = seq
-            return token
+        return weakref.finalize(owner, self._release, token)
 
-    def release(self, token: int) -> None:
+    def _release(self, token: int) -> None:
         with self._lock:
             self._seqs.pop(token, None)
 
@@ -66,13 +68,11 @@ class DbSnapshot(Reads):
         self._clock = clock
         self._owner_newer = newer
         self._owner_open = owner_open
-        self._registry = registry
         self._name = name
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()
-        self._token = None if registry is None else registry.pin(seq)
-        # Released when dropped without close(), too.
-        self._finalizer = weakref.finalize(self, _release, registry, self._token)
+        # What close() (or dropping the snapshot) releases; a reader's snapshot holds nothing.
+        self._release = None if registry is None else registry.hold(self, seq)
 
     @property
     def seq(self) -> int:
@@ -95,14 +95,7 @@ class DbSnapshot(Reads):
         moved = self._owner_newer(view)
         if moved is None:
             return None
-        m = moved.manifest
-        keeps_from = m.recent_snapshot_min_seq or m.last_l0_seq
-        if self._last_seq < keeps_from:
-            raise SnapshotTooOldError(
-                f"this snapshot of {self._name} reads as of seq {self._last_seq}; the tree it "
-                f"read was compacted and collected, and the current one keeps versions only "
-                f"from seq {keeps_from} on"
-            )
+        check_keeps(moved, self._last_seq, f"this snapshot of {self._name}")
         self._view = moved
         return moved
 
@@ -111,17 +104,12 @@ class DbSnapshot(Reads):
         if self._closed:
             return
         self._closed = True
-        for it in list(self._iterators):
-            it.close()
-        self._finalizer()
+        self._close_iterators()
+        if self._release is not None:
+            self._release()
 
     def __enter__(self) -> DbSnapshot:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _release(registry: SnapshotRegistry | None, token: int | None) -> None:
-    if registry is not None and token is not None:
-        registry.release(token)

@@ -16,7 +16,7 @@ from obstore.store import MemoryStore
 from slatedb_py import Db, DbReader
 from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.errors import SlateDBError
-from tests.support import FaultyStore
+from tests.support import FaultyStore, gate
 
 OPTS = DbOptions(flush_interval=None, compactor_enabled=False, block_cache_bytes=0)
 N = 6000
@@ -87,20 +87,6 @@ def test_one_iterator_shared_by_threads_never_raises_a_foreign_error() -> None:
     assert not foreign, f"{len(foreign)} foreign errors, e.g. {foreign[0]!r}"
 
 
-def _gate_iterator_reads(store: Any) -> threading.Event:
-    reached = threading.Event()
-
-    def held(what: str, path: str) -> bool:
-        if "/compacted/" in path and threading.current_thread().name == "iterating":
-            reached.set()
-            return True
-        return False
-
-    store.gate_when = held
-    store.gate.clear()
-    return reached
-
-
 @pytest.mark.parametrize("kind", ["db", "reader"])
 def test_close_while_another_thread_loads_a_page(kind: str) -> None:
     """Fixed bug: closing a `Db` (or `DbReader`) while another thread is loading an iterator page
@@ -127,7 +113,7 @@ def test_close_while_another_thread_loads_a_page(kind: str) -> None:
     else:
         h = DbReader.open("db", store, options=ReaderOptions(block_cache_bytes=0))
     it = h.scan()
-    reached = _gate_iterator_reads(store)
+    reached = gate(store, "iterating", None, "compacted")
     outcome: list[Any] = []
 
     def iterate() -> None:

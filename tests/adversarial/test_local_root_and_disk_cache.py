@@ -4,16 +4,14 @@ the on-disk cache of a remote store (`disk_cache.py`, `fetch._serve`)."""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 from obstore.store import LocalStore, MemoryStore
 
 from slatedb_py import Db, DbReader
 from slatedb_py.config import DbOptions, ReaderOptions
-from slatedb_py.store import Store
+from tests.support import CountingSstReads
 
 OPTS = DbOptions(flush_interval=None, compactor_enabled=False)
 
@@ -50,27 +48,6 @@ def test_a_local_store_with_a_relative_root_survives_a_chdir(
         assert list(db.scan()) == [(b"k", b"v"), (b"k2", b"v2")]
 
 
-class Counting(Store):
-    """Counts SST requests that reach the store (a subclass: every read goes through Python)."""
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__(inner)
-        self.requests = 0
-        self._lock = threading.Lock()
-
-    def get_ranges(self, path: str, ranges: Any) -> list[Any]:
-        if "/compacted/" in path:
-            with self._lock:
-                self.requests += 1
-        return super().get_ranges(path, ranges)
-
-    def get_tail(self, path: str, length: int) -> Any:
-        if "/compacted/" in path:
-            with self._lock:
-                self.requests += 1
-        return super().get_tail(path, length)
-
-
 def test_the_disk_cache_serves_ssts_smaller_than_the_tail_read(tmp_path: Path) -> None:
     """BUG (performance): an SST smaller than the 64 KiB tail an open asks for is never served
     from the disk cache: every new handle fetches it from the store again.
@@ -98,7 +75,7 @@ def test_the_disk_cache_serves_ssts_smaller_than_the_tail_read(tmp_path: Path) -
     )
     requests = []
     for _ in range(2):
-        store = Counting(inner)
+        store = CountingSstReads(inner)
         with DbReader.open("db", store, options=opts) as r:
             assert r.get(b"k010") == b"v010"
             assert len(list(r.scan())) == 50

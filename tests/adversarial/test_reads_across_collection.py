@@ -21,7 +21,7 @@ from obstore.store import LocalStore, MemoryStore
 from slatedb_py import Db, admin
 from slatedb_py.config import DbOptions, GcOptions
 from slatedb_py.errors import SnapshotTooOldError
-from tests.support import FaultyStore
+from tests.support import FaultyStore, gate
 
 ZERO = GcOptions(min_age=timedelta(0))
 # No background compactor (compactions happen when the test says), no block cache (every
@@ -133,25 +133,6 @@ def test_a_seek_target_survives_a_move_to_a_newer_tree(store: Any) -> None:
     assert rest == [(key(i), b"v%05d" % i) for i in range(2000, N)] + [(b"zz", b"1")]
 
 
-def _gate_sst_reads(store: Any, thread: str) -> threading.Event:
-    """Holds `thread`'s SST reads at the store's gate; the event is set when one arrives."""
-    reached = threading.Event()
-
-    def held(what: str, path: str) -> bool:
-        if (
-            what in ("get", "get_ranges")
-            and "/compacted/" in path
-            and threading.current_thread().name == thread
-        ):
-            reached.set()
-            return True
-        return False
-
-    store.gate_when = held
-    store.gate.clear()
-    return reached
-
-
 @pytest.mark.parametrize("call", ["get", "get_many"])
 def test_a_point_read_that_moves_trees_returns_a_value_the_key_had(call: str) -> None:
     """Fixed bug: `Db.get` / `Db.get_many` return None for a key that held a value at every moment.
@@ -175,7 +156,7 @@ def test_a_point_read_that_moves_trees_returns_a_value_the_key_had(call: str) ->
         db.put(b"k", b"v1")
         db.flush_memtable()
         db.compact()
-        reached = _gate_sst_reads(store, "reader")
+        reached = gate(store, "reader", ("get", "get_ranges"), "compacted")
         result: list[Any] = []
         read = (lambda: db.get(b"k")) if call == "get" else (lambda: db.get_many([b"k"])[0])
         t = threading.Thread(target=lambda: result.append(read()), name="reader", daemon=True)

@@ -4,7 +4,6 @@ local folder never uses it (its files are read directly)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -12,26 +11,7 @@ from obstore.store import LocalStore, MemoryStore
 
 from slatedb_py import Db, DbReader
 from slatedb_py.config import DbOptions, ReaderOptions
-from slatedb_py.store import Store
-
-
-class Counting(Store):
-    def __init__(self, inner: Any) -> None:
-        super().__init__(inner)
-        self.requests = 0
-        self._lock = threading.Lock()
-
-    def get_ranges(self, path: str, ranges: Any) -> list[Any]:
-        if "/compacted/" in path:
-            with self._lock:
-                self.requests += 1
-        return super().get_ranges(path, ranges)
-
-    def get_tail(self, path: str, length: int) -> Any:
-        if "/compacted/" in path:
-            with self._lock:
-                self.requests += 1
-        return super().get_tail(path, length)
+from tests.support import CountingSstReads
 
 
 def _load(store: Any) -> dict[bytes, bytes]:
@@ -54,13 +34,13 @@ def test_a_second_reader_reads_sst_bytes_from_the_disk_cache(tmp_path: Path) -> 
     opts = ReaderOptions(
         manifest_poll_interval=None, disk_cache_dir=tmp_path / "cache", block_cache_bytes=0
     )
-    first = Counting(inner)
+    first = CountingSstReads(inner)
     with DbReader.open("db", first, options=opts) as r:
         assert dict(r.scan()) == rows
         assert r.get_many(keys) == [rows[k] for k in keys]
     assert first.requests > 0
     # Same cache folder, a new handle (as after a restart): the SST bytes come from disk.
-    second = Counting(inner)
+    second = CountingSstReads(inner)
     with DbReader.open("db", second, options=opts) as r:
         assert dict(r.scan()) == rows
         assert r.get_many(keys) == [rows[k] for k in keys]
@@ -73,7 +53,7 @@ def test_a_second_reader_reads_sst_bytes_from_the_disk_cache(tmp_path: Path) -> 
         disk_cache_bytes=64 * 1024,
         block_cache_bytes=0,
     )
-    with DbReader.open("db", Counting(inner), options=small) as r:
+    with DbReader.open("db", CountingSstReads(inner), options=small) as r:
         assert dict(r.scan()) == rows
     held = sum(p.stat().st_size for p in (tmp_path / "small").rglob("*.blk"))
     assert held <= 64 * 1024

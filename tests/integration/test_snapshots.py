@@ -3,6 +3,7 @@ compactions and the collector keep readable until it is closed."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -86,3 +87,27 @@ def test_reader_snapshot_is_consistent_and_closes_with_the_reader() -> None:
         reader.close()
         with pytest.raises(ClosedError):
             snap.get(b"a")
+
+
+def test_a_snapshot_taken_before_any_write_keeps_every_version_for_later_ones() -> None:
+    """Found by the snapshot model: a snapshot at seq 0 makes the next flush record
+    `recent_snapshot_min_seq = 0` (keep every version). Compaction and the too-old check read
+    0 as "unset" and fell back to `last_l0_seq`: compaction dropped the versions a second,
+    later snapshot read, and that snapshot's reads were refused as too old."""
+    store = MemoryStore()
+    with Db.open("db", store, OPTS) as db:
+        empty = db.snapshot()  # seq 0
+        db.put(b"a", b"1")
+        db.flush_memtable()  # the next snapshot's view names this L0 SST
+        one = db.snapshot()
+        db.put(b"a", b"2")
+        time.sleep(0.002)  # SST names (ULIDs) in later milliseconds: the collector takes them
+        db.flush_memtable()
+        assert db.manifest()[1].recent_snapshot_min_seq == 0
+        time.sleep(0.002)
+        db.compact()
+        assert admin.run_gc_once("db", store, ZERO).compacted  # `one`'s L0 SST is gone
+        assert empty.get(b"a") is None and one.get(b"a") == b"1" and db.get(b"a") == b"2"
+        assert list(one.scan()) == [(b"a", b"1")]
+        empty.close()
+        one.close()

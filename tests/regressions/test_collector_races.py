@@ -24,7 +24,7 @@ from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, ReaderOpt
 from slatedb_py.errors import CheckpointNotFoundError, ConflictError, UnavailableError
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
-from tests.support import FaultyStore
+from tests.support import FaultyStore, gate
 
 ZERO = GcOptions(min_age=timedelta(0))
 WAIT_S = 20  # bound on every wait, so a regression fails instead of hanging
@@ -39,22 +39,6 @@ def tick() -> None:
     """What is written next gets a ULID in a later millisecond: the collector takes only the
     compacted-away SSTs older than the last compacted L0 and than any running compaction."""
     time.sleep(0.002)
-
-
-def gate(store: Any, thread: str, what: str, folder: str) -> threading.Event:
-    """Holds `thread`'s `what` requests under `folder` at the store's gate (closed here) and
-    returns an event set when the first one arrives there."""
-    reached = threading.Event()
-
-    def held(w: str, path: str) -> bool:
-        if w == what and f"/{folder}/" in "/" + path and threading.current_thread().name == thread:
-            reached.set()
-            return True
-        return False
-
-    store.gate_when = held
-    store.gate.clear()
-    return reached
 
 
 def in_thread(
