@@ -10,17 +10,19 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Literal, Self, TypeAlias, final
 
-from typing_extensions import Buffer
+from typing_extensions import Buffer, disjoint_base
 
 __all__ = [
     "DEBUG_BUILD",
     "BloomFilter",
+    "BuiltinOperator",
     "CompactionJob",
     "Cursor",
     "DurableWatermark",
     "Fetch",
     "Memtable",
     "MergeIterator",
+    "MergeOperator",
     "Row",
     "RowIterator",
     "RowList",
@@ -209,6 +211,7 @@ class Tree:
         tables: Tables,
         memtables: list[Memtable],
         levels: list[tuple[bytes, bool, list[_TableRef]]],
+        merge_operator: MergeOperator | None = None,
     ) -> Self: ...
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | Fetch | None: ...
     def get_many(
@@ -255,6 +258,7 @@ class CompactionJob:
         compression: str | None = None,
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
+        merge_operator: MergeOperator | None = None,
     ) -> Self: ...
     def step(self) -> Buffer | Fetch | None:
         """The next output SST, a Fetch whose resumption continues the job, or None when done."""
@@ -264,9 +268,34 @@ class WriteBatch:
     def __new__(cls) -> Self: ...
     def put(self, key: Buffer, value: Buffer, *, ttl: object = None) -> Self:
         """`ttl`: None or a datetime.timedelta (anything else raises InvalidTypeError)."""
+    def merge(self, key: Buffer, operand: Buffer, *, ttl: object = None) -> Self: ...
     def delete(self, key: Buffer) -> Self: ...
     def __len__(self) -> int: ...
+    @property
+    def merge_key(self) -> bytes | None:
+        """The key of the first merge operand, if any."""
     def clear(self) -> None: ...
+
+@disjoint_base
+class BuiltinOperator:
+    """A merge operator folded natively (`slatedb_py.merge`), also a plain callable."""
+
+    def __new__(cls, name: str) -> Self: ...
+    @property
+    def name(self) -> str: ...
+    def __call__(self, key: bytes, existing: bytes | None, operand: bytes) -> bytes: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class MergeOperator:
+    """What the engine folds operands with: a `BuiltinOperator`, or any callable
+    `(key, existing | None, operand) -> bytes` (called with the GIL, once per operand)."""
+
+    def __new__(cls, op: Callable[[bytes, bytes | None, bytes], bytes]) -> Self: ...
+    @property
+    def source(self) -> Callable[[bytes, bytes | None, bytes], bytes]: ...
+    def fold(self, key: bytes, existing: bytes | None, operands: list[bytes]) -> bytes: ...
 
 @final
 class DurableWatermark:
@@ -287,7 +316,12 @@ class Memtable:
 
     def __new__(cls, memory_limit: int = ...) -> Self: ...
     def apply(
-        self, batch: WriteBatch, seq: int, create_ts: int, default_ttl_ms: int | None = None
+        self,
+        batch: WriteBatch,
+        seq: int,
+        create_ts: int,
+        default_ttl_ms: int | None = None,
+        merge_operator: MergeOperator | None = None,
     ) -> int: ...
     def put(
         self,
@@ -296,6 +330,7 @@ class Memtable:
         seq: int,
         create_ts: int,
         expire_ts: int | None = None,
+        merge: bool = False,
     ) -> int: ...
     def replay_wal(
         self, data: Buffer, after_seq: int, name: str | None = None

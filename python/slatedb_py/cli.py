@@ -7,6 +7,7 @@ slatedb-py sst FILE [FILE...]  inspect SST files (info, stats, first rows); --js
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 
 from slatedb_py import Db, WriteBatch, __version__, admin
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
-from slatedb_py.errors import SlateDBError
+from slatedb_py.errors import InvalidArgumentError, SlateDBError
 from slatedb_py.format import SstFile, decode_sst
 
 
@@ -294,10 +295,30 @@ def _peak_rss_mb() -> float | None:
     return None
 
 
+def load_operator(spec: str | None) -> Any:
+    """The merge operator `--merge-operator module:attr` names (e.g.
+    `slatedb_py.merge:AddU64`, or a function in the user's module), or None."""
+    if spec is None:
+        return None
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise InvalidArgumentError(f"--merge-operator must be module:attr, not {spec!r}")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as e:
+        raise InvalidArgumentError(f"--merge-operator {spec!r}: {e}") from e
+    return obj
+
+
 def cmd_compactor(args: argparse.Namespace) -> int:
     """A standalone compactor process: fences older compactors, then compacts as the
     size-tiered plan says until interrupted (or, with --once, until nothing is left)."""
-    options = DbOptions(compactor_poll_interval=timedelta(seconds=args.poll_interval))
+    options = DbOptions(
+        compactor_poll_interval=timedelta(seconds=args.poll_interval),
+        merge_operator=load_operator(args.merge_operator),
+    )
     if args.once:
         n = admin.run_compactor(args.path, args.store, options, once=True, full=args.full)
         peak = _peak_rss_mb()
@@ -389,6 +410,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full", action="store_true", help="with --once: everything into one run")
     p.add_argument(
         "--poll-interval", type=float, default=1.0, help="seconds between rounds (at least 0.005)"
+    )
+    p.add_argument(
+        "--merge-operator",
+        metavar="MODULE:ATTR",
+        help="fold merge operands with this operator (e.g. slatedb_py.merge:AddU64); without "
+        "one, operands are kept as they are",
     )
     p.set_defaults(func=cmd_compactor)
 

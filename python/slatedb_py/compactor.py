@@ -30,6 +30,7 @@ from slatedb_py.errors import ConflictError, DataError, FencedError, Unavailable
 from slatedb_py.manifest.fence import CompactorFence
 from slatedb_py.manifest.model import Manifest, SortedRun, SstView
 from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache, store_sst
 from slatedb_py.store import Store
@@ -54,6 +55,7 @@ class Compactor:
         self.fence = CompactorFence(self.manifests)
         self.state = CompactorState(store, paths, clock)
         self.tables = tables or TableCache(store, 16 * 1024 * 1024)
+        self.operator = engine_operator(options.merge_operator)
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.on_commit: OnCommit | None = None
@@ -123,6 +125,8 @@ class Compactor:
             o.compression,
             o.bloom_bits_per_key,
             o.min_filter_keys,
+            # Folds operands below the retained seq (as 0.17.0); without one they all stay.
+            self.operator,
         )
         outputs: list[SstView] = []
         while (data := self.tables.drive(job.step())) is not None:

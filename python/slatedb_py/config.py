@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from slatedb_py.batch import ttl_ms
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
+from slatedb_py.merge import check_operator
 
 COMPRESSIONS = (None, "snappy", "zlib", "lz4", "zstd")
 
@@ -125,6 +126,10 @@ class DbOptions:
             of every TTL (`slatedb_py.batch.ttl_ms`): whole milliseconds, finer parts
             truncated, at least 1 ms.
         gc, gc_enabled: the background garbage collector of an open database.
+        merge_operator: folds merge operands (`db.merge`) in reads and compactions: a
+            callable `(key, existing | None, operand) -> bytes` or a built-in of
+            `slatedb_py.merge`. None: writing a merge raises, and reading a key that holds
+            operands raises `MergeOperatorError` naming it.
     """
 
     flush_interval: timedelta | None = timedelta(milliseconds=100)
@@ -147,8 +152,10 @@ class DbOptions:
     compaction_min_sources: int = 4
     compaction_max_sources: int = 8
     compaction_size_ratio: float = 4.0
+    merge_operator: Any = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "merge_operator", check_operator(self.merge_operator))
         _flag("gc_enabled", self.gc_enabled)
         _flag("compactor_enabled", self.compactor_enabled)
         if self.gc is not None and not isinstance(self.gc, GcOptions):
@@ -258,7 +265,8 @@ class ReaderOptions:
         managed_checkpoint: a following reader holds a short-lived checkpoint of the version
             it reads, so the garbage collector keeps its files; False writes nothing at all.
         checkpoint_lifetime: that checkpoint's lifetime; it is refreshed at half-life.
-        block_cache_bytes, disk_cache_dir, disk_cache_bytes: as in `DbOptions`.
+        block_cache_bytes, disk_cache_dir, disk_cache_bytes, merge_operator: as in
+            `DbOptions`.
     """
 
     manifest_poll_interval: timedelta | None = timedelta(seconds=1)
@@ -267,8 +275,10 @@ class ReaderOptions:
     disk_cache_bytes: int = 1024 * 1024 * 1024
     managed_checkpoint: bool = True
     checkpoint_lifetime: timedelta = timedelta(minutes=10)
+    merge_operator: Any = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "merge_operator", check_operator(self.merge_operator))
         _flag("managed_checkpoint", self.managed_checkpoint)
         _poll_interval("manifest_poll_interval", self.manifest_poll_interval, allow_none=True)
         _duration("checkpoint_lifetime", self.checkpoint_lifetime, allow_none=False)

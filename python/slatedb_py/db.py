@@ -35,6 +35,7 @@ from slatedb_py.errors import (
     ConflictError,
     FencedError,
     InvalidArgumentError,
+    MergeOperatorError,
     SlateDBError,
     UnavailableError,
 )
@@ -44,6 +45,7 @@ from slatedb_py.manifest.fence import WriterFence
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
+from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import DbIterator, ReadView, _Pages
 from slatedb_py.reads import Reads
@@ -54,7 +56,7 @@ from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
 
 # What a write does to the active memtable (under the writer lock): its fill afterwards.
-_PUT, _BATCH = 0, 1
+_PUT, _BATCH, _MERGE = 0, 1, 2
 
 
 class Db(Reads):
@@ -80,6 +82,7 @@ class Db(Reads):
         self._paths = DbPaths.of(path)
         self.options = check_options(options, DbOptions)
         self._default_ttl = ttl_ms(self.options.default_ttl, "default_ttl")  # whole ms, or None
+        self._operator = engine_operator(self.options.merge_operator)
         self._l0_size = self.options.l0_sst_size_bytes
         # The active memtable may use half the unflushed budget; frozen ones the rest.
         self._memtable_memory = self.options.max_unflushed_bytes // 2
@@ -145,7 +148,7 @@ class Db(Reads):
 
     def _make_view(self) -> ReadView:
         mts = (self._active, *(f.memtable for f in self._flusher.frozen))
-        return ReadView(mts, self._manifest, self._paths, self._tables)
+        return ReadView(mts, self._manifest, self._paths, self._tables, self._operator)
 
     # ------------------------------------------------------------------ state checks
 
@@ -190,10 +193,35 @@ class Db(Reads):
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
         self._write(_PUT, k, None, None, await_durable)
 
+    def merge(
+        self,
+        key: bytes,
+        operand: bytes,
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+    ) -> None:
+        """Writes a merge operand for `key`: reads fold it onto the key's value with
+        `DbOptions.merge_operator` (an expired operand is skipped, the rest still folds)."""
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        v = operand if type(operand) is bytes else check_value(k, operand)
+        self._need_operator(k)
+        self._write(_MERGE, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
+
+    def _need_operator(self, key: bytes) -> None:
+        if self._operator is None:
+            raise MergeOperatorError(
+                f"merge of key {key[:64]!r}: writing a merge operand needs a merge operator "
+                "(DbOptions(merge_operator=...))"
+            )
+
     def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
-        """Applies every operation of `batch` atomically, with one sequence number."""
+        """Applies every operation of `batch` atomically, with one sequence number; merge
+        operands of a key fold onto a put or delete of it earlier in the batch."""
         if not isinstance(batch, WriteBatch):
             raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
+        if batch.merge_key is not None:
+            self._need_operator(batch.merge_key)
         if len(batch) > 0:
             self._write(_BATCH, batch, None, None, await_durable)
 
@@ -208,14 +236,16 @@ class Db(Reads):
             if self._error is not None or self._closed:
                 self._check_open()
             now = self._tick()
-            self._last_seq += 1
-            seq = self._last_seq
+            seq = self._last_seq + 1
             if kind == _BATCH:
-                size = self._active.apply(target, seq, now, self._default_ttl)
+                # Folding a batch's merges may fail (the operator raised): then nothing is
+                # applied and the sequence number is not taken.
+                size = self._active.apply(target, seq, now, self._default_ttl, self._operator)
             else:
                 no_ttl = value is None or (ttl is None and self._default_ttl is None)
                 expire = None if no_ttl else self._expire(now, ttl)
-                size = self._active.put(target, value, seq, now, expire)
+                size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
+            self._last_seq = seq
         if size >= self._l0_size:
             self._flusher.after_fill()
         if await_durable:

@@ -99,6 +99,12 @@ class DatabaseNotFoundError(NotFoundError):
         self.path = path
 
 
+class MergeOperatorError(SlateDBError):
+    """A merge operand could not be folded: no merge operator is configured, the operator
+    raised (its exception is the `__cause__`), returned something other than bytes, or a
+    built-in met bytes it cannot take. The message names the key; nothing was written."""
+
+
 class TransactionError(SlateDBError):
     """A transaction conflicted with another and was not committed."""
 
@@ -117,6 +123,7 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "InvalidTypeError",
+    "MergeOperatorError",
     "MissingObjectError",
     "NotFoundError",
     "SlateDBError",

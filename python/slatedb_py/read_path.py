@@ -42,6 +42,7 @@ class ReadView:
     manifest: Manifest
     paths: DbPaths
     tables: TableCache
+    operator: _native.MergeOperator | None = None  # what reads fold merge operands with
 
     def _path(self, view: SstView) -> str:
         return self.paths.sst_in(self.manifest, view.sst.id)
@@ -68,7 +69,7 @@ class ReadView:
         ]:
             levels.extend((prefix, False, [self._ref(v)]) for v in l0)
             levels.extend((prefix, True, [self._ref(v) for v in r.views]) for r in runs)
-        return _native.Tree(self.tables.native, list(self.memtables), levels)
+        return _native.Tree(self.tables.native, list(self.memtables), levels, self.operator)
 
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
         return self.tables.drive(self.tree.get(key, snapshot_seq, now))

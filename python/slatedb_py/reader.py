@@ -33,6 +33,7 @@ from slatedb_py.errors import (
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
+from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
 from slatedb_py.read_path import DbIterator, ReadView
 from slatedb_py.reads import Reads
@@ -81,6 +82,7 @@ class DbReader(Reads):
                 f"not {type(checkpoint_id).__name__} {checkpoint_id!r:.60}"
             )
         self.options = check_options(options, ReaderOptions)
+        self._operator = engine_operator(self.options.merge_operator)
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
         self._manifests = ManifestStore(self._store, self._paths, self._clock)
@@ -206,7 +208,7 @@ class DbReader(Reads):
             self._memtable = memtable
             self._next_wal = last_wal + 1
             self._last_seq = max(last_seq, max_seq)
-            self._view = ReadView((memtable,), m, self._paths, self._tables)
+            self._view = ReadView((memtable,), m, self._paths, self._tables, self._operator)
         self._tables.retain(self._view.sst_paths())
 
     def refresh(self) -> None:

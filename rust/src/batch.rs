@@ -1,19 +1,24 @@
-//! A write batch applied to the memtable with one sequence number: a later op on a key
-//! replaces an earlier one of the same batch.
+//! A write batch applied to the memtable with one sequence number: a later put or delete of
+//! a key replaces the earlier ops on it; merge operands after them fold onto them (with the
+//! database's merge operator), as SlateDB folds a batch.
 
 use std::collections::HashMap;
 
 use bytes::Bytes;
 
-use crate::format::row::RowKind;
+use crate::error::CoreResult;
+use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
+use crate::operator::{missing_operator, MergeOperator, Operator};
 
-/// One op of a write batch: a put (`value`, with an optional TTL) or a delete (`None`).
+/// One op of a write batch: a put (`value`, with an optional TTL), a delete (`None`), or
+/// with `merge` a merge operand (`value`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchOp {
     pub key: Bytes,
     pub value: Option<Bytes>,
     pub ttl_ms: Option<i64>,
+    pub merge: bool,
 }
 
 /// Indices of the ops that take effect, ascending: the last op of each key. Keys already
@@ -31,10 +36,53 @@ pub fn effective_ops(ops: &[BatchOp]) -> Vec<usize> {
     keep
 }
 
+/// The one row a key's ops of a batch come to (they are `ops[i]` for `i` in `idx`, in batch
+/// order, at least one merge among them): the operands after the last put or delete, folded
+/// onto it (a value row, or a tombstone's nothing) or, with none, onto nothing (an operand
+/// row). It expires with its earliest-expiring part.
+fn fold_ops(
+    op: &dyn MergeOperator,
+    ops: &[BatchOp],
+    idx: &[usize],
+    seq: u64,
+    create_ts: i64,
+    default_ttl_ms: Option<i64>,
+) -> CoreResult<Row> {
+    let expire = |o: &BatchOp| o.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
+    let first = idx.iter().rposition(|&i| !ops[i].merge).map_or(0, |p| p + 1);
+    let base = first.checked_sub(1).map(|p| &ops[idx[p]]);
+    let operands: Vec<Bytes> = idx[first..].iter().filter_map(|&i| ops[i].value.clone()).collect();
+    let key = ops[idx[0]].key.clone();
+    let mut expire_ts = idx[first..].iter().filter_map(|&i| expire(&ops[i])).min();
+    let (value, kind) = match base {
+        None if operands.len() == 1 => (operands[0].clone(), RowKind::Merge),
+        None => (op.fold(&key, None, &operands)?, RowKind::Merge),
+        Some(b) => {
+            if b.value.is_some() {
+                expire_ts = [expire_ts, expire(b)].into_iter().flatten().min();
+            }
+            (op.fold(&key, b.value.as_deref(), &operands)?, RowKind::Value)
+        }
+    };
+    Ok(Row { key, value, seq, kind, expire_ts, create_ts: Some(create_ts) })
+}
+
 impl Memtable {
-    /// Applies a batch with one `seq`, queued for the WAL: the last op per key wins
-    /// (`effective_ops`); a put expires `ttl_ms` (or `default_ttl_ms`) after `create_ts`.
-    pub fn apply_batch(&mut self, ops: &[BatchOp], seq: u64, create_ts: i64, default_ttl_ms: Option<i64>) {
+    /// Applies a batch with one `seq`, queued for the WAL: the last put or delete per key
+    /// wins (`effective_ops`), merge operands fold (`fold_ops`, which needs `op`); a put
+    /// expires `ttl_ms` (or `default_ttl_ms`) after `create_ts`. All or nothing: an operator
+    /// error leaves the memtable as it was.
+    pub fn apply_batch(
+        &mut self,
+        ops: &[BatchOp],
+        seq: u64,
+        create_ts: i64,
+        default_ttl_ms: Option<i64>,
+        op: Option<&Operator>,
+    ) -> CoreResult<()> {
+        if ops.iter().any(|o| o.merge) {
+            return self.apply_with_merges(ops, seq, create_ts, default_ttl_ms, op);
+        }
         for i in effective_ops(ops) {
             let op = &ops[i];
             match &op.value {
@@ -45,6 +93,45 @@ impl Memtable {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn apply_with_merges(
+        &mut self,
+        ops: &[BatchOp],
+        seq: u64,
+        create_ts: i64,
+        default_ttl_ms: Option<i64>,
+        op: Option<&Operator>,
+    ) -> CoreResult<()> {
+        let mut by_key: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            by_key.entry(&o.key[..]).or_default().push(i);
+        }
+        let mut rows = Vec::with_capacity(by_key.len());
+        for idx in by_key.values() {
+            let last = &ops[idx[idx.len() - 1]];
+            if !last.merge {
+                let expire = last.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
+                rows.push(match &last.value {
+                    Some(v) => Row {
+                        expire_ts: expire,
+                        create_ts: Some(create_ts),
+                        ..Row::value(last.key.clone(), v.clone(), seq)
+                    },
+                    None => Row { create_ts: Some(create_ts), ..Row::tombstone(last.key.clone(), seq) },
+                });
+                continue;
+            }
+            let op = op.ok_or_else(|| missing_operator(&last.key))?;
+            rows.push(fold_ops(&**op, ops, idx, seq, create_ts, default_ttl_ms)?);
+        }
+        // Folded first, applied after: nothing goes in unless everything folded.
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        for r in &rows {
+            self.insert(r, true);
+        }
+        Ok(())
     }
 }
 
@@ -53,11 +140,11 @@ mod tests {
     use super::*;
 
     fn put(key: &str, value: &str, ttl_ms: Option<i64>) -> BatchOp {
-        BatchOp { key: Bytes::from(key.to_owned()), value: Some(Bytes::from(value.to_owned())), ttl_ms }
+        BatchOp { key: Bytes::from(key.to_owned()), value: Some(Bytes::from(value.to_owned())), ttl_ms, merge: false }
     }
 
     fn delete(key: &str) -> BatchOp {
-        BatchOp { key: Bytes::from(key.to_owned()), value: None, ttl_ms: None }
+        BatchOp { key: Bytes::from(key.to_owned()), value: None, ttl_ms: None, merge: false }
     }
 
     #[test]
@@ -79,7 +166,7 @@ mod tests {
     fn apply_batch_writes_the_winners_with_one_seq() {
         let mut m = Memtable::new();
         let ops = [put("k", "old", None), put("j", "v", Some(50)), delete("k"), put("i", "w", None)];
-        m.apply_batch(&ops, 7, 1000, Some(10));
+        m.apply_batch(&ops, 7, 1000, Some(10), None).unwrap();
         assert_eq!(m.get(b"k", 7).map(|r| r.kind), Some(RowKind::Tombstone));
         let j = m.get(b"j", 7).unwrap();
         assert_eq!((j.seq, j.expire_ts, j.create_ts), (7, Some(1050), Some(1000)));

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Part, PartReply, Tables};
 use crate::merge::{MergeIterator, MergeMode};
+use crate::operator::Operator;
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
 use crate::source::RowSource;
@@ -28,7 +29,9 @@ pub enum JobStep {
 }
 
 impl CompactionJob {
-    /// `inputs` newest first; see `MergeMode::Compaction` for `retain_seq`, `now`, `bottom`.
+    /// `inputs` newest first; see `MergeMode::Compaction` for `retain_seq`, `now`, `bottom`,
+    /// and `op`, the merge operator operands fold with.
+    #[allow(clippy::too_many_arguments, reason = "a job's settings, each used once")]
     pub fn new(
         tables: &Arc<Tables>,
         inputs: &[TableRef],
@@ -37,13 +40,14 @@ impl CompactionJob {
         bottom: bool,
         max_sst_size: usize,
         opts: SstOptions,
+        op: Option<Operator>,
     ) -> Self {
         let sources: Vec<Box<dyn RowSource>> = inputs
             .iter()
             .map(|t| Box::new(TableSource::new(tables.clone(), t, Span::default(), false)) as Box<dyn RowSource>)
             .collect();
         CompactionJob {
-            merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }),
+            merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }).with_operator(op),
             out: SplitWriter::new(opts, max_sst_size),
             done: false,
         }
@@ -97,6 +101,7 @@ mod tests {
             true,
             64 * 1024,
             SstOptions::compacted(),
+            None,
         );
         let mut out: Vec<Row> = Vec::new();
         let mut replies = None;
@@ -125,7 +130,7 @@ mod tests {
         w2.objects = w.objects.clone();
         let (n, o) = (w2.tables.slot("new.sst").unwrap(), w2.tables.slot("old.sst").unwrap());
         let refs = [TableRef { slot: n, ..newer }, TableRef { slot: o, ..older }];
-        let mut job = CompactionJob::new(&w2.tables, &refs, 0, None, true, 1 << 20, SstOptions::compacted());
+        let mut job = CompactionJob::new(&w2.tables, &refs, 0, None, true, 1 << 20, SstOptions::compacted(), None);
         let mut replies = None;
         let err = loop {
             match job.step(replies.take()) {

@@ -48,6 +48,12 @@ pub enum CoreError {
     #[error("reading {object}: {message}")]
     Io { object: String, message: String },
 
+    /// A merge operand could not be folded: no operator is configured, the operator failed
+    /// (`cause` keeps its exception, for the binding to chain), or a built-in operator met
+    /// bytes it cannot take.
+    #[error("merge of key {key}: {message}")]
+    Operator { key: String, message: String, cause: crate::operator::Cause },
+
     /// A bug: native state poisoned by an earlier panic, or an invariant that broke.
     #[error("{0}")]
     Internal(String),
@@ -62,6 +68,7 @@ pub enum ErrorClass {
     UnsupportedFormat,
     MissingObject,
     Unavailable,
+    MergeOperator,
 }
 
 /// What the bindings raise for a `CoreError`: the class, its message, and its `object` and
@@ -89,6 +96,15 @@ impl CoreError {
 
     pub fn invalid(message: impl fmt::Display) -> Self {
         CoreError::Invalid(message.to_string())
+    }
+
+    /// A merge of `key` that failed for `message`.
+    pub fn operator(key: &[u8], message: impl fmt::Display) -> Self {
+        CoreError::Operator {
+            key: crate::format::row::show_key(key),
+            message: message.to_string(),
+            cause: crate::operator::Cause::default(),
+        }
     }
 
     /// A lock whose holder panicked: `what` names the state behind it.
@@ -129,6 +145,7 @@ impl CoreError {
                 offset: None,
             },
             CoreError::Io { .. } => ErrorReport::plain(ErrorClass::Unavailable, err.to_string()),
+            CoreError::Operator { .. } => ErrorReport::plain(ErrorClass::MergeOperator, err.to_string()),
             // `split_object` unwrapped it; a nested one would be a bug, still a data error.
             CoreError::InObject { .. } => located(ErrorClass::Data, None),
         }
@@ -191,7 +208,8 @@ impl CoreError {
             | CoreError::Pending
             | CoreError::Internal(_)
             | CoreError::Missing(_)
-            | CoreError::Io { .. }) => other,
+            | CoreError::Io { .. }
+            | CoreError::Operator { .. }) => other,
         }
     }
 
@@ -207,7 +225,8 @@ impl CoreError {
             | CoreError::Pending
             | CoreError::Internal(_)
             | CoreError::Missing(_)
-            | CoreError::Io { .. } => None,
+            | CoreError::Io { .. }
+            | CoreError::Operator { .. } => None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod fetch;
 pub mod format;
 pub mod memtable;
 pub mod merge;
+pub mod operator;
 pub mod read;
 pub mod scan;
 pub mod source;

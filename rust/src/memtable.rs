@@ -140,6 +140,15 @@ impl Memtable {
             .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
     }
 
+    /// The versions of `key` with `seq <= snapshot_seq`, newest first.
+    pub fn versions<'a>(&'a self, key: &'a [u8], snapshot_seq: u64) -> impl Iterator<Item = Row> + 'a {
+        let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
+        self.map
+            .range((Bound::Included(from), Bound::Unbounded))
+            .take_while(move |((k, _), _)| k.as_ref() == key)
+            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
+    }
+
     /// Every version of every key in `[start, end)` (None = unbounded), in merge order.
     pub fn range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Vec<Row> {
         let lo = match start {
@@ -203,8 +212,9 @@ impl Memtable {
     }
 
     /// The rows an L0 SST needs: per key, versions from the newest down to and including the
-    /// first one that is not a merge operand (older versions can never be read again). A row
-    /// expired at `now` is written as a tombstone, as SlateDB does, so that every reader
+    /// first one that is not a merge operand (older versions can never be read again). An
+    /// operand expired at `now` is left out (reads skip it); a value expired at `now` is
+    /// written as a tombstone, as SlateDB does, so that every reader
     /// (0.17.0 included, which would still return it) sees it gone.
     /// Streams them to `f` in merge order, without copying the memtable.
     pub fn for_each_flush_row(
@@ -223,7 +233,11 @@ impl Memtable {
             }
             let mut row = e.row(key, *seq);
             let pinned = retain_seq.is_some_and(|r| *seq > r);
-            if now.is_some_and(|t| row.kind != RowKind::Tombstone && row.is_expired(t)) {
+            let expired = now.is_some_and(|t| row.is_expired(t));
+            if row.kind == RowKind::Merge && expired {
+                continue; // reads skip an expired operand: it goes, older versions stay
+            }
+            if row.kind == RowKind::Value && expired {
                 row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
                 if !pinned {
                     done_key = Some(key);

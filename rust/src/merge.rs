@@ -9,8 +9,9 @@
 //! - `AllVersions`: every version, for compaction (exact (key, seq) duplicates dropped);
 //! - `Visible { snapshot_seq, now }`: for reads, the newest version of each key with
 //!   `seq <= snapshot_seq`; the key is hidden when that version is a tombstone or expired at
-//!   `now` (an expired row masks older versions, as a tombstone does). Merge operands are
-//!   returned as they are: folding them needs the user's merge operator.
+//!   `now` (an expired row masks older versions, as a tombstone does). With a merge operator
+//!   (`with_operator`), a key whose newest version is an operand is folded down to its base
+//!   (`operator`); without one the operand is returned as it is, for the caller to refuse.
 
 use std::cmp::Ordering;
 use std::collections::binary_heap::PeekMut;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
 use crate::format::row::{Row, RowKind};
+use crate::operator::{version, Below, Operator, Pending, Version};
 use crate::source::{Part, PartReply, RowSource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,8 +33,11 @@ pub enum MergeMode {
     },
     /// What a compaction writes: every version newer than `retain_seq` (a live snapshot may
     /// read it), then the newest version at or below it, nothing older. A row expired at
-    /// `now` becomes a tombstone; at the `bottom` of the tree a tombstone with nothing older
-    /// left to hide is dropped.
+    /// `now` becomes a tombstone (an expired merge operand is dropped: reads skip it); at the
+    /// `bottom` of the tree a tombstone with nothing older left to hide is dropped. With an
+    /// operator, operands at or below `retain_seq` fold as SlateDB folds them: a run of
+    /// operands with one expiry time, onto the base below when it has that expiry too (a
+    /// value row), else into one operand row (a later read folds it further).
     Compaction {
         retain_seq: u64,
         now: Option<i64>,
@@ -90,6 +95,20 @@ pub struct MergeIterator {
     candidate: Option<Row>,
     /// A source's error, held back while the good row before it went out (see `pop`).
     failed: Option<CoreError>,
+    op: Option<Operator>,
+    /// A row taken from the sources but not handled yet (it ended a fold).
+    held: Option<Row>,
+    /// The key whose operands are being folded (forward walks), their newest seq, expiry
+    /// and newest create time (compaction keeps them on the folded row).
+    fold_key: Option<Bytes>,
+    fold_seq: u64,
+    fold_expire: Option<i64>,
+    fold_create: Option<i64>,
+    pending: Pending,
+    /// Descending walk with an operator: the key's base so far and the live operands above
+    /// it, oldest first.
+    rev_base: Below,
+    rev_ops: Vec<Bytes>,
 }
 
 impl MergeIterator {
@@ -106,7 +125,23 @@ impl MergeIterator {
             reverse: false,
             candidate: None,
             failed: None,
+            op: None,
+            held: None,
+            fold_key: None,
+            fold_seq: 0,
+            fold_expire: None,
+            fold_create: None,
+            pending: Pending::default(),
+            rev_base: Below::End,
+            rev_ops: Vec::new(),
         }
+    }
+
+    /// Folds merge operands with `op` (Visible and Compaction modes).
+    #[must_use]
+    pub fn with_operator(mut self, op: Option<Operator>) -> Self {
+        self.op = op;
+        self
     }
 
     /// A descending merge of sources that each yield the exact reverse of merge order.
@@ -129,6 +164,10 @@ impl MergeIterator {
         self.heap.clear();
         self.unstarted = (0..self.sources.len()).rev().collect();
         self.waiting = None;
+        // A fold in progress restarts from the sources, which go back to `key`.
+        self.held = None;
+        self.fold_key = None;
+        self.pending = Pending::default();
         Ok(())
     }
 
@@ -199,6 +238,14 @@ impl MergeIterator {
         }
     }
 
+    /// The held row, else the next one from the sources.
+    fn take(&mut self) -> CoreResult<Option<Row>> {
+        match self.held.take() {
+            Some(row) => Ok(Some(row)),
+            None => self.pop(),
+        }
+    }
+
     pub fn next_row(&mut self) -> CoreResult<Option<Row>> {
         if let Some(e) = self.failed.take() {
             return Err(e);
@@ -209,76 +256,205 @@ impl MergeIterator {
             return self.next_row_reverse();
         }
         loop {
-            let Some(row) = self.pop()? else {
-                return Ok(None);
+            let Some(row) = self.take()? else {
+                // The key being folded ends with the input.
+                return match self.fold_key {
+                    Some(_) => self.fold_onto(Below::End),
+                    None => Ok(None),
+                };
             };
-            let same_key = self.last_key.as_ref() == Some(&row.key);
-            match self.mode {
+            let out = match self.mode {
                 MergeMode::AllVersions => {
-                    if same_key && self.last_seq == row.seq {
+                    if self.last_key.as_ref() == Some(&row.key) && self.last_seq == row.seq {
                         continue;
                     }
                     self.last_seq = row.seq;
                     self.last_key = Some(row.key.clone());
-                    return Ok(Some(row));
+                    Some(row)
                 }
-                MergeMode::Visible { snapshot_seq, now } => {
-                    if same_key || row.seq > snapshot_seq {
-                        continue;
-                    }
-                    self.last_key = Some(row.key.clone());
-                    if row.kind == RowKind::Tombstone || now.is_some_and(|t| row.is_expired(t)) {
-                        continue;
-                    }
-                    return Ok(Some(row));
+                MergeMode::Visible { snapshot_seq, now } => self.visible(row, snapshot_seq, now)?,
+                MergeMode::Compaction { retain_seq, now, bottom } => self.compacted(row, retain_seq, now, bottom)?,
+            };
+            if out.is_some() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Starts folding the operands of `row`'s key (the newest one is `row`).
+    fn start_fold(&mut self, row: Row, live: bool) {
+        self.fold_key = Some(row.key);
+        self.fold_seq = row.seq;
+        self.fold_expire = row.expire_ts;
+        self.fold_create = row.create_ts;
+        if live {
+            self.pending.operands.push(row.value);
+        }
+    }
+
+    /// Ends the fold: its operands applied onto `base` (a value row; an operand row when
+    /// there was no base at all), or None when nothing is left (no operand and no value).
+    fn fold_onto(&mut self, below: Below) -> CoreResult<Option<Row>> {
+        let key = self.fold_key.take().ok_or_else(|| CoreError::Internal("no fold in progress".into()))?;
+        let op = self.op.clone().ok_or_else(|| CoreError::Internal("a fold needs an operator".into()))?;
+        // Only a compaction writes an operand row back (more operands may lie below it); a
+        // read's answer is a value.
+        let compaction = matches!(self.mode, MergeMode::Compaction { .. });
+        let kind = if below == Below::End && compaction { RowKind::Merge } else { RowKind::Value };
+        let Some(value) = self.pending.finish(&*op, &key, below.value())? else { return Ok(None) };
+        let (expire_ts, create_ts) = (self.fold_expire, self.fold_create);
+        Ok(Some(Row { key, value, seq: self.fold_seq, kind, expire_ts, create_ts }))
+    }
+
+    fn visible(&mut self, row: Row, snapshot_seq: u64, now: Option<i64>) -> CoreResult<Option<Row>> {
+        if let Some(key) = &self.fold_key {
+            if row.key != *key {
+                self.held = Some(row);
+                return self.fold_onto(Below::End);
+            }
+            return match version(&row, now) {
+                Version::Operand => {
+                    self.pending.operands.push(row.value);
+                    Ok(None)
                 }
-                MergeMode::Compaction { retain_seq, now, bottom } => {
-                    if !same_key {
-                        self.last_key = Some(row.key.clone());
-                        self.base_done = false;
-                        self.last_seq = u64::MAX;
-                    } else if self.base_done || row.seq == self.last_seq {
-                        continue;
-                    }
-                    self.last_seq = row.seq;
-                    let mut row = row;
-                    if row.kind != RowKind::Tombstone && now.is_some_and(|t| row.is_expired(t)) {
-                        row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
-                    }
-                    // A merge operand is no base: older versions stay until one is (folding
-                    // them needs the user's merge operator).
-                    if row.seq <= retain_seq && row.kind != RowKind::Merge {
-                        self.base_done = true;
-                        if bottom && row.kind == RowKind::Tombstone {
-                            continue;
-                        }
-                    }
-                    return Ok(Some(row));
+                Version::Skip => Ok(None),
+                Version::Base(base) => self.fold_onto(Below::Base(base)),
+            };
+        }
+        if self.last_key.as_ref() == Some(&row.key) || row.seq > snapshot_seq {
+            return Ok(None);
+        }
+        self.last_key = Some(row.key.clone());
+        if row.kind == RowKind::Merge && self.op.is_some() {
+            let live = matches!(version(&row, now), Version::Operand);
+            self.start_fold(row, live);
+            return Ok(None);
+        }
+        if row.kind == RowKind::Tombstone || now.is_some_and(|t| row.is_expired(t)) {
+            return Ok(None);
+        }
+        Ok(Some(row))
+    }
+
+    fn compacted(&mut self, row: Row, retain_seq: u64, now: Option<i64>, bottom: bool) -> CoreResult<Option<Row>> {
+        let same_key = self.last_key.as_ref() == Some(&row.key);
+        if self.fold_key.is_some() && !same_key {
+            self.held = Some(row);
+            return self.fold_onto(Below::End);
+        }
+        if !same_key {
+            self.last_key = Some(row.key.clone());
+            self.base_done = false;
+            self.last_seq = u64::MAX;
+        } else if self.base_done || row.seq == self.last_seq {
+            return Ok(None);
+        }
+        let expired = now.is_some_and(|t| row.is_expired(t));
+        if row.kind == RowKind::Merge && expired {
+            self.last_seq = row.seq;
+            return Ok(None); // reads skip it: dropped, and older versions stay
+        }
+        let mut row = row;
+        if row.kind == RowKind::Value && expired {
+            row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
+        }
+        if self.fold_key.is_some() {
+            // A fold takes only rows with its expiry time, so the folded row expires as its
+            // parts would have.
+            if row.expire_ts != self.fold_expire {
+                let out = self.fold_onto(Below::End);
+                self.held = Some(row); // not consumed: last_seq stays
+                return out;
+            }
+            self.last_seq = row.seq;
+            self.fold_create = self.fold_create.max(row.create_ts);
+            return match row.kind {
+                RowKind::Merge => {
+                    self.pending.operands.push(row.value);
+                    Ok(None)
+                }
+                RowKind::Value => {
+                    self.base_done = true;
+                    self.fold_onto(Below::Base(Some(row.value)))
+                }
+                RowKind::Tombstone => {
+                    self.base_done = true;
+                    self.fold_onto(Below::Base(None))
+                }
+            };
+        }
+        self.last_seq = row.seq;
+        if row.seq <= retain_seq {
+            if row.kind == RowKind::Merge {
+                // Without an operator an operand is no base: older versions stay.
+                if self.op.is_some() {
+                    self.start_fold(row, true);
+                    return Ok(None);
+                }
+            } else {
+                self.base_done = true;
+                if bottom && row.kind == RowKind::Tombstone {
+                    return Ok(None);
                 }
             }
         }
+        Ok(Some(row))
     }
 
     fn next_row_reverse(&mut self) -> CoreResult<Option<Row>> {
         let MergeMode::Visible { snapshot_seq, now } = self.mode else {
             return Err(CoreError::invalid("only visible reads walk backwards"));
         };
-        let shown = |r: &Row| r.kind != RowKind::Tombstone && !now.is_some_and(|t| r.is_expired(t));
         loop {
-            let Some(row) = self.pop()? else {
-                return Ok(self.candidate.take().filter(shown));
+            let Some(row) = self.take()? else {
+                return self.decide_reverse(now);
             };
-            if self.last_key.as_ref() == Some(&row.key) {
+            if self.last_key.as_ref() != Some(&row.key) {
+                // A new key: the previous one is decided (its versions came oldest first).
+                self.last_key = Some(row.key.clone());
+                let done = self.decide_reverse(now)?;
                 if row.seq <= snapshot_seq {
-                    self.candidate = Some(row);
+                    self.gather_reverse(row, now);
                 }
-                continue;
+                if done.is_some() {
+                    return Ok(done);
+                }
+            } else if row.seq <= snapshot_seq {
+                self.gather_reverse(row, now);
             }
-            // A new key: the previous one is decided.
-            self.last_key = Some(row.key.clone());
-            let done = std::mem::replace(&mut self.candidate, (row.seq <= snapshot_seq).then_some(row));
-            if let Some(r) = done.filter(shown) {
-                return Ok(Some(r));
+        }
+    }
+
+    /// A version of the key being walked backwards, older ones first.
+    fn gather_reverse(&mut self, row: Row, now: Option<i64>) {
+        if self.op.is_some() {
+            match version(&row, now) {
+                Version::Operand => self.rev_ops.push(row.value.clone()),
+                Version::Skip => {}
+                Version::Base(base) => {
+                    self.rev_base = Below::Base(base);
+                    self.rev_ops.clear();
+                }
+            }
+        }
+        self.candidate = Some(row);
+    }
+
+    /// The value of the key walked backwards so far: the newest version, or with an
+    /// operator its operands folded onto the base below them.
+    fn decide_reverse(&mut self, now: Option<i64>) -> CoreResult<Option<Row>> {
+        let Some(newest) = self.candidate.take() else { return Ok(None) };
+        let base = std::mem::take(&mut self.rev_base).value();
+        let ops = std::mem::take(&mut self.rev_ops);
+        match &self.op {
+            Some(op) if !ops.is_empty() => {
+                let value = op.fold(&newest.key, base.as_deref(), &ops)?;
+                Ok(Some(Row::value(newest.key, value, newest.seq)))
+            }
+            Some(_) => Ok(base.map(|v| Row::value(newest.key, v, newest.seq))),
+            None => {
+                let shown = newest.kind != RowKind::Tombstone && !now.is_some_and(|t| newest.is_expired(t));
+                Ok(shown.then_some(newest))
             }
         }
     }

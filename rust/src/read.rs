@@ -13,8 +13,9 @@ use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Fetcher, Need, Part, PartReply, Poll, TableSlot, Tables};
-use crate::format::row::{show_key, Row, RowKind};
+use crate::format::row::Row;
 use crate::memtable::Memtable;
+use crate::operator::{missing_operator, version, Operator, Pending, Version};
 use crate::sst::SstFile;
 
 /// A key range a view of an SST is restricted to (a clone's projection of its parent).
@@ -107,13 +108,8 @@ pub struct Tree {
     pub memtables: Vec<Arc<Mutex<Memtable>>>,
     pub levels: Vec<(Bytes, Level)>,
     pub tables: Arc<Tables>,
-}
-
-/// The SST of a sorted run whose key range may hold `key`.
-pub fn run_table<'a>(run: &'a [TableRef], key: &[u8]) -> Option<&'a TableRef> {
-    let i = run.partition_point(|t| t.first.as_ref().is_none_or(|f| f.as_ref() <= key));
-    let t = run.get(i.checked_sub(1)?)?;
-    t.may_hold(key).then_some(t)
+    /// The merge operator reads fold operands with (None: an operand is an error).
+    pub op: Option<Operator>,
 }
 
 /// How a point read ended.
@@ -123,40 +119,33 @@ pub enum Found {
     Value(Bytes),
 }
 
-/// The read's answer from the newest version at or below the snapshot.
-pub fn visible(row: Option<Row>, now: i64) -> CoreResult<Found> {
-    match row {
-        None => Ok(Found::Absent),
-        Some(r) if r.kind == RowKind::Tombstone || r.is_expired(now) => Ok(Found::Absent),
-        Some(r) if r.kind == RowKind::Merge => Err(merge_operand(&r.key)),
-        Some(r) => Ok(Found::Value(r.value)),
-    }
+/// What a point read has gathered so far (`GetState`), and where the key's versions stop.
+enum Offered {
+    /// Older versions are needed (the row was a merge operand, or skipped).
+    More,
+    Done(Found),
 }
 
-pub fn merge_operand(key: &[u8]) -> CoreError {
-    CoreError::invalid(format!(
-        "key {} holds merge operands; reading them needs a merge operator, which slatedb_py does not support yet",
-        show_key(key)
-    ))
-}
-
-/// The newest version of `key` with seq <= `snapshot` in one compacted SST.
+/// The newest version of `key` at or below `bound`, then older ones while `want` asks for
+/// them, in one compacted SST (versions of a key may go on across blocks).
+#[allow(clippy::too_many_arguments, reason = "one lookup's inputs; the state lives in the caller")]
 fn lookup(
     tables: &Tables,
     slot: &Arc<TableSlot>,
     file: &SstFile,
     key: &[u8],
     hash: u64,
-    snapshot: u64,
+    bound: u64,
     f: &mut Fetcher,
-) -> CoreResult<Result<Option<Row>, Need>> {
+    want: &mut dyn FnMut(Row) -> CoreResult<bool>,
+) -> CoreResult<Option<Need>> {
     if !file.might_contain_hash(hash) {
-        return Ok(Ok(None));
+        return Ok(None);
     }
     let mut b = file.find_block(key);
     while b < file.num_blocks() {
         let Some(block) = f.block(tables, slot, file, b)? else {
-            return Ok(Err(Need::Block(slot.clone(), b)));
+            return Ok(Some(Need::Block(slot.clone(), b)));
         };
         let at = file.index()[b].offset;
         let ctx = |e: CoreError| e.within(at, &format!("data block {b}")).in_object(Some(&slot.path));
@@ -165,72 +154,143 @@ fn lookup(
         loop {
             match it.next_row().map_err(ctx)? {
                 Some(row) if row.key.as_ref() == key => {
-                    if row.seq <= snapshot {
-                        return Ok(Ok(Some(row)));
+                    if row.seq <= bound && !want(row)? {
+                        return Ok(None);
                     }
                 }
-                Some(_) => return Ok(Ok(None)),
+                Some(_) => return Ok(None),
                 None => break, // versions of the key may go on in the next block
             }
         }
         b += 1;
     }
-    Ok(Ok(None))
+    Ok(None)
 }
 
-/// Where a point read is: the next level to search (memtables come before level 0).
-#[derive(Clone, Copy, Default)]
+/// Where a point read is: the next level to search (memtables come before level 0), and
+/// the merge operands met so far.
+#[derive(Clone, Default)]
 pub struct GetState {
     level: usize,
     memtables_done: bool,
     /// The key's bloom filter hash, computed once for every SST the read checks.
     hash: Option<u64>,
+    /// Versions above this were seen already (after an operand: its seq - 1); None = the
+    /// snapshot. A level searched again after a fetch skips what it gave before.
+    bound: Option<u64>,
+    pending: Pending,
 }
 
 impl Tree {
-    /// One step of a point read of `key`: the newest version at or below `snapshot`, or
-    /// what must be fetched first (`state` remembers where to resume).
+    /// Takes one version of the key being read (newest first).
+    fn offer(&self, state: &mut GetState, row: Row, now: i64) -> CoreResult<Offered> {
+        match row.seq.checked_sub(1) {
+            Some(b) => state.bound = Some(b),
+            None => state.bound = None, // seq 0: nothing older exists (checked below)
+        }
+        let at_zero = row.seq == 0;
+        let done = match version(&row, Some(now)) {
+            Version::Operand => {
+                if self.op.is_none() {
+                    return Err(missing_operator(&row.key));
+                }
+                state.pending.operands.push(row.value);
+                false
+            }
+            Version::Skip => false,
+            Version::Base(base) => return self.finish(state, &row.key, base).map(Offered::Done),
+        };
+        if !done && at_zero {
+            return self.finish(state, &row.key, None).map(Offered::Done);
+        }
+        Ok(Offered::More)
+    }
+
+    fn finish(&self, state: &mut GetState, key: &[u8], base: Option<Bytes>) -> CoreResult<Found> {
+        let value = match &self.op {
+            Some(op) => state.pending.finish(&**op, key, base)?,
+            None => base,
+        };
+        Ok(value.map_or(Found::Absent, Found::Value))
+    }
+
+    /// The SSTs of a sorted run that may hold versions of `key`, in order: the one whose
+    /// range starts at or before it, and before that any whose range ends at it (a run
+    /// written elsewhere may split a key's versions across SSTs, newest first).
+    fn run_tables<'a>(run: &'a [TableRef], key: &[u8]) -> &'a [TableRef] {
+        let end = run.partition_point(|t| t.first.as_ref().is_none_or(|f| f.as_ref() <= key));
+        let Some(mut start) = end.checked_sub(1) else { return &[] };
+        while start > 0
+            && run[start].first.as_deref() == Some(key)
+            && run[start - 1].last.as_ref().is_none_or(|l| l.as_ref() >= key)
+        {
+            start -= 1;
+        }
+        &run[start..end]
+    }
+
+    /// One step of a point read of `key` at `snapshot`: its value (operands folded), or what
+    /// must be fetched first (`state` remembers where to resume).
     pub fn get_step(
         &self,
         key: &[u8],
         snapshot: u64,
+        now: i64,
         state: &mut GetState,
         f: &mut Fetcher,
-    ) -> CoreResult<Result<Option<Row>, Need>> {
+    ) -> CoreResult<Result<Found, Need>> {
         if !state.memtables_done {
             for mt in &self.memtables {
                 let m = mt.lock().map_err(|_| CoreError::poisoned("memtable"))?;
-                if let Some(r) = m.get(key, snapshot) {
-                    return Ok(Ok(Some(r.clone())));
+                let bound = state.bound.unwrap_or(snapshot);
+                for row in m.versions(key, bound) {
+                    if let Offered::Done(found) = self.offer(state, row, now)? {
+                        return Ok(Ok(found));
+                    }
                 }
             }
             state.memtables_done = true;
         }
         while state.level < self.levels.len() {
             let (prefix, level) = &self.levels[state.level];
-            let t = if key.starts_with(prefix) {
+            let tables: &[TableRef] = if key.starts_with(prefix) {
                 match level {
-                    Level::Table(t) => Some(t).filter(|t| t.may_hold(key)),
-                    Level::Run(run) => run_table(run, key),
+                    Level::Table(t) if t.may_hold(key) => std::slice::from_ref(t),
+                    Level::Table(_) => &[],
+                    Level::Run(run) => Self::run_tables(run, key),
                 }
             } else {
-                None
+                &[]
             };
-            if let Some(t) = t {
+            for t in tables.iter().filter(|t| t.may_hold(key)) {
                 let file = match f.table(&t.slot)? {
                     Ok(file) => file,
                     Err(need) => return Ok(Err(need)),
                 };
                 let hash = *state.hash.get_or_insert_with(|| crate::bloom::filter_hash(key));
-                match lookup(&self.tables, &t.slot, file, key, hash, snapshot, f)? {
-                    Ok(Some(row)) => return Ok(Ok(Some(row))),
-                    Ok(None) => {}
-                    Err(need) => return Ok(Err(need)),
+                let bound = state.bound.unwrap_or(snapshot);
+                let mut done = None;
+                let mut want = |row: Row| -> CoreResult<bool> {
+                    match self.offer(state, row, now)? {
+                        Offered::More => Ok(true),
+                        Offered::Done(found) => {
+                            done = Some(found);
+                            Ok(false)
+                        }
+                    }
+                };
+                let need = lookup(&self.tables, &t.slot, file, key, hash, bound, f, &mut want)?;
+                if let Some(found) = done {
+                    return Ok(Ok(found));
+                }
+                if let Some(need) = need {
+                    return Ok(Err(need));
                 }
             }
             state.level += 1;
         }
-        Ok(Ok(None))
+        // Operands with no base anywhere fold onto nothing.
+        self.finish(state, key, None).map(Ok)
     }
 }
 
@@ -282,8 +342,8 @@ impl GetMany {
             if self.results[i].is_some() {
                 continue;
             }
-            match tree.get_step(&self.keys[i], self.snapshot, &mut self.states[i], &mut self.fetcher)? {
-                Ok(row) => self.results[i] = Some(visible(row, self.now)?),
+            match tree.get_step(&self.keys[i], self.snapshot, self.now, &mut self.states[i], &mut self.fetcher)? {
+                Ok(found) => self.results[i] = Some(found),
                 Err(need) => needs.push(need),
             }
         }
@@ -376,6 +436,7 @@ pub(crate) mod tests {
             memtables: vec![Arc::new(Mutex::new(mt))],
             levels: vec![(Bytes::new(), Level::Table(l0)), (Bytes::new(), Level::Run(run))],
             tables: w.tables.clone(),
+            op: None,
         };
         let keys: [&[u8]; 6] = [b"k000255", b"k000256", b"k000257", b"k000777", b"k999999", b"a"];
         let (got, rounds) = get_all(&w, &tree, &keys, 100);
@@ -399,8 +460,12 @@ pub(crate) mod tests {
         let rows: Vec<Row> = (0..6u8).map(|i| Row::value(vec![b'a' + i; 65_000], vec![i; 10], 1)).collect();
         let mut w = World::new(1 << 20);
         let t = w.sst("big.sst", &rows, 4096);
-        let tree =
-            Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t.clone()))], tables: w.tables.clone() };
+        let tree = Tree {
+            memtables: vec![],
+            levels: vec![(Bytes::new(), Level::Table(t.clone()))],
+            tables: w.tables.clone(),
+            op: None,
+        };
         let (got, rounds) = get_all(&w, &tree, &[&rows[3].key], 1);
         assert_eq!(got[0], Found::Value(rows[3].value.clone()));
         // The tail, then the rest of the metadata (at least one more read), then the block.
@@ -416,7 +481,12 @@ pub(crate) mod tests {
             start: Bound::Included(Bytes::from_static(b"k000010")),
             end: Bound::Excluded(Bytes::from_static(b"k000020")),
         });
-        let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
+        let tree = Tree {
+            memtables: vec![],
+            levels: vec![(Bytes::new(), Level::Table(t))],
+            tables: w.tables.clone(),
+            op: None,
+        };
         let (got, _) = get_all(&w, &tree, &[b"k000009", b"k000010", b"k000019", b"k000020"], 9);
         assert_eq!(got.iter().filter(|f| **f != Found::Absent).count(), 2);
         assert_eq!(got[1], Found::Value(Bytes::from_static(b"v10-1")));

@@ -18,20 +18,34 @@ def _settings() -> Any:
     return s
 
 
-class Official:
-    """A 0.17.0 writer (`reader=False`) or DbReader on `path`."""
+class Concat(u.MergeOperator):  # type: ignore[misc]
+    """The concatenating operator the golden `merge` fixture was written with."""
 
-    def __init__(self, path: str, *, reader: bool = False) -> None:
+    def merge(self, key: bytes, existing_value: bytes | None, operand: bytes) -> bytes:
+        return (existing_value or b"") + operand
+
+
+class Official:
+    """A 0.17.0 writer (`reader=False`) or DbReader on `path`; with `concat`, it folds merge
+    operands by concatenation (`Concat`)."""
+
+    def __init__(self, path: str, *, reader: bool = False, concat: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         store = u.ObjectStore.resolve("file:///")
-        if reader:
-            b = u.DbReaderBuilder(path.lstrip("/"), store)
-            self.db = self._run(b.build())
-        else:
-            b = u.DbBuilder(path.lstrip("/"), store)
+        b = (u.DbReaderBuilder if reader else u.DbBuilder)(path.lstrip("/"), store)
+        if concat:
+            b.with_merge_operator(Concat())
+        if not reader:
             b.with_settings(_settings())
-            self.db = self._run(b.build())
+        self.db = self._run(b.build())
         self.reader = reader
+
+    def merge(self, key: bytes, operand: bytes) -> None:
+        async def go() -> None:
+            h = await self.db.merge(key, operand)
+            await h.await_durable()
+
+        self._run(go())
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)

@@ -15,7 +15,7 @@ from tests.interop.oracle import Official
 
 pytestmark = pytest.mark.interop
 ROOT = LocalStore("/")
-PLAIN = [n for n in NAMES if n != "merge"]  # merge operands need an operator (not supported yet)
+PLAIN = [n for n in NAMES if n != "merge"]  # needs its operator: test_interop_merge.py
 
 
 def expected_live(fx: Fixture) -> dict[bytes, bytes]:

@@ -98,20 +98,14 @@ fn ttl_ms(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     Ok(Some(ms))
 }
 
-#[pymethods]
 impl PyWriteBatch {
-    #[new]
-    fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a put; returns the batch, so calls can be chained.
-    #[pyo3(signature = (key, value, *, ttl = None))]
-    fn put<'py>(
+    /// Adds a put, or with `merge` a merge operand; returns the batch.
+    fn push<'py>(
         mut slf: PyRefMut<'py, Self>,
         key: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
+        merge: bool,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let n = check_key_len(key)?;
         let vn = buffer_len(value, "value")?;
@@ -129,20 +123,56 @@ impl PyWriteBatch {
         let key = slf.stash(key)?;
         debug_assert_eq!(key.len(), n);
         let value = slf.stash(value)?;
-        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms });
+        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms, merge });
         Ok(slf)
+    }
+}
+
+#[pymethods]
+impl PyWriteBatch {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put; returns the batch, so calls can be chained.
+    #[pyo3(signature = (key, value, *, ttl = None))]
+    fn put<'py>(
+        slf: PyRefMut<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        value: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        Self::push(slf, key, value, ttl, false)
+    }
+
+    /// Adds a merge operand (folded by the database's merge operator); returns the batch.
+    #[pyo3(signature = (key, operand, *, ttl = None))]
+    fn merge<'py>(
+        slf: PyRefMut<'py, Self>,
+        key: &Bound<'py, PyAny>,
+        operand: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        Self::push(slf, key, operand, ttl, true)
     }
 
     /// Adds a delete; returns the batch.
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
         check_key_len(key)?;
         let key = slf.stash(key)?;
-        slf.ops.push(BatchOp { key, value: None, ttl_ms: None });
+        slf.ops.push(BatchOp { key, value: None, ttl_ms: None, merge: false });
         Ok(slf)
     }
 
     fn __len__(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The key of the first merge operand, if any (writing one needs a merge operator).
+    #[getter]
+    fn merge_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.ops.iter().find(|o| o.merge).map(|o| PyBytes::new(py, &o.key))
     }
 
     fn clear(&mut self) {

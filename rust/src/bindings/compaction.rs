@@ -43,7 +43,7 @@ impl PyCompactionJob {
 impl PyCompactionJob {
     /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`.
     #[new]
-    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
+    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, merge_operator = None))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python constructor's keyword arguments")]
     #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
@@ -57,6 +57,7 @@ impl PyCompactionJob {
         compression: Option<&str>,
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
+        merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
     ) -> PyResult<Self> {
         let t = &tables.inner;
         let refs: Vec<TableRef> = inputs
@@ -65,7 +66,16 @@ impl PyCompactionJob {
             .collect::<PyResult<_>>()?;
         let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         Ok(PyCompactionJob {
-            job: Mutex::new(CompactionJob::new(t, &refs, retain_seq, now, bottom, max_sst_size, opts)),
+            job: Mutex::new(CompactionJob::new(
+                t,
+                &refs,
+                retain_seq,
+                now,
+                bottom,
+                max_sst_size,
+                opts,
+                super::operator::engine_op(merge_operator),
+            )),
         })
     }
 

@@ -13,6 +13,7 @@ pyo3::import_exception!(slatedb_py.errors, DataError);
 pyo3::import_exception!(slatedb_py.errors, InternalError);
 pyo3::import_exception!(slatedb_py.errors, InvalidArgumentError);
 pyo3::import_exception!(slatedb_py.errors, InvalidTypeError);
+pyo3::import_exception!(slatedb_py.errors, MergeOperatorError);
 pyo3::import_exception!(slatedb_py.errors, MissingObjectError);
 pyo3::import_exception!(slatedb_py.errors, UnavailableError);
 pyo3::import_exception!(slatedb_py.errors, UnsupportedFormatError);
@@ -25,6 +26,7 @@ fn class(py: Python<'_>, class: ErrorClass) -> Bound<'_, pyo3::types::PyType> {
         ErrorClass::UnsupportedFormat => py.get_type::<UnsupportedFormatError>(),
         ErrorClass::MissingObject => py.get_type::<MissingObjectError>(),
         ErrorClass::Unavailable => py.get_type::<UnavailableError>(),
+        ErrorClass::MergeOperator => py.get_type::<MergeOperatorError>(),
     }
 }
 
@@ -47,8 +49,19 @@ fn raise(py: Python<'_>, report: &ErrorReport) -> PyErr {
 
 /// Converts a core error; `object` names the object (file) being decoded, when known.
 pub fn to_py(err: CoreError, object: Option<&str>) -> PyErr {
+    // A merge operator's own exception becomes the cause of the error raised for it.
+    let cause = match &err {
+        CoreError::Operator { cause, .. } => cause.0.clone(),
+        _ => None,
+    };
     let report = err.report(object);
-    Python::attach(|py| raise(py, &report))
+    Python::attach(|py| {
+        let e = raise(py, &report);
+        if let Some(c) = cause.as_ref().and_then(|c| c.downcast_ref::<PyErr>()) {
+            e.set_cause(py, Some(c.clone_ref(py)));
+        }
+        e
+    })
 }
 
 pub trait IntoPyResult<T> {

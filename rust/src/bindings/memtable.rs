@@ -49,22 +49,26 @@ impl PyMemtable {
 
     /// Applies a `WriteBatch` with one `seq`; a later op on a key replaces an earlier one.
     /// Returns its fill (`fill`).
-    #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None))]
+    #[pyo3(signature = (batch, seq, create_ts, default_ttl_ms = None, merge_operator = None))]
     fn apply(
         &self,
         batch: &Bound<'_, super::batch::PyWriteBatch>,
         seq: u64,
         create_ts: i64,
         default_ttl_ms: Option<i64>,
+        merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
     ) -> PyResult<usize> {
         let b = batch.borrow();
+        let op = super::operator::engine_op(merge_operator);
         let mut m = lock(&self.inner)?;
-        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms);
+        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
         Ok(fill(&m, self.memory_limit))
     }
 
-    /// One put (value) or delete (value None): the hot path, one crossing.
-    #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None))]
+    /// One put (value) or delete (value None), or with `merge` one merge operand (value):
+    /// the hot path, one crossing.
+    #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None, merge = false))]
+    #[allow(clippy::too_many_arguments, reason = "a row's fields, passed as they are")]
     fn put(
         &self,
         key: &Bound<'_, PyBytes>,
@@ -72,12 +76,14 @@ impl PyMemtable {
         seq: u64,
         create_ts: i64,
         expire_ts: Option<i64>,
+        merge: bool,
     ) -> PyResult<usize> {
         let mut m = lock(&self.inner)?;
         match value {
             None => m.insert_parts(key.as_bytes(), &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
             Some(v) => {
-                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, RowKind::Value, expire_ts, Some(create_ts), true);
+                let kind = if merge { RowKind::Merge } else { RowKind::Value };
+                m.insert_parts(key.as_bytes(), v.as_bytes(), seq, kind, expire_ts, Some(create_ts), true);
             }
         }
         Ok(fill(&m, self.memory_limit))

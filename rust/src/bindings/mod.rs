@@ -12,6 +12,7 @@ mod errors;
 mod fetch;
 mod memtable;
 mod merge;
+mod operator;
 mod row;
 mod scan;
 mod sst;
@@ -43,6 +44,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;
+    m.add_class::<operator::PyBuiltin>()?;
+    m.add_class::<operator::PyOperator>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     Ok(())
 }

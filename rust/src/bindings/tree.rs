@@ -89,11 +89,13 @@ pub(super) fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
 #[pymethods]
 impl PyTree {
     #[new]
+    #[pyo3(signature = (tables, memtables, levels, merge_operator = None))]
     #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
         tables: &PyTables,
         memtables: Vec<Bound<'_, PyMemtable>>,
         levels: Vec<(Vec<u8>, bool, Vec<PyTableRef>)>,
+        merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
     ) -> PyResult<Self> {
         let t = &tables.inner;
         let mut out = Vec::with_capacity(levels.len());
@@ -109,7 +111,8 @@ impl PyTree {
             out.push((Bytes::from(prefix), level));
         }
         let memtables = memtables.iter().map(|m| m.get().shared()).collect();
-        Ok(PyTree { inner: Arc::new(Tree { memtables, levels: out, tables: t.clone() }) })
+        let op = super::operator::engine_op(merge_operator);
+        Ok(PyTree { inner: Arc::new(Tree { memtables, levels: out, tables: t.clone(), op }) })
     }
 
     /// The value of `key` at `snapshot_seq` (None: absent, deleted or expired at `now`), or a
@@ -120,9 +123,9 @@ impl PyTree {
         // memory (or in a local file).
         let mut state = GetState::default();
         let mut f = Fetcher::default();
-        let step = py.detach(|| self.inner.get_step(k, snapshot_seq, &mut state, &mut f)).py_err(None)?;
+        let step = py.detach(|| self.inner.get_step(k, snapshot_seq, now, &mut state, &mut f)).py_err(None)?;
         match step {
-            Ok(row) => Ok(found_to_py(py, crate::read::visible(row, now).py_err(None)?)),
+            Ok(found) => Ok(found_to_py(py, found)),
             Err(need) => {
                 let (call, parts) = GetMany::stopped(Bytes::copy_from_slice(k), snapshot_seq, now, state, f, need);
                 finish(py, Poll::Need(parts), Cont::Get { tree: self.inner.clone(), call, single: true })

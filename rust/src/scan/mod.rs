@@ -19,7 +19,8 @@ use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Part, PartReply, Poll};
 use crate::format::row::{show_key, Row, RowKind};
 use crate::merge::{MergeIterator, MergeMode};
-use crate::read::{merge_operand, Level, Tree};
+use crate::operator::missing_operator;
+use crate::read::{Level, Tree};
 use crate::source::RowSource;
 
 pub use sources::{MemSource, RunSource, Span, TableSource};
@@ -58,7 +59,8 @@ impl Scan {
             MergeIterator::reversed(sources, snapshot, Some(now))
         } else {
             MergeIterator::new(sources, MergeMode::Visible { snapshot_seq: snapshot, now: Some(now) })
-        };
+        }
+        .with_operator(tree.op.clone());
         Scan { merge, span, page: Vec::new(), last: None, asked: None }
     }
 
@@ -78,7 +80,7 @@ impl Scan {
             match self.merge.next_row() {
                 Ok(Some(row)) => {
                     if row.kind == RowKind::Merge {
-                        return Err(merge_operand(&row.key));
+                        return Err(missing_operator(&row.key));
                     }
                     self.page.push(row);
                 }

@@ -49,6 +49,7 @@ fn tree(w: &mut World) -> (Tree, BTreeMap<Bytes, Row>) {
             (Bytes::new(), Level::Run(run)),
         ],
         tables: w.tables.clone(),
+        op: None,
     };
     (tree, model)
 }
@@ -100,7 +101,8 @@ fn a_scan_reads_blocks_ahead_and_opens_run_ssts_lazily() {
     // 2000 rows of ~110 bytes: larger than the tail an open reads.
     let run: Vec<TableRef> =
         (0..8).map(|i| w.sst(&format!("r{i}.sst"), &wide(i * 2000..i * 2000 + 2000), 4096)).collect();
-    let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Run(run))], tables: w.tables.clone() };
+    let tree =
+        Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Run(run))], tables: w.tables.clone(), op: None };
     let mut scan = Scan::new(&tree, Span { start: Some(key(4100)), end: Some(key(4200)), reverse: false }, 9, 0);
     let (got, requests) = drain(&w, &mut scan, 1000);
     assert_eq!(got.len(), 100);
@@ -119,7 +121,8 @@ fn projections_clamp_scans() {
     let mut w = World::new(0);
     let mut t = w.sst("p.sst", &rows(0..100, 1), 256);
     t.visible = Some(KeyRange { start: Bound::Excluded(key(10)), end: Bound::Included(key(20)) });
-    let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone() };
+    let tree =
+        Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: w.tables.clone(), op: None };
     for reverse in [false, true] {
         let mut scan = Scan::new(&tree, Span { reverse, ..Span::default() }, 9, 0);
         let (got, _) = drain(&w, &mut scan, 7);
@@ -144,7 +147,8 @@ fn local_tables_are_read_natively() {
     let tables = Arc::new(Tables::new(1 << 20, Some(dir.clone())));
     let t =
         TableRef { slot: tables.slot("db/a.sst").unwrap(), first: Some(key(0)), last: Some(key(2999)), visible: None };
-    let tree = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: tables.clone() };
+    let tree =
+        Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t))], tables: tables.clone(), op: None };
     let mut scan = Scan::new(&tree, Span { reverse: true, ..Span::default() }, 9, 0);
     let Poll::Ready(page) = scan.next_page(5000, None).unwrap() else { panic!("a local scan never asks for bytes") };
     assert_eq!(page.len(), 3000);
@@ -158,6 +162,6 @@ fn local_tables_are_read_natively() {
     let mut get = crate::read::GetMany::new(vec![key(7)], 9, 0);
     let tables2 = Arc::new(Tables::new(0, Some(dir.clone())));
     let t2 = TableRef { slot: tables2.slot("db/a.sst").unwrap(), first: None, last: None, visible: None };
-    let tree2 = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t2))], tables: tables2 };
+    let tree2 = Tree { memtables: vec![], levels: vec![(Bytes::new(), Level::Table(t2))], tables: tables2, op: None };
     assert!(matches!(get.poll(&tree2, None), Err(CoreError::Missing(p)) if p == "db/a.sst"));
 }
