@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +50,8 @@ from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot, SnapshotRegistry
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
+from slatedb_py.transaction import DbTransaction, IsolationLevel
+from slatedb_py.txn_conflicts import ConflictTracker, batch_keys
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
 
@@ -93,6 +95,7 @@ class Db(Reads):
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
         self._snapshots = SnapshotRegistry()  # what flushes keep versions for
+        self._txns = ConflictTracker()  # open transactions and the writes they may conflict with
 
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
@@ -198,7 +201,13 @@ class Db(Reads):
             self._write(_BATCH, batch, None, None, await_durable)
 
     def _write(
-        self, kind: int, target: Any, value: bytes | None, ttl: int | None, await_durable: bool
+        self,
+        kind: int,
+        target: Any,
+        value: bytes | None,
+        ttl: int | None,
+        await_durable: bool,
+        check: Callable[[], Iterable[bytes]] | None = None,
     ) -> None:
         """The one write path, as in SlateDB where a put is a batch of one: a put or delete
         (`_PUT`: key `target`, value None for a delete) or a batch (`_BATCH`) gets the next
@@ -207,6 +216,7 @@ class Db(Reads):
         with self._lock:
             if self._error is not None or self._closed:
                 self._check_open()
+            keys = None if check is None else check()  # raises on a conflict: nothing applied
             now = self._tick()
             self._last_seq += 1
             seq = self._last_seq
@@ -216,10 +226,25 @@ class Db(Reads):
                 no_ttl = value is None or (ttl is None and self._default_ttl is None)
                 expire = None if no_ttl else self._expire(now, ttl)
                 size = self._active.put(target, value, seq, now, expire)
+            if self._txns.active:  # an open transaction's commit checks these keys
+                if keys is None:
+                    keys = (target,) if kind == _PUT else batch_keys(target)
+                self._txns.record(seq, keys)
         if size >= self._l0_size:
             self._flusher.after_fill()
         if await_durable:
             self._wal.await_durable(seq)
+
+    def _commit(
+        self, batch: WriteBatch, check: Callable[[], Iterable[bytes]], await_durable: bool
+    ) -> None:
+        """A transaction's commit: `check` (raises on a conflict) runs just before the seq."""
+        self._write(_BATCH, batch, None, None, await_durable, check)
+
+    def begin(self, isolation: IsolationLevel = IsolationLevel.SNAPSHOT) -> DbTransaction:
+        """A transaction reading as of now plus its own writes; its commit applies them with
+        one seq or raises TransactionConflictError (`transaction.DbTransaction`)."""
+        return DbTransaction(self, isolation)
 
     def _collector(self, options: GcOptions) -> None:
         assert options.interval is not None
