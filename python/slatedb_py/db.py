@@ -228,7 +228,7 @@ class Db(Reads):
                 size = self._active.put(target, value, seq, now, expire)
             if self._txns.active:  # an open transaction's commit checks these keys
                 if keys is None:
-                    keys = (target,) if kind == _PUT else batch_keys(target)
+                    keys = (target,) if type(target) is bytes else batch_keys(target)
                 self._txns.record(seq, keys)
         if size >= self._l0_size:
             self._flusher.after_fill()
