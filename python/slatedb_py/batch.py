@@ -85,9 +85,10 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
     return ms
 
 
-# Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)` and `delete(key)`
-# validate like `check_key`/`check_value` here and return the batch; `Db.write` applies it
-# atomically with one sequence number, a later op on a key replacing an earlier one.
+# Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)`, `delete(key)` and
+# `merge(key, operand, *, ttl=None)` validate like `check_key`/`check_value` here and return
+# the batch; `Db.write` applies it atomically with one sequence number: a later put or delete
+# of a key replaces the earlier ops on it, and merges after them fold onto them.
 WriteBatch = _native.WriteBatch
 
 

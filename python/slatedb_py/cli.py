@@ -11,13 +11,12 @@ import importlib
 import json
 import os
 import sys
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slatedb_py import Db, WriteBatch, __version__, admin
+from slatedb_py import Db, __version__, admin, demo
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import InvalidArgumentError, SlateDBError
 from slatedb_py.format import SstFile, decode_sst
@@ -109,67 +108,7 @@ def cmd_sst(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-
-    folder = Path(args.dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    store = "file:///"  # a URL works wherever a store does
-    path = str(folder / "demo-db")
-    n = args.rows
-    print(f"slatedb-py {__version__} demo: a database at {folder}/demo-db (local folder store)")
-
-    def rate(count: int, seconds: float) -> str:
-        return f"{count / seconds:,.0f}/s" if seconds > 0 else "-"
-
-    t = time.perf_counter()
-    db = Db.open(path, store, DbOptions())
-    print(f"  opened in {1000 * (time.perf_counter() - t):.1f} ms")
-    t = time.perf_counter()
-    for start in range(0, n, 1000):
-        batch = WriteBatch()
-        for i in range(start, min(n, start + 1000)):
-            batch.put(b"user:%011d" % i, (b"%08d" % i) * 12 + b"abcd")
-        db.write(batch)
-    print(f"  wrote {n:,} keys in durable batches of 1000: {rate(n, time.perf_counter() - t)} keys")
-    t = time.perf_counter()
-    for i in range(200):
-        db.put(b"durable:%04d" % i, b"x")
-    print(
-        f"  200 single durable puts: {1000 * (time.perf_counter() - t) / 200:.2f} ms "
-        "each on average"
-    )
-    t = time.perf_counter()
-    for i in range(0, n, 7):
-        db.delete(b"user:%011d" % i, await_durable=False)
-    db.flush()
-    print(f"  deleted every 7th key: {rate(len(range(0, n, 7)), time.perf_counter() - t)} deletes")
-    t = time.perf_counter()
-    hits = sum(db.get(b"user:%011d" % i) is not None for i in range(0, n, 3))
-    print(
-        f"  {len(range(0, n, 3)):,} gets ({hits:,} found): "
-        f"{rate(len(range(0, n, 3)), time.perf_counter() - t)}"
-    )
-    t = time.perf_counter()
-    db.flush_memtable()
-    print(f"  memtable written as an L0 SST in {1000 * (time.perf_counter() - t):.0f} ms")
-    t = time.perf_counter()
-    count = sum(1 for _ in db.scan_prefix(b"user:"))
-    print(f"  scanned {count:,} live keys: {rate(count, time.perf_counter() - t)} rows")
-    db.close()
-    t = time.perf_counter()
-    with Db.open(path, store) as again:
-        value = again.get(b"user:%011d" % 1) or b""
-        total = sum(1 for _ in again.scan())
-    print(
-        f"  reopened in {1000 * (time.perf_counter() - t):.0f} ms: {total:,} keys, "
-        f"user:1 -> {value[:16]!r}..."
-    )
-    objects = sorted(p.relative_to(folder) for p in (folder / "demo-db").rglob("*") if p.is_file())
-    size = sum((folder / p).stat().st_size for p in objects)
-    print(
-        f"  on disk: {len(objects)} objects, {size / 1e6:.1f} MB "
-        f"(manifest/, wal/, compacted/); inspect an SST with: slatedb-py sst {folder / objects[0]}"
-    )
-    return 0
+    return demo.run(args.dir, args.rows)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:

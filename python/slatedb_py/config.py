@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import uuid
 from dataclasses import dataclass
@@ -286,3 +287,18 @@ class ReaderOptions:
             raise InvalidArgumentError("checkpoint_lifetime must be at least 2 seconds")
         _positive("block_cache_bytes", self.block_cache_bytes, zero_ok=True)
         _disk_cache(self.disk_cache_dir, self.disk_cache_bytes)
+
+
+class IsolationLevel(enum.Enum):
+    """How much a transaction's commit checks (`Db.begin`), as in SlateDB 0.17.0.
+
+    Attributes:
+        SNAPSHOT: reads see the database as of `begin` plus the transaction's own writes; the
+            commit fails when a key it wrote was written by someone else after it began.
+        SERIALIZABLE_SNAPSHOT: also fails when a key it read (`get`, `get_many`) or any key
+            inside a range it scanned was written after it began (even a scan that yielded
+            nothing, and even a transaction that wrote nothing).
+    """
+
+    SNAPSHOT = "snapshot"
+    SERIALIZABLE_SNAPSHOT = "serializable_snapshot"

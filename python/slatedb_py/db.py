@@ -20,10 +20,6 @@ from typing import Any
 
 from slatedb_py import checkpoint
 from slatedb_py.batch import (
-    MAX_KEY,
-    WriteBatch,
-    check_key,
-    check_value,
     ttl_ms,
 )
 from slatedb_py.checkpoint import CheckpointCreateResult
@@ -35,7 +31,6 @@ from slatedb_py.errors import (
     ConflictError,
     FencedError,
     InvalidArgumentError,
-    MergeOperatorError,
     SlateDBError,
     UnavailableError,
 )
@@ -52,14 +47,14 @@ from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot, SnapshotRegistry
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
+from slatedb_py.transaction import DbTransaction, IsolationLevel
+from slatedb_py.txn_conflicts import ConflictTracker
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
-
-# What a write does to the active memtable (under the writer lock): its fill afterwards.
-_PUT, _BATCH, _MERGE = 0, 1, 2
+from slatedb_py.writes import Writes
 
 
-class Db(Reads):
+class Db(Reads, Writes):
     """A SlateDB database opened as its (single) writer. Thread-safe."""
 
     # ------------------------------------------------------------------ opening
@@ -96,6 +91,7 @@ class Db(Reads):
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
         self._snapshots = SnapshotRegistry()  # what flushes keep versions for
+        self._txns = ConflictTracker()  # open transactions and the writes they may conflict with
 
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
@@ -165,91 +161,10 @@ class Db(Reads):
         self._wal.durable.fail()
         return self._error
 
-    # ------------------------------------------------------------------ writes
-
-    def _tick(self) -> int:
-        """The write timestamp; the caller holds `_lock`. The DB clock never goes backwards,
-        even if the wall clock does."""
-        now = self._clock.now_ms()
-        if now > self._last_tick:
-            self._last_tick = now
-        return self._last_tick
-
-    def _expire(self, create_ts: int, ttl: int | None) -> int | None:
-        if ttl is None:
-            ttl = self._default_ttl
-        return None if ttl is None else create_ts + ttl
-
-    def put(
-        self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True
-    ) -> None:
-        """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
-        # The hot path: plain bytes within limits skip the general checks.
-        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
-        v = value if type(value) is bytes else check_value(k, value)
-        self._write(_PUT, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
-
-    def delete(self, key: bytes, *, await_durable: bool = True) -> None:
-        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
-        self._write(_PUT, k, None, None, await_durable)
-
-    def merge(
-        self,
-        key: bytes,
-        operand: bytes,
-        *,
-        ttl: timedelta | None = None,
-        await_durable: bool = True,
-    ) -> None:
-        """Writes a merge operand for `key`: reads fold it onto the key's value with
-        `DbOptions.merge_operator` (an expired operand is skipped, the rest still folds)."""
-        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
-        v = operand if type(operand) is bytes else check_value(k, operand)
-        self._need_operator(k)
-        self._write(_MERGE, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
-
-    def _need_operator(self, key: bytes) -> None:
-        if self._operator is None:
-            raise MergeOperatorError(
-                f"merge of key {key[:64]!r}: writing a merge operand needs a merge operator "
-                "(DbOptions(merge_operator=...))"
-            )
-
-    def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
-        """Applies every operation of `batch` atomically, with one sequence number; merge
-        operands of a key fold onto a put or delete of it earlier in the batch."""
-        if not isinstance(batch, WriteBatch):
-            raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
-        if batch.merge_key is not None:
-            self._need_operator(batch.merge_key)
-        if len(batch) > 0:
-            self._write(_BATCH, batch, None, None, await_durable)
-
-    def _write(
-        self, kind: int, target: Any, value: bytes | None, ttl: int | None, await_durable: bool
-    ) -> None:
-        """The one write path, as in SlateDB where a put is a batch of one: a put or delete
-        (`_PUT`: key `target`, value None for a delete) or a batch (`_BATCH`) gets the next
-        sequence number and the write time and goes into the active memtable, which queues it
-        for the WAL; then a full memtable is frozen, and the caller waits for durability."""
-        with self._lock:
-            if self._error is not None or self._closed:
-                self._check_open()
-            now = self._tick()
-            seq = self._last_seq + 1
-            if kind == _BATCH:
-                # Folding a batch's merges may fail (the operator raised): then nothing is
-                # applied and the sequence number is not taken.
-                size = self._active.apply(target, seq, now, self._default_ttl, self._operator)
-            else:
-                no_ttl = value is None or (ttl is None and self._default_ttl is None)
-                expire = None if no_ttl else self._expire(now, ttl)
-                size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
-            self._last_seq = seq
-        if size >= self._l0_size:
-            self._flusher.after_fill()
-        if await_durable:
-            self._wal.await_durable(seq)
+    def begin(self, isolation: IsolationLevel = IsolationLevel.SNAPSHOT) -> DbTransaction:
+        """A transaction reading as of now plus its own writes; its commit applies them with
+        one seq or raises TransactionConflictError (`transaction.DbTransaction`)."""
+        return DbTransaction(self, isolation)
 
     def _collector(self, options: GcOptions) -> None:
         assert options.interval is not None

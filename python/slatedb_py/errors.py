@@ -106,7 +106,22 @@ class MergeOperatorError(SlateDBError):
 
 
 class TransactionError(SlateDBError):
-    """A transaction conflicted with another and was not committed."""
+    """A transaction could not go on: it conflicted (`TransactionConflictError`), or it was
+    used after its commit or rollback."""
+
+
+class TransactionConflictError(TransactionError):
+    """A transaction's commit found that a key it wrote (or, under SERIALIZABLE_SNAPSHOT, a
+    key or range it read) was written by someone else after it began; nothing it wrote was
+    applied. Running the transaction again (a new `begin`) reads the newer state.
+
+    Attributes:
+        key: one of the conflicting keys.
+    """
+
+    def __init__(self, message: str, *, key: bytes | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 class InternalError(SlateDBError):
@@ -127,6 +142,7 @@ __all__ = [
     "MissingObjectError",
     "NotFoundError",
     "SlateDBError",
+    "TransactionConflictError",
     "TransactionError",
     "UnavailableError",
     "UnsupportedFormatError",

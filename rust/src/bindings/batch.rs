@@ -169,6 +169,12 @@ impl PyWriteBatch {
         self.ops.len()
     }
 
+    /// The keys the batch writes, each once.
+    fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
+        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
+        self.ops.iter().filter(|o| seen.insert(&o.key[..])).map(|o| PyBytes::new(py, &o.key)).collect()
+    }
+
     /// The key of the first merge operand, if any (writing one needs a merge operator).
     #[getter]
     fn merge_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {

@@ -1,0 +1,151 @@
+"""The write surface of `Db`: put, delete, merge, write, begin, and the one write path they
+all take (`Writes._write`), as in SlateDB where a put is a batch of one.
+
+Every write gets the next sequence number and the write time under the writer lock and goes
+into the active memtable, which queues it for the WAL; a full memtable is then frozen
+(`flusher.Flusher.after_fill`), and the caller waits for durability (`wal_writer.WalWriter`).
+While a transaction is open, each write's keys are recorded for its conflict check
+(`txn_conflicts.ConflictTracker`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.clock import Clock
+from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
+from slatedb_py.memtable import Memtable
+from slatedb_py.txn_conflicts import ConflictTracker, batch_keys
+
+if TYPE_CHECKING:
+    from slatedb_py.flusher import Flusher
+    from slatedb_py.wal_writer import WalWriter
+
+# What a write does to the active memtable (under the writer lock): its fill afterwards.
+_PUT, _BATCH, _MERGE = 0, 1, 2
+
+
+class Writes:
+    """What `Db` writes with; the state named here is the writer's own."""
+
+    _lock: threading.Lock
+    _error: SlateDBError | None
+    _closed: bool
+    _clock: Clock
+    _last_tick: int
+    _last_seq: int
+    _active: Memtable
+    _default_ttl: int | None
+    _operator: Any
+    _txns: ConflictTracker
+    _l0_size: int
+    _flusher: Flusher
+    _wal: WalWriter
+
+    def _check_open(self) -> None:
+        raise NotImplementedError
+
+    def _tick(self) -> int:
+        """The write timestamp; the caller holds `_lock`. The DB clock never goes backwards,
+        even if the wall clock does."""
+        now = self._clock.now_ms()
+        if now > self._last_tick:
+            self._last_tick = now
+        return self._last_tick
+
+    def _expire(self, create_ts: int, ttl: int | None) -> int | None:
+        if ttl is None:
+            ttl = self._default_ttl
+        return None if ttl is None else create_ts + ttl
+
+    def put(
+        self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True
+    ) -> None:
+        """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
+        # The hot path: plain bytes within limits skip the general checks.
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        v = value if type(value) is bytes else check_value(k, value)
+        self._write(_PUT, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
+
+    def delete(self, key: bytes, *, await_durable: bool = True) -> None:
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        self._write(_PUT, k, None, None, await_durable)
+
+    def merge(
+        self,
+        key: bytes,
+        operand: bytes,
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+    ) -> None:
+        """Writes a merge operand for `key`: reads fold it onto the key's value with
+        `DbOptions.merge_operator` (an expired operand is skipped, the rest still folds)."""
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        v = operand if type(operand) is bytes else check_value(k, operand)
+        self._need_operator(k)
+        self._write(_MERGE, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
+
+    def _need_operator(self, key: bytes) -> None:
+        if self._operator is None:
+            raise MergeOperatorError(
+                f"merge of key {key[:64]!r}: writing a merge operand needs a merge operator "
+                "(DbOptions(merge_operator=...))"
+            )
+
+    def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
+        """Applies every operation of `batch` atomically, with one sequence number; merge
+        operands of a key fold onto a put or delete of it earlier in the batch."""
+        if not isinstance(batch, WriteBatch):
+            raise InvalidArgumentError(f"write() takes a WriteBatch, not {type(batch).__name__}")
+        if batch.merge_key is not None:
+            self._need_operator(batch.merge_key)
+        if len(batch) > 0:
+            self._write(_BATCH, batch, None, None, await_durable)
+
+    def _write(
+        self,
+        kind: int,
+        target: Any,
+        value: bytes | None,
+        ttl: int | None,
+        await_durable: bool,
+        check: Callable[[], Iterable[bytes]] | None = None,
+    ) -> None:
+        """The one write path, as in SlateDB where a put is a batch of one: a put or delete
+        (`_PUT`: key `target`, value None for a delete) or a batch (`_BATCH`) gets the next
+        sequence number and the write time and goes into the active memtable, which queues it
+        for the WAL; then a full memtable is frozen, and the caller waits for durability."""
+        with self._lock:
+            if self._error is not None or self._closed:
+                self._check_open()
+            keys = None if check is None else check()  # raises on a conflict: nothing applied
+            now = self._tick()
+            seq = self._last_seq + 1
+            if kind == _BATCH:
+                # Folding a batch's merges may fail (the operator raised): then nothing is
+                # applied and the sequence number is not taken.
+                size = self._active.apply(target, seq, now, self._default_ttl, self._operator)
+            else:
+                no_ttl = value is None or (ttl is None and self._default_ttl is None)
+                expire = None if no_ttl else self._expire(now, ttl)
+                size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
+            self._last_seq = seq
+            if self._txns.active:  # an open transaction's commit checks these keys
+                if keys is None:
+                    keys = (target,) if type(target) is bytes else batch_keys(target)
+                self._txns.record(seq, keys)
+        if size >= self._l0_size:
+            self._flusher.after_fill()
+        if await_durable:
+            self._wal.await_durable(seq)
+
+    def _commit(
+        self, batch: WriteBatch, check: Callable[[], Iterable[bytes]], await_durable: bool
+    ) -> None:
+        """A transaction's commit: `check` (raises on a conflict) runs just before the seq."""
+        self._write(_BATCH, batch, None, None, await_durable, check)
