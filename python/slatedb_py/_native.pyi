@@ -347,6 +347,7 @@ class Memtable:
         min_filter_keys: int,
         now: int | None = None,
         retain_seq: int | None = None,
+        merge_operator: MergeOperator | None = None,
     ) -> Buffer | None: ...
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     @property

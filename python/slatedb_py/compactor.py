@@ -26,7 +26,13 @@ from slatedb_py.clock import Clock
 from slatedb_py.compaction_plan import CompactionPlan, full_plan, plan_compaction
 from slatedb_py.compaction_state import CompactorState
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import ConflictError, DataError, FencedError, UnavailableError
+from slatedb_py.errors import (
+    ConflictError,
+    DataError,
+    FencedError,
+    MergeOperatorError,
+    UnavailableError,
+)
 from slatedb_py.manifest.fence import CompactorFence
 from slatedb_py.manifest.model import Manifest, SortedRun, SstView
 from slatedb_py.manifest.store import ManifestStore
@@ -92,8 +98,10 @@ class Compactor:
                     pass
             except FencedError:
                 return
-            except (UnavailableError, DataError, ConflictError):
-                pass  # retried (re-planned) next round
+            except (UnavailableError, DataError, ConflictError, MergeOperatorError):
+                # Retried (re-planned) next round. A merge operator that fails keeps failing
+                # on the same rows, and the reads of those keys fail the same way.
+                pass
             self.wake.wait(interval)
             self.wake.clear()
 

@@ -112,7 +112,9 @@ class Flusher:
         # Taken before the encode: a snapshot opened later reads at a higher seq, and every
         # version it can see is in this SST or newer.
         retain = db._snapshots.oldest()
-        view = write_l0_sst(db._store, db._paths, mt, db.options, db._clock, db._tables, retain)
+        view = write_l0_sst(
+            db._store, db._paths, mt, db.options, db._clock, db._tables, retain, db._operator
+        )
         next_wal = wal.next_id
 
         def record(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:

@@ -24,6 +24,7 @@ from slatedb_py.manifest.fence import WriterFence
 from slatedb_py.manifest.model import Manifest, SstView
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
+from slatedb_py.merge import engine_operator
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
@@ -55,7 +56,8 @@ def wal_to_l0(
     store, paths = manifests.store, manifests.paths
     memtable = new_memtable()
     max_seq = replay_into(memtable, store, paths, first, last, after_seq, skip=skip)
-    return write_l0_sst(store, paths, memtable, options, clock), max_seq
+    operator = engine_operator(options.merge_operator)
+    return write_l0_sst(store, paths, memtable, options, clock, operator=operator), max_seq
 
 
 def restore_to_checkpoint(

@@ -98,13 +98,21 @@ def write_l0_sst(
     clock: Clock,
     tables: TableCache | None = None,
     retain_seq: int | None = None,
+    operator: _native.MergeOperator | None = None,
 ) -> SstView | None:
     """Writes a memtable's rows as one L0 SST, encoded with the database's options; None
     when it holds no row. With `retain_seq` (the oldest open snapshot's), older versions a
-    snapshot at or after it reads are kept too; otherwise only the newest of each key."""
+    snapshot at or after it reads are kept too; otherwise only the newest of each key. With
+    `operator`, merge operands fold as a compaction folds them (as SlateDB does at flush)."""
     o = options
     now = clock.now_ms()
     data = memtable.encode_l0(
-        o.block_size, o.compression, o.bloom_bits_per_key, o.min_filter_keys, now, retain_seq
+        o.block_size,
+        o.compression,
+        o.bloom_bits_per_key,
+        o.min_filter_keys,
+        now,
+        retain_seq,
+        operator,
     )
     return None if data is None else store_sst(store, paths, data, clock, tables)

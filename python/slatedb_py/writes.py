@@ -87,7 +87,8 @@ class Writes:
         `DbOptions.merge_operator` (an expired operand is skipped, the rest still folds)."""
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
         v = operand if type(operand) is bytes else check_value(k, operand)
-        self._need_operator(k)
+        if self._operator is None:
+            self._need_operator(k)
         self._write(_MERGE, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
 
     def _need_operator(self, key: bytes) -> None:

@@ -15,6 +15,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
+use crate::merge::{MergeIterator, MergeMode};
+use crate::operator::Operator;
+use crate::source::{RowSource, VecSource};
 use crate::sst::{SstBuilder, SstFile, SstOptions};
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
@@ -268,6 +271,17 @@ impl Memtable {
         b.finish().map(Some)
     }
 
+    /// The rows `encode_l0` writes, copied out (for `encode_folded`, which must not run under
+    /// the memtable's lock).
+    pub fn flush_rows(&self, now: Option<i64>, retain_seq: Option<u64>) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let _ = self.for_each_flush_row(now, retain_seq, |r| {
+            rows.push(r.clone());
+            Ok(())
+        });
+        rows
+    }
+
     /// Adds replayed WAL rows (`wal_rows_after`), not queued for the WAL again. Returns
     /// `(rows added, highest seq seen or after_seq)`.
     pub fn replay(&mut self, rows: &[Row], after_seq: u64) -> (usize, u64) {
@@ -328,6 +342,30 @@ pub fn wal_rows_after(data: Bytes, after_seq: u64) -> CoreResult<Vec<Row>> {
         }
     }
     Ok(out)
+}
+
+/// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
+/// compaction folds them (`MergeMode::Compaction`, keeping what a snapshot at or after
+/// `retain_seq` reads), as SlateDB folds at flush: a counter's thousands of operands reach L0
+/// as one row. None when there is no row.
+pub fn encode_folded(
+    rows: Vec<Row>,
+    opts: SstOptions,
+    now: Option<i64>,
+    retain_seq: Option<u64>,
+    op: Operator,
+) -> CoreResult<Option<Vec<u8>>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let src: Vec<Box<dyn RowSource>> = vec![Box::new(VecSource::new(rows, "memtable"))];
+    let mode = MergeMode::Compaction { retain_seq: retain_seq.unwrap_or(u64::MAX), now, bottom: false };
+    let mut merge = MergeIterator::new(src, mode).with_operator(Some(op));
+    let mut b = SstBuilder::new(opts)?;
+    while let Some(row) = merge.next_row()? {
+        b.add(&row)?;
+    }
+    b.finish().map(Some)
 }
 
 #[cfg(test)]

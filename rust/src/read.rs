@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Fetcher, Need, Part, PartReply, Poll, TableSlot, Tables};
-use crate::format::row::Row;
+use crate::format::row::{Row, RowKind};
 use crate::memtable::Memtable;
 use crate::operator::{missing_operator, version, Operator, Pending, Version};
 use crate::sst::SstFile;
@@ -241,9 +241,28 @@ impl Tree {
     ) -> CoreResult<Result<Found, Need>> {
         if !state.memtables_done {
             for mt in &self.memtables {
+                // Copied out first: folding may call a Python operator, which must never run
+                // under the memtable lock (a writer holding the GIL may be waiting for it).
+                // (Without an operator nothing is folded: the hot path reads under the lock.)
                 let m = mt.lock().map_err(|_| CoreError::poisoned("memtable"))?;
-                let bound = state.bound.unwrap_or(snapshot);
-                for row in m.versions(key, bound) {
+                if self.op.is_none() {
+                    for row in m.versions(key, state.bound.unwrap_or(snapshot)) {
+                        if let Offered::Done(found) = self.offer(state, row, now)? {
+                            return Ok(Ok(found));
+                        }
+                    }
+                    continue;
+                }
+                let mut versions = Vec::new();
+                for row in m.versions(key, state.bound.unwrap_or(snapshot)) {
+                    let base = row.kind != RowKind::Merge;
+                    versions.push(row);
+                    if base {
+                        break;
+                    }
+                }
+                drop(m);
+                for row in versions {
                     if let Offered::Done(found) = self.offer(state, row, now)? {
                         return Ok(Ok(found));
                     }

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use pyo3::prelude::*;
 
-use super::errors::{poisoned, IntoPyResult};
+use super::errors::IntoPyResult;
 use super::fetch::PyFetchCont;
 use super::sst::compacted_options;
 use super::tables::PyTables;
 use crate::compaction::{CompactionJob, JobStep};
+use crate::error::CoreError;
 use crate::fetch::PartReply;
 use crate::read::TableRef;
 
@@ -26,9 +27,13 @@ impl PyCompactionJob {
         me: &Py<PyCompactionJob>,
         replies: Option<Vec<PartReply>>,
     ) -> PyResult<Py<PyAny>> {
-        let mut job = self.job.lock().map_err(|_| poisoned("compaction job"))?;
-        let j: &mut CompactionJob = &mut job;
-        match py.detach(|| j.step(replies)).py_err(None)? {
+        // The lock is taken without the GIL, as a scan's: the step may call a Python merge
+        // operator, which takes the GIL while the lock is held.
+        let step = py.detach(|| {
+            let mut job = self.job.lock().map_err(|_| CoreError::poisoned("compaction job"))?;
+            job.step(replies)
+        });
+        match step.py_err(None)? {
             JobStep::Done => Ok(py.None()),
             // Handed over without a copy (a buffer-protocol object obstore can upload).
             JobStep::Output(data) => {

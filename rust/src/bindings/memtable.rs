@@ -11,7 +11,7 @@ use super::row::{PyRow, PyRowList};
 use crate::error::CoreError;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
-use crate::memtable::{wal_rows_after, Memtable};
+use crate::memtable::{encode_folded, wal_rows_after, Memtable};
 use crate::sst::{encode_sst, SstOptions};
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
@@ -125,9 +125,10 @@ impl PyMemtable {
 
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones; with
     /// `retain_seq`, also every older version a snapshot at or after it reads), streamed from
-    /// the memtable into the builder; None when empty. The bytes are handed over without a
-    /// copy (a buffer-protocol object).
-    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None))]
+    /// the memtable into the builder; None when empty. With `merge_operator`, operands fold
+    /// as a compaction folds them. The bytes are handed over without a copy (a
+    /// buffer-protocol object).
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None, merge_operator = None))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python method's keyword arguments")]
     fn encode_l0(
         &self,
@@ -138,11 +139,20 @@ impl PyMemtable {
         min_filter_keys: u64,
         now: Option<i64>,
         retain_seq: Option<u64>,
+        merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
     ) -> PyResult<Option<pyo3_bytes::PyBytes>> {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let inner = self.inner.clone();
+        let op = super::operator::engine_op(merge_operator);
         let data = py
-            .detach(move || inner.lock().map_err(|_| CoreError::poisoned("memtable"))?.encode_l0(opts, now, retain_seq))
+            .detach(move || {
+                let m = inner.lock().map_err(|_| CoreError::poisoned("memtable"))?;
+                let Some(op) = op else { return m.encode_l0(opts, now, retain_seq) };
+                // Folded outside the lock: the operator may be Python code, which takes the GIL.
+                let rows = m.flush_rows(now, retain_seq);
+                drop(m);
+                encode_folded(rows, opts, now, retain_seq, op)
+            })
             .py_err(None)?;
         Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
     }

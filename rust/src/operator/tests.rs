@@ -11,12 +11,13 @@ use proptest::prelude::*;
 use super::*;
 use crate::batch::BatchOp;
 use crate::fetch::Poll;
-use crate::memtable::Memtable;
+use crate::memtable::{encode_folded, Memtable};
 use crate::merge::{MergeIterator, MergeMode};
 use crate::read::tests::World;
 use crate::read::{Found, GetMany, Level, TableRef, Tree};
 use crate::scan::{Scan, Span};
 use crate::source::{RowSource, VecSource};
+use crate::sst::{SstFile, SstOptions};
 
 fn concat() -> Operator {
     Arc::new(Builtin::Concat)
@@ -180,6 +181,28 @@ proptest! {
         prop_assert_eq!(sorted(out.clone()), out.clone());
         for (snapshot, at) in [(retain + above, now + later), (u64::MAX, now)] {
             prop_assert_eq!(model(&out, snapshot, at), model(&rows, snapshot, at));
+        }
+        // An L0 flush folds the same way (`encode_folded`), from the memtable's flush rows.
+        let mut mt = Memtable::new();
+        for r in &rows {
+            mt.insert(r, false);
+        }
+        let retain_opt = (retain < 60).then_some(retain);
+        let flushed = match encode_folded(mt.flush_rows(Some(now), retain_opt), SstOptions::compacted(), Some(now), retain_opt, concat()).unwrap() {
+            None => Vec::new(),
+            Some(data) => {
+                let file = SstFile::open(Bytes::from(data)).unwrap();
+                let mut it = file.iter();
+                let mut out = Vec::new();
+                while let Some(r) = it.next_row().unwrap() {
+                    out.push(r);
+                }
+                out
+            }
+        };
+        let floor = retain_opt.unwrap_or(u64::MAX);
+        for (snapshot, at) in [(floor.saturating_add(above), now + later), (u64::MAX, now)] {
+            prop_assert_eq!(model(&flushed, snapshot, at), model(&rows, snapshot, at));
         }
     }
 }
