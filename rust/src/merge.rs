@@ -239,6 +239,7 @@ impl MergeIterator {
     }
 
     /// The held row, else the next one from the sources.
+    #[inline]
     fn take(&mut self) -> CoreResult<Option<Row>> {
         match self.held.take() {
             Some(row) => Ok(Some(row)),
@@ -271,6 +272,18 @@ impl MergeIterator {
                     self.last_seq = row.seq;
                     self.last_key = Some(row.key.clone());
                     Some(row)
+                }
+                // Without an operator (the common scan), the newest visible version inline:
+                // this loop runs once per row scanned.
+                MergeMode::Visible { snapshot_seq, now } if self.op.is_none() => {
+                    if self.last_key.as_ref() == Some(&row.key) || row.seq > snapshot_seq {
+                        continue;
+                    }
+                    self.last_key = Some(row.key.clone());
+                    if row.kind == RowKind::Tombstone || now.is_some_and(|t| row.is_expired(t)) {
+                        continue;
+                    }
+                    return Ok(Some(row));
                 }
                 MergeMode::Visible { snapshot_seq, now } => self.visible(row, snapshot_seq, now)?,
                 MergeMode::Compaction { retain_seq, now, bottom } => self.compacted(row, retain_seq, now, bottom)?,
@@ -306,6 +319,7 @@ impl MergeIterator {
         Ok(Some(Row { key, value, seq: self.fold_seq, kind, expire_ts, create_ts }))
     }
 
+    #[inline]
     fn visible(&mut self, row: Row, snapshot_seq: u64, now: Option<i64>) -> CoreResult<Option<Row>> {
         if let Some(key) = &self.fold_key {
             if row.key != *key {
