@@ -67,6 +67,42 @@ fn fold_ops(
     Ok(Row { key, value, seq, kind, expire_ts, create_ts: Some(create_ts) })
 }
 
+/// The rows a batch with merge operands comes to, one per key, in key order (`fold_ops`);
+/// pure, so a caller can fold outside the memtable's lock (a Python operator takes the GIL,
+/// and may even read the database).
+pub fn fold_batch(
+    ops: &[BatchOp],
+    seq: u64,
+    create_ts: i64,
+    default_ttl_ms: Option<i64>,
+    op: Option<&Operator>,
+) -> CoreResult<Vec<Row>> {
+    let mut by_key: HashMap<&[u8], Vec<usize>> = HashMap::new();
+    for (i, o) in ops.iter().enumerate() {
+        by_key.entry(&o.key[..]).or_default().push(i);
+    }
+    let mut rows = Vec::with_capacity(by_key.len());
+    for idx in by_key.values() {
+        let last = &ops[idx[idx.len() - 1]];
+        if !last.merge {
+            let expire = last.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
+            rows.push(match &last.value {
+                Some(v) => Row {
+                    expire_ts: expire,
+                    create_ts: Some(create_ts),
+                    ..Row::value(last.key.clone(), v.clone(), seq)
+                },
+                None => Row { create_ts: Some(create_ts), ..Row::tombstone(last.key.clone(), seq) },
+            });
+            continue;
+        }
+        let op = op.ok_or_else(|| missing_operator(&last.key))?;
+        rows.push(fold_ops(&**op, ops, idx, seq, create_ts, default_ttl_ms)?);
+    }
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(rows)
+}
+
 impl Memtable {
     /// Applies a batch with one `seq`, queued for the WAL: the last put or delete per key
     /// wins (`effective_ops`), merge operands fold (`fold_ops`, which needs `op`); a put
@@ -104,31 +140,8 @@ impl Memtable {
         default_ttl_ms: Option<i64>,
         op: Option<&Operator>,
     ) -> CoreResult<()> {
-        let mut by_key: HashMap<&[u8], Vec<usize>> = HashMap::new();
-        for (i, o) in ops.iter().enumerate() {
-            by_key.entry(&o.key[..]).or_default().push(i);
-        }
-        let mut rows = Vec::with_capacity(by_key.len());
-        for idx in by_key.values() {
-            let last = &ops[idx[idx.len() - 1]];
-            if !last.merge {
-                let expire = last.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
-                rows.push(match &last.value {
-                    Some(v) => Row {
-                        expire_ts: expire,
-                        create_ts: Some(create_ts),
-                        ..Row::value(last.key.clone(), v.clone(), seq)
-                    },
-                    None => Row { create_ts: Some(create_ts), ..Row::tombstone(last.key.clone(), seq) },
-                });
-                continue;
-            }
-            let op = op.ok_or_else(|| missing_operator(&last.key))?;
-            rows.push(fold_ops(&**op, ops, idx, seq, create_ts, default_ttl_ms)?);
-        }
         // Folded first, applied after: nothing goes in unless everything folded.
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
-        for r in &rows {
+        for r in &fold_batch(ops, seq, create_ts, default_ttl_ms, op)? {
             self.insert(r, true);
         }
         Ok(())

@@ -203,3 +203,41 @@ def test_threads_merging_and_reading_with_a_python_operator_neither_deadlock_nor
         assert errors == []
         total = sum(struct.unpack("<Q", db.get(k) or u64(0))[0] for k in keys)
         assert total == sum(added) > 0
+
+
+def test_an_operator_that_reads_the_database_does_not_hang_it() -> None:
+    """Folding runs outside every native lock the operator's own reads would take: in a
+    batch, a point read, a scan, an L0 flush and a compaction."""
+    import threading
+
+    holder: list[Db] = []
+
+    def peeking(key: bytes, existing: bytes | None, operand: bytes) -> bytes:
+        holder[0].get(b"other")  # a read from inside the fold
+        return (existing or b"") + operand
+
+    def work() -> None:
+        with Db.open("db", MemoryStore(), DbOptions(merge_operator=peeking, **QUIET)) as db:  # type: ignore[arg-type]
+            holder.append(db)
+            db.put(b"other", b"o")
+            db.write(WriteBatch().put(b"k", b"a").merge(b"k", b"b"))
+            db.merge(b"k", b"c")
+            assert db.get(b"k") == b"abc" and dict(db.scan())[b"k"] == b"abc"
+            db.flush_memtable()
+            db.merge(b"k", b"d")
+            db.compact()
+            assert db.get_many([b"k"]) == [b"abcd"]
+
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            work()
+        except BaseException as e:
+            errors.append(e)
+
+    t = threading.Thread(target=guarded, daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert not t.is_alive(), "a fold that reads the database hung it"
+    assert errors == []
