@@ -140,6 +140,7 @@ class _Pages:
     ) -> None:
         self.view: ReadView | None = view
         self.start, self.end = start, end
+        self.range_start = start  # `start` moves forward with seeks; this is the range's
         self.seq, self.now, self.reverse = snapshot_seq, now, reverse
         self.newer, self.is_open = newer, is_open
         empty = start is not None and end is not None and start >= end
@@ -230,19 +231,25 @@ class DbIterator:
             self._pages.page_rows = SCAN_PAGE
 
     def seek(self, key: bytes) -> None:
-        """Moves forward to the first key >= `key`, which must lie inside the iterator's range
-        and after the last key returned (InvalidArgumentError otherwise)."""
+        """Moves forward to the first key >= `key`, which must lie inside the iterator's range,
+        after the last key returned and not before an earlier seek's key (InvalidArgumentError
+        otherwise)."""
         k = check_key(key)
         p = self._pages
         if not p.is_open() or p.view is None:
             raise ClosedError("the database this iterator reads is closed")
         if p.reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")
-        if (p.start is not None and k < p.start) or (p.end is not None and k >= p.end):
+        if (p.range_start is not None and k < p.range_start) or (p.end is not None and k >= p.end):
             raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
         last = self._cursor.last
         if last is not None and k <= last:
             raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
+        if p.start is not None and k < p.start:
+            raise InvalidArgumentError(
+                f"seek key {k[:64]!r} is behind the iterator's position (an earlier seek to "
+                f"{p.start[:64]!r}): iterators only move forward"
+            )
         # A move to a newer tree later must not bring back rows below the target.
         p.start = k
         # Buffered rows before the target are skipped without a crossing.

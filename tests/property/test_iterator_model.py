@@ -75,6 +75,7 @@ class OpenIter:
     reverse: bool
     pos: int = 0  # rows[:pos] were returned or skipped by a seek
     last: bytes | None = None  # the last key returned
+    sought: bytes | None = None  # the furthest key sought: iterators only move forward
     keys: list[bytes] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -92,6 +93,8 @@ class OpenIter:
         if self.start is not None and key < self.start:
             return False
         if self.end is not None and key >= self.end:
+            return False
+        if self.sought is not None and key < self.sought:
             return False
         return self.last is None or key > self.last
 
@@ -306,6 +309,7 @@ class IteratorModel(RuleBasedStateMachine):
         if o.seek_valid(target):
             event("seek: valid")
             o.it.seek(target)
+            o.sought = target
             if not o.reverse:
                 o.pos = max(o.pos, bisect.bisect_left(o.keys, target))
         else:
