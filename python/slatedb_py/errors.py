@@ -99,6 +99,24 @@ class DatabaseNotFoundError(NotFoundError):
         self.path = path
 
 
+class HistoryGoneError(NotFoundError):
+    """A change stream (`WalReader.changes`) cannot give every write after the sequence
+    number it was asked to start from: the writes with seq `first_missing` .. `last_missing`
+    are no longer in any WAL object (the garbage collector removes WAL objects once their rows
+    are in L0 SSTs). Nothing was skipped silently; start again from `last_missing` (and read
+    the current state with a `DbReader` or a checkpoint) to go on.
+
+    Attributes:
+        first_missing: the first sequence number that is gone.
+        last_missing: the last sequence number that is gone.
+    """
+
+    def __init__(self, message: str, *, first_missing: int, last_missing: int):
+        super().__init__(message)
+        self.first_missing = first_missing
+        self.last_missing = last_missing
+
+
 class MergeOperatorError(SlateDBError):
     """A merge operand could not be folded: no merge operator is configured, the operator
     raised (its exception is the `__cause__`), returned something other than bytes, or a
@@ -135,6 +153,7 @@ __all__ = [
     "DataError",
     "DatabaseNotFoundError",
     "FencedError",
+    "HistoryGoneError",
     "InternalError",
     "InvalidArgumentError",
     "InvalidTypeError",

@@ -16,12 +16,23 @@ from slatedb_py.store import Store
 
 def list_wal_ids(store: Store, paths: DbPaths, after: int = 0) -> list[int]:
     """WAL ids present, only those above `after` (the listing starts past its key)."""
-    ids = []
+    return [wid for wid, _ in list_wal_objects(store, paths, after)]
+
+
+def list_wal_objects(store: Store, paths: DbPaths, after: int = 0) -> list[tuple[int, int]]:
+    """`(id, size)` of the WAL objects above `after`, in id order; one LIST of the folder's
+    tail. A size of at most `FENCE_MAX_BYTES` is a fence (no rows)."""
+    out = []
     for meta in store.list(paths.wal_dir, after=paths.wal(after) if after > 0 else None):
         wid = DbPaths.wal_id_of(meta.path)
         if wid is not None and wid > after:
-            ids.append(wid)
-    return sorted(ids)
+            out.append((wid, meta.size))
+    return sorted(out)
+
+
+# A WAL object this small holds no rows: a 0-byte fence, or a pre-0.14 fence (an empty SST of
+# at most a footer). The native replay reads such objects as empty too.
+FENCE_MAX_BYTES = 10
 
 
 def write_fence(store: Store, paths: DbPaths, after: int, fence: WriterFence | None) -> int:
