@@ -43,7 +43,12 @@ from typing import Any, Literal
 
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import _poll_interval
-from slatedb_py.errors import HistoryGoneError, InvalidArgumentError, InvalidTypeError
+from slatedb_py.errors import (
+    HistoryGoneError,
+    InvalidArgumentError,
+    InvalidTypeError,
+    MissingObjectError,
+)
 from slatedb_py.format import decode_sst
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
@@ -142,6 +147,7 @@ class WalReader:
         # vouch for it.
         gap = fresh = False
         read_any = False  # an object with rows was read (for the message)
+        vanished: str | None = None  # an object with rows, listed, then gone before its GET
         while not self._stop.is_set():
             listing = list_wal_objects(store, paths, prev_id)
             for wid, size in listing:
@@ -154,6 +160,7 @@ class WalReader:
                 data = store.get(key)
                 if data is None:  # the collector took it after the LIST
                     gap = fresh = True
+                    vanished = vanished or key
                     continue
                 sst = decode_sst(data, name=key)
                 first = sst.info.first_seq
@@ -168,6 +175,7 @@ class WalReader:
                         f"the {which} WAL object left starts at seq {first}",
                     )
                 gap = fresh = False
+                vanished = None
                 read_any = True
                 # Rows at or below what was already yielded are skipped, not yielded twice:
                 # ids are created once and a fenced writer cannot add an object, so this only
@@ -195,6 +203,14 @@ class WalReader:
                 # again (an object made in between would otherwise look like a loss).
                 checked, fresh = self._l0_seq(), False
                 continue
+            if gap and vanished is not None:
+                # Rows were there, and the manifest read after they vanished does not hold
+                # them in L0: not the collector's doing. The WAL was truncated.
+                raise MissingObjectError(
+                    f"WAL truncated: {vanished!r} vanished before it was read, and its rows "
+                    f"are not in L0 (which holds the writes up to seq {checked})",
+                    object=vanished,
+                )
             # The manifest read before this LIST vouches for a gap seen before it.
             gap, checked = False, None
             if not follow:
