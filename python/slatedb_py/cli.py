@@ -2,6 +2,7 @@
 
 slatedb-py demo [DIR]          encode, store, decode and inspect SSTs in a local folder
 slatedb-py sst FILE [FILE...]  inspect SST files (info, stats, first rows); --json
+slatedb-py changes STORE PATH  every write from the WAL (--since-seq N, --follow, --json lines)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from slatedb_py import Db, __version__, admin, demo
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import InvalidArgumentError, SlateDBError
 from slatedb_py.format import SstFile, decode_sst
+from slatedb_py.wal_reader import WalReader
 
 
 def _show(b: bytes | None, limit: int = 40) -> str:
@@ -223,6 +225,35 @@ def cmd_gc(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    """Every write after --since-seq, one line each, from the WAL; --follow waits for more
+    until interrupted (Ctrl-C)."""
+    reader = WalReader(args.path, args.store, poll_interval=timedelta(seconds=args.poll_interval))
+    stream = reader.changes(args.since_seq, follow=args.follow)
+    try:
+        for c in stream:
+            if args.json:
+                line = json.dumps(
+                    {
+                        "seq": c.seq,
+                        "key": c.key.hex(),
+                        "value": None if c.value is None else c.value.hex(),
+                        "kind": c.kind,
+                        "create_ts": c.create_ts,
+                        "expire_ts": c.expire_ts,
+                    }
+                )
+            else:
+                ttl = "" if c.expire_ts is None else f" expires={c.expire_ts}"
+                line = f"{c.seq} {c.kind} {_show(c.key)} {_show(c.value)}{ttl}"
+            print(line, flush=args.follow)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        reader.close()
+    return 0
+
+
 def _peak_rss_mb() -> float | None:
     """This process's peak resident memory (VmHWM, Linux), for operators sizing a compactor."""
     try:
@@ -357,6 +388,18 @@ def main(argv: list[str] | None = None) -> int:
         "one, operands are kept as they are",
     )
     p.set_defaults(func=cmd_compactor)
+
+    p = sub.add_parser("changes", help="every write in sequence order, from the WAL (CDC)")
+    db_args(p)
+    p.add_argument("--since-seq", type=int, default=0, help="only writes with a higher seq")
+    p.add_argument("--follow", action="store_true", help="keep waiting for new writes")
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        help="with --follow: seconds between polls of the WAL (at least 0.005)",
+    )
+    p.set_defaults(func=cmd_changes)
 
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")
     db_args(p)

@@ -1,16 +1,19 @@
-"""The `slatedb-py` command: checkpoint, clone, restore and gc subcommands, text and --json."""
+"""The `slatedb-py` command: checkpoint, clone, restore, gc and changes subcommands, text and
+--json."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from slatedb_py import Db
+from slatedb_py import Db, WriteBatch, admin
 from slatedb_py.cli import main
+from slatedb_py.config import DbOptions, GcOptions
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -80,3 +83,39 @@ def test_inspecting_an_sst(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     [report] = json.loads(out)
     assert report["rows"][0]["key"] == b"hello".hex()
+
+
+def test_changes_prints_every_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db_path = str(tmp_path / "db")
+    with Db.open(db_path, "file:///") as db:
+        db.put(b"a", b"1")
+        db.write(WriteBatch().put(b"b", b"\x00\xff").delete(b"a"))
+        db.put(b"t", b"x", ttl=timedelta(minutes=1))
+    code, out, _ = run(capsys, "changes", "file:///", db_path, "--json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [(r["seq"], r["key"], r["value"], r["kind"]) for r in rows] == [
+        (1, b"a".hex(), b"1".hex(), "value"),
+        (2, b"b".hex(), "00ff", "value"),
+        (2, b"a".hex(), None, "tombstone"),
+        (3, b"t".hex(), b"x".hex(), "value"),
+    ]
+    assert all(isinstance(r["create_ts"], int) for r in rows)
+    assert rows[3]["expire_ts"] == rows[3]["create_ts"] + 60_000
+    code, out, _ = run(capsys, "changes", "file:///", db_path, "--since-seq", "2")
+    assert code == 0 and out.splitlines() == [f"3 value b't' b'x' expires={rows[3]['expire_ts']}"]
+
+
+def test_changes_says_which_history_is_gone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db_path = str(tmp_path / "db")
+    with Db.open(db_path, "file:///", DbOptions(flush_interval=None, gc_enabled=False)) as db:
+        for i in range(4):
+            db.put(b"k%d" % i, b"v")
+        db.flush_memtable()
+    admin.run_gc_once(db_path, "file:///", GcOptions(min_age=timedelta(0)))
+    code, out, err = run(capsys, "changes", "file:///", db_path)
+    assert code == 1 and "seq 1..3 are gone" in err
+    code, out, _ = run(capsys, "changes", "file:///", db_path, "--since-seq", "3")
+    assert code == 0 and out.splitlines() == ["4 value b'k3' b'v'"]
