@@ -13,6 +13,7 @@ import pytest
 
 from slatedb_py import Db, WriteBatch, admin
 from slatedb_py.cli import main
+from slatedb_py.clock import ManualClock
 from slatedb_py.config import DbOptions, GcOptions
 
 
@@ -114,7 +115,8 @@ def test_changes_says_which_history_is_gone(
         for i in range(4):
             db.put(b"k%d" % i, b"v")
         db.flush_memtable()
-    admin.run_gc_once(db_path, "file:///", GcOptions(min_age=timedelta(0)))
+    ahead = ManualClock(time.time_ns() // 1_000_000 + 60_000)  # every object old enough
+    admin.run_gc_once(db_path, "file:///", GcOptions(min_age=timedelta(0)), clock=ahead)
     code, out, err = run(capsys, "changes", "file:///", db_path)
     assert code == 1 and "seq 1..3 are gone" in err
     code, out, _ = run(capsys, "changes", "file:///", db_path, "--since-seq", "3")

@@ -218,6 +218,12 @@ def test_close_from_another_thread_ends_a_sleeping_stream(store: Any) -> None:
     db.close()
 
 
+def ahead() -> ManualClock:
+    """A collector's clock a minute ahead: objects written this millisecond are old enough
+    for `min_age=0` whatever the store's timestamps round to."""
+    return ManualClock(time.time_ns() // 1_000_000 + 60_000)
+
+
 def collected_db(store: Any) -> Db:
     """Seqs 1..10 written (one WAL object each), flushed to L0, then collected: the collector
     keeps the WAL object at `replay_after_wal_id` (seq 10's), as SlateDB does. Writer open."""
@@ -225,7 +231,7 @@ def collected_db(store: Any) -> Db:
     for i in range(10):
         db.put(b"k%d" % i, b"v%d" % i)
     db.flush_memtable()
-    gone = admin.run_gc_once("db", store, NOW)
+    gone = admin.run_gc_once("db", store, NOW, clock=ahead())
     assert len(gone.wal) == 9, gone
     return db
 
@@ -285,7 +291,7 @@ def test_history_gone_while_following(store: Any) -> None:
     for i in range(5):
         db.put(b"k%d" % i, b"v")  # seqs 2..6
     db.flush_memtable()
-    admin.run_gc_once("db", store, NOW)
+    admin.run_gc_once("db", store, NOW, clock=ahead())
     db.put(b"after", b"x")  # seq 7
     with pytest.raises(HistoryGoneError) as e:
         next(stream)
