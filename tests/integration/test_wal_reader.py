@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import FrozenInstanceError
 from datetime import timedelta
 from typing import Any
 
@@ -120,9 +121,16 @@ def _same_per_seq(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
 def test_batch_rows_keep_their_order_in_the_wal(store: Any) -> None:
     db = open_db(store)
     db.write(WriteBatch().put(b"z", b"1").put(b"a", b"2").delete(b"m"))
-    rows = [(c.seq, c.key, c.kind) for c in WalReader("db", store).changes()]
+    changes = list(WalReader("db", store).changes())
     db.close()
+    rows = [(c.seq, c.key, c.kind) for c in changes]
     assert rows == [(1, b"z", "value"), (1, b"a", "value"), (1, b"m", "tombstone")]
+    c = changes[0]
+    assert c == Change(1, b"z", b"1", "value", c.create_ts, None) and hash(c) == hash(
+        Change(1, b"z", b"1", "value", c.create_ts, None)
+    )
+    with pytest.raises(FrozenInstanceError):
+        c.seq = 2  # type: ignore[misc]
 
 
 def test_since_seq_in_the_middle(store: Any) -> None:
