@@ -37,8 +37,9 @@ pub struct SequenceTracker {
     times: Vec<i64>,
     capacity: usize,
     interval_secs: i64,
-    // The last point this tracker accepted since it was built or decoded: 0.17.0 keeps it in
-    // memory only, so a decoded tracker accepts its next point however close to the last.
+    // What the 60 s granularity counts from: the last point accepted, or after a decode the
+    // last point stored (0.17.0 drops a point a reopened writer flushes within a minute of
+    // the stored last one: observed with the official 0.17.0 wheel).
     last_recorded: Option<i64>,
 }
 
@@ -81,12 +82,6 @@ impl SequenceTracker {
 
     pub fn last_recorded(&self) -> Option<i64> {
         self.last_recorded
-    }
-
-    /// Restores the in-memory granularity anchor (a writer keeps it across manifest versions,
-    /// as 0.17.0's writer keeps its tracker in memory).
-    pub fn set_last_recorded(&mut self, ts: Option<i64>) {
-        self.last_recorded = ts;
     }
 
     /// 0.17.0's `SequenceTracker::insert`: a point less than `interval_secs` after the last
@@ -187,7 +182,8 @@ impl SequenceTracker {
                 format!("expected {count} timestamps, the stream holds {}", times.len()),
             ));
         }
-        Ok(Self { seqs: seqs.into_iter().map(|v| v as u64).collect(), times, ..Self::default() })
+        let last_recorded = times.last().copied();
+        Ok(Self { seqs: seqs.into_iter().map(|v| v as u64).collect(), times, last_recorded, ..Self::default() })
     }
 }
 
@@ -346,9 +342,10 @@ mod tests {
         assert!(!t.insert(299, 1200)); // seq backwards
         assert!(!t.insert(400, 1000)); // time backwards: dropped, not a panic
         assert_eq!(t.seqs(), [100, 300]);
-        // A decoded tracker has no anchor: its next point is kept however close.
+        // A decoded tracker counts the minute from its last stored point.
         let mut d = SequenceTracker::decode(&t.encode()).expect("decodes");
-        assert!(d.insert(301, 1061));
+        assert!(!d.insert(301, 1119));
+        assert!(d.insert(301, 1120));
 
         let mut small = SequenceTracker::with_config(4, 1);
         for i in 0..6 {

@@ -61,11 +61,6 @@ impl PySequenceTracker {
         self.inner.last_recorded()
     }
 
-    #[setter]
-    fn set_last_recorded(&mut self, ts_secs: Option<i64>) {
-        self.inner.set_last_recorded(ts_secs);
-    }
-
     fn copy(&self) -> Self {
         self.clone()
     }
