@@ -175,3 +175,9 @@ def test_admin_lookups() -> None:
     with pytest.raises(InvalidArgumentError):
         admin.time_for_sequence("db", store, -1)
     assert admin.sequence_for_time("nothing-here", store, t0) is None
+
+
+def test_a_memtable_with_more_than_capacity_points_halves_before_the_flush() -> None:
+    pts = [(i, i * 60) for i in range(CAPACITY + 1)]
+    # As 0.17.0: the memtable's tracker halved itself, the manifest takes what is left.
+    assert SequenceTracker.decode(extended(None, pts)).points == pts[::2]
