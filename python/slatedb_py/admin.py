@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from slatedb_py import checkpoint
+from slatedb_py import checkpoint, seq_tracker
 from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.clone import make_clone
@@ -37,7 +38,9 @@ __all__ = [
     "restore_checkpoint",
     "run_compactor",
     "run_gc_once",
+    "sequence_for_time",
     "skip_wal_objects",
+    "time_for_sequence",
 ]
 
 
@@ -65,6 +68,37 @@ def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Che
             f"name must be a str or None, not {type(name).__name__} {name!r:.60}"
         )
     return checkpoint.checkpoints_named(_manifests(path, store), name)
+
+
+def _tracker(path: str, store: Any) -> bytes | None:
+    latest = _manifests(path, store).latest()
+    # No database at `path`: no points, and 0.17.0's Admin answers None too.
+    return None if latest is None else latest[1].sequence_tracker
+
+
+def sequence_for_time(
+    path: str, store: Any, when: datetime, *, round_up: bool = False
+) -> int | None:
+    """The sequence number the latest manifest's tracker records at `when` (an aware
+    datetime, compared in whole seconds), as 0.17.0's `Admin.get_sequence_for_timestamp`:
+    between two points, the earlier one's (or with `round_up` the later one's); None before
+    the first point (after the last with `round_up`), or with no points at all.
+
+    Points are at most a minute apart per writer, so the answer is approximate: the seq
+    written at the recorded second, not necessarily the last one written by `when`."""
+    secs = seq_tracker.unix_seconds(when)  # checked before the store is touched
+    return seq_tracker.decode(_tracker(path, store)).find_seq(secs, round_up)
+
+
+def time_for_sequence(
+    path: str, store: Any, seq: int, *, round_up: bool = False
+) -> datetime | None:
+    """When (UTC, whole seconds) the latest manifest's tracker says `seq` was written, as
+    0.17.0's `Admin.get_timestamp_for_sequence`: between two points, the earlier one's time
+    (or with `round_up` the later one's); None before the first (after the last with
+    `round_up`), or with no points at all."""
+    seq_tracker.check_seq(seq)
+    return seq_tracker.time_for_sequence(_tracker(path, store), seq, round_up)
 
 
 def run_gc_once(

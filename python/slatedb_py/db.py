@@ -37,7 +37,7 @@ from slatedb_py.errors import (
 from slatedb_py.flusher import Flusher
 from slatedb_py.garbage_collector import collect_garbage
 from slatedb_py.manifest.fence import WriterFence
-from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.model import I64_MIN, Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
@@ -114,6 +114,8 @@ class Db(Reads, Writes):
             m.last_l0_seq,
         )
         self._last_seq = max_seq
+        # Replayed rows offer no tracker points (0.17.0 records at commit only).
+        self._seq_points, self._seq_due = [], I64_MIN
         self._last_tick = max(
             m.last_l0_clock_tick, self._active.max_create_ts or m.last_l0_clock_tick
         )

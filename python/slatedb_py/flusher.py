@@ -9,12 +9,13 @@ L0 holds `l0_max_ssts` SSTs so that the compactor can drain it.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
-from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.model import I64_MIN, Manifest
 from slatedb_py.memtable import Memtable, new_memtable
+from slatedb_py.seq_tracker import extended
 from slatedb_py.sst import write_l0_sst
 
 if TYPE_CHECKING:  # the Db owns this flusher; only its type is named here
@@ -28,6 +29,8 @@ L0_ROOM_POLLS = 600
 class Frozen:
     memtable: Memtable
     last_wal_id: int  # every row of the memtable is in WAL objects <= this id
+    # Its sequence-tracker points (seq, Unix second), for the manifest at its L0 flush.
+    seq_points: list[tuple[int, int]] = field(default_factory=list)
 
 
 class Flusher:
@@ -61,7 +64,8 @@ class Flusher:
                 old = db._active
                 db._active = new_memtable(db._memtable_memory)
                 last_wal = wal.last_id_after_queue(old.wal_pending_bytes > 0)
-                self.frozen.insert(0, Frozen(old, last_wal))
+                self.frozen.insert(0, Frozen(old, last_wal, db._seq_points))
+                db._seq_points, db._seq_due = [], I64_MIN
                 db._view = db._make_view()
             # Encoded outside `_lock`: nobody writes to `old` any more.
             wal.queue(old.take_wal(db.options.compression), upto)
@@ -133,6 +137,11 @@ class Flusher:
                     m.last_l0_clock_tick, mt.max_create_ts or m.last_l0_clock_tick
                 ),
                 recent_snapshot_min_seq=last_seq if retain is None else min(last_seq, retain),
+                sequence_tracker=(
+                    extended(m.sequence_tracker, frozen.seq_points)
+                    if frozen.seq_points
+                    else m.sequence_tracker
+                ),
             ), None
 
         try:

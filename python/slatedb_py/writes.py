@@ -19,6 +19,7 @@ from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock
 from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
 from slatedb_py.memtable import Memtable
+from slatedb_py.seq_tracker import INTERVAL_SECS
 from slatedb_py.txn_conflicts import ConflictTracker, batch_keys
 
 if TYPE_CHECKING:
@@ -45,6 +46,10 @@ class Writes:
     _l0_size: int
     _flusher: Flusher
     _wal: WalWriter
+    # The active memtable's sequence-tracker points (seq, Unix second) and the second from
+    # which it takes the next one: at most one a minute, as in 0.17.0 (slatedb_py.seq_tracker).
+    _seq_points: list[tuple[int, int]]
+    _seq_due: int
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -136,6 +141,9 @@ class Writes:
                 expire = None if no_ttl else self._expire(now, ttl)
                 size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
             self._last_seq = seq
+            if now // 1000 >= self._seq_due:
+                self._seq_points.append((seq, now // 1000))
+                self._seq_due = now // 1000 + INTERVAL_SECS
             if self._txns.active:  # an open transaction's commit checks these keys
                 if keys is None:
                     keys = (target,) if type(target) is bytes else batch_keys(target)

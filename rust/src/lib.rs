@@ -17,6 +17,7 @@ pub mod merge;
 pub mod operator;
 pub mod read;
 pub mod scan;
+pub mod seq_tracker;
 pub mod source;
 pub mod sst;
 

@@ -152,3 +152,13 @@ def run_gc_once(path: str) -> None:
             )
         )
     )
+
+
+def sequence_for_timestamp(path: str, timestamp_secs: int, round_up: bool) -> int | None:
+    """0.17.0's `Admin.get_sequence_for_timestamp` on the database at `path`."""
+    return _maybe(_admin(path).get_sequence_for_timestamp(timestamp_secs, round_up))  # type: ignore[no-any-return]
+
+
+def timestamp_for_sequence(path: str, seq: int, round_up: bool) -> int | None:
+    """0.17.0's `Admin.get_timestamp_for_sequence` (Unix seconds)."""
+    return _maybe(_admin(path).get_timestamp_for_sequence(seq, round_up))  # type: ignore[no-any-return]

@@ -15,6 +15,7 @@ mod merge;
 mod operator;
 mod row;
 mod scan;
+mod seq_tracker;
 mod sst;
 mod tables;
 mod tree;
@@ -47,5 +48,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<operator::PyBuiltin>()?;
     m.add_class::<operator::PyOperator>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
+    m.add_class::<seq_tracker::PySequenceTracker>()?;
     Ok(())
 }
