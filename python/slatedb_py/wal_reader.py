@@ -49,6 +49,7 @@ from slatedb_py.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     MissingObjectError,
+    UnavailableError,
 )
 from slatedb_py.format import decode_sst
 from slatedb_py.manifest.store import ManifestStore
@@ -265,6 +266,8 @@ def _get(store: Store, key: str) -> bytes | None:
             return f.read()
     except FileNotFoundError:
         return None
+    except OSError as e:  # as the store reports a failed read
+        raise UnavailableError(f"reading WAL object {key!r}: {e}") from e
 
 
 def _gone(first: int, last: int, why: str) -> HistoryGoneError:

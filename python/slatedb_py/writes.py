@@ -46,8 +46,9 @@ class Writes:
     _l0_size: int
     _flusher: Flusher
     _wal: WalWriter
-    # The active memtable's sequence-tracker points (seq, Unix second) and the second from
-    # which it takes the next one: at most one a minute, as in 0.17.0 (slatedb_py.seq_tracker).
+    # The active memtable's sequence-tracker points (seq, Unix second) and the time (Unix ms,
+    # a whole second) from which it takes the next one: at most one a minute, as in 0.17.0
+    # (slatedb_py.seq_tracker).
     _seq_points: list[tuple[int, int]]
     _seq_due: int
 
@@ -141,9 +142,9 @@ class Writes:
                 expire = None if no_ttl else self._expire(now, ttl)
                 size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
             self._last_seq = seq
-            if now // 1000 >= self._seq_due:
+            if now >= self._seq_due:  # compared in ms: no division on the hot path
                 self._seq_points.append((seq, now // 1000))
-                self._seq_due = now // 1000 + INTERVAL_SECS
+                self._seq_due = (now // 1000 + INTERVAL_SECS) * 1000
             if self._txns.active:  # an open transaction's commit checks these keys
                 if keys is None:
                     keys = (target,) if type(target) is bytes else batch_keys(target)
