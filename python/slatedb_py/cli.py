@@ -17,96 +17,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from slatedb_py import Db, __version__, admin, demo
+from slatedb_py import Db, __version__, admin, cli_sst, demo
+from slatedb_py.cli_sst import show
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import InvalidArgumentError, SlateDBError
-from slatedb_py.format import SstFile, decode_sst
 from slatedb_py.wal_reader import WalReader
-
-
-def _show(b: bytes | None, limit: int = 40) -> str:
-    if b is None:
-        return "-"
-    text = repr(b[:limit])
-    return text + (f"... ({len(b)} bytes)" if len(b) > limit else "")
-
-
-def _describe(path: str, sst: SstFile, rows: int) -> dict[str, Any]:
-    i = sst.info
-    out: dict[str, Any] = {
-        "file": path,
-        "type": i.sst_type,
-        "size": i.size,
-        "format_version": i.format_version,
-        "compression": i.compression,
-        "data_blocks": sst.num_blocks,
-        "data_bytes": i.data_len,
-        "filter_bytes": i.filter_len,
-        "index_bytes": i.index_len,
-        "stats_bytes": i.stats_len,
-        "first_key": i.first_key.hex() if i.first_key is not None else None,
-        "last_key": i.last_key.hex() if i.last_key is not None else None,
-        "stats": {k: v for k, v in (sst.stats or {}).items() if k != "block_stats"},
-        "rows": [],
-    }
-    if i.sst_type == "wal":
-        out["first_seq"] = i.first_seq
-    for n, row in enumerate(sst.rows()):
-        if n >= rows:
-            break
-        out["rows"].append(
-            {
-                "key": row.key.hex(),
-                "value": None if row.value is None else row.value.hex(),
-                "seq": row.seq,
-                "kind": row.kind,
-                "expire_ts": row.expire_ts,
-                "create_ts": row.create_ts,
-            }
-        )
-    return out
-
-
-def cmd_sst(args: argparse.Namespace) -> int:
-    status = 0
-    reports = []
-    for path in args.files:
-        try:
-            sst = decode_sst(Path(path).read_bytes(), name=path)
-            reports.append(_describe(path, sst, args.rows))
-        except (OSError, SlateDBError) as e:
-            print(f"{path}: {e}", file=sys.stderr)
-            status = 1
-            continue
-        if args.json:
-            continue
-        i = sst.info
-        print(f"{path}")
-        print(
-            f"  {i.sst_type} SST, format v{i.format_version}, {i.size} bytes, "
-            f"compression {i.compression or 'none'}"
-        )
-        print(
-            f"  {sst.num_blocks} data blocks ({i.data_len} B), filter {i.filter_len} B, "
-            f"index {i.index_len} B, stats {i.stats_len} B"
-        )
-        if i.sst_type == "wal":
-            print(f"  first seq {i.first_seq}")
-        else:
-            print(f"  keys {_show(i.first_key)} .. {_show(i.last_key)}")
-        if sst.stats:
-            s = sst.stats
-            print(
-                f"  {s['num_puts']} puts, {s['num_deletes']} deletes, {s['num_merges']} merges; "
-                f"raw keys {s['raw_key_size']} B, raw values {s['raw_val_size']} B"
-            )
-        for n, row in enumerate(sst.rows()):
-            if n >= args.rows:
-                break
-            print(f"    {_show(row.key)} seq={row.seq} {row.kind} {_show(row.value)}")
-    if args.json:
-        print(json.dumps(reports, indent=2))
-    return status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -245,7 +160,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
                 )
             else:
                 ttl = "" if c.expire_ts is None else f" expires={c.expire_ts}"
-                line = f"{c.seq} {c.kind} {_show(c.key)} {_show(c.value)}{ttl}"
+                line = f"{c.seq} {c.kind} {show(c.key)} {show(c.value)}{ttl}"
             print(line, flush=args.follow)
     except KeyboardInterrupt:
         pass
@@ -306,6 +221,13 @@ def cmd_compactor(args: argparse.Namespace) -> int:
     return 0
 
 
+def db_args(p: argparse.ArgumentParser) -> None:
+    """The arguments every database command takes."""
+    p.add_argument("store", help="object store URL: file:///, memory:///, s3://bucket, ...")
+    p.add_argument("path", help="database path in the store")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="slatedb-py",
@@ -323,12 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="+")
     p.add_argument("--rows", type=int, default=5, help="rows to show per file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_sst)
-
-    def db_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("store", help="object store URL: file:///, memory:///, s3://bucket, ...")
-        p.add_argument("path", help="database path in the store")
-        p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cli_sst.cmd_sst)
 
     p = sub.add_parser("checkpoint", help="create, list, refresh or delete checkpoints")
     cp = p.add_subparsers(dest="action", required=True)
