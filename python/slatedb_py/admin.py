@@ -14,13 +14,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from slatedb_py import checkpoint, seq_tracker
+from slatedb_py import backup, checkpoint, seq_tracker
+from slatedb_py.backup_copy import Backup, VerifyReport
 from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.clone import make_clone
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
-from slatedb_py.errors import InvalidTypeError
+from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 from slatedb_py.garbage_collector import GcResult, collect_garbage
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
@@ -185,3 +186,89 @@ def run_compactor(
     else:
         compactor.run_forever()
     return compactor.compactions
+
+
+# Backups (slatedb_py.backup; docs/architecture.md, "Backups") ---------------------------------
+
+
+def _location(path: str, store: Any, what: str) -> tuple[Store, DbPaths]:
+    return Store.resolve(store), DbPaths.of(path, what)
+
+
+def create_backup(
+    path: str, store: Any, backup_path: str, backup_store: Any, *, clock: Clock | None = None
+) -> Backup:
+    """Copies the database's current durable state into the backup location (itself a
+    database), copying only the SSTs and WAL objects it does not hold yet."""
+    src, src_paths = _location(path, store, "database path")
+    dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    return backup.create_backup(src, src_paths, dst, dst_paths, clock or SystemClock())
+
+
+def list_backups(backup_path: str, backup_store: Any) -> list[Backup]:
+    """The completed backups in the backup location, oldest first."""
+    dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    return [r.backup for r in backup.read_records(dst, dst_paths)]
+
+
+def verify_backup(backup_path: str, backup_store: Any, backup_id: uuid.UUID) -> VerifyReport:
+    """Re-reads every object of the backup and compares its size and SHA-256 with the record;
+    the report names every missing or damaged object (`report.ok` when there are none)."""
+    dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    return backup.verify_backup(dst, dst_paths, backup_id)
+
+
+def restore_backup(
+    backup_path: str,
+    backup_store: Any,
+    backup_id: uuid.UUID,
+    path: str,
+    store: Any,
+    *,
+    options: DbOptions | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Restores a backup into `path`: a path with no database gets a copy; a database is
+    restored in place (its running writer fenced). Refuses (DataError naming the object) a
+    backup whose objects do not match their record. Returns the new manifest id there."""
+    options = check_options(options, DbOptions)
+    src, src_paths = _location(backup_path, backup_store, "backup path")
+    dst, dst_paths = _location(path, store, "database path")
+    return backup.restore_backup(
+        src, src_paths, backup_id, dst, dst_paths, options, clock or SystemClock()
+    )
+
+
+def delete_backup(backup_path: str, backup_store: Any, backup_id: uuid.UUID) -> None:
+    """Removes one backup and the objects no other backup needs."""
+    dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    gone = backup.find_record(dst, dst_paths, backup_id)
+    kept = [r for r in backup.read_records(dst, dst_paths) if r.backup.id != backup_id]
+    backup.forget_backups(dst, dst_paths, [gone], kept)
+
+
+def purge_backups(backup_path: str, backup_store: Any, *, keep_last: int = 7) -> list[Backup]:
+    """Removes all but the newest `keep_last` backups, and the objects only they needed;
+    returns the removed backups."""
+    if isinstance(keep_last, bool) or not isinstance(keep_last, int):
+        raise InvalidTypeError(f"keep_last must be an int, not {type(keep_last).__name__}")
+    if keep_last < 0:
+        raise InvalidArgumentError(f"keep_last must be at least 0, not {keep_last}")
+    dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    records = backup.read_records(dst, dst_paths)
+    cut = len(records) - keep_last
+    gone, kept = records[: max(0, cut)], records[max(0, cut) :]
+    backup.forget_backups(dst, dst_paths, gone, kept)
+    return [r.backup for r in gone]
+
+
+__all__ += [
+    "Backup",
+    "VerifyReport",
+    "create_backup",
+    "delete_backup",
+    "list_backups",
+    "purge_backups",
+    "restore_backup",
+    "verify_backup",
+]

@@ -99,6 +99,14 @@ class DatabaseNotFoundError(NotFoundError):
         self.path = path
 
 
+class BackupNotFoundError(NotFoundError):
+    """No completed backup with this id exists in the backup location."""
+
+    def __init__(self, message: str, *, backup_id: object = None):
+        super().__init__(message)
+        self.backup_id = backup_id
+
+
 class HistoryGoneError(NotFoundError):
     """A change stream (`WalReader.changes`) cannot give every write after the sequence
     number it was asked to start from: the writes with seq `first_missing` .. `last_missing`
@@ -147,6 +155,7 @@ class InternalError(SlateDBError):
 
 
 __all__ = [
+    "BackupNotFoundError",
     "CheckpointNotFoundError",
     "ClosedError",
     "ConflictError",

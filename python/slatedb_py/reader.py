@@ -26,6 +26,7 @@ from slatedb_py.config import CheckpointOptions, ReaderOptions, check_options
 from slatedb_py.errors import (
     CheckpointNotFoundError,
     ClosedError,
+    InvalidArgumentError,
     InvalidTypeError,
     MissingObjectError,
     UnavailableError,
@@ -61,7 +62,14 @@ class DbReader(Reads):
         options: ReaderOptions | None = None,
         *,
         clock: Clock | None = None,
+        backup_id: uuid.UUID | None = None,
     ) -> DbReader:
+        """`backup_id`: read that backup of the backup location at `path` (a backup is a
+        checkpoint there, `slatedb_py.backup`), instead of `checkpoint_id`."""
+        if backup_id is not None:
+            if checkpoint_id is not None:
+                raise InvalidArgumentError("pass checkpoint_id or backup_id, not both")
+            checkpoint_id = backup_id
         return cls(path, store, checkpoint_id, options, clock=clock)
 
     def __init__(

@@ -227,3 +227,8 @@ class Store:
                 pass
 
         self._call("delete", path, run)
+
+    def put_chunks(self, path: str, chunks: Callable[[], Any]) -> None:
+        """Uploads the buffers `chunks()` yields as one object (a multipart upload: bounded
+        memory for large objects). Each attempt calls `chunks()` afresh, so it may retry."""
+        self._call("put", path, lambda: obstore.put(self.inner, path, chunks()))
