@@ -3,6 +3,7 @@
 slatedb-py demo [DIR]          encode, store, decode and inspect SSTs in a local folder
 slatedb-py sst FILE [FILE...]  inspect SST files (info, stats, first rows); --json
 slatedb-py changes STORE PATH  every write from the WAL (--since-seq N, --follow, --json lines)
+slatedb-py backup ...          independent backups: create, list, verify, restore, delete, purge
 """
 
 from __future__ import annotations
@@ -322,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("--min-age", type=float, default=300, help="seconds; younger objects are kept")
     p.set_defaults(func=cmd_gc)
+    importlib.import_module("slatedb_py.cli_backup").register(sub)  # `backup ...`
 
     args = parser.parse_args(argv)
     try:

@@ -256,3 +256,30 @@ def test_a_clone_backs_up_self_contained(stores: tuple[Any, Any]) -> None:
         obstore.delete(src, path)
     admin.restore_backup("bak", bak, b.id, "again", src)
     assert read_all("again", src) == model
+
+
+def test_the_backup_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from slatedb_py.cli import main
+
+    root = LocalStore(str(tmp_path))
+    db, model = make_source(root)
+    db.close()
+    url = f"file://{tmp_path}"
+    assert main(["backup", "create", url, "db", url, "bak", "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert main(["backup", "list", url, "bak", "--json"]) == 0
+    assert [b["id"] for b in json.loads(capsys.readouterr().out)] == [made["id"]]
+    assert main(["backup", "verify", url, "bak", made["id"]]) == 0
+    assert "ok" in capsys.readouterr().out
+    assert main(["backup", "restore", url, "copy", url, "bak", made["id"]]) == 0
+    assert read_all("copy", root) == model
+    capsys.readouterr()
+    victim = sorted(objects(root, "bak/compacted"))[0]
+    _damage(root, victim, "flip")
+    assert main(["backup", "verify", url, "bak", made["id"], "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["problems"][0]["path"] in victim
+    assert main(["backup", "purge", url, "bak", "--keep-last", "0"]) == 0
+    assert main(["backup", "list", url, "bak"]) == 0
+    assert "no backups" in capsys.readouterr().out
