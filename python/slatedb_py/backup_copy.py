@@ -174,12 +174,18 @@ def check_object(
 
 
 def in_parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-    """`fn` over `items`, `WORKERS` at a time, results in order; the first error is raised
-    once every started call has ended."""
+    """`fn` over `items`, `WORKERS` at a time, results in order; the first error cancels
+    the calls not started and is raised once the running ones have ended."""
     if len(items) <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="slatedb-backup") as pool:
-        return list(pool.map(fn, items))
+        futures = [pool.submit(fn, i) for i in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:  # an interrupted copy stops soon, not after every other object
+                f.cancel()
+            raise
 
 
 def sizes_under(store: Store, folders: set[str]) -> dict[str, int]:

@@ -11,7 +11,7 @@ every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -228,7 +228,14 @@ class Store:
 
         self._call("delete", path, run)
 
-    def put_chunks(self, path: str, chunks: Callable[[], Any]) -> None:
-        """Uploads the buffers `chunks()` yields as one object (a multipart upload: bounded
-        memory for large objects). Each attempt calls `chunks()` afresh, so it may retry."""
-        self._call("put", path, lambda: obstore.put(self.inner, path, chunks()))
+    def put_chunks(self, path: str, chunks: Callable[[], Iterable[Any]]) -> None:
+        """Uploads the buffers `chunks()` yields as one object (a multipart upload past one
+        10 MiB part, two parts in flight: bounded memory); no object unless every chunk
+        arrived. Each attempt calls `chunks()` afresh, so it may retry."""
+
+        def run() -> None:
+            with obstore.open_writer(self.inner, path, max_concurrency=2) as out:
+                for chunk in chunks():
+                    out.write(chunk)
+
+        self._call("put", path, run)
