@@ -59,7 +59,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
-from slatedb_py.restore import fence_out_writers
+from slatedb_py.restore import fence_out_writers, with_tree
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.store import Store
 from slatedb_py.wal import replay_into
@@ -270,19 +270,7 @@ def _swap_tree(
     def swap(_mid: int, cur: Manifest) -> tuple[Manifest | None, None]:
         if cur.replay_after_wal_id >= fence_id:  # swapped already (unknown outcome)
             return None, None
-        return replace(
-            cur,
-            l0=l0,
-            compacted=m.compacted,
-            segments=m.segments,
-            segment_extractor_name=m.segment_extractor_name,
-            last_compacted_l0_view_id=m.last_compacted_l0_view_id,
-            replay_after_wal_id=fence_id,
-            wal_id_last_seen=fence_id,
-            last_l0_seq=max(cur.last_l0_seq, max_seq),
-            recent_snapshot_min_seq=max(cur.last_l0_seq, max_seq),
-            last_l0_clock_tick=max(cur.last_l0_clock_tick, m.last_l0_clock_tick),
-        ), None
+        return with_tree(cur, m, l0, fence_id, max_seq), None
 
     mid, _, _ = fence.update(swap)
     return mid

@@ -93,21 +93,33 @@ def restore_to_checkpoint(
                 "(writers opened before are fenced)",
                 checkpoint_id=checkpoint_id,
             )
-        externals = {e.path: e for e in m.external_dbs}
-        externals.update({e.path: e for e in target.external_dbs})
-        return replace(
-            m,
-            l0=l0,
-            compacted=target.compacted,
-            segments=target.segments,
-            last_compacted_l0_view_id=target.last_compacted_l0_view_id,
-            replay_after_wal_id=fence_id,
-            wal_id_last_seen=fence_id,
-            last_l0_seq=max(m.last_l0_seq, max_seq),
-            recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
-            last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
-            external_dbs=tuple(externals.values()),
-        ), None
+        return with_tree(m, target, l0, fence_id, max_seq), None
 
     mid, _, _ = fence.update(restore)
     return mid
+
+
+def with_tree(
+    m: Manifest, target: Manifest, l0: tuple[SstView, ...], fence_id: int, max_seq: int
+) -> Manifest:
+    """The current manifest `m` with `target`'s tree (and `l0` in front: the target's WAL
+    tail as an L0 SST), the one way every in-place restore swaps it: the WAL replay point
+    moves to the fence, so no writer fenced before replays its old tail on top; sequence
+    numbers and clock never move back; `m`'s checkpoints and external parents stay (those
+    checkpoints still pin their own versions), with the target's parents added."""
+    externals = {e.path: e for e in m.external_dbs}
+    externals.update({e.path: e for e in target.external_dbs})
+    return replace(
+        m,
+        l0=l0,
+        compacted=target.compacted,
+        segments=target.segments,
+        segment_extractor_name=target.segment_extractor_name,
+        last_compacted_l0_view_id=target.last_compacted_l0_view_id,
+        replay_after_wal_id=fence_id,
+        wal_id_last_seen=fence_id,
+        last_l0_seq=max(m.last_l0_seq, max_seq),
+        recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
+        last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
+        external_dbs=tuple(externals.values()),
+    )
