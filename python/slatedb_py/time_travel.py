@@ -44,6 +44,9 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects
 
+# The life of the checkpoint a clone or a restore at a time holds while it works.
+PIN_LIFETIME = timedelta(minutes=5)
+
 
 def when_ms(when: object) -> int:
     """`when` (an aware datetime) in Unix ms; InvalidTypeError otherwise, before any I/O."""

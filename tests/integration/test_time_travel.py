@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from obstore.store import MemoryStore
+from obstore.store import LocalStore, MemoryStore
 
 from slatedb_py import Db, DbReader, admin
 from slatedb_py.clock import ManualClock, SystemClock
 from slatedb_py.config import DbOptions, GcOptions, ReaderOptions
-from slatedb_py.errors import OutsideRetentionError
+from slatedb_py.errors import FencedError, OutsideRetentionError
+from tests.support import pass_time
 
 ZERO = timedelta(0)
 RETENTION = timedelta(seconds=60)
@@ -149,4 +151,69 @@ def test_without_retention_the_collector_deletes_as_before() -> None:
     assert result.wal and result.compacted
     with pytest.raises(OutsideRetentionError):
         DbReader.open("db", store, options=NO_POLL, as_of=at(old), clock=clock)
+    db.close()
+
+
+def check_db(path: str, store: Any, clock: ManualClock, expected: dict[bytes, bytes]) -> None:
+    with Db.open(path, store, opts(None), clock=clock) as db:
+        assert dict(db.scan()) == expected
+        for k in (b"k%02d" % i for i in range(16)):
+            assert db.get(k) == expected.get(k), k
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_clone_at_a_time_is_the_model_at_that_time(seed: int) -> None:
+    store = MemoryStore()
+    clock, h, db = make(store, seed)
+    db.flush()
+    now = clock.now_ms()
+    rng = random.Random(seed)
+    start = now - RETENTION // timedelta(milliseconds=1)
+    for i, t in enumerate([start, now, *(rng.randrange(start, now) for _ in range(4))]):
+        admin.create_clone(f"clone{i}", "db", store, as_of=at(t), clock=clock)
+        check_db(f"clone{i}", store, clock, h.at(t))
+    # The parent goes on; a clone is unaffected by what it writes and collects later.
+    run(db, store, clock, h, rng, 40)
+    db.close()
+    admin.run_gc_once("db", store, gc(RETENTION), clock=clock)
+    check_db("clone0", store, clock, h.at(start))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_restore_to_time_is_the_model_at_that_time(seed: int, tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    clock, h, db = make(store, seed)
+    db.flush()
+    rng = random.Random(seed)
+    now = clock.now_ms()
+    t = rng.randrange(now - RETENTION // timedelta(milliseconds=1), now)
+    admin.restore_to_time("db", store, at(t), options=opts(RETENTION), clock=clock)
+    with pytest.raises(FencedError):
+        db.put(b"k00", b"after the restore")
+    db.close()
+    check_db("db", store, clock, h.at(t))
+    # Writes go on from the restored state; the history before the restore is still kept.
+    with Db.open("db", store, opts(RETENTION), clock=clock) as db2:
+        h.state = dict(h.at(t))
+        clock.advance(10)
+        run(db2, store, clock, h, rng, 30)
+        db2.flush()
+        state = dict(h.state)
+    pass_time(tmp_path, 3_600_000, clock)  # the history is now outside the window
+    result = admin.run_gc_once("db", store, gc(RETENTION), clock=clock)
+    assert result.wal
+    check_db("db", store, clock, state)
+
+
+def test_restore_outside_the_window_changes_nothing() -> None:
+    store = MemoryStore()
+    clock, _, db = make(store, 11)
+    db.flush()
+    before = dict(db.scan())
+    old = clock.now_ms() - 2 * (RETENTION // timedelta(milliseconds=1))
+    with pytest.raises(OutsideRetentionError, match="history_retention"):
+        admin.restore_to_time("db", store, at(old), options=opts(RETENTION), clock=clock)
+    db.put(b"k99", b"still the writer")
+    before[b"k99"] = b"still the writer"
+    assert dict(db.scan()) == before
     db.close()
