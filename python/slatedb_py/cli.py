@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +85,28 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 time with its offset (2026-01-02T03:04:05Z)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
 
-    mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
+    if (args.id is None) == (args.to_time is None):
+        raise InvalidArgumentError("restore takes a checkpoint id or --to-time, one of them")
+    if args.to_time is not None:
+        mid = admin.restore_to_time(args.path, args.store, args.to_time)
+        what, target = "restored_to_time", args.to_time.isoformat()
+    else:
+        mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
+        what, target = "restored", args.id
     _emit(
         args,
-        {"restored": args.id, "manifest_id": mid},
-        f"restored {args.path} to checkpoint {args.id} (manifest {mid}); "
+        {what: target, "manifest_id": mid},
+        f"restored {args.path} to {'checkpoint ' if args.id else ''}{target} (manifest {mid}); "
         "writers opened before are fenced",
     )
     return 0
@@ -122,6 +137,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
         args.path,
         args.store,
         uuid.UUID(args.checkpoint) if args.checkpoint else None,
+        as_of=args.as_of,
     )
     _emit(
         args,
@@ -266,9 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("id")
     p.set_defaults(func=cmd_checkpoint)
 
-    p = sub.add_parser("restore", help="roll the database back to a checkpoint, in place")
+    p = sub.add_parser("restore", help="roll the database back to a checkpoint or a time")
     db_args(p)
-    p.add_argument("id", help="checkpoint id")
+    p.add_argument("id", nargs="?", help="checkpoint id")
+    p.add_argument("--to-time", type=iso_time, help="ISO 8601 time within the retained history")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
@@ -289,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("clone_path", help="path of the new clone in the same store")
     p.add_argument("--checkpoint", help="clone at this checkpoint (default: now)")
+    p.add_argument("--as-of", type=iso_time, help="clone as it was at this ISO 8601 time")
     p.set_defaults(func=cmd_clone)
 
     p = sub.add_parser("compactor", help="run a standalone compactor for a database")
