@@ -112,6 +112,7 @@ def restore_to_checkpoint(
                 "(writers opened before are fenced)",
                 checkpoint_id=checkpoint_id,
             )
+        now_ms = clock.now_ms()
         externals = {e.path: e for e in m.external_dbs}
         externals.update({e.path: e for e in target.external_dbs})
         return replace(
@@ -124,7 +125,9 @@ def restore_to_checkpoint(
             wal_id_last_seen=fence_id,
             last_l0_seq=max(m.last_l0_seq, max_seq),
             recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
-            last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
+            # The restore's own time: from it on, this tree is the database's state (time
+            # travel chooses a version by this tick; `slatedb_py.time_travel`).
+            last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick, now_ms),
             external_dbs=tuple(externals.values()),
         ), None
 

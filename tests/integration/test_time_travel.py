@@ -192,13 +192,23 @@ def test_restore_to_time_is_the_model_at_that_time(seed: int, tmp_path: Path) ->
         db.put(b"k00", b"after the restore")
     db.close()
     check_db("db", store, clock, h.at(t))
-    # Writes go on from the restored state; the history before the restore is still kept.
+    # Writes go on from the restored state; the history before the restore is still kept,
+    # and reads at a time before it see the database as it was then.
+    h.state = dict(h.at(t))
+    h.record()  # the restore's time
+    restored_at = clock.now_ms()
     with Db.open("db", store, opts(RETENTION), clock=clock) as db2:
-        h.state = dict(h.at(t))
         clock.advance(10)
-        run(db2, store, clock, h, rng, 30)
+        run(db2, store, clock, h, rng, 10)
         db2.flush()
         state = dict(h.state)
+    now = clock.now_ms()
+    start = now - RETENTION // timedelta(milliseconds=1)
+    assert start < restored_at - 1  # the restore is inside the window
+    around = [restored_at - 1, restored_at, restored_at + 1, start, now]
+    for t2 in [*around, *(rng.randrange(start, now) for _ in range(10))]:
+        if start <= t2 <= now:
+            check_reader(store, clock, h, t2)
     pass_time(tmp_path, 3_600_000, clock)  # the history is now outside the window
     result = admin.run_gc_once("db", store, gc(RETENTION), clock=clock)
     assert result.wal
