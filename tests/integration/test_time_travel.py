@@ -227,3 +227,21 @@ def test_restore_outside_the_window_changes_nothing() -> None:
     before[b"k99"] = b"still the writer"
     assert dict(db.scan()) == before
     db.close()
+
+
+def test_a_reader_at_a_time_holds_its_files_until_closed() -> None:
+    store = MemoryStore()
+    clock, h, db = make(store, 5)
+    db.flush()
+    t = clock.now_ms() - 30_000
+    reader = DbReader.open("db", store, options=NO_POLL, as_of=at(t), clock=clock)
+    assert len(admin.list_checkpoints("db", store)) == 1
+    run(db, store, clock, h, random.Random(50), 40)  # the window moves on, past `t`
+    db.compact()
+    clock.advance(60_000)
+    admin.run_gc_once("db", store, gc(RETENTION), clock=clock)
+    assert read_all(reader) == h.at(t)
+    assert all(reader.get(k) == h.at(t).get(k) for k in (b"k%02d" % i for i in range(16)))
+    reader.close()
+    assert admin.list_checkpoints("db", store) == []
+    db.close()
