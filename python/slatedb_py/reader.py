@@ -5,7 +5,7 @@ are visible as soon as they are durable); `refresh()` (and a polling thread, whe
 `manifest_poll_interval` is set) picks up new WAL objects and manifests.
 Pinned (`checkpoint_id=`): the checkpoint's manifest plus its WAL range, never changing.
 At a time (`as_of=when`, `slatedb_py.time_travel`): the database exactly as it was at `when`,
-never changing; TTLs expire as they had at `when`.
+never changing (TTLs are evaluated at the time of each read, as always).
 
 A following reader holds its own short-lived checkpoint of the version it reads (FORMAT 5.1,
 "managed" mode), so the garbage collector cannot delete files under it; it moves that
@@ -101,11 +101,10 @@ class DbReader(Reads):
         if as_of is not None and checkpoint_id is not None:
             raise InvalidArgumentError("a reader takes checkpoint_id or as_of, not both")
         self._operator = engine_operator(self.options.merge_operator)
-        self._wall = clock or SystemClock()
-        # Reads at a time see the clock stopped there (TTLs expire as they had then).
-        self._clock = self._wall if self._as_of is None else time_travel.FixedClock(self._as_of)
+        # Reads at a time evaluate TTLs now, as every read does (`slatedb_py.time_travel`).
+        self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
-        self._manifests = ManifestStore(self._store, self._paths, self._wall)
+        self._manifests = ManifestStore(self._store, self._paths, self._clock)
         self._tables = TableCache.for_options(self._store, self.options)
         self._checkpoint_id = checkpoint_id
         self._own: uuid.UUID | None = None  # the managed checkpoint of a following reader
@@ -135,7 +134,7 @@ class DbReader(Reads):
         memtable = new_memtable()
         life = self.options.checkpoint_lifetime if self.options.managed_checkpoint else None
         point, self._pin, cut = time_travel.open_at(
-            self._manifests, when, self._wall, memtable, lifetime=life
+            self._manifests, when, self._clock, memtable, lifetime=life
         )
         self._own = None if self._pin is None else self._pin.id
         self._manifest_id = point.manifest_id
@@ -150,11 +149,11 @@ class DbReader(Reads):
         pin = self._pin
         if pin is None:
             return
-        now_s = self._wall.now_ms() // 1000
+        now_s = self._clock.now_ms() // 1000
         life = self.options.checkpoint_lifetime
         if pin.expire_time_s - now_s >= life.total_seconds() / 2:
             return
-        renew_checkpoint(self._manifests, pin.id, life, self._wall)
+        renew_checkpoint(self._manifests, pin.id, life, self._clock)
         self._pin = replace(pin, expire_time_s=now_s + int(life.total_seconds()))
 
     def _pinned(self) -> tuple[int, Manifest, int]:

@@ -13,6 +13,11 @@ writes up to the *cut*, the last seq written at or before `when`. It is rebuilt 
   is the cut. The WAL gives each write's exact time; the sequence tracker (minute-grained)
   is not needed.
 
+TTLs are evaluated at the time of the read, as in every read, not at `when`: flushes and
+compactions drop rows expired at their own time, so a row live at `when` but expired since
+may be gone from the very version chosen; evaluated now, the answer does not depend on when
+they ran.
+
 Manifest versions carry no time of their own in the format; `last_l0_clock_tick` is the time
 of their tree's data, which is what the choice needs. Objects' `last_modified` is not used:
 it is the store's clock, not the writer's.
@@ -238,13 +243,3 @@ def open_at(
             paths.root, when, point.newer_tick, now_ms, f"what that point needs is gone ({err})"
         ) from err
     return point, pin, cut
-
-
-class FixedClock:
-    """The clock reads at a point in time see: TTLs expire as they had at `when`."""
-
-    def __init__(self, now_ms: int) -> None:
-        self._now = now_ms
-
-    def now_ms(self) -> int:
-        return self._now
