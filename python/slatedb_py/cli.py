@@ -149,7 +149,9 @@ def cmd_clone(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
 
-    r = admin.run_gc_once(args.path, args.store, GcOptions(min_age=timedelta(seconds=args.min_age)))
+    keep = None if args.history_retention is None else timedelta(seconds=args.history_retention)
+    options = GcOptions(min_age=timedelta(seconds=args.min_age), history_retention=keep)
+    r = admin.run_gc_once(args.path, args.store, options)
     data = dict(vars(r))
     counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
     _emit(args, data, f"collected: {counts}")
@@ -339,6 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")
     db_args(p)
     p.add_argument("--min-age", type=float, default=300, help="seconds; younger objects are kept")
+    p.add_argument(
+        "--history-retention", type=float, help="seconds of history to keep for time travel"
+    )
     p.set_defaults(func=cmd_gc)
 
     args = parser.parse_args(argv)

@@ -144,6 +144,10 @@ def test_restore_to_time_and_clone_as_of(
     assert code == 0
     with Db.open(clone, "file:///") as c:
         assert c.get(b"k") == b"v1"
+    code, _, _ = run(
+        capsys, "gc", "file:///", db_path, "--min-age", "0", "--history-retention", "3600"
+    )
+    assert code == 0
     code, out, _ = run(capsys, "restore", "file:///", db_path, "--to-time", when, "--json")
     assert code == 0 and "manifest_id" in json.loads(out)
     with Db.open(db_path, "file:///") as db:
