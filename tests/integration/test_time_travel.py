@@ -245,3 +245,25 @@ def test_a_reader_at_a_time_holds_its_files_until_closed() -> None:
     reader.close()
     assert admin.list_checkpoints("db", store) == []
     db.close()
+
+
+def test_an_open_db_collects_with_its_retention(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import slatedb_py.db as db_module
+
+    seen: list[GcOptions] = []
+    ran = threading.Event()
+
+    def fake(_store: Any, _paths: Any, options: GcOptions, _clock: Any) -> None:
+        seen.append(options)
+        ran.set()
+
+    monkeypatch.setattr(db_module, "collect_garbage", fake)
+    every = GcOptions(interval=timedelta(milliseconds=5))
+    o = DbOptions(
+        flush_interval=None, compactor_enabled=False, gc=every, history_retention=RETENTION
+    )
+    with Db.open("db", MemoryStore(), o):
+        assert ran.wait(10)
+    assert seen[0].history_retention == RETENTION and seen[0].interval == every.interval
