@@ -20,7 +20,9 @@ they ran.
 
 Manifest versions carry no time of their own in the format; `last_l0_clock_tick` is the time
 of their tree's data, which is what the choice needs. Objects' `last_modified` is not used:
-it is the store's clock, not the writer's.
+it is the store's clock, not the writer's. An in-place restore stamps its own time as the
+tick of the version it writes (`restore.py`), so time travel across a restore shows each side
+as it was.
 
 The collector keeps, with `history_retention=d`, the newest version whose tick is at or
 before `now - d` (the one a read at the window's start chooses) and every newer one, the
@@ -191,8 +193,8 @@ def pin_version(
     manifests: ManifestStore, manifest_id: int, lifetime: timedelta, clock: Clock
 ) -> CheckpointEntry:
     """A checkpoint on the existing version `manifest_id` (it keeps that version and its SSTs
-    from the collector); OutsideRetentionError-free: the caller checks the version is still
-    there after pinning (a collector may have taken it just before)."""
+    from the collector). The caller checks after pinning that the version and its files are
+    still there: a collector run that began before the pin may have taken them."""
     now_s = clock.now_ms() // 1000
     entry = CheckpointEntry(
         id=new_uuid(),
