@@ -1,5 +1,5 @@
 """Administration of a database by path, with or without an open writer (API.md):
-checkpoints, garbage collection, clones, restore and repair.
+checkpoints, garbage collection, clones, restore (to a checkpoint or a time) and repair.
 
 Every function checks its arguments before it touches the store: database paths through
 `DbPaths.of` (InvalidTypeError for a non-str, InvalidArgumentError for '.'/'..' segments or
@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from slatedb_py import backup, checkpoint, seq_tracker
+from slatedb_py import backup, checkpoint, restore, seq_tracker, time_travel
 from slatedb_py.backup_copy import Backup, VerifyReport
 from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.clone import make_clone
+from slatedb_py.clone import clone_at, make_clone
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions, _flag, check_options
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
@@ -37,6 +37,7 @@ __all__ = [
     "create_clone",
     "list_checkpoints",
     "restore_checkpoint",
+    "restore_to_time",
     "run_compactor",
     "run_gc_once",
     "sequence_for_time",
@@ -119,12 +120,21 @@ def create_clone(
     store: Any,
     checkpoint_id: uuid.UUID | None = None,
     *,
+    as_of: datetime | None = None,
     clock: Clock | None = None,
 ) -> None:
-    """A writable, zero-copy clone of `parent_path` at `checkpoint_id` (or now)."""
+    """A writable, zero-copy clone of `parent_path` at `checkpoint_id`, as it was at `as_of`
+    (an aware datetime within its retained history, `DbOptions.history_retention`; else
+    OutsideRetentionError), or now."""
     DbPaths.of(clone_path, "clone_path")
     DbPaths.of(parent_path, "parent_path")
-    make_clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, clock or SystemClock())
+    c = clock or SystemClock()
+    if as_of is not None:
+        if checkpoint_id is not None:
+            raise InvalidArgumentError("a clone takes checkpoint_id or as_of, not both")
+        clone_at(Store.resolve(store), clone_path, parent_path, as_of, c)
+        return
+    make_clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, c)
 
 
 def restore_checkpoint(
@@ -141,6 +151,23 @@ def restore_checkpoint(
     return restore_to_checkpoint(
         _manifests(path, store), checkpoint_id, options, clock or SystemClock()
     )
+
+
+def restore_to_time(
+    path: str,
+    store: Any,
+    when: datetime,
+    *,
+    options: DbOptions | None = None,
+    clock: Clock | None = None,
+) -> int:
+    """Rolls the database itself back to how it was at `when` (an aware datetime within its
+    retained history, and within `options.history_retention` when set; else
+    OutsideRetentionError); returns the new manifest id. Fences a running writer, as
+    `restore_checkpoint` does. `options`: the database's own (the L0 SST of the WAL rows)."""
+    options = check_options(options, DbOptions)
+    time_travel.when_ms(when)
+    return restore.restore_to_time(_manifests(path, store), when, options, clock or SystemClock())
 
 
 def skip_wal_objects(

@@ -270,7 +270,7 @@ def _swap_tree(
     def swap(_mid: int, cur: Manifest) -> tuple[Manifest | None, None]:
         if cur.replay_after_wal_id >= fence_id:  # swapped already (unknown outcome)
             return None, None
-        return with_tree(cur, m, l0, fence_id, max_seq), None
+        return with_tree(cur, m, l0, fence_id, max_seq, clock.now_ms()), None
 
     mid, _, _ = fence.update(swap)
     return mid

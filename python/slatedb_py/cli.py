@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +86,28 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def iso_time(text: str) -> datetime:
+    """An ISO 8601 time with its offset (2026-01-02T03:04:05Z)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from e
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
 
-    mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
+    if (args.id is None) == (args.to_time is None):
+        raise InvalidArgumentError("restore takes a checkpoint id or --to-time, one of them")
+    if args.to_time is not None:
+        mid = admin.restore_to_time(args.path, args.store, args.to_time)
+        what, target = "restored_to_time", args.to_time.isoformat()
+    else:
+        mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
+        what, target = "restored", args.id
     _emit(
         args,
-        {"restored": args.id, "manifest_id": mid},
-        f"restored {args.path} to checkpoint {args.id} (manifest {mid}); "
+        {what: target, "manifest_id": mid},
+        f"restored {args.path} to {'checkpoint ' if args.id else ''}{target} (manifest {mid}); "
         "writers opened before are fenced",
     )
     return 0
@@ -123,6 +138,7 @@ def cmd_clone(args: argparse.Namespace) -> int:
         args.path,
         args.store,
         uuid.UUID(args.checkpoint) if args.checkpoint else None,
+        as_of=args.as_of,
     )
     _emit(
         args,
@@ -134,7 +150,9 @@ def cmd_clone(args: argparse.Namespace) -> int:
 
 def cmd_gc(args: argparse.Namespace) -> int:
 
-    r = admin.run_gc_once(args.path, args.store, GcOptions(min_age=timedelta(seconds=args.min_age)))
+    keep = None if args.history_retention is None else timedelta(seconds=args.history_retention)
+    options = GcOptions(min_age=timedelta(seconds=args.min_age), history_retention=keep)
+    r = admin.run_gc_once(args.path, args.store, options)
     data = dict(vars(r))
     counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
     _emit(args, data, f"collected: {counts}")
@@ -267,9 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("id")
     p.set_defaults(func=cmd_checkpoint)
 
-    p = sub.add_parser("restore", help="roll the database back to a checkpoint, in place")
+    p = sub.add_parser("restore", help="roll the database back to a checkpoint or a time")
     db_args(p)
-    p.add_argument("id", help="checkpoint id")
+    p.add_argument("id", nargs="?", help="checkpoint id")
+    p.add_argument("--to-time", type=iso_time, help="ISO 8601 time within the retained history")
     p.set_defaults(func=cmd_restore)
 
     p = sub.add_parser(
@@ -290,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("clone_path", help="path of the new clone in the same store")
     p.add_argument("--checkpoint", help="clone at this checkpoint (default: now)")
+    p.add_argument("--as-of", type=iso_time, help="clone as it was at this ISO 8601 time")
     p.set_defaults(func=cmd_clone)
 
     p = sub.add_parser("compactor", help="run a standalone compactor for a database")
@@ -322,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("gc", help="collect garbage once (honours every live checkpoint)")
     db_args(p)
     p.add_argument("--min-age", type=float, default=300, help="seconds; younger objects are kept")
+    p.add_argument(
+        "--history-retention", type=float, help="seconds of history to keep for time travel"
+    )
     p.set_defaults(func=cmd_gc)
     importlib.import_module("slatedb_py.cli_backup").register(sub)  # `backup ...`
 

@@ -9,22 +9,28 @@ SSTs in place (`external_dbs`) and owns copies of the parent's unflushed WAL obj
    manifest as the source) keeps the shared SSTs safe from the parent's collector.
 4. WAL objects the source manifest replays are copied under the clone (same ids).
 5. Version 2 sets `initialized=True`. Re-running on a half-made clone finishes it.
+A clone at a time (`clone_at`) is one at a short-lived checkpoint on the version a read at
+that time chooses; step 4 is replaced by an L0 SST of the WAL rows written by then.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from slatedb_py import time_travel
 from slatedb_py.checkpoint import add_checkpoint, resolve
 from slatedb_py.clock import Clock
-from slatedb_py.config import CheckpointOptions
+from slatedb_py.config import CheckpointOptions, DbOptions
 from slatedb_py.errors import CheckpointNotFoundError, InvalidArgumentError, InvalidTypeError
 from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, ExternalDb, Manifest
 from slatedb_py.manifest.store import ManifestStore
+from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
+from slatedb_py.sst import write_l0_sst
 from slatedb_py.store import Store
 
 EPHEMERAL = timedelta(minutes=5)
@@ -49,9 +55,50 @@ def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
     manifests.update(add)
 
 
+def clone_at(store: Store, clone_path: str, parent_path: str, when: datetime, clock: Clock) -> None:
+    """A clone of the parent as it was at `when` (`slatedb_py.time_travel`): of the version a
+    read at `when` chooses, pinned by a short-lived checkpoint, with the WAL rows up to `when`
+    written into an L0 SST of the clone's own (no WAL object is copied)."""
+    time_travel.when_ms(when)  # checked before the store is touched
+    if DbPaths.of(parent_path).root == DbPaths.of(clone_path).root:
+        raise InvalidArgumentError(f"a clone needs its own path, not the parent's {parent_path!r}")
+    parent = ManifestStore(store, DbPaths.of(parent_path))
+    tail = new_memtable()
+    _, pin, cut = time_travel.open_at(parent, when, clock, tail, lifetime=time_travel.PIN_LIFETIME)
+    assert pin is not None
+    make_clone(store, clone_path, parent_path, pin.id, clock, tail=(tail, cut))
+
+
+def _with_tail(
+    store: Store, paths: DbPaths, draft: Manifest, tail: tuple[Any, int], clock: Clock
+) -> Manifest:
+    """`draft` with the rows of `tail` as a new L0 SST under `paths`, and a WAL replay point
+    past every WAL id the source knew (none is copied)."""
+    memtable, cut = tail
+    view = write_l0_sst(store, paths, memtable, DbOptions(), clock)
+    frontier = max(draft.replay_after_wal_id, draft.wal_id_last_seen)
+    tick = memtable.max_create_ts
+    return replace(
+        draft,
+        l0=draft.l0 if view is None else (view, *draft.l0),
+        last_l0_seq=max(draft.last_l0_seq, cut),
+        last_l0_clock_tick=max(draft.last_l0_clock_tick, tick or draft.last_l0_clock_tick),
+        replay_after_wal_id=frontier,
+        wal_id_last_seen=frontier,
+    )
+
+
 def make_clone(
-    store: Store, clone_path: str, parent_path: str, checkpoint_id: uuid.UUID | None, clock: Clock
+    store: Store,
+    clone_path: str,
+    parent_path: str,
+    checkpoint_id: uuid.UUID | None,
+    clock: Clock,
+    *,
+    tail: tuple[Any, int] | None = None,
 ) -> None:
+    """`tail`: a memtable of WAL rows (and the last seq in it) to write as an L0 SST of the
+    clone in place of copying the WAL objects (a clone at a time)."""
     if checkpoint_id is not None and not isinstance(checkpoint_id, uuid.UUID):
         raise InvalidTypeError(
             f"checkpoint_id must be a uuid.UUID, not {type(checkpoint_id).__name__}"
@@ -95,6 +142,8 @@ def make_clone(
                 ExternalDb(parent_paths.root, checkpoint_id, new_uuid(), own),
             ),
         )
+        if tail is not None:
+            draft = _with_tail(store, clone_paths, draft, tail, clock)
         if not clone.create_first(draft):
             raise InvalidArgumentError(f"{clone_path!r} is being created by someone else")
         existing = (1, draft)

@@ -127,6 +127,11 @@ class DbOptions:
             of every TTL (`slatedb_py.batch.ttl_ms`): whole milliseconds, finer parts
             truncated, at least 1 ms.
         gc, gc_enabled: the background garbage collector of an open database.
+        history_retention: how far back time travel reaches (`DbReader.open(as_of=)`,
+            `admin.restore_to_time`, `admin.create_clone(as_of=)`): the embedded collector
+            keeps every manifest version, SST and WAL object a read at any time within the
+            last `history_retention` needs (it overrides `gc.history_retention` when set).
+            None (the default): no history is kept beyond what the collector keeps anyway.
         merge_operator: folds merge operands (`db.merge`) in reads and compactions: a
             callable `(key, existing | None, operand) -> bytes` or a built-in of
             `slatedb_py.merge`. None: writing a merge raises, and reading a key that holds
@@ -148,6 +153,7 @@ class DbOptions:
     default_ttl: timedelta | None = None
     gc: GcOptions | None = None  # None: the default GcOptions(); see also `gc_enabled`
     gc_enabled: bool = True
+    history_retention: timedelta | None = None
     compactor_enabled: bool = True
     compactor_poll_interval: timedelta = timedelta(seconds=1)
     compaction_min_sources: int = 4
@@ -165,6 +171,7 @@ class DbOptions:
             "flush_interval", self.flush_interval, allow_none=True, minimum=MIN_FLUSH_INTERVAL
         )
         ttl_ms(self.default_ttl, "default_ttl")
+        _duration("history_retention", self.history_retention, allow_none=True)
         _positive("l0_sst_size_bytes", self.l0_sst_size_bytes)
         _positive("l0_max_ssts", self.l0_max_ssts)
         _positive("max_sst_size", self.max_sst_size)
@@ -211,6 +218,9 @@ class GcOptions:
 
     `interval`: how often an open `Db` collects, at least 5 ms (`MIN_POLL_INTERVAL`: every
     run LISTs the database's folders); None: never in the background.
+
+    `history_retention`: keep what time travel to any point in the last `history_retention`
+    needs (`DbOptions.history_retention`, `slatedb_py.time_travel`); None: keep no history.
     """
 
     min_age: timedelta = timedelta(minutes=5)
@@ -220,9 +230,11 @@ class GcOptions:
     compacted_min_age: timedelta | None = None
     delete_wal_fences: bool = False
     interval: timedelta | None = timedelta(minutes=10)
+    history_retention: timedelta | None = None
 
     def __post_init__(self) -> None:
         _flag("delete_wal_fences", self.delete_wal_fences)
+        _duration("history_retention", self.history_retention, allow_none=True)
         _duration("min_age", self.min_age, allow_none=False)
         for name in ("manifest_min_age", "wal_min_age", "wal_fence_min_age", "compacted_min_age"):
             _duration(name, getattr(self, name), allow_none=True)

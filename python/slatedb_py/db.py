@@ -15,6 +15,7 @@ import threading
 import uuid
 import weakref
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -136,6 +137,8 @@ class Db(Reads, Writes):
         if self.options.compactor_enabled:
             self._start(self._compactor.run_forever, "slatedb-compactor")
         gc = self.options.gc or GcOptions()
+        if self.options.history_retention is not None:
+            gc = replace(gc, history_retention=self.options.history_retention)
         if self.options.gc_enabled and gc.interval is not None:
             self._start(self._collector, "slatedb-gc", gc)
 

@@ -125,6 +125,25 @@ class HistoryGoneError(NotFoundError):
         self.last_missing = last_missing
 
 
+class OutsideRetentionError(InvalidArgumentError):
+    """A point in time (`DbReader.open(as_of=)`, `admin.create_clone(as_of=)`,
+    `admin.restore_to_time`) the database cannot show: before the oldest point its retained
+    history reaches (`DbOptions.history_retention`; what the collector kept), in the future,
+    or a naive datetime. Nothing was written.
+
+    Attributes:
+        when: the point asked for.
+        oldest: the oldest point that can be shown, when known (None: none is).
+        newest: the newest (now, on the caller's clock).
+    """
+
+    def __init__(self, message: str, *, when: object, oldest: object, newest: object):
+        super().__init__(message)
+        self.when = when
+        self.oldest = oldest
+        self.newest = newest
+
+
 class MergeOperatorError(SlateDBError):
     """A merge operand could not be folded: no merge operator is configured, the operator
     raised (its exception is the `__cause__`), returned something other than bytes, or a
@@ -169,6 +188,7 @@ __all__ = [
     "MergeOperatorError",
     "MissingObjectError",
     "NotFoundError",
+    "OutsideRetentionError",
     "SlateDBError",
     "TransactionConflictError",
     "TransactionError",

@@ -18,6 +18,10 @@ Kept, always:
   newest object listed (the store's clock, not ours), whatever the options, and WAL fences at
   all unless `GcOptions.delete_wal_fences`: they are what stops a stalled, fenced writer and a
   slow manifest update from landing on a collected id (`slatedb_py.safety`).
+With `GcOptions.history_retention` (time travel, `slatedb_py.time_travel`), also kept: the
+manifest versions a read at any point of the last `history_retention` chooses (the newest
+whose `last_l0_clock_tick` is at or before the window's start, and every newer one), every SST
+they name, and every WAL object from the oldest replay point among them on.
 No boundary files are written: they need conditional overwrites that LocalStore (and some S3
 services) cannot do, and the collector must keep working there.
 """
@@ -71,6 +75,38 @@ def _wal_needed(m: Manifest, wal_id: int, *, latest: bool) -> bool:
     return m.replay_after_wal_id < wal_id <= m.wal_id_last_seen
 
 
+def _history(
+    manifests: ManifestStore,
+    listed: list[ObjectMeta],
+    latest_id: int,
+    latest: Manifest,
+    options: GcOptions,
+    now_ms: int,
+) -> dict[int, Manifest]:
+    """The versions time travel within `history_retention` may choose (module docstring),
+    read newest first down to the first whose tree was written at or before the window's
+    start; empty without a retention."""
+    if options.history_retention is None:
+        return {}
+    start_ms = now_ms - options.history_retention.total_seconds() * 1000
+    kept = {latest_id: latest}
+    if latest.last_l0_clock_tick <= start_ms:
+        return kept
+    ids = sorted(
+        {i for i in map(DbPaths.manifest_id_of, (m.path for m in listed)) if i}, reverse=True
+    )
+    for mid in ids:
+        if mid >= latest_id:
+            continue
+        m = manifests.read(mid)
+        if m is None:
+            continue
+        kept[mid] = m
+        if m.last_l0_clock_tick <= start_ms:
+            break
+    return kept
+
+
 def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
@@ -106,6 +142,7 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
                 pinned[c.manifest_id] = pm
 
     listed_manifests = store.list(paths.manifest_dir)
+    history = _history(manifests, listed_manifests, latest_id, latest, options, now_ms)
     listed_wal = store.list(paths.wal_dir)
     # The floor is measured on the store's clock, against the newest object seen here: a
     # collector whose own clock runs ahead cannot shorten it (slatedb_py.safety).
@@ -119,16 +156,19 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
     # Manifests.
     for meta in listed_manifests:
         mid = DbPaths.manifest_id_of(meta.path)
-        if mid is None or mid >= latest_id or mid in pinned:
+        if mid is None or mid >= latest_id or mid in pinned or mid in history:
             continue
         if past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):
             store.delete(meta.path)
             result.manifests.append(meta.path)
 
     # WAL objects and fences.
+    wal_floor = min((h.replay_after_wal_id for h in history.values()), default=None)
     for meta in listed_wal:
         wid = DbPaths.wal_id_of(meta.path)
         if wid is None or _wal_needed(latest, wid, latest=True):
+            continue
+        if wal_floor is not None and wid >= wal_floor:
             continue
         if any(_wal_needed(pm, wid, latest=False) for pm in pinned.values()):
             continue
@@ -152,7 +192,7 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
 
     # Compacted SSTs.
     referenced = set(latest.sst_ids())
-    for pm in pinned.values():
+    for pm in (*pinned.values(), *history.values()):
         referenced |= pm.sst_ids()
     if compaction_mark_ms is None:
         return result

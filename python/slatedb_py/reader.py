@@ -4,12 +4,16 @@ Following: the view is the latest manifest's tree plus the WAL written after it 
 are visible as soon as they are durable); `refresh()` (and a polling thread, when
 `manifest_poll_interval` is set) picks up new WAL objects and manifests.
 Pinned (`checkpoint_id=`): the checkpoint's manifest plus its WAL range, never changing.
+At a time (`as_of=when`, `slatedb_py.time_travel`): the database exactly as it was at `when`,
+never changing (TTLs are evaluated at the time of each read, as always).
 
 A following reader holds its own short-lived checkpoint of the version it reads (FORMAT 5.1,
 "managed" mode), so the garbage collector cannot delete files under it; it moves that
 checkpoint when the writer changes the tree, refreshes it at half-life, re-creates it if it
 was reaped, and deletes it on close. `ReaderOptions(managed_checkpoint=False)` writes nothing.
-A pinned reader writes nothing.
+A checkpoint-pinned reader writes nothing. A reader at a time holds a checkpoint of the
+version it reads (unless `managed_checkpoint=False`), renewed at half-life by its polling
+thread and deleted on close: the WAL tail it needs is read when it opens.
 """
 
 from __future__ import annotations
@@ -18,9 +22,17 @@ import threading
 import uuid
 import weakref
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from slatedb_py.checkpoint import add_checkpoint, is_live, remove_checkpoint, resolve
+from slatedb_py import time_travel
+from slatedb_py.checkpoint import (
+    add_checkpoint,
+    is_live,
+    remove_checkpoint,
+    renew_checkpoint,
+    resolve,
+)
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.config import CheckpointOptions, ReaderOptions, check_options
 from slatedb_py.errors import (
@@ -31,7 +43,7 @@ from slatedb_py.errors import (
     MissingObjectError,
     UnavailableError,
 )
-from slatedb_py.manifest.model import Manifest
+from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
@@ -61,6 +73,7 @@ class DbReader(Reads):
         checkpoint_id: uuid.UUID | None = None,
         options: ReaderOptions | None = None,
         *,
+        as_of: datetime | None = None,
         clock: Clock | None = None,
         backup_id: uuid.UUID | None = None,
     ) -> DbReader:
@@ -70,7 +83,7 @@ class DbReader(Reads):
             if checkpoint_id is not None:
                 raise InvalidArgumentError("pass checkpoint_id or backup_id, not both")
             checkpoint_id = backup_id
-        return cls(path, store, checkpoint_id, options, clock=clock)
+        return cls(path, store, checkpoint_id, options, as_of=as_of, clock=clock)
 
     def __init__(
         self,
@@ -79,6 +92,7 @@ class DbReader(Reads):
         checkpoint_id: uuid.UUID | None = None,
         options: ReaderOptions | None = None,
         *,
+        as_of: datetime | None = None,
         clock: Clock | None = None,
     ) -> None:
         # Every argument is checked before the store is touched (a following reader writes
@@ -90,7 +104,11 @@ class DbReader(Reads):
                 f"not {type(checkpoint_id).__name__} {checkpoint_id!r:.60}"
             )
         self.options = check_options(options, ReaderOptions)
+        self._as_of = None if as_of is None else time_travel.when_ms(as_of)
+        if as_of is not None and checkpoint_id is not None:
+            raise InvalidArgumentError("a reader takes checkpoint_id or as_of, not both")
         self._operator = engine_operator(self.options.merge_operator)
+        # Reads at a time evaluate TTLs now, as every read does (`slatedb_py.time_travel`).
         self._clock = clock or SystemClock()
         self._store = Store.resolve(store)
         self._manifests = ManifestStore(self._store, self._paths, self._clock)
@@ -106,13 +124,44 @@ class DbReader(Reads):
         self._last_seq = 0
         self._memtable: Any = None
         self._view: ReadView | None = None
-        self._load()
+        self._pin: CheckpointEntry | None = None  # a reader at a time: its checkpoint
+        if as_of is None:
+            self._load()
+        else:
+            self._load_at(as_of)
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         interval = self.options.manifest_poll_interval
         if checkpoint_id is None and interval is not None:
             self._poller = threading.Thread(target=self._poll, name="slatedb-reader", daemon=True)
             self._poller.start()
+
+    def _load_at(self, when: datetime) -> None:
+        """Loads the view of the database at `when` (`slatedb_py.time_travel`), once."""
+        memtable = new_memtable()
+        life = self.options.checkpoint_lifetime if self.options.managed_checkpoint else None
+        point, self._pin, cut = time_travel.open_at(
+            self._manifests, when, self._clock, memtable, lifetime=life
+        )
+        self._own = None if self._pin is None else self._pin.id
+        self._manifest_id = point.manifest_id
+        self._memtable = memtable
+        self._last_seq = cut
+        m = point.manifest
+        self._view = ReadView((memtable,), m, self._paths, self._tables, self._operator)
+        self._tables.retain(self._view.sst_paths())
+
+    def _renew(self) -> None:
+        """Keeps a reader at a time's checkpoint alive (at half its lifetime)."""
+        pin = self._pin
+        if pin is None:
+            return
+        now_s = self._clock.now_ms() // 1000
+        life = self.options.checkpoint_lifetime
+        if pin.expire_time_s - now_s >= life.total_seconds() / 2:
+            return
+        renew_checkpoint(self._manifests, pin.id, life, self._clock)
+        self._pin = replace(pin, expire_time_s=now_s + int(life.total_seconds()))
 
     def _pinned(self) -> tuple[int, Manifest, int]:
         assert self._checkpoint_id is not None
@@ -222,7 +271,7 @@ class DbReader(Reads):
     def refresh(self) -> None:
         """Picks up what the writer made durable since the last look (no-op when pinned)."""
         self._check_open()
-        if self._checkpoint_id is None:
+        if self._checkpoint_id is None and self._as_of is None:
             self._load()
 
     def _poll(self) -> None:
@@ -230,7 +279,10 @@ class DbReader(Reads):
         assert interval is not None
         while not self._stop.wait(interval.total_seconds()):
             try:
-                self._load()
+                if self._as_of is not None:
+                    self._renew()
+                else:
+                    self._load()
             except Exception:  # keep serving the last good view; refresh() raises the error
                 continue
 
@@ -248,7 +300,7 @@ class DbReader(Reads):
         """After a read of `view` found an object missing: a following reader loads the
         latest tree (the old one's files may be collected once the writer moved on) and
         returns its view; None when pinned or nothing is newer (`read_path.read_again`)."""
-        if self._checkpoint_id is not None:
+        if self._checkpoint_id is not None or self._as_of is not None:
             return None
         self._load()
         return None if self._view is view else self._view

@@ -9,14 +9,17 @@ this; their issue #1047).
 4. A manifest version makes the checkpoint's tree (plus that L0) the database's tree, with the
    WAL replay point at the fence: post-checkpoint WAL objects are never replayed again.
 Older manifests and every checkpoint stay valid; sequence numbers and the clock only go up.
+A restore to a time (`restore_to_time`) is one to a short-lived checkpoint on the version a
+read at that time chooses, with only the WAL rows written by then.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import replace
+from datetime import datetime
 
-from slatedb_py.checkpoint import is_live, resolve
+from slatedb_py.checkpoint import is_live, remove_checkpoint, resolve
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions
 from slatedb_py.errors import CheckpointNotFoundError
@@ -26,6 +29,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
 from slatedb_py.sst import write_l0_sst
+from slatedb_py.time_travel import PIN_LIFETIME, open_at, replay_until, when_ms
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
 
@@ -61,21 +65,36 @@ def wal_to_l0(
 
 
 def restore_to_checkpoint(
-    manifests: ManifestStore, checkpoint_id: uuid.UUID, options: DbOptions, clock: Clock
+    manifests: ManifestStore,
+    checkpoint_id: uuid.UUID,
+    options: DbOptions,
+    clock: Clock,
+    *,
+    upto_ms: int | None = None,
 ) -> int:
-    """Restores in place (module docstring); returns the id of the manifest it wrote."""
+    """Restores in place (module docstring); returns the id of the manifest it wrote.
+    With `upto_ms` (a restore to a time, `slatedb_py.time_travel`) the WAL tail is every
+    object after the checkpoint's replay point up to the fence, rows written at or before
+    `upto_ms` only."""
     target_id, target = resolve(manifests, checkpoint_id, clock.now_ms() // 1000)
     fence, fence_id = fence_out_writers(manifests)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
-    view, max_seq = wal_to_l0(
-        manifests,
-        target.replay_after_wal_id + 1,
-        target.wal_id_last_seen,
-        target.last_l0_seq,
-        options,
-        clock,
-    )
+    if upto_ms is None:
+        view, max_seq = wal_to_l0(
+            manifests,
+            target.replay_after_wal_id + 1,
+            target.wal_id_last_seen,
+            target.last_l0_seq,
+            options,
+            clock,
+        )
+    else:
+        store, paths = manifests.store, manifests.paths
+        memtable = new_memtable()
+        max_seq = replay_until(memtable, store, paths, target, upto_ms, fence_id - 1)
+        operator = engine_operator(options.merge_operator)
+        view = write_l0_sst(store, paths, memtable, options, clock, operator=operator)
     l0 = target.l0 if view is None else (view, *target.l0)
 
     def restore(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:
@@ -93,20 +112,27 @@ def restore_to_checkpoint(
                 "(writers opened before are fenced)",
                 checkpoint_id=checkpoint_id,
             )
-        return with_tree(m, target, l0, fence_id, max_seq), None
+        return with_tree(m, target, l0, fence_id, max_seq, clock.now_ms()), None
 
     mid, _, _ = fence.update(restore)
     return mid
 
 
 def with_tree(
-    m: Manifest, target: Manifest, l0: tuple[SstView, ...], fence_id: int, max_seq: int
+    m: Manifest,
+    target: Manifest,
+    l0: tuple[SstView, ...],
+    fence_id: int,
+    max_seq: int,
+    now_ms: int,
 ) -> Manifest:
     """The current manifest `m` with `target`'s tree (and `l0` in front: the target's WAL
     tail as an L0 SST), the one way every in-place restore swaps it: the WAL replay point
     moves to the fence, so no writer fenced before replays its old tail on top; sequence
     numbers and clock never move back; `m`'s checkpoints and external parents stay (those
-    checkpoints still pin their own versions), with the target's parents added."""
+    checkpoints still pin their own versions), with the target's parents added. The clock
+    tick becomes at least `now_ms`, the restore's own time: from it on this tree is the
+    database's state (time travel chooses a version by this tick, `slatedb_py.time_travel`)."""
     externals = {e.path: e for e in m.external_dbs}
     externals.update({e.path: e for e in target.external_dbs})
     return replace(
@@ -120,6 +146,30 @@ def with_tree(
         wal_id_last_seen=fence_id,
         last_l0_seq=max(m.last_l0_seq, max_seq),
         recent_snapshot_min_seq=max(m.last_l0_seq, max_seq),
-        last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick),
+        last_l0_clock_tick=max(m.last_l0_clock_tick, target.last_l0_clock_tick, now_ms),
         external_dbs=tuple(externals.values()),
     )
+
+
+def restore_to_time(
+    manifests: ManifestStore, when: datetime, options: DbOptions, clock: Clock
+) -> int:
+    """Restores in place to the database as it was at `when` (`slatedb_py.time_travel`): a
+    short-lived checkpoint on the version a read at `when` chooses (checked whole first),
+    then `restore_to_checkpoint` with the WAL rows up to `when`. Fences a running writer."""
+    _, pin, _ = open_at(
+        manifests,
+        when,
+        clock,
+        new_memtable(),
+        lifetime=PIN_LIFETIME,
+        retention=options.history_retention,
+    )
+    assert pin is not None
+    try:
+        return restore_to_checkpoint(manifests, pin.id, options, clock, upto_ms=when_ms(when))
+    finally:
+        try:
+            remove_checkpoint(manifests, pin.id)
+        except CheckpointNotFoundError:
+            pass

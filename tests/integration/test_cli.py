@@ -121,3 +121,36 @@ def test_changes_says_which_history_is_gone(
     assert code == 1 and "seq 1..3 are gone" in err
     code, out, _ = run(capsys, "changes", "file:///", db_path, "--since-seq", "3")
     assert code == 0 and out.splitlines() == ["4 value b'k3' b'v'"]
+
+
+def test_restore_to_time_and_clone_as_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from slatedb_py.clock import SystemClock
+
+    db_path = str(tmp_path / "db")
+    clock = ManualClock(SystemClock().now_ms() - 60_000)  # in the past: the CLI's now is real
+    opts = DbOptions(flush_interval=None, history_retention=timedelta(hours=1))
+    with Db.open(db_path, "file:///", opts, clock=clock) as db:
+        db.put(b"k", b"v1")
+        clock.advance(1000)
+        when = datetime.fromtimestamp(clock.now_ms() / 1000, UTC).isoformat()
+        clock.advance(1000)
+        db.put(b"k", b"v2")
+    clone = str(tmp_path / "clone")
+    code, _, _ = run(capsys, "clone", "file:///", db_path, clone, "--as-of", when)
+    assert code == 0
+    with Db.open(clone, "file:///") as c:
+        assert c.get(b"k") == b"v1"
+    code, _, _ = run(
+        capsys, "gc", "file:///", db_path, "--min-age", "0", "--history-retention", "3600"
+    )
+    assert code == 0
+    code, out, _ = run(capsys, "restore", "file:///", db_path, "--to-time", when, "--json")
+    assert code == 0 and "manifest_id" in json.loads(out)
+    with Db.open(db_path, "file:///") as db:
+        assert db.get(b"k") == b"v1"
+    code, _, err = run(capsys, "restore", "file:///", db_path, "--to-time", "2999-01-01T00:00Z")
+    assert code != 0 and "future" in err and "window" in err
