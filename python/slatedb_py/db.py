@@ -226,6 +226,9 @@ class Db(Reads, Writes):
             view, seq, self._clock, self._newer, self._is_open, self._snapshots, self._paths.root
         )
 
+    def _check_usable(self) -> None:
+        self._check_open()
+
     def _is_open(self) -> bool:
         return self._error is None and not self._closed
 

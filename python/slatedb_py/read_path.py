@@ -136,13 +136,15 @@ class _Pages:
         now: int,
         reverse: bool,
         newer: Callable[[ReadView], ReadView | None],
-        is_open: Callable[[], bool],
+        check_usable: Callable[[], None],
     ) -> None:
         self.view: ReadView | None = view
         self.start, self.end = start, end
         self.range_start = start  # `start` moves forward with seeks; this is the range's
         self.seq, self.now, self.reverse = snapshot_seq, now, reverse
-        self.newer, self.is_open = newer, is_open
+        # Raises why the owner's iterators cannot go on: closed, or failed (a fenced writer
+        # raises its FencedError, as its other reads do).
+        self.newer, self.check_usable = newer, check_usable
         empty = start is not None and end is not None and start >= end
         self.native = None if empty else view.tree.scan(start, end, snapshot_seq, now, reverse)
         self.page_rows = SCAN_PAGE
@@ -156,7 +158,8 @@ class _Pages:
 
     def __call__(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
         """The next page of rows (empty at the end); `last` is the last key handed out."""
-        if not self.is_open() or self.view is None:
+        self.check_usable()
+        if self.view is None:
             raise ClosedError("the database this iterator reads is closed")
         if self.native is None:
             self.done()
@@ -236,7 +239,8 @@ class DbIterator:
         otherwise)."""
         k = check_key(key)
         p = self._pages
-        if not p.is_open() or p.view is None:
+        p.check_usable()
+        if p.view is None:
             raise ClosedError("the database this iterator reads is closed")
         if p.reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")

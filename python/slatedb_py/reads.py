@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from slatedb_py.batch import MAX_KEY, check_key, check_keys, prefix_end
 from slatedb_py.clock import Clock
 from slatedb_py.config import _flag
-from slatedb_py.errors import MissingObjectError
+from slatedb_py.errors import ClosedError, MissingObjectError
 from slatedb_py.fetch import Fetch
 from slatedb_py.read_path import DbIterator, ReadView, _Pages, read_again
 
@@ -43,6 +43,12 @@ class Reads:
 
     def _is_open(self) -> bool:
         raise NotImplementedError
+
+    def _check_usable(self) -> None:
+        """Raises why this owner's iterators cannot go on; an owner that can fail (a fenced
+        writer) raises that failure instead, as its other reads do."""
+        if not self._is_open():
+            raise ClosedError("the database this iterator reads is closed")
 
     def _close_iterators(self) -> None:
         """Ends every iterator still open on this owner (it is closing)."""
@@ -81,7 +87,7 @@ class Reads:
         _flag("reverse", reverse)
         view, seq = self._scan_state()
         now = self._clock.now_ms()
-        pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._is_open)
+        pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._check_usable)
         self._hold(pages, seq)
         it = DbIterator(pages)
         self._iterators.add(it)
