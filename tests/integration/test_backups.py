@@ -10,7 +10,7 @@ from typing import Any
 
 import obstore
 import pytest
-from obstore.store import LocalStore, MemoryStore
+from obstore.store import LocalStore
 
 from slatedb_py import Db, DbReader, admin
 from slatedb_py.backup import read_records
@@ -18,19 +18,17 @@ from slatedb_py.config import DbOptions
 from slatedb_py.errors import BackupNotFoundError, DataError, FencedError
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
+from tests.support import STORE_KINDS, make_store
 
 OPTS = DbOptions(flush_interval=None, gc_enabled=False)
 
 
-@pytest.fixture(params=["memory", "local"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
-    """The source's store and the backup store (separate ones)."""
-    if request.param == "memory":
-        yield MemoryStore(), MemoryStore()
-    else:
-        (tmp_path / "src").mkdir()
-        (tmp_path / "bak").mkdir()
-        yield LocalStore(str(tmp_path / "src")), LocalStore(str(tmp_path / "bak"))
+@pytest.fixture(params=STORE_KINDS)
+def stores(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """The source's store and the backup store: two separate stores of one kind (two
+    buckets on S3)."""
+    with make_store(request.param) as src, make_store(request.param) as bak:
+        yield src, bak
 
 
 def objects(store: Any, prefix: str) -> dict[str, int]:

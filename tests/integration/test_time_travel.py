@@ -108,6 +108,15 @@ def make(
 @pytest.mark.parametrize("seed", range(4))
 def test_reader_at_any_time_in_the_window_reads_the_model(seed: int) -> None:
     store = MemoryStore()
+    reads_the_model_in_the_window(store, seed)
+
+
+def test_time_travel_on_every_store(store: Any) -> None:
+    """The same on a local folder and on S3 (moto; the RADOS Gateway in its CI job)."""
+    reads_the_model_in_the_window(store, 7)
+
+
+def reads_the_model_in_the_window(store: Any, seed: int) -> None:
     clock, h, db = make(store, seed)
     db.flush()
     admin.run_gc_once("db", store, gc(RETENTION), clock=clock)
