@@ -184,10 +184,11 @@ class CountingSstReads(Store):
 
 
 def gate(
-    store: Any, thread: str, what: str | tuple[str, ...] | None, folder: str
+    store: Any, thread: str | None, what: str | tuple[str, ...] | None, folder: str
 ) -> threading.Event:
-    """Holds `thread`'s requests of kind `what` (one, several, or None: any) under `folder`
-    at the store's gate (closed here); returns an event set when the first one arrives."""
+    """Holds `thread`'s (None: any thread's) requests of kind `what` (one, several, or None:
+    any) under `folder` at the store's gate (closed here); returns an event set when the
+    first one arrives."""
     reached = threading.Event()
     kinds = (what,) if isinstance(what, str) else what
 
@@ -195,7 +196,7 @@ def gate(
         if (
             (kinds is None or w in kinds)
             and f"/{folder}/" in "/" + path
-            and threading.current_thread().name == thread
+            and thread in (None, threading.current_thread().name)
         ):
             reached.set()
             return True

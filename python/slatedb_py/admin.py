@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from slatedb_py import backup, checkpoint, restore, seq_tracker, time_travel
-from slatedb_py.backup_copy import Backup, VerifyReport
+from slatedb_py.backup_copy import Backup, Record, VerifyReport
 from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
 from slatedb_py.clone import clone_at, make_clone
@@ -266,26 +266,37 @@ def restore_backup(
     )
 
 
-def delete_backup(backup_path: str, backup_store: Any, backup_id: uuid.UUID) -> None:
-    """Removes one backup and the objects no other backup needs."""
+def delete_backup(
+    backup_path: str, backup_store: Any, backup_id: uuid.UUID, *, clock: Clock | None = None
+) -> None:
+    """Removes one backup and the objects no other backup needs (under the location's lease:
+    `BackupInProgressError` while another create, delete or purge runs there)."""
     dst, dst_paths = _location(backup_path, backup_store, "backup path")
-    gone = backup.find_record(dst, dst_paths, backup_id)
-    kept = [r for r in backup.read_records(dst, dst_paths) if r.backup.id != backup_id]
-    backup.forget_backups(dst, dst_paths, [gone], kept)
+    backup.find_record(dst, dst_paths, backup_id)  # BackupNotFoundError before the lease
+
+    def pick(records: list[Record]) -> list[Record]:
+        gone = [r for r in records if r.backup.id == backup_id]
+        # Deleted by someone else since the check: find_record raises BackupNotFoundError.
+        return gone or [backup.find_record(dst, dst_paths, backup_id)]
+
+    backup.forget_backups(dst, dst_paths, pick, clock or SystemClock(), "delete_backup")
 
 
-def purge_backups(backup_path: str, backup_store: Any, *, keep_last: int = 7) -> list[Backup]:
+def purge_backups(
+    backup_path: str, backup_store: Any, *, keep_last: int = 7, clock: Clock | None = None
+) -> list[Backup]:
     """Removes all but the newest `keep_last` backups, and the objects only they needed;
-    returns the removed backups."""
+    returns the removed backups (under the location's lease, as `delete_backup`)."""
     if isinstance(keep_last, bool) or not isinstance(keep_last, int):
         raise InvalidTypeError(f"keep_last must be an int, not {type(keep_last).__name__}")
     if keep_last < 0:
         raise InvalidArgumentError(f"keep_last must be at least 0, not {keep_last}")
     dst, dst_paths = _location(backup_path, backup_store, "backup path")
-    records = backup.read_records(dst, dst_paths)
-    cut = len(records) - keep_last
-    gone, kept = records[: max(0, cut)], records[max(0, cut) :]
-    backup.forget_backups(dst, dst_paths, gone, kept)
+
+    def pick(records: list[Record]) -> list[Record]:
+        return records[: max(0, len(records) - keep_last)]
+
+    gone = backup.forget_backups(dst, dst_paths, pick, clock or SystemClock(), "delete_backup")
     return [r.backup for r in gone]
 
 

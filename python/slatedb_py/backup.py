@@ -19,14 +19,15 @@ Restore refuses a backup whose objects do not match its record. Into a path with
 it copies the objects and writes the backup's manifest as version 1; in place it copies the
 SSTs, fences the running writer and swaps the tree as `restore.restore_to_checkpoint` does,
 the backup's WAL range replayed into an L0 SST. Delete and purge remove records, checkpoints
-and the objects no kept backup needs. Backup operations on one location are meant to run one
-at a time (readers of it aside).
+and the objects no kept backup needs. Create, delete and purge hold the location's lease
+(`backup_lease`): they run one at a time; readers, verify and restore take none.
 """
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,10 +44,12 @@ from slatedb_py.backup_copy import (
     in_parallel,
     sizes_under,
 )
+from slatedb_py.backup_lease import BackupLease
 from slatedb_py.checkpoint import add_checkpoint, remove_checkpoint, resolve
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions, DbOptions
 from slatedb_py.errors import (
+    BackupInProgressError,
     BackupNotFoundError,
     DataError,
     InvalidArgumentError,
@@ -124,6 +127,13 @@ def create_backup(
 ) -> Backup:
     if src is dst and src_paths.root == dst_paths.root:
         raise InvalidArgumentError(f"a backup needs its own location, not {src_paths.root!r}")
+    with BackupLease(dst, dst_paths, "create_backup", clock) as lease:
+        return _create(src, src_paths, dst, dst_paths, clock, lease)
+
+
+def _create(
+    src: Store, src_paths: DbPaths, dst: Store, dst_paths: DbPaths, clock: Clock, lease: Any
+) -> Backup:
     sources = ManifestStore(src, src_paths, clock)
     backups = ManifestStore(dst, dst_paths, clock)
     known = {rel: e for r in read_records(dst, dst_paths) for rel, e in r.objects.items()}
@@ -137,6 +147,7 @@ def create_backup(
 
         def one(item: tuple[str, str]) -> tuple[str, ObjectEntry, int]:
             rel, path = item
+            lease.touch()
             size = src_sizes.get(path)
             if size is None:
                 raise MissingObjectError(f"object {path!r} is missing from the source", object=path)
@@ -162,6 +173,7 @@ def create_backup(
             )
             return new, mid + 1
 
+        lease.check()  # what was found here to reuse is still here: nobody purged meanwhile
         _, _, pinned = backups.update(add, initial=Manifest())
         manifest_key = dst_paths.manifest(pinned)
         data = dst.get(manifest_key)
@@ -184,8 +196,17 @@ def create_backup(
             new_bytes=sum(n for _, _, n in copied) + len(data),
         )
         record = Record(backup, src_paths.root, pin.manifest_id, objects)
-        if not dst.put_if_absent(_record_key(dst_paths, bid), record.encode()):
+        lease.check()
+        key = _record_key(dst_paths, bid)
+        if not dst.put_if_absent(key, record.encode()):
             raise InvalidArgumentError(f"backup record {bid} exists already")  # a fresh uuid
+        try:
+            # The lease may have expired during the record's write and a purge begun that
+            # did not see the record: then the record goes again, claiming nothing.
+            lease.check()
+        except BackupInProgressError:
+            dst.delete(key)
+            raise
         return backup
     finally:
         remove_checkpoint(sources, pin.id)
@@ -276,19 +297,41 @@ def _swap_tree(
     return mid
 
 
-def forget_backups(store: Store, paths: DbPaths, gone: list[Record], kept: list[Record]) -> None:
-    """Removes `gone` backups: their checkpoints (the latest backup manifest takes the newest
-    kept backup's tree, or an empty one), the objects no kept backup needs, then the records
-    (last: an interrupted delete leaves records to delete again)."""
-    if not gone:
-        return
+def forget_backups(
+    store: Store,
+    paths: DbPaths,
+    pick: Callable[[list[Record]], list[Record]],
+    clock: Clock,
+    operation: str,
+) -> list[Record]:
+    """Removes the backups `pick` chooses from all of them (oldest first), under the lease:
+    their checkpoints (the latest backup manifest takes the newest kept backup's tree, or an
+    empty one), the objects no kept backup needs, then the records (last: an interrupted
+    delete leaves records to delete again). Returns the removed records."""
+    with BackupLease(store, paths, operation, clock) as lease:
+        records = read_records(store, paths)
+        gone = pick(records)
+        gone_ids = {r.backup.id for r in gone}
+        _forget(store, paths, gone, [r for r in records if r.backup.id not in gone_ids], lease)
+        return gone
+
+
+def _forget(
+    store: Store, paths: DbPaths, gone: list[Record], kept: list[Record], lease: BackupLease
+) -> None:
+    lease.check()
     manifests = ManifestStore(store, paths)
-    gone_ids = {r.backup.id for r in gone}
+    if manifests.latest() is None:
+        return  # nothing was ever backed up here
+    kept_ids = {r.backup.id for r in kept}
     newest = kept[-1] if kept else None
     base = None if newest is None else manifests.read(newest.backup.manifest_id)
 
     def change(_mid: int, cur: Manifest) -> tuple[Manifest | None, None]:
-        cps = tuple(c for c in cur.checkpoints if c.id not in gone_ids)
+        # A backup checkpoint without a kept record is a removed backup's, or an orphan of
+        # a create that died between its manifest update and its record (no create runs
+        # now: this holds the lease). Other checkpoints are someone else's: kept.
+        cps = tuple(c for c in cur.checkpoints if c.name != "backup" or c.id in kept_ids)
         tree = base or replace(
             cur, l0=(), compacted=(), segments=(), replay_after_wal_id=cur.wal_id_last_seen
         )
@@ -296,8 +339,16 @@ def forget_backups(store: Store, paths: DbPaths, gone: list[Record], kept: list[
         return (None if new == cur else new), None
 
     latest, _, _ = manifests.update(change)
+    # Mark and sweep: everything in the location's data folders that no kept backup names
+    # goes, the removed backups' objects and any left by interrupted creates alike.
     needed = {rel for r in kept for rel in r.objects} | {f"manifest/{latest:020d}.manifest"}
-    doomed = sorted({rel for r in gone for rel in r.objects} - needed)
-    in_parallel(lambda rel: store.delete(_abs(paths, rel)), doomed)
+    folders = {paths.compacted_dir, paths.wal_dir, paths.manifest_dir}
+    doomed = sorted(p for p in sizes_under(store, folders) if _rel(paths, p) not in needed)
+    lease.check()
+    in_parallel(store.delete, doomed)
     for r in gone:
         store.delete(_record_key(paths, r.backup.id))
+
+
+def _rel(paths: DbPaths, path: str) -> str:
+    return path[len(paths.root) + 1 :]

@@ -343,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     db_args(p)
     p.add_argument("--min-age", type=float, default=300, help="seconds; younger objects are kept")
     p.add_argument(
-        "--history-retention", type=float, help="seconds of history to keep for time travel"
+        "--history-retention",
+        type=float,
+        help="seconds of history to keep for time travel (default: what the writer recorded)",
     )
     p.set_defaults(func=cmd_gc)
     importlib.import_module("slatedb_py.cli_backup").register(sub)  # `backup ...`

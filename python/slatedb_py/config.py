@@ -131,7 +131,11 @@ class DbOptions:
             `admin.restore_to_time`, `admin.create_clone(as_of=)`): the embedded collector
             keeps every manifest version, SST and WAL object a read at any time within the
             last `history_retention` needs (it overrides `gc.history_retention` when set).
-            None (the default): no history is kept beyond what the collector keeps anyway.
+            The writer records it in the database, so that every collector of it (a
+            standalone `admin.run_gc_once`, a later writer opened without it) keeps the same
+            history; `timedelta(0)` removes the record. None (the default): what is recorded
+            (nothing unless set once; then no history is kept beyond what the collector
+            keeps anyway).
         merge_operator: folds merge operands (`db.merge`) in reads and compactions: a
             callable `(key, existing | None, operand) -> bytes` or a built-in of
             `slatedb_py.merge`. None: writing a merge raises, and reading a key that holds
@@ -220,7 +224,8 @@ class GcOptions:
     run LISTs the database's folders); None: never in the background.
 
     `history_retention`: keep what time travel to any point in the last `history_retention`
-    needs (`DbOptions.history_retention`, `slatedb_py.time_travel`); None: keep no history.
+    needs (`DbOptions.history_retention`, `slatedb_py.time_travel`); None: the retention the
+    database's writer recorded (none unless a writer was opened with one).
     """
 
     min_age: timedelta = timedelta(minutes=5)

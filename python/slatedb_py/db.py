@@ -48,6 +48,7 @@ from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot, SnapshotRegistry
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
+from slatedb_py.time_travel import record_retention
 from slatedb_py.transaction import DbTransaction, IsolationLevel
 from slatedb_py.txn_conflicts import ConflictTracker
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
@@ -138,6 +139,8 @@ class Db(Reads, Writes):
             self._start(self._compactor.run_forever, "slatedb-compactor")
         gc = self.options.gc or GcOptions()
         if self.options.history_retention is not None:
+            # Recorded, so that every collector of the database keeps it (time_travel).
+            record_retention(self._store, self._paths, self.options.history_retention)
             gc = replace(gc, history_retention=self.options.history_retention)
         if self.options.gc_enabled and gc.interval is not None:
             self._start(self._collector, "slatedb-gc", gc)

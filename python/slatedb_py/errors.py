@@ -57,6 +57,18 @@ class ConflictError(SlateDBError):
     operation again plans it anew."""
 
 
+class BackupInProgressError(ConflictError):
+    """Another backup operation (create, delete or purge) holds the backup location's lease
+    (`slatedb_py.backup_lease`): they run one at a time. ``holder`` names it (operation,
+    host, pid). Nothing was changed; run the operation again once the other has ended. A
+    lease left by a killed process of the same host is taken over at once, any other once
+    it expires (60 s after its holder last made progress)."""
+
+    def __init__(self, message: str, *, holder: str | None = None):
+        super().__init__(message)
+        self.holder = holder
+
+
 class SnapshotTooOldError(SlateDBError):
     """An open iterator's snapshot needs versions the database no longer keeps: the tree it
     read was compacted (dropping versions older than the newest writes) and collected while
@@ -174,6 +186,7 @@ class InternalError(SlateDBError):
 
 
 __all__ = [
+    "BackupInProgressError",
     "BackupNotFoundError",
     "CheckpointNotFoundError",
     "ClosedError",

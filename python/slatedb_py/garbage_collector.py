@@ -43,6 +43,7 @@ from slatedb_py.manifest.versioned import version_id_of
 from slatedb_py.paths import DbPaths
 from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
+from slatedb_py.time_travel import effective_retention
 
 
 @dataclass
@@ -111,6 +112,9 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
     now_ms = clock.now_ms()
+    # What the writer promised (`time_travel`, "recorded"), unless the caller says otherwise.
+    keep = effective_retention(options.history_retention, store, paths)
+    options = replace(options, history_retention=keep)
 
     dropped: list[str] = []
 

@@ -27,10 +27,19 @@ as it was.
 The collector keeps, with `history_retention=d`, the newest version whose tick is at or
 before `now - d` (the one a read at the window's start chooses) and every newer one, the
 SSTs they name and the WAL from the oldest replay point of those on (`garbage_collector`).
+
+The retention is recorded in the database, `<root>/history_retention.json`, by a writer
+opened with `DbOptions(history_retention=d)` (`timedelta(0)` removes the record), so that
+every collector of the database keeps the history the writer promised: the embedded one, a
+standalone `admin.run_gc_once` or `slatedb-py gc`, a later writer opened without the option.
+Their own `history_retention`, when set, overrides it; readers give the recorded window in
+their errors. SlateDB's collectors do not know the record (it is ours; they ignore it) and
+keep no history.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +48,7 @@ from slatedb_py.checkpoint import remove_checkpoint
 from slatedb_py.clock import Clock
 from slatedb_py.errors import (
     CheckpointNotFoundError,
+    DataError,
     InvalidTypeError,
     MissingObjectError,
     OutsideRetentionError,
@@ -53,6 +63,42 @@ from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects
 
 # The life of the checkpoint a clone or a restore at a time holds while it works.
 PIN_LIFETIME = timedelta(minutes=5)
+
+
+def _retention_key(paths: DbPaths) -> str:
+    return f"{paths.root}/history_retention.json"
+
+
+def recorded_retention(store: Store, paths: DbPaths) -> timedelta | None:
+    """The retention a writer recorded (module docstring), or None."""
+    key = _retention_key(paths)
+    data = store.get(key)
+    if data is None:
+        return None
+    try:
+        ms = json.loads(data)["history_retention_ms"]
+        if type(ms) is not int or ms < 0:
+            raise ValueError(ms)
+    except (ValueError, KeyError, TypeError) as e:
+        raise DataError(f"{key!r} is not a history retention record: {e}", object=key) from e
+    return timedelta(milliseconds=ms) if ms else None
+
+
+def record_retention(store: Store, paths: DbPaths, retention: timedelta) -> None:
+    """Records the writer's `retention` unless it is recorded already (zero: no record)."""
+    ms = retention // timedelta(milliseconds=1)
+    now = recorded_retention(store, paths)
+    if (now or timedelta(0)) == timedelta(milliseconds=ms):
+        return
+    if ms:
+        store.put(_retention_key(paths), json.dumps({"history_retention_ms": ms}).encode())
+    else:
+        store.delete(_retention_key(paths))
+
+
+def effective_retention(option: timedelta | None, store: Store, paths: DbPaths) -> timedelta | None:
+    """The caller's own retention when set, else the recorded one."""
+    return option if option is not None else recorded_retention(store, paths)
 
 
 def when_ms(when: object) -> int:
@@ -226,8 +272,9 @@ def open_at(
     cut replayed into `memtable`; returns it, the checkpoint and the cut. What is gone is an
     OutsideRetentionError (the checkpoint is removed again)."""
     now_ms = clock.now_ms()
-    point = find_version(manifests, when, now_ms, retention)
     store, paths = manifests.store, manifests.paths
+    retention = effective_retention(retention, store, paths)
+    point = find_version(manifests, when, now_ms, retention)
     pin = None if lifetime is None else pin_version(manifests, point.manifest_id, lifetime, clock)
     try:
         if manifests.read(point.manifest_id) is None:

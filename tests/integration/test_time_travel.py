@@ -148,17 +148,41 @@ def test_outside_the_window_is_a_clear_error() -> None:
     db.close()
 
 
-def test_without_retention_the_collector_deletes_as_before() -> None:
+def compacted_history(seed: int) -> tuple[Any, ManualClock, History, Db, int]:
+    """A day's retention, a history flushed and compacted, and a time in its middle."""
     store = MemoryStore()
-    clock, h, db = make(store, 3, retention=timedelta(days=1))
+    clock, h, db = make(store, seed, retention=timedelta(days=1))
     db.flush_memtable()
     db.compact()
-    old = h.times[len(h.times) // 2]
+    return store, clock, h, db, h.times[len(h.times) // 2]
+
+
+def test_every_collector_keeps_the_retention_the_writer_recorded() -> None:
+    """A standalone collector without a retention of its own keeps what the writer's
+    retention promises (recorded in the database); an explicit zero overrides it, and a
+    writer opened with zero removes the record: then collectors delete as before."""
+    store, clock, h, db, old = compacted_history(3)
+    result = admin.run_gc_once("db", store, gc(None), clock=clock)
+    assert not result.compacted
     with DbReader.open("db", store, options=NO_POLL, as_of=at(old), clock=clock) as r:
-        assert read_all(r) == h.at(old)  # still there before a collection
+        assert read_all(r) == h.at(old)
+    db.close()
+    with Db.open("db", store, opts(None), clock=clock):  # no option: the record stays
+        pass
+    assert not admin.run_gc_once("db", store, gc(None), clock=clock).compacted
+    with Db.open("db", store, opts(ZERO), clock=clock):
+        pass
     result = admin.run_gc_once("db", store, gc(None), clock=clock)
     assert result.wal and result.compacted
     with pytest.raises(OutsideRetentionError):
+        DbReader.open("db", store, options=NO_POLL, as_of=at(old), clock=clock)
+
+
+def test_an_explicit_zero_retention_collects_despite_the_record() -> None:
+    store, clock, _h, db, old = compacted_history(4)
+    result = admin.run_gc_once("db", store, gc(ZERO), clock=clock)
+    assert result.wal and result.compacted
+    with pytest.raises(OutsideRetentionError, match="the window is"):
         DbReader.open("db", store, options=NO_POLL, as_of=at(old), clock=clock)
     db.close()
 
