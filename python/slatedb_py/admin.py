@@ -25,6 +25,7 @@ from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
 from slatedb_py.garbage_collector import GcResult, collect_garbage
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.repair import RepairResult, skip_corrupt_wal
 from slatedb_py.restore import restore_to_checkpoint
 from slatedb_py.store import Store
@@ -223,13 +224,33 @@ def _location(path: str, store: Any, what: str) -> tuple[Store, DbPaths]:
 
 
 def create_backup(
-    path: str, store: Any, backup_path: str, backup_store: Any, *, clock: Clock | None = None
+    path: str,
+    store: Any,
+    backup_path: str,
+    backup_store: Any,
+    *,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> Backup:
     """Copies the database's current durable state into the backup location (itself a
-    database), copying only the SSTs and WAL objects it does not hold yet."""
+    database), copying only the SSTs and WAL objects it does not hold yet. `progress`
+    (`slatedb_py.progress.Progress`) hears of the objects and bytes as they go. Holds the
+    location's lease: `BackupInProgressError` while another create, delete or purge runs."""
     src, src_paths = _location(path, store, "database path")
     dst, dst_paths = _location(backup_path, backup_store, "backup path")
-    return backup.create_backup(src, src_paths, dst, dst_paths, clock or SystemClock())
+    return backup.create_backup(
+        src, src_paths, dst, dst_paths, clock or SystemClock(), _progress(progress)
+    )
+
+
+def _progress(progress: Progress | None) -> Progress:
+    if progress is None:
+        return SILENT
+    if not isinstance(progress, Progress):
+        raise InvalidTypeError(
+            f"progress must be a slatedb_py.progress.Progress, not {type(progress).__name__}"
+        )
+    return progress
 
 
 def list_backups(backup_path: str, backup_store: Any) -> list[Backup]:
@@ -238,11 +259,17 @@ def list_backups(backup_path: str, backup_store: Any) -> list[Backup]:
     return [r.backup for r in backup.read_records(dst, dst_paths)]
 
 
-def verify_backup(backup_path: str, backup_store: Any, backup_id: uuid.UUID) -> VerifyReport:
+def verify_backup(
+    backup_path: str,
+    backup_store: Any,
+    backup_id: uuid.UUID,
+    *,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Re-reads every object of the backup and compares its size and SHA-256 with the record;
     the report names every missing or damaged object (`report.ok` when there are none)."""
     dst, dst_paths = _location(backup_path, backup_store, "backup path")
-    return backup.verify_backup(dst, dst_paths, backup_id)
+    return backup.verify_backup(dst, dst_paths, backup_id, _progress(progress))
 
 
 def restore_backup(
@@ -254,6 +281,7 @@ def restore_backup(
     *,
     options: DbOptions | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Restores a backup into `path`: a path with no database gets a copy; a database is
     restored in place (its running writer fenced). Refuses (DataError naming the object) a
@@ -262,8 +290,9 @@ def restore_backup(
     src, src_paths = _location(backup_path, backup_store, "backup path")
     dst, dst_paths = _location(path, store, "database path")
     return backup.restore_backup(
-        src, src_paths, backup_id, dst, dst_paths, options, clock or SystemClock()
-    )
+        src, src_paths, backup_id, dst, dst_paths, options, clock or SystemClock(),
+        _progress(progress),
+    )  # fmt: skip
 
 
 def delete_backup(

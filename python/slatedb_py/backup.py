@@ -62,6 +62,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.restore import fence_out_writers, with_tree
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.store import Store
@@ -123,16 +124,27 @@ def _max_seq(store: Store, paths: DbPaths, m: Manifest) -> tuple[Any, int]:
 
 
 def create_backup(
-    src: Store, src_paths: DbPaths, dst: Store, dst_paths: DbPaths, clock: Clock
+    src: Store,
+    src_paths: DbPaths,
+    dst: Store,
+    dst_paths: DbPaths,
+    clock: Clock,
+    progress: Progress = SILENT,
 ) -> Backup:
     if src is dst and src_paths.root == dst_paths.root:
         raise InvalidArgumentError(f"a backup needs its own location, not {src_paths.root!r}")
     with BackupLease(dst, dst_paths, "create_backup", clock) as lease:
-        return _create(src, src_paths, dst, dst_paths, clock, lease)
+        return _create(src, src_paths, dst, dst_paths, clock, lease, progress)
 
 
 def _create(
-    src: Store, src_paths: DbPaths, dst: Store, dst_paths: DbPaths, clock: Clock, lease: Any
+    src: Store,
+    src_paths: DbPaths,
+    dst: Store,
+    dst_paths: DbPaths,
+    clock: Clock,
+    lease: BackupLease,
+    progress: Progress,
 ) -> Backup:
     sources = ManifestStore(src, src_paths, clock)
     backups = ManifestStore(dst, dst_paths, clock)
@@ -144,8 +156,14 @@ def _create(
         plan += [(f"wal/{wid:020d}.sst", src_paths.wal(wid)) for wid in _wal_ids(m)]
         src_sizes = sizes_under(src, {_folder(p) for _, p in plan})
         dst_sizes = sizes_under(dst, {dst_paths.compacted_dir, dst_paths.wal_dir})
+        progress.total(len(plan), sum(src_sizes.get(p, 0) for _, p in plan))
 
         def one(item: tuple[str, str]) -> tuple[str, ObjectEntry, int]:
+            entry, copied = _copy_one(item)
+            progress.advance(objects=1)
+            return item[0], entry, copied
+
+        def _copy_one(item: tuple[str, str]) -> tuple[ObjectEntry, int]:
             rel, path = item
             lease.touch()
             size = src_sizes.get(path)
@@ -155,9 +173,10 @@ def _create(
             if dst_sizes.get(target) == size:  # copied before (immutable: same name, same bytes)
                 entry = known.get(rel)
                 if entry is not None and entry.size == size:
-                    return rel, entry, 0
-                return rel, ObjectEntry(size, hash_object(dst, target, size)), 0
-            return rel, ObjectEntry(size, copy_object(src, path, dst, target, size)), size
+                    progress.advance(nbytes=size)
+                    return entry, 0
+                return ObjectEntry(size, hash_object(dst, target, size, progress)), 0
+            return ObjectEntry(size, copy_object(src, path, dst, target, size, progress)), size
 
         copied = in_parallel(one, plan)
         bid = new_uuid()
@@ -212,13 +231,19 @@ def _create(
         remove_checkpoint(sources, pin.id)
 
 
-def verify_backup(store: Store, paths: DbPaths, backup_id: uuid.UUID) -> VerifyReport:
+def verify_backup(
+    store: Store, paths: DbPaths, backup_id: uuid.UUID, progress: Progress = SILENT
+) -> VerifyReport:
     rec = find_record(store, paths, backup_id)
     sizes = sizes_under(store, {_folder(_abs(paths, rel)) for rel in rec.objects})
-    found = in_parallel(
-        lambda kv: check_object(store, _abs(paths, kv[0]), kv[0], kv[1], sizes),
-        sorted(rec.objects.items()),
-    )
+    progress.total(rec.backup.objects, rec.backup.bytes)
+
+    def one(kv: tuple[str, ObjectEntry]) -> ObjectProblem | None:
+        problem = check_object(store, _abs(paths, kv[0]), kv[0], kv[1], sizes, progress)
+        progress.advance(objects=1)
+        return problem
+
+    found = in_parallel(one, sorted(rec.objects.items()))
     problems = tuple(p for p in found if p is not None)
     return VerifyReport(backup_id, rec.backup.objects, rec.backup.bytes, problems)
 
@@ -241,21 +266,28 @@ def restore_backup(
     dst_paths: DbPaths,
     options: DbOptions,
     clock: Clock,
+    progress: Progress = SILENT,
 ) -> int:
     """Restores (module docstring); returns the destination's new manifest id."""
     rec = find_record(store, paths, backup_id)
+    progress.total(rec.backup.objects, rec.backup.bytes)
     targets = ManifestStore(dst, dst_paths, clock)
     in_place = targets.latest() is not None
     sizes = sizes_under(store, {_folder(_abs(paths, rel)) for rel in rec.objects})
     have = sizes_under(dst, {dst_paths.compacted_dir, dst_paths.wal_dir})
 
     def one(kv: tuple[str, ObjectEntry]) -> ObjectProblem | None:
+        problem = restore_one(kv)
+        progress.advance(objects=1)
+        return problem
+
+    def restore_one(kv: tuple[str, ObjectEntry]) -> ObjectProblem | None:
         rel, want = kv
         path, target = _abs(paths, rel), _abs(dst_paths, rel)
         copy = rel.startswith("compacted/") or (rel.startswith("wal/") and not in_place)
         if not copy or have.get(target) == want.size or sizes.get(path) != want.size:
-            return check_object(store, path, rel, want, sizes)
-        got = copy_object(store, path, dst, target, want.size)
+            return check_object(store, path, rel, want, sizes, progress)
+        got = copy_object(store, path, dst, target, want.size, progress)
         if got == want.sha256:
             return None
         dst.delete(target)  # never leave a bad copy under a name a later restore would trust

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from slatedb_py.errors import DataError
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.store import Store
 
 T = TypeVar("T")
@@ -120,16 +121,20 @@ class VerifyReport:
         return not self.problems
 
 
-def _chunks(store: Store, path: str, size: int, hasher: Any) -> Iterator[bytes]:
+def _chunks(store: Store, path: str, size: int, hasher: Any, progress: Progress) -> Iterator[bytes]:
     for start in range(0, size, CHUNK):
         (buf,) = store.get_ranges(path, [(start, min(size, start + CHUNK))])
         data = bytes(buf)
         hasher.update(data)
+        progress.advance(nbytes=len(data))
         yield data
 
 
-def copy_object(src: Store, src_path: str, dst: Store, dst_path: str, size: int) -> str:
-    """Copies `size` bytes from `src_path` to `dst_path`; returns their SHA-256 (hex)."""
+def copy_object(
+    src: Store, src_path: str, dst: Store, dst_path: str, size: int, progress: Progress = SILENT
+) -> str:
+    """Copies `size` bytes from `src_path` to `dst_path`; returns their SHA-256 (hex).
+    Reports the bytes to `progress` as they are read (a retried upload reports again)."""
     if size <= CHUNK:
         data = src.get(src_path) if size else b""
         if data is None:
@@ -139,27 +144,33 @@ def copy_object(src: Store, src_path: str, dst: Store, dst_path: str, size: int)
                 f"object {src_path!r} has {len(data)} bytes, listed with {size}", object=src_path
             )
         dst.put(dst_path, data)
+        progress.advance(nbytes=size)
         return hashlib.sha256(data).hexdigest()
     hashers: list[Any] = []
 
     def fresh() -> Iterator[bytes]:
         hashers.append(hashlib.sha256())  # a retried upload hashes from the start again
-        return _chunks(src, src_path, size, hashers[-1])
+        return _chunks(src, src_path, size, hashers[-1], progress)
 
     dst.put_chunks(dst_path, fresh)
     return str(hashers[-1].hexdigest())
 
 
-def hash_object(store: Store, path: str, size: int) -> str:
+def hash_object(store: Store, path: str, size: int, progress: Progress = SILENT) -> str:
     """The SHA-256 (hex) of the first `size` bytes of `path`, read in chunks."""
     hasher = hashlib.sha256()
-    for _ in _chunks(store, path, size, hasher):
+    for _ in _chunks(store, path, size, hasher, progress):
         pass
     return hasher.hexdigest()
 
 
 def check_object(
-    store: Store, path: str, rel: str, want: ObjectEntry, sizes: dict[str, int]
+    store: Store,
+    path: str,
+    rel: str,
+    want: ObjectEntry,
+    sizes: dict[str, int],
+    progress: Progress = SILENT,
 ) -> ObjectProblem | None:
     """Compares `path` (listed sizes in `sizes`) with its record entry; None when it matches."""
     size = sizes.get(path)
@@ -167,7 +178,7 @@ def check_object(
         return ObjectProblem(rel, "missing", f"{path!r} is not in the backup store")
     if size != want.size:
         return ObjectProblem(rel, "size", f"{path!r} has {size} bytes, recorded {want.size}")
-    got = hash_object(store, path, size)
+    got = hash_object(store, path, size, progress)
     if got != want.sha256:
         return ObjectProblem(rel, "checksum", f"{path!r} has SHA-256 {got}, recorded {want.sha256}")
     return None

@@ -19,6 +19,7 @@ from typing import Any
 from slatedb_py import admin
 from slatedb_py.backup_copy import Backup
 from slatedb_py.cli import _emit, db_args
+from slatedb_py.cli_progress import progress_bar
 
 
 def _dict(b: Backup) -> dict[str, Any]:
@@ -37,13 +38,15 @@ def _line(b: Backup) -> str:
 def cmd_backup(args: argparse.Namespace) -> int:
     bstore, bpath = args.backup_store, args.backup_path
     if args.action == "create":
-        b = admin.create_backup(args.path, args.store, bpath, bstore)
+        with progress_bar(args, "backup") as progress:
+            b = admin.create_backup(args.path, args.store, bpath, bstore, progress=progress)
         _emit(args, _dict(b), f"backup {_line(b)}")
     elif args.action == "list":
         bs = admin.list_backups(bpath, bstore)
         _emit(args, [_dict(b) for b in bs], "\n".join(map(_line, bs)) or "no backups")
     elif args.action == "verify":
-        r = admin.verify_backup(bpath, bstore, uuid.UUID(args.id))
+        with progress_bar(args, "verify") as progress:
+            r = admin.verify_backup(bpath, bstore, uuid.UUID(args.id), progress=progress)
         bad = [asdict(p) for p in r.problems]
         lines = [f"{p.path}: {p.problem}: {p.detail}" for p in r.problems]
         summary = f"backup {r.backup_id}: {r.objects} objects, {r.bytes} bytes"
@@ -51,7 +54,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         _emit(args, {"id": str(r.backup_id), "ok": r.ok, "problems": bad}, text)
         return 0 if r.ok else 1
     elif args.action == "restore":
-        mid = admin.restore_backup(bpath, bstore, uuid.UUID(args.id), args.path, args.store)
+        bid = uuid.UUID(args.id)
+        with progress_bar(args, "restore") as progress:
+            mid = admin.restore_backup(bpath, bstore, bid, args.path, args.store, progress=progress)
         _emit(args, {"manifest_id": mid}, f"restored backup {args.id} (manifest {mid})")
     elif args.action == "delete":
         admin.delete_backup(bpath, bstore, uuid.UUID(args.id))

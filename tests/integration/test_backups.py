@@ -3,6 +3,9 @@ path and in place), delete and purge, corruption, interruption, and a clone as t
 
 from __future__ import annotations
 
+import argparse
+import io
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -10,13 +13,15 @@ from typing import Any
 
 import obstore
 import pytest
-from obstore.store import LocalStore
+from obstore.store import LocalStore, MemoryStore
 
 from slatedb_py import Db, DbReader, admin
 from slatedb_py.backup import read_records
+from slatedb_py.cli_progress import progress_bar
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import BackupNotFoundError, DataError, FencedError
+from slatedb_py.errors import BackupNotFoundError, DataError, FencedError, InvalidTypeError
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import Progress
 from slatedb_py.store import Store
 from tests.support import STORE_KINDS, make_store
 
@@ -304,3 +309,60 @@ def test_large_objects_stream_in_chunks(
     _damage(bak, victim, "flip")
     (problem,) = admin.verify_backup("bak", bak, b.id).problems
     assert (problem.path, problem.problem) == (victim.removeprefix("bak/"), "checksum")
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.planned = [0, 0]
+        self.done = [0, 0]
+        self.lock = threading.Lock()
+
+    def total(self, objects: int, nbytes: int) -> None:
+        with self.lock:
+            self.planned[0] += objects
+            self.planned[1] += nbytes
+
+    def advance(self, objects: int = 0, nbytes: int = 0) -> None:
+        with self.lock:
+            self.done[0] += objects
+            self.done[1] += nbytes
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_counts_every_object_and_byte_and_the_cli_draws_it() -> None:
+    src, bak = MemoryStore(), MemoryStore()
+    db, model = make_source(src)
+    db.close()
+    first = Recorder()
+    b = admin.create_backup("db", src, "bak", bak, progress=first)
+    # Everything but the backup's own manifest, which is written, not copied.
+    assert first.done == first.planned == [b.objects - 1, b.bytes - first_manifest_size(bak, b)]
+    again = Recorder()
+    admin.create_backup("db", src, "bak", bak, progress=again)  # all reused: still counted
+    assert again.done == again.planned == first.planned
+    for op in (
+        lambda p: admin.verify_backup("bak", bak, b.id, progress=p),
+        lambda p: admin.restore_backup("bak", bak, b.id, "r", src, progress=p),
+    ):
+        r = Recorder()
+        op(r)
+        assert r.done == r.planned == [b.objects, b.bytes]
+    assert read_all("r", src) == model
+    with pytest.raises(InvalidTypeError, match="Progress"):
+        admin.verify_backup("bak", bak, b.id, progress=print)
+    screen = Tty()
+    with progress_bar(argparse.Namespace(json=False), "backup", file=screen) as bar:
+        admin.create_backup("db", src, "bak2", bak, progress=bar)
+    assert f"{first.planned[0]}/{first.planned[0]} objects" in screen.getvalue()
+    quiet = Tty()
+    with progress_bar(argparse.Namespace(json=True), "backup", file=quiet) as bar:
+        admin.create_backup("db", src, "bak3", bak, progress=bar)
+    assert quiet.getvalue() == ""
+
+
+def first_manifest_size(store: Any, b: Any) -> int:
+    return len(bytes(obstore.get(store, f"bak/manifest/{b.manifest_id:020d}.manifest").bytes()))
