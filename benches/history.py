@@ -1,13 +1,16 @@
 """History at real size: the change stream, time travel and backups on one database.
 
     make build-release && .venv/bin/python benches/history.py [--keys 1000000] [--quick]
+        [--store local|s3]
 
-A database in a local folder gets `--keys` keys (16-byte keys, 100-byte values) in durable
-batches, then, a moment later, a second wave overwriting half of them; `when` is the instant
-between the waves. Measured: change-stream rows per second over the whole WAL; the time to
-open a `DbReader` as of `when` (and to count its rows); `admin.restore_to_time` to `when`,
-in place; a first backup into another folder (MB/s) and an incremental one after 1% of the
-keys changed (objects and bytes copied). Every step checks its result. One table; `--json`.
+A database in a local folder (or, with `--store s3`, a bucket of the local S3-compatible
+server the tests use, moto on 127.0.0.1, backups in a second bucket) gets `--keys` keys
+(16-byte keys, 100-byte values) in durable batches, then, a moment later, a second wave
+overwriting half of them; `when` is the instant between the waves. Measured: change-stream
+rows per second over the whole WAL; the time to open a `DbReader` as of `when` (and to
+count its rows); `admin.restore_to_time` to `when`, in place; a first backup into another
+folder or bucket (MB/s) and an incremental one after 1% of the keys changed (objects and
+bytes copied). Every step checks its result. One table; `--json`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,7 +26,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import obstore
 from obstore.store import LocalStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support import S3Server
 
 from slatedb_py import Db, DbReader, WalReader, WriteBatch, _native, admin
 from slatedb_py.config import DbOptions, ReaderOptions
@@ -60,12 +69,11 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
-def folder_mb(p: Path) -> float:
-    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) / 1e6
+def stored_mb(store: Any, prefix: str) -> float:
+    return sum(m["size"] for batch in obstore.list(store, prefix) for m in batch) / 1e6
 
 
-def run(n: int, root: Path) -> dict[str, Any]:
-    store = LocalStore(str(root))
+def run(n: int, store: Any, backups: Any) -> dict[str, Any]:
     opts = DbOptions(
         compactor_enabled=False,
         gc_enabled=False,
@@ -81,7 +89,7 @@ def run(n: int, root: Path) -> dict[str, Any]:
         time.sleep(0.05)
         write(db, range(0, n, 2), 2)  # the second wave: every other key
         db.flush_memtable()
-    out["db_mb"] = round(folder_mb(root / "db"), 1)
+    out["db_mb"] = round(stored_mb(store, "db/"), 1)
 
     def stream() -> int:
         with WalReader("db", store) as wal:
@@ -107,7 +115,6 @@ def run(n: int, root: Path) -> dict[str, Any]:
     with Db.open("db", store, opts) as db:
         assert db.get(key(0)) == value(0, 1) and db.get(key(2)) == value(2, 1)
 
-    backups = LocalStore(str(root))
     secs, first = timed(lambda: admin.create_backup("db", store, "backups", backups))
     out["backup_first_s"] = round(secs, 2)
     out["backup_first_mb"] = round(first.new_bytes / 1e6, 1)
@@ -131,13 +138,20 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--quick", action="store_true", help="100k keys")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--store", choices=["local", "s3"], default="local")
     args = ap.parse_args()
     if _native.DEBUG_BUILD:
         print("warning: a debug build of the extension; run `make build-release` first")
     n = 100_000 if args.quick else args.keys
     root = Path(tempfile.mkdtemp(prefix="slatedb-history-"))
     try:
-        out = run(n, root)
+        if args.store == "s3":
+            s3 = S3Server.get()
+            out = run(n, s3.store(s3.new_bucket()), s3.store(s3.new_bucket()))
+            s3.stop()
+        else:
+            out = run(n, LocalStore(str(root)), LocalStore(str(root)))
+        out["store"] = args.store
     finally:
         shutil.rmtree(root, ignore_errors=True)
     out = {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
