@@ -226,7 +226,7 @@ class Db(Reads, Writes):
         flushes and compactions keep the versions it reads until it is closed."""
         view, seq = self._scan_state()
         return DbSnapshot(
-            view, seq, self._clock, self._newer, self._is_open, self._snapshots, self._paths.root
+            view, seq, self._clock, self._newer, self, self._snapshots, self._paths.root
         )
 
     def _check_usable(self) -> None:

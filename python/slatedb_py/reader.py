@@ -311,7 +311,7 @@ class DbReader(Reads):
         keeps its versions, its reads raise SnapshotTooOldError rather than answer wrongly."""
         view, seq = self._read_state()
         return DbSnapshot(
-            view, seq, self._clock, self._newer, self._is_open, None, self._paths.root
+            view, seq, self._clock, self._newer, self, None, self._paths.root
         )
 
     def _is_open(self) -> bool:

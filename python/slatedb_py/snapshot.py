@@ -59,7 +59,7 @@ class DbSnapshot(Reads):
         seq: int,
         clock: Clock,
         newer: Callable[[ReadView], ReadView | None],
-        owner_open: Callable[[], bool],
+        owner: Reads,
         registry: SnapshotRegistry | None,
         name: str,
     ) -> None:
@@ -67,7 +67,7 @@ class DbSnapshot(Reads):
         self._last_seq = seq  # reads and their retries are at this number, always
         self._clock = clock
         self._owner_newer = newer
-        self._owner_open = owner_open
+        self._owner = owner  # its failure (a fenced writer's) is what reads here raise
         self._name = name
         self._closed = False
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()
@@ -80,12 +80,15 @@ class DbSnapshot(Reads):
         return self._last_seq
 
     def _is_open(self) -> bool:
-        return not self._closed and self._owner_open()
+        return not self._closed and self._owner._is_open()
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ClosedError("the snapshot is closed")
+        self._owner._check_usable()
 
     def _read_state(self) -> tuple[ReadView, int]:
-        if not self._is_open():
-            what = "snapshot" if self._closed else f"database of this snapshot ({self._name})"
-            raise ClosedError(f"the {what} is closed")
+        self._check_usable()
         return self._view, self._last_seq
 
     def _scan_state(self) -> tuple[ReadView, int]:

@@ -95,7 +95,7 @@ class DbTransaction:
             db._check_open()
             seq = db._last_seq
             self._snap = DbSnapshot(
-                db._view, seq, db._clock, db._newer, db._is_open, db._snapshots, db._paths.root
+                db._view, seq, db._clock, db._newer, db, db._snapshots, db._paths.root
             )
             self._token = self._tracker.begin(seq)
         # Dropped unfinished: its record goes (the snapshot releases its versions itself).

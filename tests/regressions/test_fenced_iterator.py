@@ -9,7 +9,7 @@ from obstore.store import MemoryStore
 
 from slatedb_py import Db, WriteBatch
 from slatedb_py.config import DbOptions
-from slatedb_py.errors import FencedError
+from slatedb_py.errors import ClosedError, FencedError
 
 OPTS = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
 
@@ -31,4 +31,31 @@ def test_an_iterator_of_a_fenced_writer_raises_fenced_error() -> None:
             pass
     with pytest.raises(FencedError):
         db.get(b"k00001")
+    newer.close()
+
+
+def test_a_snapshot_of_a_fenced_writer_and_its_iterators_raise_fenced_error() -> None:
+    store = MemoryStore()
+    db = Db.open("db", store, OPTS)
+    batch = WriteBatch()
+    for i in range(5000):
+        batch.put(b"k%05d" % i, b"v")
+    db.write(batch)
+    snap = db.snapshot()
+    txn = db.begin()
+    it = snap.scan()
+    assert next(it) == (b"k00000", b"v")
+    newer = Db.open("db", store, OPTS)
+    with pytest.raises(FencedError):
+        db.put(b"x", b"y")
+    with pytest.raises(FencedError):
+        for _ in it:
+            pass
+    with pytest.raises(FencedError):
+        snap.get(b"k00001")
+    with pytest.raises(FencedError):
+        txn.get(b"k00001")
+    snap.close()
+    with pytest.raises(ClosedError, match="snapshot is closed"):
+        snap.get(b"k00001")
     newer.close()
