@@ -310,9 +310,7 @@ class DbReader(Reads):
         it: if the tree it reads is compacted and collected and the newer tree no longer
         keeps its versions, its reads raise SnapshotTooOldError rather than answer wrongly."""
         view, seq = self._read_state()
-        return DbSnapshot(
-            view, seq, self._clock, self._newer, self, None, self._paths.root
-        )
+        return DbSnapshot(view, seq, self._clock, self._newer, self, None, self._paths.root)
 
     def _is_open(self) -> bool:
         return not self._closed
