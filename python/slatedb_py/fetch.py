@@ -11,7 +11,10 @@ With a `DiskCache` (remote stores), ranges and tails are served from local disk 
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from slatedb_py import _native
@@ -28,8 +31,33 @@ T = TypeVar("T")
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slatedb-fetch")
 
 
+class WouldBlock(Exception):
+    """Raised by `drive` in a thread that runs `inline`: the call needs the store."""
+
+
+class _Inline(threading.local):
+    on = False
+
+
+_INLINE = _Inline()
+
+
+@contextmanager
+def inline() -> Iterator[None]:
+    """Within it, a read that would fetch from the store raises `WouldBlock` instead, before
+    any I/O: the asyncio twin (`slatedb_py.aio`) runs reads on the event loop this way, and
+    only those that need the store go to a thread, where they run again from the start."""
+    _INLINE.on = True
+    try:
+        yield
+    finally:
+        _INLINE.on = False
+
+
 def drive(store: Store, got: Fetch | T, cache: DiskCache | None = None) -> T:
     """Serves the Fetch requests of one native call until it answers; returns the answer."""
+    if _INLINE.on and isinstance(got, Fetch):
+        raise WouldBlock
     while isinstance(got, Fetch):
         parts = got.parts
         if len(parts) == 1:

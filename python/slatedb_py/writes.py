@@ -11,7 +11,8 @@ While a transaction is open, each write's keys are recorded for its conflict che
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,29 @@ if TYPE_CHECKING:
 
 # What a write does to the active memtable (under the writer lock): its fill afterwards.
 _PUT, _BATCH, _MERGE = 0, 1, 2
+
+
+class _Deferred(threading.local):
+    on = False
+    result: tuple[int, bool] | None = None
+
+
+_DEFERRED = _Deferred()
+
+
+@contextmanager
+def deferred() -> Iterator[_Deferred]:
+    """Within it, a write of this thread (any entry point: put, write, a transaction's
+    commit) is applied, then leaves what may block to its caller: it records `(seq, full)`
+    in the yielded slot (`full`: the active memtable filled up) instead of freezing the
+    memtable and waiting for durability. The asyncio twin (`slatedb_py.aio`) writes this
+    way on the event loop, then does the rest without blocking it; every check and rule of
+    the write stays in the one path here."""
+    _DEFERRED.on, _DEFERRED.result = True, None
+    try:
+        yield _DEFERRED
+    finally:
+        _DEFERRED.on = False
 
 
 class Writes:
@@ -149,6 +173,9 @@ class Writes:
                 if keys is None:
                     keys = (target,) if type(target) is bytes else batch_keys(target)
                 self._txns.record(seq, keys)
+        if _DEFERRED.on:
+            _DEFERRED.result = (seq, size >= self._l0_size)
+            return
         if size >= self._l0_size:
             self._flusher.after_fill()
         if await_durable:

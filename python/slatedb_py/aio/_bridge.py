@@ -1,0 +1,195 @@
+"""How the asyncio twin runs the one engine without blocking the event loop.
+
+- Reads run on the loop inside `fetch.inline()`: a read served from memory (memtables,
+  block cache, a local folder's SSTs, read natively) answers there at once; one that needs
+  the store raises `WouldBlock` before any I/O and runs again, whole, in a worker thread.
+- Writes are applied on the loop inside `writes.deferred()` (the writer lock and a memtable
+  insert: a short native call); freezing a full memtable, which may wait for an upload, goes
+  to a worker thread.
+- Durable waits share uploads without a thread per waiter (`Durability`): waiters are
+  futures ordered by seq, and one worker thread per database at a time runs the engine's
+  group commit (`WalWriter.await_durable`) for the highest seq waited for, then resolves
+  every future the upload covered. A thousand concurrent durable puts cost one thread.
+- Everything else that does I/O (open, close, flush, compaction, admin) runs in a worker
+  thread (`asyncio.to_thread`).
+
+Cancelling a task that awaits a write leaves the write applied (it was, before the first
+await) and, if durability was asked for, on its way to the WAL; the task gets
+CancelledError. A write is never half applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from slatedb_py.batch import check_key
+from slatedb_py.errors import InvalidArgumentError
+from slatedb_py.fetch import WouldBlock, inline
+from slatedb_py.writes import deferred
+
+if TYPE_CHECKING:
+    from slatedb_py.db import Db as SyncDb
+
+T = TypeVar("T")
+
+
+async def read(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on the loop when it needs no I/O, else in a worker thread."""
+    try:
+        with inline():
+            return fn(*args)
+    except WouldBlock:
+        pass
+    return await asyncio.to_thread(fn, *args)
+
+
+class Durability:
+    """Durable waits of one database on one event loop (module docstring)."""
+
+    def __init__(self, db: SyncDb) -> None:
+        self._db = db
+        self._loop = asyncio.get_running_loop()
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._driver: asyncio.Task[None] | None = None
+
+    async def wait(self, seq: int) -> None:
+        if self._db._wal.durable.durable >= seq:
+            return
+        fut = self._loop.create_future()
+        heapq.heappush(self._waiters, (seq, next(self._order), fut))
+        if self._driver is None:
+            self._driver = self._loop.create_task(self._drive())
+        await fut
+
+    async def _drive(self) -> None:
+        try:
+            while self._waiters:
+                target = max(s for s, _, _ in self._waiters)
+                try:
+                    await asyncio.to_thread(self._db._wal.await_durable, target)
+                except Exception as e:  # the waiters covered get it; later ones try again
+                    self._settle(target, e)
+                else:
+                    self._settle(self._db._wal.durable.durable, None)
+        finally:
+            self._driver = None
+
+    def _settle(self, upto: int, error: Exception | None) -> None:
+        while self._waiters and self._waiters[0][0] <= upto:
+            _, _, fut = heapq.heappop(self._waiters)
+            if fut.done():  # its task was cancelled: the write stays applied
+                continue
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
+class Writer:
+    """The write side of one database for the asyncio twin (module docstring)."""
+
+    def __init__(self, db: SyncDb) -> None:
+        self._db = db
+        self._durability: Durability | None = None
+
+    async def write(self, apply: Callable[[], object], await_durable: bool) -> None:
+        """Runs `apply` (a sync write entry point, called with await_durable=False) on the
+        loop, deferred; then freezes a full memtable and waits for durability off it."""
+        with deferred() as slot:
+            apply()
+            done = slot.result
+        if done is None:  # nothing was written (an empty batch or transaction)
+            return
+        seq, full = done
+        if full:
+            await asyncio.to_thread(self._db._flusher.after_fill)
+        if await_durable:
+            await self._for_loop().wait(seq)
+
+    def _for_loop(self) -> Durability:
+        d = self._durability
+        if d is None or d._loop is not asyncio.get_running_loop():
+            d = self._durability = Durability(self._db)
+        return d
+
+
+class AsyncIterator:
+    """`async for` over a sync iterator (a scan's `DbIterator`, a transaction's): rows come
+    from a worker thread a batch at a time, so a page load never blocks the loop. `bounds`
+    is the scan's range and `reverse` its order, for a seek into rows already fetched."""
+
+    BATCH = 1024
+
+    def __init__(self, it: Any, bounds: tuple[bytes | None, bytes | None], reverse: bool) -> None:
+        self._it = it
+        self._bounds = bounds
+        self._reverse = reverse
+        self._rows: list[tuple[bytes, bytes]] = []
+        self._at = 0
+        self._last: bytes | None = None  # the last key handed out
+        self._floor: bytes | None = None  # the last seek's key
+
+    def __aiter__(self) -> AsyncIterator:
+        return self
+
+    async def __anext__(self) -> tuple[bytes, bytes]:
+        if self._at == len(self._rows):
+            self._rows = await asyncio.to_thread(self._it.next_batch, self.BATCH)
+            self._at = 0
+            if not self._rows:
+                raise StopAsyncIteration
+        row = self._rows[self._at]
+        self._at += 1
+        self._last = row[0]
+        return row
+
+    async def next_batch(self, n: int) -> list[tuple[bytes, bytes]]:
+        """Up to `n` rows (fewer only at the end); an empty list once finished."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InvalidArgumentError(f"next_batch needs a positive int, not {n!r:.40}")
+        out = self._rows[self._at : self._at + n]
+        self._at += len(out)
+        if len(out) < n:
+            out += await asyncio.to_thread(self._it.next_batch, n - len(out))
+        if out:
+            self._last = out[-1][0]
+        return out
+
+    async def seek(self, key: bytes) -> None:
+        """As the sync iterator's seek: forward, inside the range, past the last key handed
+        out. A target among the rows fetched already skips to it here; one past them seeks
+        the sync iterator (whose own position is the end of those rows)."""
+        rest = self._rows[self._at :]
+        if self._reverse or not rest or check_key(key) > rest[-1][0]:
+            self._rows, self._at = [], 0
+            await asyncio.to_thread(self._it.seek, key)
+            self._floor = key
+            return
+        lo, hi = self._bounds
+        if (lo is not None and key < lo) or (hi is not None and key >= hi):
+            raise InvalidArgumentError(f"seek key {key[:64]!r} is outside the iterator's range")
+        if self._last is not None and key <= self._last:
+            raise InvalidArgumentError(f"seek key {key[:64]!r} is not past the last key returned")
+        if self._floor is not None and key < self._floor:
+            raise InvalidArgumentError(
+                f"seek key {key[:64]!r} is behind the iterator's position (an earlier seek to "
+                f"{self._floor[:64]!r}): iterators only move forward"
+            )
+        self._floor = key
+        while self._rows[self._at][0] < key:
+            self._at += 1
+
+    def close(self) -> None:
+        self._rows, self._at = [], 0
+        self._it.close()
+
+    async def __aenter__(self) -> AsyncIterator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
