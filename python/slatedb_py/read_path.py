@@ -196,6 +196,27 @@ class _Pages:
         self.native = view.tree.scan(start, end, self.seq, self.now, self.reverse)
 
 
+def check_seek(
+    key: bytes,
+    bounds: tuple[bytes | None, bytes | None],
+    last: bytes | None,
+    floor: bytes | None = None,
+) -> None:
+    """InvalidArgumentError unless an iterator over `bounds` may seek to `key`: inside the
+    range, past `last` (the last key returned) and not behind `floor` (an earlier seek's
+    key, or the scan's start)."""
+    lo, hi = bounds
+    if (lo is not None and key < lo) or (hi is not None and key >= hi):
+        raise InvalidArgumentError(f"seek key {key[:64]!r} is outside the iterator's range")
+    if last is not None and key <= last:
+        raise InvalidArgumentError(f"seek key {key[:64]!r} is not past the last key returned")
+    if floor is not None and key < floor:
+        raise InvalidArgumentError(
+            f"seek key {key[:64]!r} is behind the iterator's position (an earlier seek to "
+            f"{floor[:64]!r}): iterators only move forward"
+        )
+
+
 class DbIterator:
     """A lazy iterator over `(key, value)` pairs of a range, in key order (descending when
     `reverse`). It reads as of the moment it was made: later writes are invisible to it.
@@ -244,16 +265,7 @@ class DbIterator:
             raise ClosedError("the database this iterator reads is closed")
         if p.reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")
-        if (p.range_start is not None and k < p.range_start) or (p.end is not None and k >= p.end):
-            raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
-        last = self._cursor.last
-        if last is not None and k <= last:
-            raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
-        if p.start is not None and k < p.start:
-            raise InvalidArgumentError(
-                f"seek key {k[:64]!r} is behind the iterator's position (an earlier seek to "
-                f"{p.start[:64]!r}): iterators only move forward"
-            )
+        check_seek(k, (p.range_start, p.end), self._cursor.last, p.start)
         # A move to a newer tree later must not bring back rows below the target.
         p.start = k
         # Buffered rows before the target are skipped without a crossing.

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from slatedb_py.batch import check_key
 from slatedb_py.errors import ClosedError, InvalidArgumentError
-from slatedb_py.read_path import SCAN_PAGE, DbIterator
+from slatedb_py.read_path import SCAN_PAGE, DbIterator, check_seek
 from slatedb_py.txn_conflicts import Range
 
 
@@ -102,11 +102,7 @@ class TxnIterator:
             raise ClosedError("this iterator is closed")
         if self._reverse:
             raise InvalidArgumentError("a descending iterator cannot seek")
-        start, end = self._bounds
-        if (start is not None and k < start) or (end is not None and k >= end):
-            raise InvalidArgumentError(f"seek key {k[:64]!r} is outside the iterator's range")
-        if self._last is not None and k <= self._last:
-            raise InvalidArgumentError(f"seek key {k[:64]!r} is not past the last key returned")
+        check_seek(k, self._bounds, self._last)
         while self._rows and self._rows[0][0] < k:
             self._rows.popleft()
         while self._at < len(self._own) and self._own[self._at][0] < k:

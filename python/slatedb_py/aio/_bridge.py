@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from slatedb_py.batch import check_key
 from slatedb_py.errors import InvalidArgumentError
 from slatedb_py.fetch import WouldBlock, inline
+from slatedb_py.read_path import check_seek
 from slatedb_py.writes import deferred
 
 if TYPE_CHECKING:
@@ -170,16 +171,7 @@ class AsyncIterator:
             await asyncio.to_thread(self._it.seek, key)
             self._floor = key
             return
-        lo, hi = self._bounds
-        if (lo is not None and key < lo) or (hi is not None and key >= hi):
-            raise InvalidArgumentError(f"seek key {key[:64]!r} is outside the iterator's range")
-        if self._last is not None and key <= self._last:
-            raise InvalidArgumentError(f"seek key {key[:64]!r} is not past the last key returned")
-        if self._floor is not None and key < self._floor:
-            raise InvalidArgumentError(
-                f"seek key {key[:64]!r} is behind the iterator's position (an earlier seek to "
-                f"{self._floor[:64]!r}): iterators only move forward"
-            )
+        check_seek(key, self._bounds, self._last, self._floor)
         self._floor = key
         while self._rows[self._at][0] < key:
             self._at += 1
