@@ -17,6 +17,7 @@ __all__ = [
     "BloomFilter",
     "BuiltinOperator",
     "CompactionJob",
+    "Counters",
     "Cursor",
     "DurableWatermark",
     "Fetch",
@@ -409,3 +410,12 @@ def merge_rows(
     now: int | None = None,
     all_versions: bool = False,
 ) -> MergeIterator: ...
+
+@final
+class Counters:
+    """A fixed set of u64 counters any thread adds to without a lock (atomics)."""
+
+    def __new__(cls, n: int) -> Counters: ...
+    def add(self, i: int, n: int) -> None: ...
+    def add2(self, i: int, a: int, j: int, b: int) -> None: ...
+    def values(self) -> list[int]: ...

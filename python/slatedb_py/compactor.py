@@ -17,12 +17,13 @@ its own epoch, embedded in an open `Db` (a thread) or as its own process.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from slatedb_py import _native
-from slatedb_py.clock import Clock
+from slatedb_py.clock import Clock, monotonic_s
 from slatedb_py.compaction_plan import CompactionPlan, full_plan, plan_compaction
 from slatedb_py.compaction_state import CompactorState
 from slatedb_py.config import DbOptions
@@ -37,12 +38,17 @@ from slatedb_py.manifest.fence import CompactorFence
 from slatedb_py.manifest.model import Manifest, SortedRun, SstView
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.merge import engine_operator
+from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache, store_sst
 from slatedb_py.store import Store
 
+_log = logging.getLogger("slatedb_py.compactor")
+
 # What a commit hands to whoever embeds the compactor: the new manifest id and contents.
 OnCommit = Callable[[tuple[int, Manifest]], None]
+
+_RUNS, _OUT_BYTES = INDEX["compaction_runs_total"], INDEX["compaction_output_bytes_total"]
 
 
 class Compactor:
@@ -105,16 +111,31 @@ class Compactor:
             self.wake.wait(interval)
             self.wake.clear()
 
+    def metrics(self) -> dict[str, int | float]:
+        """A snapshot of the compactor's metrics: compaction runs and output bytes, store
+        requests by kind (shared with its database's, when embedded)."""
+        out = self.store.metrics.snapshot()
+        out.update(self.tables.block_cache_gauges())
+        return out
+
     def compact(self, snapshot: Manifest, plan: CompactionPlan) -> tuple[int, Manifest]:
         """Merges the plan's inputs into new SSTs and commits them; returns the new manifest.
 
         The compaction is listed in the compactor state from before its first output until
         after its commit, so no collector deletes an output the manifest does not name yet."""
         l0_ids = tuple(v.id for v in plan.l0)
+        started = monotonic_s(self.clock)
         with self.state.listing(l0_ids, tuple(r.id for r in plan.runs), plan.destination) as rec:
             outputs = self._merge(snapshot, plan)
             self.state.compacted(rec, tuple(v.sst for v in outputs))
             result = self._commit(plan, outputs)
+            written = sum(v.sst.info.estimated_size for v in outputs)
+            self.store.metrics.add2(_RUNS, 1, _OUT_BYTES, written)
+        _log.info(
+            "compacted %d L0 SSTs and %d sorted runs of %r into run %d: %d SSTs, %d bytes, "
+            "%.2f s", len(plan.l0), len(plan.runs), self.paths.root, plan.destination,
+            len(outputs), written, monotonic_s(self.clock) - started,
+        )  # fmt: skip
         for v in plan.views():
             self.tables.forget(self.paths.sst_in(snapshot, v.sst.id))
         return result

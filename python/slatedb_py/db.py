@@ -11,6 +11,7 @@ after that point.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 import weakref
@@ -54,6 +55,8 @@ from slatedb_py.txn_conflicts import ConflictTracker
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
 from slatedb_py.writes import Writes
+
+_log = logging.getLogger("slatedb_py.db")
 
 
 class Db(Reads, Writes):
@@ -123,6 +126,10 @@ class Db(Reads, Writes):
         )
         self._wal = WalWriter(self, fence_id + 1, max_seq)
         self._flusher = Flusher(self)
+        _log.info(
+            "opened %r as its writer: epoch %d, manifest %d, WAL replayed up to seq %d",
+            self._paths.root, m.writer_epoch, self._manifest_id, max_seq,
+        )  # fmt: skip
         self._view = self._make_view()
 
         self._stop = threading.Event()
@@ -164,10 +171,16 @@ class Db(Reads, Writes):
 
     def _fail(self, err: SlateDBError) -> SlateDBError:
         with self._lock:
-            if self._error is None:
+            first = self._error is None
+            if first:
                 self._error = err
+            error = self._error
+            assert error is not None
+        if first:
+            level = logging.WARNING if isinstance(err, FencedError) else logging.ERROR
+            _log.log(level, "writer of %r stopped: %s", self._paths.root, err)
         self._wal.durable.fail()
-        return self._error
+        return error
 
     def begin(self, isolation: IsolationLevel = IsolationLevel.SNAPSHOT) -> DbTransaction:
         """A transaction reading as of now plus its own writes; its commit applies them with
@@ -343,6 +356,24 @@ class Db(Reads, Writes):
     @property
     def path(self) -> str:
         return self._paths.root
+
+    def metrics(self) -> dict[str, int | float]:
+        """A snapshot of this writer's metrics (`slatedb_py.metrics` names them): writes,
+        reads, scans, WAL uploads, L0 flushes and compactions (counts and bytes), block
+        cache hits and misses, store requests by kind with retries, durable-wait latency,
+        and gauges of the tree (L0 SSTs, sorted runs, the last and durable seq, memtable
+        bytes). Counters only go up while the handle is open."""
+        out = self._store.metrics.snapshot()
+        out.update(self.write_metrics())
+        out.update(self._tables.block_cache_gauges())
+        with self._lock:
+            m = self._manifest
+            out["last_seq"] = self._last_seq
+            out["memtable_bytes"] = self._active.size_bytes
+        out["durable_seq"] = self._wal.durable.durable
+        out["l0_ssts"] = len(m.l0)
+        out["sorted_runs"] = len(m.compacted)
+        return out
 
     def manifest(self) -> tuple[int, Manifest]:
         """The manifest version this writer last wrote or read, and its contents."""

@@ -8,6 +8,7 @@ L0 holds `l0_max_ssts` SSTs so that the compactor can drain it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -15,8 +16,13 @@ from typing import TYPE_CHECKING
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
 from slatedb_py.manifest.model import I64_MIN, Manifest
 from slatedb_py.memtable import Memtable, new_memtable
+from slatedb_py.metrics import INDEX
 from slatedb_py.seq_tracker import extended
 from slatedb_py.sst import write_l0_sst
+
+_log = logging.getLogger("slatedb_py.flush")
+
+_L0, _L0_BYTES = INDEX["l0_flushes_total"], INDEX["l0_flush_bytes_total"]
 
 if TYPE_CHECKING:  # the Db owns this flusher; only its type is named here
     from slatedb_py.db import Db
@@ -119,6 +125,10 @@ class Flusher:
         view = write_l0_sst(
             db._store, db._paths, mt, db.options, db._clock, db._tables, retain, db._operator
         )
+        size = 0 if view is None else view.sst.info.estimated_size
+        db._store.metrics.add2(_L0, 1, _L0_BYTES, size)
+        _log.debug("flushed a memtable of %r to L0 SST %s (%d bytes)", db._paths.root,
+                   None if view is None else view.id, size)  # fmt: skip
         next_wal = wal.next_id
 
         def record(_mid: int, m: Manifest) -> tuple[Manifest | None, None]:

@@ -28,6 +28,7 @@ services) cannot do, and the collector must keep working there.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -44,6 +45,8 @@ from slatedb_py.paths import DbPaths
 from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
 from slatedb_py.time_travel import effective_retention
+
+_log = logging.getLogger("slatedb_py.gc")
 
 
 @dataclass
@@ -109,6 +112,19 @@ def _history(
 
 
 def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
+    result = _collect(store, paths, options, clock)
+    level = logging.INFO if result.deleted or result.expired_checkpoints else logging.DEBUG
+    _log.log(
+        level,
+        "collected %r: %d manifests, %d WAL objects, %d WAL fences, %d SSTs, %d compaction "
+        "states deleted; %d checkpoints expired",
+        paths.root, len(result.manifests), len(result.wal), len(result.wal_fences),
+        len(result.compacted), len(result.compactions), len(result.expired_checkpoints),
+    )  # fmt: skip
+    return result
+
+
+def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
     now_ms = clock.now_ms()

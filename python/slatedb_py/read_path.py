@@ -23,6 +23,7 @@ from slatedb_py.errors import (
     SnapshotTooOldError,
 )
 from slatedb_py.manifest.model import EXCLUDED, INCLUDED, BytesBound, Manifest, SstView
+from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
 from slatedb_py.sst import TableCache
 
@@ -77,6 +78,8 @@ class ReadView:
     def get_many(self, keys: list[bytes], snapshot_seq: int, now: int) -> list[bytes | None]:
         return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))
 
+
+_SCAN_ROWS = INDEX["scans_rows_total"]
 
 # Newer views a read tries after finding an object missing, before it gives up.
 READ_ATTEMPTS = 3
@@ -161,6 +164,7 @@ class _Pages:
         self.check_usable()
         if self.view is None:
             raise ClosedError("the database this iterator reads is closed")
+        metrics = self.view.tables.metrics  # one per handle: a newer view's is the same
         if self.native is None:
             self.done()
             return []
@@ -174,6 +178,7 @@ class _Pages:
             page = self.view.tables.drive(self.native.next_page(self.page_rows))
         if not page:
             self.done()
+        metrics.add(_SCAN_ROWS, len(page))
         return page
 
     def _move(self, err: MissingObjectError, last: bytes | None) -> None:

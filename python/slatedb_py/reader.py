@@ -18,6 +18,7 @@ thread and deleted on close: the WAL tail it needs is read when it opens.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 import weakref
@@ -54,6 +55,8 @@ from slatedb_py.snapshot import DbSnapshot
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
 from slatedb_py.wal import list_wal_ids, replay_into
+
+_log = logging.getLogger("slatedb_py.reader")
 
 # Fresh starts of one load whose files were collected under it, before giving up.
 LOAD_ATTEMPTS = 5
@@ -129,6 +132,10 @@ class DbReader(Reads):
             self._load()
         else:
             self._load_at(as_of)
+        _log.info(
+            "opened a reader of %r at manifest %d, seq %d%s", self._paths.root,
+            self._manifest_id, self._last_seq, "" if as_of is None else f" (as of {as_of})",
+        )  # fmt: skip
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         interval = self.options.manifest_poll_interval
@@ -318,6 +325,14 @@ class DbReader(Reads):
     @property
     def manifest_id(self) -> int:
         return self._manifest_id
+
+    def metrics(self) -> dict[str, int | float]:
+        """A snapshot of this reader's metrics (`Db.metrics` lists them; the writer's own
+        counts are absent): reads, scans, block cache, store requests."""
+        out = self._store.metrics.snapshot()
+        out.update(self._tables.block_cache_gauges())
+        out["manifest_id"] = self._manifest_id
+        return out
 
     def close(self) -> None:
         if self._closed:

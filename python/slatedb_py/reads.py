@@ -16,7 +16,10 @@ from slatedb_py.clock import Clock
 from slatedb_py.config import _flag
 from slatedb_py.errors import ClosedError, MissingObjectError
 from slatedb_py.fetch import Fetch
+from slatedb_py.metrics import INDEX
 from slatedb_py.read_path import DbIterator, ReadView, _Pages, read_again
+
+_READS, _READ_BYTES, _SCANS = INDEX["reads_total"], INDEX["reads_bytes_total"], INDEX["scans_total"]
 
 
 class Reads:
@@ -62,9 +65,12 @@ class Reads:
         now = self._clock.now_ms()
         try:
             got = view.tree.get(k, seq, now)  # the hot path: one native call
-            return view.tables.drive(got) if isinstance(got, Fetch) else got
+            if isinstance(got, Fetch):
+                got = view.tables.drive(got)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
+            got = read_again(view, lambda v: v.get(k, self._last_seq, now), err, self._newer)
+        view.tables.count(_READS, 1, _READ_BYTES, 0 if got is None else len(got))
+        return got
 
     def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
         """The values of `keys` in order (None where absent): one native call, with the
@@ -73,9 +79,11 @@ class Reads:
         view, seq = self._read_state()
         now = self._clock.now_ms()
         try:
-            return view.get_many(ks, seq, now)
+            got = view.get_many(ks, seq, now)
         except MissingObjectError as err:
-            return read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
+            got = read_again(view, lambda v: v.get_many(ks, self._last_seq, now), err, self._newer)
+        view.tables.count(_READS, len(ks), _READ_BYTES, sum(len(v) for v in got if v is not None))
+        return got
 
     def scan(
         self, start: bytes | None = None, end: bytes | None = None, *, reverse: bool = False
@@ -88,6 +96,7 @@ class Reads:
         view, seq = self._scan_state()
         now = self._clock.now_ms()
         pages = _Pages(view, s, e, seq, now, reverse, self._newer, self._check_usable)
+        view.tables.metrics.add(_SCANS, 1)
         self._hold(pages, seq)
         it = DbIterator(pages)
         self._iterators.add(it)

@@ -15,6 +15,7 @@ read at that time chooses, with only the WAL rows written by then.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -32,6 +33,8 @@ from slatedb_py.sst import write_l0_sst
 from slatedb_py.time_travel import PIN_LIFETIME, open_at, replay_until, when_ms
 from slatedb_py.wal import list_wal_ids, replay_into, write_fence
 
+_log = logging.getLogger("slatedb_py.restore")
+
 
 def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
     """Fences whoever writes now: a new writer epoch in the manifest, then a zero-byte WAL
@@ -40,6 +43,7 @@ def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
     store, paths = manifests.store, manifests.paths
     fence = WriterFence(manifests)
     fence.claim()
+    _log.info("fenced the writers of %r (writer epoch %d)", manifests.paths.root, fence.epoch)
     _, latest = manifests.require_latest()
     listed = list_wal_ids(store, paths, after=latest.replay_after_wal_id)
     frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *listed])

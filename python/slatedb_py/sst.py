@@ -48,6 +48,19 @@ class TableCache:
         self.store = store
         self.disk_cache = disk_cache
         self.native = _native.Tables(block_cache_bytes, store.local_root)
+        # Reads count here (`metrics`), after they answer: a read the asyncio twin abandons
+        # on the event loop to run again in a thread counts once.
+        self.count = store.metrics.add2
+        self.metrics = store.metrics
+
+    def block_cache_gauges(self) -> dict[str, int | float]:
+        hits, misses, blocks, held = self.native.cache_stats()
+        return {
+            "block_cache_hits_total": hits,
+            "block_cache_misses_total": misses,
+            "block_cache_blocks": blocks,
+            "block_cache_bytes": held,
+        }
 
     @classmethod
     def for_options(cls, store: Store, options: DbOptions | ReaderOptions) -> TableCache:

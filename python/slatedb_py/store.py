@@ -10,6 +10,7 @@ every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -27,9 +28,12 @@ from slatedb_py.errors import (
     MissingObjectError,
     UnavailableError,
 )
+from slatedb_py.metrics import INDEX, Metrics
 
 if TYPE_CHECKING:  # the native zero-copy buffers' type
     from typing_extensions import Buffer
+
+_log = logging.getLogger("slatedb_py.store")
 
 T = TypeVar("T")
 
@@ -40,6 +44,18 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+
+
+_KIND_COUNTER = {
+    what: INDEX[f"store_{what.replace('-', '_')}_requests_total"]
+    for what in ("get", "get_ranges", "put", "put-if-absent", "list", "delete")
+}
+_RETRIES, _FAILURES = INDEX["store_retries_total"], INDEX["store_failures_total"]
+_READ, _WRITTEN = INDEX["store_read_bytes_total"], INDEX["store_written_bytes_total"]
+
+
+def _nbytes(data: Any) -> int:
+    return len(data) if isinstance(data, bytes) else memoryview(data).nbytes
 
 
 class ObjectMeta(NamedTuple):
@@ -63,6 +79,10 @@ class Store:
         self.max_retries = max_retries
         self.base_delay_s = base_delay_s
         self._sleep = sleep  # injected: tests of the retry path need not wait
+        # The handle's metrics (`slatedb_py.metrics`): a database and its compactor and
+        # collector share this wrapper, so they count into one place.
+        self.metrics = Metrics()
+        self._add = self.metrics.add
 
     @classmethod
     def resolve(cls, store: Any) -> Store:
@@ -99,16 +119,27 @@ class Store:
 
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
+        counter = _KIND_COUNTER[what]
         while True:
+            self._add(counter, 1)
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug("%s %s", what, path)
             try:
                 return fn()
             except _TRANSIENT as e:
                 attempt += 1
                 if attempt > self.max_retries:
+                    self._add(_FAILURES, 1)
                     raise UnavailableError(
                         f"{what} {path!r} failed after {attempt} attempts: {e}"
                     ) from e
-                self._sleep(min(1.0, self.base_delay_s * 2 ** (attempt - 1)))
+                self._add(_RETRIES, 1)
+                delay = min(1.0, self.base_delay_s * 2 ** (attempt - 1))
+                _log.warning(
+                    "%s %r failed (attempt %d of %d), retrying in %.2f s: %s",
+                    what, path, attempt, self.max_retries + 1, delay, e,
+                )  # fmt: skip
+                self._sleep(delay)
             except (obx.PermissionDeniedError, obx.UnauthenticatedError) as e:
                 raise UnavailableError(f"{what} {path!r} was refused by the store: {e}") from e
             except (obx.NotSupportedError, obx.InvalidPathError) as e:
@@ -123,7 +154,10 @@ class Store:
             except FileNotFoundError:
                 return None
 
-        return self._call("get", path, run)
+        data = self._call("get", path, run)
+        if data is not None:
+            self._add(_READ, len(data))
+        return data
 
     def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[Any]:
         """Byte ranges ``[start, end)`` of one object in one call; buffers without copies."""
@@ -159,7 +193,9 @@ class Store:
             return list(out)
 
         try:
-            return self._call("get_ranges", path, run)
+            out = self._call("get_ranges", path, run)
+            self._add(_READ, sum(e - s for s, e in ranges))
+            return out
         except FileNotFoundError as e:
             # Ranged reads are of objects the caller knows exist (an SST the manifest
             # references): one that is gone stays gone, so this is broken data, not a
@@ -179,10 +215,14 @@ class Store:
                 return None
             return r.bytes(), int(r.meta["size"])
 
-        return self._call("get", path, run)
+        got = self._call("get", path, run)
+        if got is not None:
+            self._add(_READ, _nbytes(got[0]))
+        return got
 
     def put(self, path: str, data: Any) -> None:
         self._call("put", path, lambda: obstore.put(self.inner, path, data))
+        self._add(_WRITTEN, _nbytes(data))
 
     def put_if_absent(self, path: str, data: Buffer) -> bool:
         """Creates ``path`` only if it does not exist. False when it already did.
@@ -204,7 +244,10 @@ class Store:
                     return existing is not None and existing == bytes(data)
                 return False
 
-        return self._call("put-if-absent", path, run)
+        created = self._call("put-if-absent", path, run)
+        if created:
+            self._add(_WRITTEN, _nbytes(data))
+        return created
 
     def list(self, prefix: str, *, after: str | None = None) -> list[ObjectMeta]:
         """Objects under `prefix`; with `after`, only keys sorting after that one (one short
@@ -237,5 +280,6 @@ class Store:
             with obstore.open_writer(self.inner, path, max_concurrency=2) as out:
                 for chunk in chunks():
                     out.write(chunk)
+                    self._add(_WRITTEN, _nbytes(chunk))
 
         self._call("put", path, run)

@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING
 from slatedb_py.clock import monotonic_s
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
 from slatedb_py.memtable import new_durable_watermark
+from slatedb_py.metrics import INDEX
 from slatedb_py.safety import CLIENT_WINDOW_S
 
 if TYPE_CHECKING:  # the Db owns this writer; only its type is named here
     from typing_extensions import Buffer
 
     from slatedb_py.db import Db
+
+_UPLOADS, _UPLOAD_BYTES = INDEX["wal_uploads_total"], INDEX["wal_upload_bytes_total"]
 
 
 class WalWriter:
@@ -32,13 +35,16 @@ class WalWriter:
         self.last_id = next_wal_id - 1
         self.durable = new_durable_watermark(durable_seq)
 
-    def await_durable(self, seq: int) -> None:
+    def await_durable(self, seq: int, *, observe: bool = True) -> None:
         """Returns once `seq` is in a WAL object. One waiter at a time uploads everything
         queued (its own rows and those of everyone who wrote meanwhile); the others sleep,
         with the GIL released, until an upload covers them."""
+        started = monotonic_s(self.db._clock)
         while True:
             claim = self.durable.wait_or_claim(seq)
             if claim == 0:
+                if observe:  # the asyncio twin observes each of its waiters itself
+                    self.db._store.metrics.durable_wait(monotonic_s(self.db._clock) - started)
                 return
             if claim < 0:
                 assert self.db._error is not None
@@ -126,6 +132,7 @@ class WalWriter:
                 ) from e
         self.next_id = wid + 1
         self.last_id = wid
+        db._store.metrics.add2(_UPLOADS, 1, _UPLOAD_BYTES, memoryview(data).nbytes)
 
     def run_ticker(self, stop: threading.Event, interval: timedelta) -> None:
         """The `flush_interval` thread: uploads whatever is queued on every tick."""

@@ -75,6 +75,17 @@ class Writes:
     # (slatedb_py.seq_tracker).
     _seq_points: list[tuple[int, int]]
     _seq_due: int
+    # Writes, keys written and key+value bytes of puts and merges (`write_metrics`).
+    _writes: int = 0
+    _writes_keys: int = 0
+    _writes_bytes: int = 0
+
+    def write_metrics(self) -> dict[str, int | float]:
+        return {
+            "writes_total": self._writes,
+            "writes_keys_total": self._writes_keys,
+            "writes_bytes_total": self._writes_bytes,
+        }
 
     def _check_open(self) -> None:
         raise NotImplementedError
@@ -166,6 +177,13 @@ class Writes:
                 expire = None if no_ttl else self._expire(now, ttl)
                 size = self._active.put(target, value, seq, now, expire, kind == _MERGE)
             self._last_seq = seq
+            # Counted here, inside the lock every write takes anyway (`metrics`).
+            self._writes += 1
+            if kind == _BATCH:
+                self._writes_keys += len(target)
+            else:
+                self._writes_keys += 1
+                self._writes_bytes += len(target) + (0 if value is None else len(value))
             if now >= self._seq_due:  # compared in ms: no division on the hot path
                 self._seq_points.append((seq, now // 1000))
                 self._seq_due = (now // 1000 + INTERVAL_SECS) * 1000

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slatedb_py.batch import check_key
+from slatedb_py.clock import monotonic_s
 from slatedb_py.errors import InvalidArgumentError
 from slatedb_py.fetch import WouldBlock, inline
 from slatedb_py.read_path import check_seek
@@ -59,20 +60,22 @@ class Durability:
         self._driver: asyncio.Task[None] | None = None
 
     async def wait(self, seq: int) -> None:
-        if self._db._wal.durable.durable >= seq:
-            return
-        fut = self._loop.create_future()
-        heapq.heappush(self._waiters, (seq, next(self._order), fut))
-        if self._driver is None:
-            self._driver = self._loop.create_task(self._drive())
-        await fut
+        metrics, clock = self._db._store.metrics, self._db._clock
+        started = monotonic_s(clock)
+        if self._db._wal.durable.durable < seq:
+            fut = self._loop.create_future()
+            heapq.heappush(self._waiters, (seq, next(self._order), fut))
+            if self._driver is None:
+                self._driver = self._loop.create_task(self._drive())
+            await fut
+        metrics.durable_wait(monotonic_s(clock) - started)
 
     async def _drive(self) -> None:
         try:
             while self._waiters:
                 target = max(s for s, _, _ in self._waiters)
                 try:
-                    await asyncio.to_thread(self._db._wal.await_durable, target)
+                    await asyncio.to_thread(self._db._wal.await_durable, target, observe=False)
                 except Exception as e:  # the waiters covered get it; later ones try again
                     self._settle(target, e)
                 else:

@@ -6,6 +6,7 @@
 mod batch;
 mod bloom;
 mod compaction;
+mod counters;
 mod cursor;
 mod durable;
 mod errors;
@@ -49,5 +50,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<operator::PyOperator>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;
     m.add_class::<seq_tracker::PySequenceTracker>()?;
+    m.add_class::<counters::PyCounters>()?;
     Ok(())
 }
