@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 
 use super::errors::{lock, IntoPyResult};
 use super::row::{PyRow, PyRowList};
-use crate::batch::fold_batch;
+use crate::batch::PreparedBatch;
 use crate::error::CoreError;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
@@ -61,17 +61,10 @@ impl PyMemtable {
     ) -> PyResult<usize> {
         let b = batch.borrow();
         let op = super::operator::engine_op(merge_operator);
-        if b.ops.iter().any(|o| o.merge) {
-            // Folded before the lock is taken: the operator may be Python code.
-            let rows = fold_batch(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
-            let mut m = lock(&self.inner)?;
-            for r in &rows {
-                m.insert(r, true);
-            }
-            return Ok(fill(&m, self.memory_limit));
-        }
+        // Prepared before the lock is taken: folding merge operands may call Python code.
+        let prepared = PreparedBatch::new(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
         let mut m = lock(&self.inner)?;
-        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms, None).py_err(None)?;
+        m.apply_batch(&prepared);
         Ok(fill(&m, self.memory_limit))
     }
 
