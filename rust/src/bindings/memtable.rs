@@ -93,20 +93,23 @@ impl PyMemtable {
     }
 
     /// Replays one WAL object: its rows with seq > `after_seq` join the memtable (not queued
-    /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing.
-    /// Returns `(rows added, highest seq seen or after_seq)`.
-    #[pyo3(signature = (data, after_seq, name = None))]
+    /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing. With
+    /// `upto_ms`, only the rows before the first one written after it, which ends the replay;
+    /// rows without a write time get `upto_ms` (`wal_rows_after`). Returns `(rows added,
+    /// highest seq taken or after_seq, whether the replay ended)`.
+    #[pyo3(signature = (data, after_seq, name = None, upto_ms = None))]
     fn replay_wal(
         &self,
         py: Python<'_>,
         data: pyo3_bytes::PyBytes,
         after_seq: u64,
         name: Option<&str>,
-    ) -> PyResult<(usize, u64)> {
+        upto_ms: Option<i64>,
+    ) -> PyResult<(usize, u64, bool)> {
         let bytes = data.into_inner();
-        let rows = py.detach(|| wal_rows_after(bytes, after_seq)).py_err(name)?;
+        let (rows, ended) = py.detach(|| wal_rows_after(bytes, after_seq, upto_ms)).py_err(name)?;
         let (n, max_seq) = lock(&self.inner)?.replay(&rows, after_seq);
-        Ok((n, max_seq))
+        Ok((n, max_seq, ended))
     }
 
     /// The newest version of `key` with seq <= snapshot_seq, or None.
