@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import obstore
@@ -37,13 +39,25 @@ _log = logging.getLogger("slatedb_py.store")
 
 T = TypeVar("T")
 
+
+class _LocalReadError(Exception):
+    """A local folder's file could not be read (`Store.get`'s direct read): obstore's
+    LocalStore reports that as a `GenericError`, so it is retried and reported the same way."""
+
+
 # Errors worth another try: the store or the network hiccupped.
 _TRANSIENT: tuple[type[BaseException], ...] = (
     obx.GenericError,
     obx.JoinError,
     ConnectionError,
     TimeoutError,
+    _LocalReadError,
 )
+
+# A key a local folder holds under its own name, the rule the native core's direct SST reads
+# follow too (`plain_path` in rust/src/fetch.rs): ASCII letters, digits, ".", "_", "-",
+# segments joined by "/" (and none of them "." or "..", checked apart).
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 
 
 _KIND_COUNTER = {
@@ -103,11 +117,12 @@ class Store:
             f"store must be an obstore store or a URL string, not {type(store).__name__}"
         )
 
-    @property
+    @cached_property
     def local_root(self) -> str | None:
-        """The folder of a LocalStore, whose SSTs the native core then reads itself (a
-        block miss costs a `pread`, not a store call); None for every other store. A
-        subclass (tests that count or break requests) keeps every read on this class."""
+        """The folder of a LocalStore, whose files are then read directly: SSTs by the
+        native core (a block miss costs a `pread`, not a store call), whole objects by `get`;
+        None for every other store. A subclass (tests that count or break requests) keeps
+        every read on this class. Worked out once (asking obstore costs 10 us)."""
         if type(self) is not Store or type(self.inner).__name__ != "LocalStore":
             return None
         prefix = getattr(self.inner, "prefix", None)
@@ -146,9 +161,18 @@ class Store:
                 raise InvalidArgumentError(f"{what} {path!r}: {e}") from e
 
     def get(self, path: str) -> bytes | None:
-        """The whole object, or None when it does not exist."""
+        """The whole object, or None when it does not exist.
+
+        In a local folder (`local_root`) the file is read with one `open`: a store call costs
+        more than reading a small object (70 us against 20 us for a 23 KB WAL object, a
+        third of a change stream of 100-row objects). The outcome is the store's: no file
+        (or a folder) is None, and another failure is retried, then an `UnavailableError`.
+        """
+        file = self._local_file(path)
 
         def run() -> bytes | None:
+            if file is not None:
+                return _read_file(file)
             try:
                 return bytes(obstore.get(self.inner, path).bytes())
             except FileNotFoundError:
@@ -158,6 +182,15 @@ class Store:
         if data is not None:
             self._add(_READ, len(data))
         return data
+
+    def _local_file(self, path: str) -> str | None:
+        """The file `path` is in a local folder, when `get` may read it directly."""
+        root = self.local_root
+        if root is None or _PLAIN_KEY.fullmatch(path) is None:
+            return None
+        if any(seg in (".", "..") for seg in path.split("/")):
+            return None
+        return os.path.join(root, path)
 
     def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[Any]:
         """Byte ranges ``[start, end)`` of one object in one call; buffers without copies."""
@@ -283,3 +316,15 @@ class Store:
                     self._add(_WRITTEN, _nbytes(chunk))
 
         self._call("put", path, run)
+
+
+def _read_file(file: str) -> bytes | None:
+    """A local folder's file as obstore's LocalStore reads it: None when it does not exist
+    (a folder too); any other failure is a `_LocalReadError`, which `Store._call` retries."""
+    try:
+        with open(file, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    except OSError as e:
+        raise _LocalReadError(f"reading {file!r}: {e}") from e

@@ -53,7 +53,6 @@ from slatedb_py.errors import (
     MissingObjectError,
     OutsideRetentionError,
 )
-from slatedb_py.format import decode_sst
 from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
@@ -196,8 +195,10 @@ def replay_until(
 ) -> int:
     """Replays the WAL after `m`'s replay point into `memtable`: the rows above its
     `last_l0_seq` written at or before `upto_ms`, stopping at the first one written after
-    (ids up to `last_wal`, when given). Returns the cut: the last seq taken (or
-    `last_l0_seq`). A WAL object missing in the range is a MissingObjectError."""
+    (ids up to `last_wal`, when given); a row without a write time counts as written at
+    `upto_ms`. Each object is replayed natively (`Memtable.replay_wal`). Returns the cut: the
+    last seq taken (or `last_l0_seq`). A WAL object missing in the range is a
+    MissingObjectError."""
     cut = m.last_l0_seq
     expected = m.replay_after_wal_id + 1
     for wid, size in list_wal_objects(store, paths, after=m.replay_after_wal_id):
@@ -215,23 +216,10 @@ def replay_until(
         data = store.get(key)
         if data is None:
             raise MissingObjectError(f"WAL {key!r} is gone", object=key)
-        for row in decode_sst(data, name=key).rows():
-            seq = row.seq
-            if seq <= m.last_l0_seq:
-                continue
-            created = row.create_ts
-            if created is not None and created > upto_ms:
-                return cut
-            kind = row.kind
-            memtable.put(
-                row.key,
-                None if kind == "tombstone" else row.value,
-                seq,
-                upto_ms if created is None else created,
-                row.expire_ts,
-                kind == "merge",
-            )
-            cut = max(cut, seq)
+        _, seen, ended = memtable.replay_wal(data, m.last_l0_seq, key, upto_ms)
+        cut = max(cut, seen)
+        if ended:
+            break
     return cut
 
 

@@ -71,6 +71,6 @@ def replay_into(
             raise MissingObjectError(
                 f"WAL truncated: {key!r} is missing between ids {first} and {last}", object=key
             )
-        _, seen = memtable.replay_wal(data, after_seq, key)
+        _, seen, _ = memtable.replay_wal(data, after_seq, key)
         max_seq = max(max_seq, seen)
     return max_seq

@@ -35,7 +35,6 @@ supported here).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ from slatedb_py.errors import (
     InvalidArgumentError,
     InvalidTypeError,
     MissingObjectError,
-    UnavailableError,
 )
 from slatedb_py.format import decode_sst
 from slatedb_py.manifest.store import ManifestStore
@@ -181,7 +179,7 @@ class WalReader:
                 if size <= FENCE_MAX_BYTES:
                     continue
                 key = paths.wal(wid)
-                data = _get(store, key)
+                data = store.get(key)
                 if data is None:  # the collector took it after the LIST
                     gap = fresh = True
                     vanished = vanished or key
@@ -252,22 +250,6 @@ class WalReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _get(store: Store, key: str) -> bytes | None:
-    """The object `key`, or None when it is gone. A local folder's files are read directly
-    (a WAL object is small, and a store call costs more than reading it: a third of a stream
-    of 100-row objects went there)."""
-    root = store.local_root
-    if root is None:
-        return store.get(key)
-    try:
-        with open(os.path.join(root, key), "rb") as f:
-            return f.read()
-    except FileNotFoundError:
-        return None
-    except OSError as e:  # as the store reports a failed read
-        raise UnavailableError(f"reading WAL object {key!r}: {e}") from e
 
 
 def _gone(first: int, last: int, why: str) -> HistoryGoneError:

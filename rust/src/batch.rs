@@ -67,10 +67,8 @@ fn fold_ops(
     Ok(Row { key, value, seq, kind, expire_ts, create_ts: Some(create_ts) })
 }
 
-/// The rows a batch with merge operands comes to, one per key, in key order (`fold_ops`);
-/// pure, so a caller can fold outside the memtable's lock (a Python operator takes the GIL,
-/// and may even read the database).
-pub fn fold_batch(
+/// The rows a batch with merge operands comes to, one per key, in key order (`fold_ops`).
+fn fold_batch(
     ops: &[BatchOp],
     seq: u64,
     create_ts: i64,
@@ -103,48 +101,60 @@ pub fn fold_batch(
     Ok(rows)
 }
 
-impl Memtable {
-    /// Applies a batch with one `seq`, queued for the WAL: the last put or delete per key
-    /// wins (`effective_ops`), merge operands fold (`fold_ops`, which needs `op`); a put
-    /// expires `ttl_ms` (or `default_ttl_ms`) after `create_ts`. All or nothing: an operator
-    /// error leaves the memtable as it was.
-    pub fn apply_batch(
-        &mut self,
-        ops: &[BatchOp],
+/// A write batch made ready for the memtable with its one `seq`: the last put or delete per
+/// key wins (`effective_ops`), merge operands folded (`fold_ops`, which needs the operator);
+/// a put expires `ttl_ms` (or `default_ttl_ms`) after `create_ts`.
+///
+/// Made without the memtable, so that a caller folds outside its lock: a Python merge
+/// operator takes the GIL, and may even read the database (`bindings/memtable.rs`). Whatever
+/// can fail fails here, so `Memtable::apply_batch` applies all or nothing.
+pub struct PreparedBatch<'a>(Prepared<'a>);
+
+enum Prepared<'a> {
+    /// No merge operand: the ops that take effect, inserted from the batch's own bytes.
+    Plain { ops: &'a [BatchOp], keep: Vec<usize>, seq: u64, create_ts: i64, default_ttl_ms: Option<i64> },
+    /// With merge operands: one row per key (`fold_batch`).
+    Folded(Vec<Row>),
+}
+
+impl<'a> PreparedBatch<'a> {
+    pub fn new(
+        ops: &'a [BatchOp],
         seq: u64,
         create_ts: i64,
         default_ttl_ms: Option<i64>,
         op: Option<&Operator>,
-    ) -> CoreResult<()> {
-        if ops.iter().any(|o| o.merge) {
-            return self.apply_with_merges(ops, seq, create_ts, default_ttl_ms, op);
-        }
-        for i in effective_ops(ops) {
-            let op = &ops[i];
-            match &op.value {
-                None => self.insert_parts(&op.key, &[], seq, RowKind::Tombstone, None, Some(create_ts), true),
-                Some(v) => {
-                    let expire = op.ttl_ms.or(default_ttl_ms).map(|t| create_ts.saturating_add(t));
-                    self.insert_parts(&op.key, v, seq, RowKind::Value, expire, Some(create_ts), true);
+    ) -> CoreResult<Self> {
+        Ok(PreparedBatch(if ops.iter().any(|o| o.merge) {
+            Prepared::Folded(fold_batch(ops, seq, create_ts, default_ttl_ms, op)?)
+        } else {
+            Prepared::Plain { ops, keep: effective_ops(ops), seq, create_ts, default_ttl_ms }
+        }))
+    }
+}
+
+impl Memtable {
+    /// Applies a prepared batch (`PreparedBatch::new`), queued for the WAL.
+    pub fn apply_batch(&mut self, batch: &PreparedBatch<'_>) {
+        match &batch.0 {
+            Prepared::Folded(rows) => {
+                for r in rows {
+                    self.insert(r, true);
+                }
+            }
+            Prepared::Plain { ops, keep, seq, create_ts, default_ttl_ms } => {
+                for &i in keep {
+                    let op = &ops[i];
+                    match &op.value {
+                        None => self.insert_parts(&op.key, &[], *seq, RowKind::Tombstone, None, Some(*create_ts), true),
+                        Some(v) => {
+                            let expire = op.ttl_ms.or(*default_ttl_ms).map(|t| create_ts.saturating_add(t));
+                            self.insert_parts(&op.key, v, *seq, RowKind::Value, expire, Some(*create_ts), true);
+                        }
+                    }
                 }
             }
         }
-        Ok(())
-    }
-
-    fn apply_with_merges(
-        &mut self,
-        ops: &[BatchOp],
-        seq: u64,
-        create_ts: i64,
-        default_ttl_ms: Option<i64>,
-        op: Option<&Operator>,
-    ) -> CoreResult<()> {
-        // Folded first, applied after: nothing goes in unless everything folded.
-        for r in &fold_batch(ops, seq, create_ts, default_ttl_ms, op)? {
-            self.insert(r, true);
-        }
-        Ok(())
     }
 }
 
@@ -179,7 +189,7 @@ mod tests {
     fn apply_batch_writes_the_winners_with_one_seq() {
         let mut m = Memtable::new();
         let ops = [put("k", "old", None), put("j", "v", Some(50)), delete("k"), put("i", "w", None)];
-        m.apply_batch(&ops, 7, 1000, Some(10), None).unwrap();
+        m.apply_batch(&PreparedBatch::new(&ops, 7, 1000, Some(10), None).unwrap());
         assert_eq!(m.get(b"k", 7).map(|r| r.kind), Some(RowKind::Tombstone));
         let j = m.get(b"j", 7).unwrap();
         assert_eq!((j.seq, j.expire_ts, j.create_ts), (7, Some(1050), Some(1000)));

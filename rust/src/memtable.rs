@@ -327,21 +327,34 @@ impl Memtable {
     }
 }
 
-/// The rows of one WAL object with seq > `after_seq`. A fence (0 bytes, or an old-style
-/// empty SST of at most a footer) holds none.
-pub fn wal_rows_after(data: Bytes, after_seq: u64) -> CoreResult<Vec<Row>> {
+/// The rows of one WAL object with seq > `after_seq`, and whether the replay ends here. A
+/// fence (0 bytes, or an old-style empty SST of at most a footer) holds none.
+///
+/// With `upto_ms` (a replay up to a point in time, `slatedb_py.time_travel`): the rows come
+/// up to the first one written after it (`create_ts > upto_ms`), which ends the replay
+/// (`true`: later rows, here or in later objects, are later writes); a row without a
+/// `create_ts` is taken as written at `upto_ms`, and gets it as its create time.
+pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> CoreResult<(Vec<Row>, bool)> {
     if data.len() <= 10 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let file = SstFile::open(data)?;
     let mut it = file.iter();
     let mut out = Vec::new();
-    while let Some(r) = it.next_row()? {
-        if r.seq > after_seq {
-            out.push(r);
+    while let Some(mut r) = it.next_row()? {
+        if r.seq <= after_seq {
+            continue;
         }
+        if let Some(upto) = upto_ms {
+            match r.create_ts {
+                Some(t) if t > upto => return Ok((out, true)),
+                Some(_) => {}
+                None => r.create_ts = Some(upto),
+            }
+        }
+        out.push(r);
     }
-    Ok(out)
+    Ok((out, false))
 }
 
 /// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
@@ -428,13 +441,30 @@ mod tests {
             SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None, None).unwrap().unwrap())).unwrap();
         assert_eq!(l0.num_blocks(), 1);
         let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
-        assert_eq!(wal_rows_after(Bytes::new(), 0).unwrap(), vec![]);
-        let rows = wal_rows_after(Bytes::from(wal), 4).unwrap();
+        assert_eq!(wal_rows_after(Bytes::new(), 0, None).unwrap(), (vec![], false));
+        let (rows, stop) = wal_rows_after(Bytes::from(wal), 4, None).unwrap();
+        assert!(!stop);
         assert_eq!(rows.len(), 1);
         let mut r = Memtable::new();
         assert_eq!(r.replay(&rows, 4), (1, 6));
         assert_eq!(r.replay(&[], 9), (0, 9));
         assert_eq!(r.wal_pending().0, 0, "replayed rows are not queued again");
         assert_eq!(&r.get(b"b", 10).unwrap().value[..], b"2");
+    }
+
+    #[test]
+    fn a_replay_up_to_a_time_stops_at_the_first_row_written_after_it() {
+        let row = |k: &'static [u8], seq: u64, ts: Option<i64>| Row { create_ts: ts, ..Row::value(k, &b"v"[..], seq) };
+        let rows = [row(b"a", 1, Some(500)), row(b"b", 2, Some(100)), row(b"c", 3, None), row(b"d", 4, Some(101))];
+        let wal = Bytes::from(crate::sst::encode_sst(&rows, SstOptions::wal()).unwrap());
+        let seqs_ts = |(rows, stop): (Vec<Row>, bool)| (rows.iter().map(|r| (r.seq, r.create_ts)).collect(), stop);
+        // Seq 1 is at or below `after_seq`: skipped, its time not looked at. Seq 3 has no time:
+        // taken as written at the bound. Seq 4 is after it: the replay ends there.
+        let got: (Vec<_>, bool) = seqs_ts(wal_rows_after(wal.clone(), 1, Some(100)).unwrap());
+        assert_eq!(got, (vec![(2, Some(100)), (3, Some(100))], true));
+        assert_eq!(seqs_ts(wal_rows_after(wal.clone(), 0, Some(99)).unwrap()), (vec![], true));
+        let all = seqs_ts(wal_rows_after(wal.clone(), 0, Some(500)).unwrap());
+        assert_eq!(all, (vec![(1, Some(500)), (2, Some(100)), (3, Some(500)), (4, Some(101))], false));
+        assert_eq!(seqs_ts(wal_rows_after(wal, 0, None).unwrap()).0[2], (3, None), "no bound: as written");
     }
 }

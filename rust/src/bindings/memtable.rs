@@ -8,7 +8,7 @@ use pyo3::types::PyBytes;
 
 use super::errors::{lock, IntoPyResult};
 use super::row::{PyRow, PyRowList};
-use crate::batch::fold_batch;
+use crate::batch::PreparedBatch;
 use crate::error::CoreError;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
@@ -61,17 +61,10 @@ impl PyMemtable {
     ) -> PyResult<usize> {
         let b = batch.borrow();
         let op = super::operator::engine_op(merge_operator);
-        if b.ops.iter().any(|o| o.merge) {
-            // Folded before the lock is taken: the operator may be Python code.
-            let rows = fold_batch(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
-            let mut m = lock(&self.inner)?;
-            for r in &rows {
-                m.insert(r, true);
-            }
-            return Ok(fill(&m, self.memory_limit));
-        }
+        // Prepared before the lock is taken: folding merge operands may call Python code.
+        let prepared = PreparedBatch::new(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
         let mut m = lock(&self.inner)?;
-        m.apply_batch(&b.ops, seq, create_ts, default_ttl_ms, None).py_err(None)?;
+        m.apply_batch(&prepared);
         Ok(fill(&m, self.memory_limit))
     }
 
@@ -100,20 +93,23 @@ impl PyMemtable {
     }
 
     /// Replays one WAL object: its rows with seq > `after_seq` join the memtable (not queued
-    /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing.
-    /// Returns `(rows added, highest seq seen or after_seq)`.
-    #[pyo3(signature = (data, after_seq, name = None))]
+    /// for the WAL again). A fence (0 bytes, or an old-style empty SST) adds nothing. With
+    /// `upto_ms`, only the rows before the first one written after it, which ends the replay;
+    /// rows without a write time get `upto_ms` (`wal_rows_after`). Returns `(rows added,
+    /// highest seq taken or after_seq, whether the replay ended)`.
+    #[pyo3(signature = (data, after_seq, name = None, upto_ms = None))]
     fn replay_wal(
         &self,
         py: Python<'_>,
         data: pyo3_bytes::PyBytes,
         after_seq: u64,
         name: Option<&str>,
-    ) -> PyResult<(usize, u64)> {
+        upto_ms: Option<i64>,
+    ) -> PyResult<(usize, u64, bool)> {
         let bytes = data.into_inner();
-        let rows = py.detach(|| wal_rows_after(bytes, after_seq)).py_err(name)?;
+        let (rows, ended) = py.detach(|| wal_rows_after(bytes, after_seq, upto_ms)).py_err(name)?;
         let (n, max_seq) = lock(&self.inner)?.replay(&rows, after_seq);
-        Ok((n, max_seq))
+        Ok((n, max_seq, ended))
     }
 
     /// The newest version of `key` with seq <= snapshot_seq, or None.

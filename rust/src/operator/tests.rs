@@ -9,7 +9,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::batch::BatchOp;
+use crate::batch::{BatchOp, PreparedBatch};
 use crate::fetch::Poll;
 use crate::memtable::{encode_folded, Memtable};
 use crate::merge::{MergeIterator, MergeMode};
@@ -226,9 +226,8 @@ fn batches_fold_merges_onto_earlier_ops_of_the_key() {
         op("d", Some("Q"), false),
     ];
     let mut m = Memtable::new();
-    assert!(m.apply_batch(&ops, 5, 100, None, None).is_err(), "merges need an operator");
-    assert!(m.is_empty(), "nothing is applied when a merge cannot fold");
-    m.apply_batch(&ops, 5, 100, None, Some(&concat())).unwrap();
+    assert!(PreparedBatch::new(&ops, 5, 100, None, None).is_err(), "merges need an operator");
+    m.apply_batch(&PreparedBatch::new(&ops, 5, 100, None, Some(&concat())).unwrap());
     let got: Vec<(String, RowKind, String)> = m
         .range(None, None)
         .into_iter()
