@@ -140,10 +140,9 @@ def test_logs_tell_open_flush_compaction_fencing_and_requests(
 
 def test_a_retried_error_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     faulty = FaultyStore(MemoryStore(), error_rate=0.3, seed=1)
-    with caplog.at_level(logging.WARNING, logger="slatedb_py"):
-        with Db.open("db", faulty, OPTS) as db:
-            for i in range(20):
-                db.put(b"k%d" % i, b"v")
+    with caplog.at_level(logging.WARNING, logger="slatedb_py"), Db.open("db", faulty, OPTS) as db:
+        for i in range(20):
+            db.put(b"k%d" % i, b"v")
     retried = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retried) == faulty.injected > 0
     assert all(r.name == "slatedb_py.store" and r.levelname == "WARNING" for r in retried)
