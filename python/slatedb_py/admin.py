@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from slatedb_py import backup, checkpoint, restore, seq_tracker, time_travel
+from slatedb_py import backup, checkpoint, restore, seq_tracker, stats, time_travel
 from slatedb_py.backup_copy import Backup, Record, VerifyReport
 from slatedb_py.checkpoint import Checkpoint, CheckpointCreateResult
 from slatedb_py.clock import Clock, SystemClock
@@ -36,6 +36,7 @@ __all__ = [
     "GcResult",
     "create_checkpoint",
     "create_clone",
+    "describe",
     "list_checkpoints",
     "restore_checkpoint",
     "restore_to_time",
@@ -62,6 +63,13 @@ def create_checkpoint(
     """
     options = check_options(options, CheckpointOptions)
     return checkpoint.add_checkpoint(_manifests(path, store), options, clock or SystemClock())
+
+
+def describe(path: str, store: Any) -> dict[str, Any]:
+    """What the database holds (`slatedb_py.stats`): its L0 SSTs and sorted runs with their
+    sizes, checkpoints, WAL range, sequence tracker range and recorded history retention,
+    from the latest manifest and one listing of the WAL. `slatedb-py stats` prints it."""
+    return stats.describe(_manifests(path, store))
 
 
 def list_checkpoints(path: str, store: Any, name: str | None = None) -> list[Checkpoint]:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from slatedb_py import Db, __version__, admin, cli_sst, demo
+from slatedb_py import Db, __version__, admin, cli_sst, demo, stats
 from slatedb_py.cli_sst import show
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import InvalidArgumentError, SlateDBError
@@ -156,6 +156,13 @@ def cmd_gc(args: argparse.Namespace) -> int:
     data = dict(vars(r))
     counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
     _emit(args, data, f"collected: {counts}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """The manifest tree: L0, sorted runs, sizes, checkpoints, WAL and tracker ranges."""
+    d = admin.describe(args.path, args.store)
+    _emit(args, d, stats.render(d))
     return 0
 
 
@@ -348,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds of history to keep for time travel (default: what the writer recorded)",
     )
     p.set_defaults(func=cmd_gc)
+    p = sub.add_parser("stats", help="the database's tree, sizes, checkpoints and WAL range")
+    db_args(p)
+    p.set_defaults(func=cmd_stats)
     importlib.import_module("slatedb_py.cli_backup").register(sub)  # `backup ...`
 
     args = parser.parse_args(argv)

@@ -5,6 +5,7 @@ scripts and pipes see only the result."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -18,11 +19,14 @@ class Bar(Progress):
     def __init__(self, label: str, file: Any) -> None:
         from tqdm import tqdm  # only the CLI draws bars
 
+        size = shutil.get_terminal_size()
         self._lock = threading.Lock()
         self._objects = self._planned = self._bytes = 0
         self._bar = tqdm(
             desc=label, total=0, unit="B", unit_scale=True, unit_divisor=1024, file=file,
-            dynamic_ncols=True, leave=False,
+            # Sized here: tqdm asks the terminal itself, and an unsized one (a fresh
+            # pseudo-terminal) reads as 0 x 0, which hides every bar.
+            ncols=size.columns or 80, nrows=size.lines or 24, leave=False,
         )  # fmt: skip
 
     def total(self, objects: int, nbytes: int) -> None:

@@ -1,0 +1,90 @@
+"""The CLI on a terminal and off it: `stats` (text and --json) describes the tree exactly;
+a long command draws its progress bar only on a terminal (a pseudo-terminal here), never
+with --json, and its --json output parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from obstore.store import LocalStore
+
+from slatedb_py import Db
+from slatedb_py.config import DbOptions
+
+
+def cli(*args: str, tty: bool = False) -> tuple[str, str]:
+    """Runs `slatedb-py args`; stderr goes to a pseudo-terminal when `tty`."""
+    cmd = [sys.executable, "-m", "slatedb_py.cli", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "120"}
+    if not tty:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+        return done.stdout, done.stderr
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=slave, env=env, text=True)
+    os.close(slave)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out, _ = proc.communicate()
+    os.close(master)
+    assert proc.returncode == 0, screen
+    return out, screen.decode(errors="replace")
+
+
+def make(root: Path) -> None:
+    store = LocalStore(str(root))
+    opts = DbOptions(flush_interval=None, history_retention=timedelta(hours=2))
+    with Db.open("db", store, opts) as db:
+        for part in range(3):
+            for i in range(300):
+                db.put(b"k%d-%04d" % (part, i), b"v" * 200, await_durable=False)
+            db.flush_memtable()
+        db.compact()
+        db.put(b"late", b"x")
+        db.create_checkpoint()
+        db.put(b"wal", b"tail")
+
+
+def test_stats_describes_the_tree(tmp_path: Path) -> None:
+    make(tmp_path)
+    url = f"file://{tmp_path}"
+    out, _ = cli("stats", url, "db", "--json")
+    d = json.loads(out)
+    assert len(d["sorted_runs"]) == 1 and d["sorted_runs"][0]["bytes"] > 100_000
+    assert len(d["l0"]) == 2  # the checkpoint's flush of `late`, the close's of `wal`
+    assert len(d["checkpoints"]) == 1 and d["checkpoints"][0]["expires"] is None
+    assert d["wal"]["objects"] == 0 and d["last_l0_seq"] == 902
+    assert d["history_retention_s"] == 7200
+    assert d["sequence_tracker"]["points"] >= 1
+    text, _ = cli("stats", url, "db")
+    assert f"sorted runs: 1, {d['sorted_runs_bytes']:,} bytes" in text
+    assert "history retention: 7200 s" in text
+
+
+def test_progress_only_on_a_terminal_and_never_with_json(tmp_path: Path) -> None:
+    make(tmp_path)
+    url = f"file://{tmp_path}"
+    out, screen = cli("backup", "create", url, "db", url, "bak", tty=True)
+    assert "objects" in screen and "backup" in screen  # the bar, on the terminal
+    assert out.startswith("backup ")
+    out, err = cli("backup", "create", url, "db", url, "bak")  # a pipe: no bar
+    assert "objects" not in err and out.startswith("backup ")
+    out, screen = cli("backup", "list", url, "bak", "--json", tty=True)
+    assert len(json.loads(out)) == 2 and "objects" not in screen
+    bid = json.loads(out)[-1]["id"]
+    out, screen = cli("backup", "verify", url, "bak", bid, "--json", tty=True)
+    assert json.loads(out)["ok"] is True and "objects" not in screen
+    out, screen = cli("backup", "verify", url, "bak", bid, tty=True)
+    assert "ok" in out and "objects" in screen
