@@ -28,6 +28,11 @@ build-dev: install ## build the extension (debug) into .venv
 build-release: install ## build the extension (release, for benchmarks) into .venv
 	maturin develop -q --release
 
+.PHONY: wheel
+wheel: install ## the release wheel (one abi3 wheel, Python >= 3.11) and the sdist, into dist/
+	maturin build --release --locked -o dist
+	maturin sdist -o dist
+
 .PHONY: demo
 demo: build-dev ## the demo: a database in a local folder: write, read, scan, reopen
 	slatedb-py demo

@@ -146,3 +146,22 @@ def test_a_retried_error_is_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     retried = [r for r in caplog.records if "retrying" in r.getMessage()]
     assert len(retried) == faulty.injected > 0
     assert all(r.name == "slatedb_py.store" and r.levelname == "WARNING" for r in retried)
+
+
+def test_the_prometheus_exporter_serves_every_metric() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from slatedb_py.prometheus import register
+
+    with Db.open("db", MemoryStore(), OPTS) as db:
+        db.put(b"k", b"v")
+        assert db.get(b"k") == b"v"
+        registry = CollectorRegistry()
+        register(db, registry, labels={"db": "orders"})
+        text = generate_latest(registry).decode()
+    assert 'slatedb_py_writes_total{db="orders"} 1.0' in text
+    assert 'slatedb_py_reads_total{db="orders"} 1.0' in text
+    assert 'slatedb_py_store_requests_total{db="orders",kind="put_if_absent"}' in text
+    assert 'slatedb_py_durable_wait_seconds_count{db="orders"} 1.0' in text
+    assert 'slatedb_py_durable_wait_seconds_bucket{db="orders",le="+Inf"} 1.0' in text
+    assert 'slatedb_py_last_seq{db="orders"} 1.0' in text
