@@ -33,7 +33,11 @@ class Collector:
     """A `prometheus_client` collector of one handle's metrics."""
 
     def __init__(
-        self, source: HasMetrics, *, prefix: str = "slatedb_py", labels: dict[str, str] | None = None
+        self,
+        source: HasMetrics,
+        *,
+        prefix: str = "slatedb_py",
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.source, self.prefix = source, prefix
         self.labels = dict(labels or {})
@@ -54,9 +58,9 @@ class Collector:
         for kind in STORE_KINDS:
             requests.add_metric([*values, kind], m[f"store_{kind}_requests_total"])
         yield requests
-        buckets = [
-            (f"{b:g}", m[f"durable_wait_seconds_bucket_le_{b:g}"]) for b in WAIT_BOUNDS
-        ] + [("+Inf", m["durable_wait_seconds_bucket_le_inf"])]
+        buckets = [(f"{b:g}", m[f"durable_wait_seconds_bucket_le_{b:g}"]) for b in WAIT_BOUNDS] + [
+            ("+Inf", m["durable_wait_seconds_bucket_le_inf"])
+        ]
         hist = HistogramMetricFamily(
             f"{p}_durable_wait_seconds", "time a durable write waited for its WAL upload",
             labels=names,
