@@ -12,9 +12,7 @@ With a `DiskCache` (remote stores), ranges and tails are served from local disk 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from slatedb_py import _native
@@ -36,22 +34,21 @@ class WouldBlock(Exception):
 
 
 class _Inline(threading.local):
+    """Within `with inline:`, a read that would fetch from the store raises `WouldBlock`
+    instead, before any I/O: the asyncio twin (`slatedb_py.aio`) runs reads on the event
+    loop this way, and only those that need the store go to a thread, where they run again
+    from the start. (A class, not a generator context manager: a hot path.)"""
+
     on = False
 
+    def __enter__(self) -> None:
+        self.on = True
 
-_INLINE = _Inline()
+    def __exit__(self, *exc: object) -> None:
+        self.on = False
 
 
-@contextmanager
-def inline() -> Iterator[None]:
-    """Within it, a read that would fetch from the store raises `WouldBlock` instead, before
-    any I/O: the asyncio twin (`slatedb_py.aio`) runs reads on the event loop this way, and
-    only those that need the store go to a thread, where they run again from the start."""
-    _INLINE.on = True
-    try:
-        yield
-    finally:
-        _INLINE.on = False
+inline = _INLINE = _Inline()
 
 
 def drive(store: Store, got: Fetch | T, cache: DiskCache | None = None) -> T:

@@ -11,8 +11,7 @@ While a transaction is open, each write's keys are recorded for its conflict che
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -32,26 +31,26 @@ _PUT, _BATCH, _MERGE = 0, 1, 2
 
 
 class _Deferred(threading.local):
+    """Within `with deferred:`, a write of this thread (any entry point: put, write, a
+    transaction's commit) is applied, then leaves what may block to its caller: it records
+    `(seq, full)` in `result` (`full`: the active memtable filled up) instead of freezing
+    the memtable and waiting for durability. The asyncio twin (`slatedb_py.aio`) writes
+    this way on the event loop, then does the rest without blocking it; every check and
+    rule of the write stays in the one path here. (A class, not a generator context
+    manager: it is on the asyncio twin's hot path.)"""
+
     on = False
     result: tuple[int, bool] | None = None
 
+    def __enter__(self) -> _Deferred:
+        self.on, self.result = True, None
+        return self
 
-_DEFERRED = _Deferred()
+    def __exit__(self, *exc: object) -> None:
+        self.on = False
 
 
-@contextmanager
-def deferred() -> Iterator[_Deferred]:
-    """Within it, a write of this thread (any entry point: put, write, a transaction's
-    commit) is applied, then leaves what may block to its caller: it records `(seq, full)`
-    in the yielded slot (`full`: the active memtable filled up) instead of freezing the
-    memtable and waiting for durability. The asyncio twin (`slatedb_py.aio`) writes this
-    way on the event loop, then does the rest without blocking it; every check and rule of
-    the write stays in the one path here."""
-    _DEFERRED.on, _DEFERRED.result = True, None
-    try:
-        yield _DEFERRED
-    finally:
-        _DEFERRED.on = False
+deferred = _DEFERRED = _Deferred()
 
 
 class Writes:

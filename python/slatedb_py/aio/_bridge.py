@@ -1,9 +1,9 @@
 """How the asyncio twin runs the one engine without blocking the event loop.
 
-- Reads run on the loop inside `fetch.inline()`: a read served from memory (memtables,
+- Reads run on the loop inside `fetch.inline`: a read served from memory (memtables,
   block cache, a local folder's SSTs, read natively) answers there at once; one that needs
   the store raises `WouldBlock` before any I/O and runs again, whole, in a worker thread.
-- Writes are applied on the loop inside `writes.deferred()` (the writer lock and a memtable
+- Writes are applied on the loop inside `writes.deferred` (the writer lock and a memtable
   insert: a short native call); freezing a full memtable, which may wait for an upload, goes
   to a worker thread.
 - Durable waits share uploads without a thread per waiter (`Durability`): waiters are
@@ -21,8 +21,6 @@ CancelledError. A write is never half applied.
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -42,7 +40,7 @@ T = TypeVar("T")
 async def read(fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` on the loop when it needs no I/O, else in a worker thread."""
     try:
-        with inline():
+        with inline:
             return fn(*args)
     except WouldBlock:
         pass
@@ -55,43 +53,49 @@ class Durability:
     def __init__(self, db: SyncDb) -> None:
         self._db = db
         self._loop = asyncio.get_running_loop()
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._target = 0  # the highest seq waited for
         self._driver: asyncio.Task[None] | None = None
 
     async def wait(self, seq: int) -> None:
-        metrics, clock = self._db._store.metrics, self._db._clock
-        started = monotonic_s(clock)
-        if self._db._wal.durable.durable < seq:
+        db = self._db
+        started = monotonic_s(db._clock)
+        if db._wal.durable.durable < seq:
             fut = self._loop.create_future()
-            heapq.heappush(self._waiters, (seq, next(self._order), fut))
+            self._waiters.append((seq, fut))
+            if seq > self._target:
+                self._target = seq
             if self._driver is None:
                 self._driver = self._loop.create_task(self._drive())
             await fut
-        metrics.durable_wait(monotonic_s(clock) - started)
+        db._store.metrics.durable_wait(monotonic_s(db._clock) - started)
 
     async def _drive(self) -> None:
+        wal = self._db._wal
         try:
             while self._waiters:
-                target = max(s for s, _, _ in self._waiters)
+                target = self._target
                 try:
-                    await asyncio.to_thread(self._db._wal.await_durable, target, observe=False)
+                    await asyncio.to_thread(wal.await_durable, target, observe=False)
                 except Exception as e:  # the waiters covered get it; later ones try again
                     self._settle(target, e)
                 else:
-                    self._settle(self._db._wal.durable.durable, None)
+                    self._settle(wal.durable.durable, None)
         finally:
             self._driver = None
 
     def _settle(self, upto: int, error: Exception | None) -> None:
-        while self._waiters and self._waiters[0][0] <= upto:
-            _, _, fut = heapq.heappop(self._waiters)
-            if fut.done():  # its task was cancelled: the write stays applied
+        later = []
+        for seq, fut in self._waiters:
+            if seq > upto:
+                later.append((seq, fut))
+            elif fut.done():  # its task was cancelled: the write stays applied
                 continue
-            if error is None:
+            elif error is None:
                 fut.set_result(None)
             else:
                 fut.set_exception(error)
+        self._waiters = later
 
 
 class Writer:
@@ -104,22 +108,23 @@ class Writer:
     async def write(self, apply: Callable[[], object], await_durable: bool) -> None:
         """Runs `apply` (a sync write entry point, called with await_durable=False) on the
         loop, deferred; then freezes a full memtable and waits for durability off it."""
-        with deferred() as slot:
+        with deferred:
             apply()
-            done = slot.result
-        if done is None:  # nothing was written (an empty batch or transaction)
-            return
+        done = deferred.result
+        if done is not None and (done[1] or await_durable):
+            await self.finish(done, await_durable)
+
+    async def finish(self, done: tuple[int, bool], await_durable: bool) -> None:
+        """What a deferred write `done` (its seq, whether it filled the memtable) leaves:
+        the freeze, in a thread, and the durable wait."""
         seq, full = done
         if full:
             await asyncio.to_thread(self._db._flusher.after_fill)
         if await_durable:
-            await self._for_loop().wait(seq)
-
-    def _for_loop(self) -> Durability:
-        d = self._durability
-        if d is None or d._loop is not asyncio.get_running_loop():
-            d = self._durability = Durability(self._db)
-        return d
+            d = self._durability
+            if d is None or d._loop is not asyncio.get_running_loop():
+                d = self._durability = Durability(self._db)
+            await d.wait(seq)
 
 
 class AsyncIterator:

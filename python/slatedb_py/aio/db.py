@@ -16,6 +16,7 @@ from slatedb_py.batch import WriteBatch, check_key, prefix_end
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions, DbOptions, IsolationLevel, ReaderOptions
+from slatedb_py.writes import deferred
 
 
 def _listed(keys: Iterable[bytes]) -> Iterable[bytes]:
@@ -145,10 +146,13 @@ class Db(_Reads):
         self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True
     ) -> None:
         """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
-        db = self._sync
-        await self._writer.write(
-            lambda: db.put(key, value, ttl=ttl, await_durable=False), await_durable
-        )
+        # The hot path, without a nested coroutine (`_bridge.Writer.write` is the general
+        # form): applied on the loop, deferred; the rest only when there is a rest.
+        with deferred:
+            self._sync.put(key, value, ttl=ttl, await_durable=False)
+        done = deferred.result
+        if done is not None and (done[1] or await_durable):
+            await self._writer.finish(done, await_durable)
 
     async def delete(self, key: bytes, *, await_durable: bool = True) -> None:
         db = self._sync
