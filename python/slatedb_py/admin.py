@@ -113,14 +113,20 @@ def time_for_sequence(
 
 
 def run_gc_once(
-    path: str, store: Any, options: GcOptions | None = None, *, clock: Clock | None = None
+    path: str,
+    store: Any,
+    options: GcOptions | None = None,
+    *,
+    clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> GcResult:
     """One garbage collection: removes expired checkpoints, then deletes the manifests, WAL
-    objects and SSTs that no live checkpoint and not the latest manifest need."""
+    objects and SSTs that no live checkpoint and not the latest manifest need (`progress`
+    hears of each deletion)."""
     options = check_options(options, GcOptions)
     m = _manifests(path, store)
     m.require_latest()
-    return collect_garbage(m.store, m.paths, options, clock or SystemClock())
+    return collect_garbage(m.store, m.paths, options, clock or SystemClock(), _progress(progress))
 
 
 def create_clone(
@@ -203,6 +209,7 @@ def run_compactor(
     once: bool = False,
     full: bool = False,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """A standalone compactor on the database at `path`: it fences older compactors, then
     compacts as `options` plan (with `full`, the first round merges everything into one run).
@@ -213,6 +220,7 @@ def run_compactor(
     _flag("full", full)
     paths = DbPaths.of(path)
     compactor = Compactor(Store.resolve(store), paths, options, clock or SystemClock())
+    compactor.progress = _progress(progress)  # each compaction's outputs, as they commit
     compactor.manifests.require_latest()
     if full:
         compactor.run_once(full=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from slatedb_py import Db, __version__, admin, cli_sst, demo, stats
+from slatedb_py.cli_progress import progress_bar
 from slatedb_py.cli_sst import show
 from slatedb_py.config import CheckpointOptions, DbOptions, GcOptions
 from slatedb_py.errors import InvalidArgumentError, SlateDBError
@@ -152,7 +153,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
     keep = None if args.history_retention is None else timedelta(seconds=args.history_retention)
     options = GcOptions(min_age=timedelta(seconds=args.min_age), history_retention=keep)
-    r = admin.run_gc_once(args.path, args.store, options)
+    with progress_bar(args, "collecting") as progress:
+        r = admin.run_gc_once(args.path, args.store, options, progress=progress)
     data = dict(vars(r))
     counts = ", ".join(f"{len(v)} {k.replace('_', ' ')}" for k, v in data.items())
     _emit(args, data, f"collected: {counts}")
@@ -231,7 +233,10 @@ def cmd_compactor(args: argparse.Namespace) -> int:
         merge_operator=load_operator(args.merge_operator),
     )
     if args.once:
-        n = admin.run_compactor(args.path, args.store, options, once=True, full=args.full)
+        with progress_bar(args, "compacting") as progress:
+            n = admin.run_compactor(
+                args.path, args.store, options, once=True, full=args.full, progress=progress
+            )
         peak = _peak_rss_mb()
         _emit(
             args,
@@ -241,7 +246,8 @@ def cmd_compactor(args: argparse.Namespace) -> int:
         return 0
     print(f"compacting {args.path} (Ctrl-C stops)", flush=True)
     try:
-        admin.run_compactor(args.path, args.store, options)
+        with progress_bar(args, "compacted") as progress:
+            admin.run_compactor(args.path, args.store, options, progress=progress)
     except KeyboardInterrupt:
         pass
     return 0

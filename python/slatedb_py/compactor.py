@@ -40,6 +40,7 @@ from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.merge import engine_operator
 from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.sst import TableCache, store_sst
 from slatedb_py.store import Store
 
@@ -71,6 +72,7 @@ class Compactor:
         self.wake = threading.Event()
         self.stop = threading.Event()
         self.on_commit: OnCommit | None = None
+        self.progress: Progress = SILENT  # hears of each compaction's outputs (the CLI's bar)
         self.compactions = 0
         self.lock = threading.Lock()  # one compaction at a time
         self.claimed = False
@@ -131,6 +133,7 @@ class Compactor:
             result = self._commit(plan, outputs)
             written = sum(v.sst.info.estimated_size for v in outputs)
             self.store.metrics.add2(_RUNS, 1, _OUT_BYTES, written)
+        self.progress.advance(objects=len(outputs), nbytes=written)
         _log.info(
             "compacted %d L0 SSTs and %d sorted runs of %r into run %d: %d SSTs, %d bytes, "
             "%.2f s", len(plan.l0), len(plan.runs), self.paths.root, plan.destination,

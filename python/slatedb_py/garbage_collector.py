@@ -29,6 +29,7 @@ services) cannot do, and the collector must keep working there.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -42,6 +43,7 @@ from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.manifest.versioned import version_id_of
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.safety import COLLECTOR_FLOOR
 from slatedb_py.store import ObjectMeta, Store
 from slatedb_py.time_travel import effective_retention
@@ -111,8 +113,20 @@ def _history(
     return kept
 
 
-def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
-    result = _collect(store, paths, options, clock)
+def collect_garbage(
+    store: Store,
+    paths: DbPaths,
+    options: GcOptions,
+    clock: Clock,
+    progress: Progress = SILENT,
+) -> GcResult:
+    """One collection (module docstring); `progress` hears of each object deleted."""
+
+    def delete(meta: ObjectMeta) -> None:
+        store.delete(meta.path)
+        progress.advance(objects=1, nbytes=meta.size)
+
+    result = _collect(store, paths, options, clock, delete)
     level = logging.INFO if result.deleted or result.expired_checkpoints else logging.DEBUG
     _log.log(
         level,
@@ -124,7 +138,13 @@ def collect_garbage(store: Store, paths: DbPaths, options: GcOptions, clock: Clo
     return result
 
 
-def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> GcResult:
+def _collect(
+    store: Store,
+    paths: DbPaths,
+    options: GcOptions,
+    clock: Clock,
+    delete: Callable[[ObjectMeta], None],
+) -> GcResult:
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
     now_ms = clock.now_ms()
@@ -179,7 +199,7 @@ def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> 
         if mid is None or mid >= latest_id or mid in pinned or mid in history:
             continue
         if past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):
-            store.delete(meta.path)
+            delete(meta)
             result.manifests.append(meta.path)
 
     # WAL objects and fences.
@@ -198,7 +218,7 @@ def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> 
         if fence and not past_floor(meta):
             continue
         if _old_enough(meta, now_ms, options.age("wal_fence" if fence else "wal")):
-            store.delete(meta.path)
+            delete(meta)
             (result.wal_fences if fence else result.wal).append(meta.path)
 
     # Compactor state files: every version but the latest (a version, like a manifest's).
@@ -207,7 +227,7 @@ def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> 
     newest = max((i for i, _ in states), default=None)
     for i, meta in states:
         if i != newest and past_floor(meta) and _old_enough(meta, now_ms, options.age("manifest")):
-            store.delete(meta.path)
+            delete(meta)
             result.compactions.append(meta.path)
 
     # Compacted SSTs.
@@ -234,6 +254,6 @@ def _collect(store: Store, paths: DbPaths, options: GcOptions, clock: Clock) -> 
         # The last compacted L0 itself is known to be done with, though its time is the mark.
         below = ts < watermark_ms or ulid == latest.last_compacted_l0_view_id
         if below and ts < compaction_mark_ms and ts <= now_ms - age_ms:
-            store.delete(meta.path)
+            delete(meta)
             result.compacted.append(meta.path)
     return result

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from obstore.store import LocalStore
 
-from slatedb_py import Db
-from slatedb_py.config import DbOptions
+from slatedb_py import Db, admin
+from slatedb_py.config import DbOptions, GcOptions
+from slatedb_py.progress import Progress
 
 
 def cli(*args: str, tty: bool = False) -> tuple[str, str]:
@@ -88,3 +89,31 @@ def test_progress_only_on_a_terminal_and_never_with_json(tmp_path: Path) -> None
     assert json.loads(out)["ok"] is True and "objects" not in screen
     out, screen = cli("backup", "verify", url, "bak", bid, tty=True)
     assert "ok" in out and "objects" in screen
+
+
+class Recorder(Progress):
+    def __init__(self) -> None:
+        self.objects = self.nbytes = 0
+
+    def advance(self, objects: int = 0, nbytes: int = 0) -> None:
+        self.objects += objects
+        self.nbytes += nbytes
+
+
+def test_gc_and_compactor_report_progress(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+    with Db.open("db", store, opts) as db:
+        for part in range(4):
+            for i in range(200):
+                db.put(b"k%04d" % i, b"v%d" % part * 50, await_durable=False)
+            db.flush_memtable()
+    seen = Recorder()
+    assert admin.run_compactor("db", store, opts, once=True, full=True, progress=seen) >= 1
+    assert seen.objects >= 1 and seen.nbytes > 0
+    gone = Recorder()
+    result = admin.run_gc_once("db", store, GcOptions(min_age=timedelta(0)), progress=gone)
+    assert gone.objects == len(result.deleted) > 0
+    url = f"file://{tmp_path}"
+    out, screen = cli("gc", url, "db", "--min-age", "0", tty=True)
+    assert out.startswith("collected") and "collecting" in screen
