@@ -63,7 +63,7 @@ from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
 from slatedb_py.paths import DbPaths
 from slatedb_py.progress import SILENT, Progress
-from slatedb_py.restore import fence_out_writers, with_tree
+from slatedb_py.restore import fence_out_writers, with_tree, written_seq
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.store import Store
 from slatedb_py.wal import replay_into
@@ -315,6 +315,7 @@ def _swap_tree(
     clock: Clock,
 ) -> int:
     fence, fence_id = fence_out_writers(targets)
+    written = written_seq(targets, fence_id)
     memtable, max_seq = _max_seq(store, paths, m)
     operator = engine_operator(options.merge_operator)
     view = write_l0_sst(targets.store, targets.paths, memtable, options, clock, operator=operator)
@@ -323,7 +324,7 @@ def _swap_tree(
     def swap(_mid: int, cur: Manifest) -> tuple[Manifest | None, None]:
         if cur.replay_after_wal_id >= fence_id:  # swapped already (unknown outcome)
             return None, None
-        return with_tree(cur, m, l0, fence_id, max_seq, clock.now_ms()), None
+        return with_tree(cur, m, l0, fence_id, max(max_seq, written), clock.now_ms()), None
 
     mid, _, _ = fence.update(swap)
     return mid

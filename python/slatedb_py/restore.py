@@ -5,6 +5,7 @@ this; their issue #1047).
    the tree is not changed.
 2. A manifest version bumps the writer epoch: a writer still running is fenced from the
    manifest, and a zero-byte WAL fence just past the last WAL object fences its next upload.
+   Seqs go on from the highest it wrote, its unflushed WAL tail included (`written_seq`).
 3. The checkpoint's unflushed WAL range is replayed into a new L0 SST.
 4. A manifest version makes the checkpoint's tree (plus that L0) the database's tree, with the
    WAL replay point at the fence: post-checkpoint WAL objects are never replayed again.
@@ -31,7 +32,13 @@ from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.time_travel import PIN_LIFETIME, open_at, replay_until, when_ms
-from slatedb_py.wal import list_wal_ids, replay_into, write_fence
+from slatedb_py.wal import (
+    FENCE_MAX_BYTES,
+    list_wal_ids,
+    list_wal_objects,
+    replay_into,
+    write_fence,
+)
 
 _log = logging.getLogger("slatedb_py.restore")
 
@@ -48,6 +55,21 @@ def fence_out_writers(manifests: ManifestStore) -> tuple[WriterFence, int]:
     listed = list_wal_ids(store, paths, after=latest.replay_after_wal_id)
     frontier = max([latest.replay_after_wal_id, latest.wal_id_last_seen, *listed])
     return fence, write_fence(store, paths, frontier, fence)
+
+
+def written_seq(manifests: ManifestStore, fence_id: int) -> int:
+    """The highest seq written before the fence at `fence_id`: the latest manifest's
+    `last_l0_seq`, or a row above it in the WAL after its replay point that no flush recorded
+    (a writer fenced while it ran). A restore's version keeps `last_l0_seq` at least this
+    high: below it, the next writer would hand out those seqs again, and a version at seq 0
+    is an empty database's to time travel, chosen at any time. Seqs rise with WAL ids, so
+    the newest object with rows below the fence holds the highest."""
+    store, paths = manifests.store, manifests.paths
+    _, latest = manifests.require_latest()
+    for wid, size in reversed(list_wal_objects(store, paths, after=latest.replay_after_wal_id)):
+        if wid < fence_id and size > FENCE_MAX_BYTES:
+            return replay_into(new_memtable(), store, paths, wid, wid, latest.last_l0_seq)
+    return latest.last_l0_seq
 
 
 def wal_to_l0(
@@ -82,6 +104,7 @@ def restore_to_checkpoint(
     `upto_ms` only."""
     target_id, target = resolve(manifests, checkpoint_id, clock.now_ms() // 1000)
     fence, fence_id = fence_out_writers(manifests)
+    written = written_seq(manifests, fence_id)
 
     # The checkpoint's WAL tail becomes an L0 SST (it may be collected once unpinned).
     if upto_ms is None:
@@ -116,7 +139,7 @@ def restore_to_checkpoint(
                 "(writers opened before are fenced)",
                 checkpoint_id=checkpoint_id,
             )
-        return with_tree(m, target, l0, fence_id, max_seq, clock.now_ms()), None
+        return with_tree(m, target, l0, fence_id, max(max_seq, written), clock.now_ms()), None
 
     mid, _, _ = fence.update(restore)
     return mid
