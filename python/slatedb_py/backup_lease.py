@@ -14,7 +14,8 @@ progress (`touch`) and checks it is still the holder (`check`) right before each
 commits (the manifest update, the record, deletions), and deletes it at the end. Another
 operation meets `BackupInProgressError`, which names the holder, unless the lease has
 expired or its holder is a process of this host that no longer exists (a killed backup's
-lease is taken over at once): then it is deleted and taken anew with put-if-absent, and of
+lease is taken over at once) or an operation of this process that failed and could not
+delete it (the store failed as well): then it is deleted and taken anew with put-if-absent, and of
 two takers only one gets it.
 """
 
@@ -63,10 +64,19 @@ class Holder:
         return f"{self.operation} by pid {self.pid} on {self.host!r} (owner {self.owner})"
 
 
+# The owners of the leases this process holds now. A lease naming this process but none of
+# them was left by an operation that failed and could not delete it (the store failed
+# too): it is stale at once, as one left by a process that ended.
+_ACTIVE: set[str] = set()
+
+
 def _process_gone(holder: Holder) -> bool:
-    """True when the holder is a process of this host that has ended."""
-    if holder.host != socket.gethostname() or holder.pid == os.getpid():
+    """True when the holder is a process of this host that has ended (or an operation of
+    this process that has)."""
+    if holder.host != socket.gethostname():
         return False
+    if holder.pid == os.getpid():
+        return holder.owner not in _ACTIVE
     try:
         os.kill(holder.pid, 0)
     except ProcessLookupError:
@@ -99,6 +109,14 @@ class BackupLease:
         )
 
     def acquire(self) -> BackupLease:
+        _ACTIVE.add(self.owner)
+        try:
+            return self._take()
+        except BaseException:
+            _ACTIVE.discard(self.owner)
+            raise
+
+    def _take(self) -> BackupLease:
         for _ in range(3):
             if self.store.put_if_absent(self.key, self._mine().encode()):
                 return self
@@ -149,11 +167,14 @@ class BackupLease:
             self.check()
 
     def release(self) -> None:
-        with self._lock:
-            data = self.store.get(self.key)
-            holder = None if data is None else Holder.decode(data)
-            if holder is not None and holder.owner == self.owner:
-                self.store.delete(self.key)
+        try:
+            with self._lock:
+                data = self.store.get(self.key)
+                holder = None if data is None else Holder.decode(data)
+                if holder is not None and holder.owner == self.owner:
+                    self.store.delete(self.key)
+        finally:
+            _ACTIVE.discard(self.owner)
 
     def __enter__(self) -> BackupLease:
         return self.acquire()

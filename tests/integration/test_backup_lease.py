@@ -203,3 +203,23 @@ def test_a_purge_sweeps_what_interrupted_creates_left() -> None:
     admin.restore_backup("bak", bak, kept.id, "r", src)
     with Db.open("r", src, OPTS) as r:
         assert dict(r.scan()) == model
+
+
+def test_a_lease_left_by_a_failed_operation_of_this_process_is_taken_over() -> None:
+    """The operation failed and so did the deletion of its lease (the store was down): the
+    next operation of this process does not wait out the lease."""
+    src, bak = MemoryStore(), MemoryStore()
+    make_db(src, parts=1)
+    down = FaultyStore(bak)
+
+    def fail(what: str, path: str) -> bool:
+        if what != "put-if-absent" or "LEASE" not in path:
+            raise RuntimeError(f"injected: the store is down ({what} {path})")
+        return False
+
+    down.gate_when = fail
+    with pytest.raises(RuntimeError, match="injected"):
+        admin.create_backup("db", src, "bak", down)
+    assert obstore.get(bak, "bak/backups/LEASE").bytes()  # left behind
+    b = admin.create_backup("db", src, "bak", bak)
+    assert admin.verify_backup("bak", bak, b.id).ok
