@@ -48,12 +48,12 @@ class _Inline(threading.local):
         self.on = False
 
 
-inline = _INLINE = _Inline()
+inline = _Inline()
 
 
 def drive(store: Store, got: Fetch | T, cache: DiskCache | None = None) -> T:
     """Serves the Fetch requests of one native call until it answers; returns the answer."""
-    if _INLINE.on and isinstance(got, Fetch):
+    if inline.on and isinstance(got, Fetch):
         raise WouldBlock
     while isinstance(got, Fetch):
         parts = got.parts

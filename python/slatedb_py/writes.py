@@ -50,7 +50,7 @@ class _Deferred(threading.local):
         self.on = False
 
 
-deferred = _DEFERRED = _Deferred()
+deferred = _Deferred()
 
 
 class Writes:
@@ -190,8 +190,8 @@ class Writes:
                 if keys is None:
                     keys = (target,) if type(target) is bytes else batch_keys(target)
                 self._txns.record(seq, keys)
-        if _DEFERRED.on:
-            _DEFERRED.result = (seq, size >= self._l0_size)
+        if deferred.on:
+            deferred.result = (seq, size >= self._l0_size)
             return
         if size >= self._l0_size:
             self._flusher.after_fill()
