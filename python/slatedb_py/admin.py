@@ -137,19 +137,28 @@ def create_clone(
     *,
     as_of: datetime | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """A writable, zero-copy clone of `parent_path` at `checkpoint_id`, as it was at `as_of`
     (an aware datetime within its retained history, `DbOptions.history_retention`; else
-    OutsideRetentionError), or now."""
+    OutsideRetentionError), or now. `progress` hears of the WAL objects it copies (or, at a
+    time, replays)."""
     DbPaths.of(clone_path, "clone_path")
     DbPaths.of(parent_path, "parent_path")
     c = clock or SystemClock()
     if as_of is not None:
         if checkpoint_id is not None:
             raise InvalidArgumentError("a clone takes checkpoint_id or as_of, not both")
-        clone_at(Store.resolve(store), clone_path, parent_path, as_of, c)
+        clone_at(Store.resolve(store), clone_path, parent_path, as_of, c, _progress(progress))
         return
-    make_clone(Store.resolve(store), clone_path, parent_path, checkpoint_id, c)
+    make_clone(
+        Store.resolve(store),
+        clone_path,
+        parent_path,
+        checkpoint_id,
+        c,
+        progress=_progress(progress),
+    )
 
 
 def restore_checkpoint(
@@ -159,12 +168,18 @@ def restore_checkpoint(
     *,
     options: DbOptions | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Rolls the database itself back to `checkpoint_id`; returns the new manifest id.
-    `options`: the database's own, used to write the L0 SST of the checkpoint's WAL tail."""
+    `options`: the database's own, used to write the L0 SST of the checkpoint's WAL tail;
+    `progress` hears of the WAL objects replayed into it."""
     options = check_options(options, DbOptions)
     return restore_to_checkpoint(
-        _manifests(path, store), checkpoint_id, options, clock or SystemClock()
+        _manifests(path, store),
+        checkpoint_id,
+        options,
+        clock or SystemClock(),
+        progress=_progress(progress),
     )
 
 
@@ -175,14 +190,18 @@ def restore_to_time(
     *,
     options: DbOptions | None = None,
     clock: Clock | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Rolls the database itself back to how it was at `when` (an aware datetime within its
     retained history, and within `options.history_retention` when set; else
     OutsideRetentionError); returns the new manifest id. Fences a running writer, as
-    `restore_checkpoint` does. `options`: the database's own (the L0 SST of the WAL rows)."""
+    `restore_checkpoint` does. `options`: the database's own (the L0 SST of the WAL rows);
+    `progress` hears of the WAL objects replayed."""
     options = check_options(options, DbOptions)
     time_travel.when_ms(when)
-    return restore.restore_to_time(_manifests(path, store), when, options, clock or SystemClock())
+    return restore.restore_to_time(
+        _manifests(path, store), when, options, clock or SystemClock(), _progress(progress)
+    )
 
 
 def skip_wal_objects(

@@ -99,12 +99,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     if (args.id is None) == (args.to_time is None):
         raise InvalidArgumentError("restore takes a checkpoint id or --to-time, one of them")
-    if args.to_time is not None:
-        mid = admin.restore_to_time(args.path, args.store, args.to_time)
-        what, target = "restored_to_time", args.to_time.isoformat()
-    else:
-        mid = admin.restore_checkpoint(args.path, args.store, uuid.UUID(args.id))
-        what, target = "restored", args.id
+    with progress_bar(args, "replaying WAL") as progress:
+        if args.to_time is not None:
+            mid = admin.restore_to_time(args.path, args.store, args.to_time, progress=progress)
+            what, target = "restored_to_time", args.to_time.isoformat()
+        else:
+            cid = uuid.UUID(args.id)
+            mid = admin.restore_checkpoint(args.path, args.store, cid, progress=progress)
+            what, target = "restored", args.id
     _emit(
         args,
         {what: target, "manifest_id": mid},
@@ -134,13 +136,15 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def cmd_clone(args: argparse.Namespace) -> int:
 
-    admin.create_clone(
-        args.clone_path,
-        args.path,
-        args.store,
-        uuid.UUID(args.checkpoint) if args.checkpoint else None,
-        as_of=args.as_of,
-    )
+    with progress_bar(args, "copying WAL") as progress:
+        admin.create_clone(
+            args.clone_path,
+            args.path,
+            args.store,
+            uuid.UUID(args.checkpoint) if args.checkpoint else None,
+            as_of=args.as_of,
+            progress=progress,
+        )
     _emit(
         args,
         {"clone": args.clone_path, "parent": args.path},

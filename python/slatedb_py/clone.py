@@ -30,6 +30,7 @@ from slatedb_py.manifest.model import CheckpointEntry, ExternalDb, Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.store import Store
 
@@ -55,7 +56,14 @@ def _ensure_final_checkpoint(store: Store, ext: ExternalDb, now_s: int) -> None:
     manifests.update(add)
 
 
-def clone_at(store: Store, clone_path: str, parent_path: str, when: datetime, clock: Clock) -> None:
+def clone_at(
+    store: Store,
+    clone_path: str,
+    parent_path: str,
+    when: datetime,
+    clock: Clock,
+    progress: Progress = SILENT,
+) -> None:
     """A clone of the parent as it was at `when` (`slatedb_py.time_travel`): of the version a
     read at `when` chooses, pinned by a short-lived checkpoint, with the WAL rows up to `when`
     written into an L0 SST of the clone's own (no WAL object is copied)."""
@@ -64,7 +72,9 @@ def clone_at(store: Store, clone_path: str, parent_path: str, when: datetime, cl
         raise InvalidArgumentError(f"a clone needs its own path, not the parent's {parent_path!r}")
     parent = ManifestStore(store, DbPaths.of(parent_path))
     tail = new_memtable()
-    _, pin, cut = time_travel.open_at(parent, when, clock, tail, lifetime=time_travel.PIN_LIFETIME)
+    _, pin, cut = time_travel.open_at(
+        parent, when, clock, tail, lifetime=time_travel.PIN_LIFETIME, progress=progress
+    )
     assert pin is not None
     make_clone(store, clone_path, parent_path, pin.id, clock, tail=(tail, cut))
 
@@ -96,6 +106,7 @@ def make_clone(
     clock: Clock,
     *,
     tail: tuple[Any, int] | None = None,
+    progress: Progress = SILENT,
 ) -> None:
     """`tail`: a memtable of WAL rows (and the last seq in it) to write as an L0 SST of the
     clone in place of copying the WAL objects (a clone at a time)."""
@@ -151,8 +162,10 @@ def make_clone(
     _, draft = existing
     for ext in draft.external_dbs:
         _ensure_final_checkpoint(store, ext, now_s)
+    progress.total(max(0, draft.wal_id_last_seen - draft.replay_after_wal_id), 0)
     for wal_id in range(draft.replay_after_wal_id + 1, draft.wal_id_last_seen + 1):
         data = store.get(parent_paths.wal(wal_id))
         if data is not None:
             store.put_if_absent(clone_paths.wal(wal_id), data)
+        progress.advance(1, 0 if data is None else len(data))
     clone.update(lambda _mid, m: (None if m.initialized else replace(m, initialized=True), None))

@@ -11,13 +11,13 @@ With a `DiskCache` (remote stores), ranges and tails are served from local disk 
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar, cast
 
 from slatedb_py import _native
 from slatedb_py.disk_cache import DiskCache
 from slatedb_py.errors import MissingObjectError
+from slatedb_py.loop_guard import WouldBlock, inline
 from slatedb_py.store import Store
 
 Fetch = _native.Fetch
@@ -27,28 +27,6 @@ Fetch = _native.Fetch
 T = TypeVar("T")
 
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="slatedb-fetch")
-
-
-class WouldBlock(Exception):
-    """Raised by `drive` in a thread that runs `inline`: the call needs the store."""
-
-
-class _Inline(threading.local):
-    """Within `with inline:`, a read that would fetch from the store raises `WouldBlock`
-    instead, before any I/O: the asyncio twin (`slatedb_py.aio`) runs reads on the event
-    loop this way, and only those that need the store go to a thread, where they run again
-    from the start. (A class, not a generator context manager: a hot path.)"""
-
-    on = False
-
-    def __enter__(self) -> None:
-        self.on = True
-
-    def __exit__(self, *exc: object) -> None:
-        self.on = False
-
-
-inline = _Inline()
 
 
 def drive(store: Store, got: Fetch | T, cache: DiskCache | None = None) -> T:

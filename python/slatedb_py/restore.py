@@ -30,6 +30,7 @@ from slatedb_py.manifest.model import Manifest, SstView
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.memtable import new_memtable
 from slatedb_py.merge import engine_operator
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.sst import write_l0_sst
 from slatedb_py.time_travel import PIN_LIFETIME, open_at, replay_until, when_ms
 from slatedb_py.wal import (
@@ -80,12 +81,15 @@ def wal_to_l0(
     options: DbOptions,
     clock: Clock,
     skip: frozenset[int] = frozenset(),
+    progress: Progress = SILENT,
 ) -> tuple[SstView | None, int]:
     """Replays WAL ids first..last (rows with seq > after_seq, ids in `skip` left out) into
     one new L0 SST; returns its view (None when there were no rows) and the highest seq."""
     store, paths = manifests.store, manifests.paths
     memtable = new_memtable()
-    max_seq = replay_into(memtable, store, paths, first, last, after_seq, skip=skip)
+    max_seq = replay_into(
+        memtable, store, paths, first, last, after_seq, skip=skip, progress=progress
+    )
     operator = engine_operator(options.merge_operator)
     return write_l0_sst(store, paths, memtable, options, clock, operator=operator), max_seq
 
@@ -97,6 +101,7 @@ def restore_to_checkpoint(
     clock: Clock,
     *,
     upto_ms: int | None = None,
+    progress: Progress = SILENT,
 ) -> int:
     """Restores in place (module docstring); returns the id of the manifest it wrote.
     With `upto_ms` (a restore to a time, `slatedb_py.time_travel`) the WAL tail is every
@@ -115,11 +120,12 @@ def restore_to_checkpoint(
             target.last_l0_seq,
             options,
             clock,
+            progress=progress,
         )
     else:
         store, paths = manifests.store, manifests.paths
         memtable = new_memtable()
-        max_seq = replay_until(memtable, store, paths, target, upto_ms, fence_id - 1)
+        max_seq = replay_until(memtable, store, paths, target, upto_ms, fence_id - 1, progress)
         operator = engine_operator(options.merge_operator)
         view = write_l0_sst(store, paths, memtable, options, clock, operator=operator)
     l0 = target.l0 if view is None else (view, *target.l0)
@@ -179,7 +185,11 @@ def with_tree(
 
 
 def restore_to_time(
-    manifests: ManifestStore, when: datetime, options: DbOptions, clock: Clock
+    manifests: ManifestStore,
+    when: datetime,
+    options: DbOptions,
+    clock: Clock,
+    progress: Progress = SILENT,
 ) -> int:
     """Restores in place to the database as it was at `when` (`slatedb_py.time_travel`): a
     short-lived checkpoint on the version a read at `when` chooses (checked whole first),
@@ -194,7 +204,9 @@ def restore_to_time(
     )
     assert pin is not None
     try:
-        return restore_to_checkpoint(manifests, pin.id, options, clock, upto_ms=when_ms(when))
+        return restore_to_checkpoint(
+            manifests, pin.id, options, clock, upto_ms=when_ms(when), progress=progress
+        )
     finally:
         try:
             remove_checkpoint(manifests, pin.id)

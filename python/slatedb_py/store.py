@@ -30,6 +30,7 @@ from slatedb_py.errors import (
     MissingObjectError,
     UnavailableError,
 )
+from slatedb_py.loop_guard import WouldBlock, inline
 from slatedb_py.metrics import INDEX, Metrics
 
 if TYPE_CHECKING:  # the native zero-copy buffers' type
@@ -132,6 +133,14 @@ class Store:
         # made; that may have changed since, so such a store keeps reading through obstore.
         return str(prefix) if os.path.isabs(str(prefix)) else None
 
+    @cached_property
+    def near(self) -> bool:
+        """Whether requests answer without a network round trip (a local folder, memory):
+        the asyncio twin then uploads WAL objects on its event loop (`aio._bridge`)."""
+        return self.local_root is not None or (
+            type(self) is Store and type(self.inner).__name__ == "MemoryStore"
+        )
+
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
         counter = _KIND_COUNTER[what]
@@ -148,6 +157,8 @@ class Store:
                     raise UnavailableError(
                         f"{what} {path!r} failed after {attempt} attempts: {e}"
                     ) from e
+                if inline.on:  # an event loop must not sleep: the caller retries in a thread
+                    raise WouldBlock from e
                 self._add(_RETRIES, 1)
                 delay = min(1.0, self.base_delay_s * 2 ** (attempt - 1))
                 _log.warning(

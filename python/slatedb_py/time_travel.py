@@ -57,6 +57,7 @@ from slatedb_py.ids import new_uuid
 from slatedb_py.manifest.model import CheckpointEntry, Manifest
 from slatedb_py.manifest.store import ManifestStore
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.store import Store
 from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects
 
@@ -192,6 +193,7 @@ def replay_until(
     m: Manifest,
     upto_ms: int,
     last_wal: int | None = None,
+    progress: Progress = SILENT,
 ) -> int:
     """Replays the WAL after `m`'s replay point into `memtable`: the rows above its
     `last_l0_seq` written at or before `upto_ms`, stopping at the first one written after
@@ -201,15 +203,17 @@ def replay_until(
     MissingObjectError."""
     cut = m.last_l0_seq
     expected = m.replay_after_wal_id + 1
-    for wid, size in list_wal_objects(store, paths, after=m.replay_after_wal_id):
-        if last_wal is not None and wid > last_wal:
-            break
+    listed = list_wal_objects(store, paths, after=m.replay_after_wal_id)
+    listed = [(w, n) for w, n in listed if last_wal is None or w <= last_wal]
+    progress.total(len(listed), sum(n for _, n in listed))
+    for wid, size in listed:
         if wid != expected:
             raise MissingObjectError(
                 f"WAL {paths.wal(expected)!r} is gone: the history it held is not retained",
                 object=paths.wal(expected),
             )
         expected = wid + 1
+        progress.advance(1, size)
         if size <= FENCE_MAX_BYTES:
             continue
         key = paths.wal(wid)
@@ -254,6 +258,7 @@ def open_at(
     *,
     lifetime: timedelta | None,
     retention: timedelta | None = None,
+    progress: Progress = SILENT,
 ) -> tuple[Point, CheckpointEntry | None, int]:
     """The version to read at `when`, pinned by a checkpoint of `lifetime` (None: not
     pinned), checked to be whole (its SSTs, the WAL after it), with the WAL rows up to the
@@ -269,7 +274,7 @@ def open_at(
             key = paths.manifest(point.manifest_id)
             raise MissingObjectError(f"manifest {key!r} is gone", object=key)
         check_ssts(store, paths, point.manifest)
-        cut = replay_until(memtable, store, paths, point.manifest, when_ms(when))
+        cut = replay_until(memtable, store, paths, point.manifest, when_ms(when), None, progress)
     except MissingObjectError as err:
         if pin is not None:
             try:

@@ -11,6 +11,7 @@ from typing import Any
 from slatedb_py.errors import MissingObjectError
 from slatedb_py.manifest.fence import WriterFence
 from slatedb_py.paths import DbPaths
+from slatedb_py.progress import SILENT, Progress
 from slatedb_py.store import Store
 
 
@@ -56,12 +57,14 @@ def replay_into(
     after_seq: int,
     *,
     skip: frozenset[int] = frozenset(),
+    progress: Progress = SILENT,
 ) -> int:
     """Replays WAL ids first..last (inclusive) into `memtable`, skipping rows with
     seq <= after_seq (already in L0). Returns the highest seq seen (at least after_seq).
     A missing id inside the range means the WAL was truncated: an error, not a silent gap.
     Ids in `skip` are left out on purpose (`repair.skip_wal_objects`)."""
     max_seq = after_seq
+    progress.total(sum(1 for w in range(first, last + 1) if w not in skip), 0)
     for wid in range(first, last + 1):
         if wid in skip:
             continue
@@ -73,4 +76,5 @@ def replay_into(
             )
         _, seen, _ = memtable.replay_wal(data, after_seq, key)
         max_seq = max(max_seq, seen)
+        progress.advance(1, len(data))
     return max_seq

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from slatedb_py.clock import monotonic_s
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
+from slatedb_py.loop_guard import WouldBlock
 from slatedb_py.memtable import new_durable_watermark
 from slatedb_py.metrics import INDEX
 from slatedb_py.safety import CLIENT_WINDOW_S
@@ -53,6 +54,36 @@ class WalWriter:
                 self.flush(seq)
             finally:
                 self.durable.finish_upload()
+
+    def flush_without_waiting(self, seq: int) -> bool:
+        """`await_durable(seq)` for a caller that must not wait (the asyncio twin's event
+        loop, inside `loop_guard.inline`): True once `seq` is durable, uploading here if no
+        other upload runs; False where that would mean waiting (for another upload, a freeze,
+        a retry's back-off), and the caller waits in a thread instead. A chunk whose upload
+        stopped for a retry stays first in line, as in `send_unsent`."""
+        claim = self.durable.try_claim(seq)
+        if claim == 0:
+            return True
+        if claim < 0:
+            assert self.db._error is not None
+            raise self.db._error
+        if claim == 2:
+            return False
+        try:
+            if not self.lock.acquire(blocking=False):
+                return False
+            try:
+                self.check()
+                upto = self._take_chunk()
+                self.send_unsent()
+                self.durable.advance(upto)
+            except WouldBlock:
+                return False
+            finally:
+                self.lock.release()
+        finally:
+            self.durable.finish_upload()
+        return True
 
     def flush(self, target_seq: int | None = None) -> None:
         """Uploads everything queued as the next WAL object(s). Callers waiting for

@@ -14,8 +14,11 @@ import pytest
 from obstore.store import MemoryStore
 
 from slatedb_py import Db, WriteBatch, aio
+from slatedb_py.aio import _bridge
 from slatedb_py.config import DbOptions, IsolationLevel
 from slatedb_py.errors import FencedError, InvalidArgumentError, TransactionConflictError
+from slatedb_py.loop_guard import WouldBlock, inline
+from slatedb_py.store import Store
 from tests.support import FaultyStore, gate
 
 OPTS = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
@@ -288,3 +291,61 @@ def _ms(n: int) -> Any:
     from datetime import timedelta
 
     return timedelta(milliseconds=n)
+
+
+def test_a_near_store_uploads_on_the_loop_and_falls_back_to_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hops: list[object] = []
+    to_thread = asyncio.to_thread
+
+    async def counted(fn: Any, *args: Any, **kw: Any) -> Any:
+        hops.append(fn)
+        return await to_thread(fn, *args, **kw)
+
+    monkeypatch.setattr(_bridge.asyncio, "to_thread", counted)
+    store = MemoryStore()
+
+    async def main() -> None:
+        async with await aio.Db.open("db", store, OPTS) as db:
+            hops.clear()
+            for i in range(20):
+                await db.put(b"k%d" % i, b"v")
+            assert hops == []  # memory answers at once: no hop to a thread and back
+            # An upload that would have to wait (here: a retry's back-off) goes to a thread,
+            # and its chunk is the next one sent.
+            real = db.sync._store.put_if_absent
+            calls = []
+
+            def once_busy(key: str, data: Any) -> bool:
+                calls.append(key)
+                if len(calls) == 1:
+                    raise WouldBlock
+                return real(key, data)
+
+            monkeypatch.setattr(db.sync._store, "put_if_absent", once_busy)
+            await db.put(b"late", b"x")
+            assert len(hops) == 1 and calls[0] == calls[1]
+        async with await aio.Db.open("db", store, OPTS) as again:
+            assert await again.get_many([b"k19", b"late"]) == [b"v", b"x"]
+
+    run(main())
+
+
+def test_a_store_retry_on_the_loop_hands_over_instead_of_sleeping() -> None:
+    slept: list[float] = []
+    store = Store(MemoryStore(), sleep=slept.append)
+    tries = []
+
+    def flaky() -> int:
+        tries.append(1)
+        if len(tries) == 1:
+            raise ConnectionError("reset")
+        return 7
+
+    with inline, pytest.raises(WouldBlock):
+        store._call("put", "wal/1.sst", flaky)
+    assert slept == [] and len(tries) == 1
+    assert store._call("put", "wal/1.sst", flaky) == 7 and len(tries) == 2 and slept == []
+    tries.clear()
+    assert store._call("put", "wal/1.sst", flaky) == 7 and len(slept) == 1

@@ -9,7 +9,8 @@ import os
 import pty
 import subprocess
 import sys
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from obstore.store import LocalStore
@@ -117,3 +118,28 @@ def test_gc_and_compactor_report_progress(tmp_path: Path) -> None:
     url = f"file://{tmp_path}"
     out, screen = cli("gc", url, "db", "--min-age", "0", tty=True)
     assert out.startswith("collected") and "collecting" in screen
+
+
+def test_restore_and_clone_report_the_wal_they_replay(tmp_path: Path) -> None:
+    store = LocalStore(str(tmp_path))
+    opts = DbOptions(flush_interval=None, history_retention=timedelta(hours=1))
+    with Db.open("db", store, opts) as db:
+        for i in range(5):
+            db.put(b"k%d" % i, b"v" * 100)  # durable: one WAL object each
+        time.sleep(0.01)
+        when = datetime.now(UTC)
+        time.sleep(0.01)
+        db.put(b"late", b"x")
+    seen = Recorder()
+    admin.create_clone("clone", "db", store, as_of=when, progress=seen)
+    assert seen.objects >= 5 and seen.nbytes > 500
+    with Db.open("clone", store, opts) as clone:
+        assert clone.get(b"k4") == b"v" * 100 and clone.get(b"late") is None
+    back = Recorder()
+    admin.restore_to_time("db", store, when, progress=back)
+    assert back.objects >= 5 and back.nbytes > 500
+    url = f"file://{tmp_path}"
+    out, screen = cli("restore", url, "db", "--to-time", when.isoformat(), tty=True)
+    assert out.startswith("restored") and "replaying WAL" in screen
+    out, screen = cli("clone", url, "db", "clone2", "--json", tty=True)
+    assert json.loads(out)["clone"] == "clone2" and "objects" not in screen

@@ -54,6 +54,23 @@ impl PyDurableWatermark {
         .map_err(|_: &str| poisoned("durability watermark"))
     }
 
+    /// `wait_or_claim` without the wait, for a caller that must not block (the asyncio
+    /// twin's event loop): 0 durable, -1 failed, 1 elected to upload (call `finish_upload`
+    /// afterwards), 2 another upload is running.
+    fn try_claim(&self, seq: u64) -> PyResult<i8> {
+        let mut st = self.state.lock().map_err(|_| poisoned("durability watermark"))?;
+        Ok(if st.failed {
+            -1
+        } else if st.durable >= seq {
+            0
+        } else if st.uploading {
+            2
+        } else {
+            st.uploading = true;
+            1
+        })
+    }
+
     fn finish_upload(&self) -> PyResult<()> {
         let mut st = self.state.lock().map_err(|_| poisoned("durability watermark"))?;
         st.uploading = false;
