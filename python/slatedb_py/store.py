@@ -31,7 +31,7 @@ from slatedb_py.errors import (
     UnavailableError,
 )
 from slatedb_py.loop_guard import WouldBlock, inline
-from slatedb_py.metrics import INDEX, Metrics
+from slatedb_py.metrics import INDEX, STORE_FOLDERS, Metrics, folder_of
 
 if TYPE_CHECKING:  # the native zero-copy buffers' type
     from typing_extensions import Buffer
@@ -64,6 +64,11 @@ _PLAIN_KEY = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
 _KIND_COUNTER = {
     what: INDEX[f"store_{what.replace('-', '_')}_requests_total"]
     for what in ("get", "get_ranges", "put", "put-if-absent", "list", "delete")
+}
+_BY_FOLDER = {
+    (what, folder): INDEX[f"store_requests_{folder}_{what.replace('-', '_')}_total"]
+    for what in _KIND_COUNTER
+    for folder in STORE_FOLDERS
 }
 _RETRIES, _FAILURES = INDEX["store_retries_total"], INDEX["store_failures_total"]
 _READ, _WRITTEN = INDEX["store_read_bytes_total"], INDEX["store_written_bytes_total"]
@@ -98,6 +103,7 @@ class Store:
         # collector share this wrapper, so they count into one place.
         self.metrics = Metrics()
         self._add = self.metrics.add
+        self._add2 = self.metrics.add2
 
     @classmethod
     def resolve(cls, store: Any) -> Store:
@@ -143,9 +149,9 @@ class Store:
 
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
-        counter = _KIND_COUNTER[what]
+        counter, by_folder = _KIND_COUNTER[what], _BY_FOLDER[what, folder_of(path)]
         while True:
-            self._add(counter, 1)
+            self._add2(counter, 1, by_folder, 1)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s", what, path)
             try:
