@@ -11,7 +11,7 @@ from typing import Any
 
 from obstore.store import MemoryStore
 
-from slatedb_py import Db
+from slatedb_py import Db, admin
 from slatedb_py.clock import ManualClock
 from slatedb_py.config import DbOptions
 from slatedb_py.safety import CLIENT_WINDOW_S
@@ -61,4 +61,23 @@ def test_durable_puts_and_flushes_stay_within_budget() -> None:
     # After the window: its WAL object, one short LIST (the epoch confirmation, which the
     # manifest update then builds on), the L0 SST, the manifest.
     assert store.take() == {"put": 1, "put-if-absent": 2, "list": 1}
+    db.close()
+
+
+def test_an_update_on_a_held_version_that_another_process_moved_on_loses_nothing() -> None:
+    store = CountingStore(MemoryStore())
+    clock = ManualClock(time.time_ns() // 1_000_000)
+    db = Db.open("db", store, OPTS, clock=clock)
+    db.put(b"k", b"v", await_durable=False)
+    # Another process (its own handle) adds a checkpoint: the writer still holds the version
+    # before it, and its look is recent.
+    cp = admin.create_checkpoint("db", Store(store.inner))
+    store.take()
+    db.flush_memtable()
+    # The create on the held version finds its id taken, then looks, builds on the newer
+    # version, and creates the next one: the checkpoint stays.
+    assert store.take() == {"put-if-absent": 3, "put": 1, "list": 1, "get": 1}
+    assert [c.id for c in admin.list_checkpoints("db", store)] == [cp.id]
+    _, m = db.manifest()
+    assert m.checkpoint(cp.id) is not None and len(m.l0) == 1
     db.close()
