@@ -133,3 +133,35 @@ fn every_truncation_and_flip_is_an_error_or_exact() {
         }
     }
 }
+
+#[test]
+fn padded_blocks_fill_whole_units_and_read_back() {
+    let mut input = rows(400);
+    input[7].value = Bytes::from(vec![b'x'; 3000]); // a row larger than a block
+    let opts = SstOptions { block_size: 1024, block_alignment: true, ..SstOptions::compacted() };
+    let data = encode_sst(&input, opts).unwrap();
+    let file = SstFile::open(Bytes::from(data.clone())).unwrap();
+    let mut units = Vec::new();
+    for i in 0..file.num_blocks() {
+        let (start, end) = file.block_range(i);
+        let pad = file.block_padding(i);
+        assert_eq!((end - start + pad) % 1024, 0, "block {i}");
+        assert!(data[end as usize..(end + pad) as usize].iter().all(|&b| b == 0));
+        // A padded block records its length; one that fills its units exactly does not.
+        assert_eq!(file.index()[i].encoded_len == 0, pad == 0);
+        units.push((end - start + pad) / 1024);
+    }
+    assert!(units.contains(&3) && units.contains(&1), "{units:?}");
+    let mut it = file.iter();
+    let mut back = Vec::new();
+    while let Some(r) = it.next_row().unwrap() {
+        back.push(r);
+    }
+    assert_eq!(back, input);
+    assert!(encode_sst(&input, SstOptions { compression: Compression::Zstd, ..opts_aligned() }).is_err());
+    assert!(encode_sst(&input, SstOptions { sst_type: SstType::Wal, ..opts_aligned() }).is_err());
+}
+
+fn opts_aligned() -> SstOptions {
+    SstOptions { block_alignment: true, ..SstOptions::compacted() }
+}
