@@ -149,9 +149,9 @@ def resumable(state: CompactionsState) -> tuple[CompactionRecord, ...]:
 def clash(kept: CompactionRecord, ours: CompactionRecord) -> bool:
     """Whether starting `ours` makes `kept` (another compactor's unfinished compaction) wrong
     to resume: `ours` takes some of its inputs, or builds its destination run. It is dropped
-    before `ours` starts: a 0.18 compactor that later took a Running entry whose inputs were
-    gone would hand it from worker to worker without end (seen with 0.18.0), and this way no
-    crash between the commit and the state write can leave one behind."""
+    before `ours` starts: 0.18.0, given such an entry after its inputs were gone, kept it
+    Scheduled and rewrote its state ~20 times a second without end (docs/format.md); dropped
+    this early, no crash between our commit and our state write can leave one behind."""
     return (
         bool(set(kept.l0_view_ids) & set(ours.l0_view_ids))
         or bool(set(kept.sorted_runs) & {*ours.sorted_runs, ours.destination})

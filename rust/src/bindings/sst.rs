@@ -39,6 +39,7 @@ pub fn compacted_options(
 }
 
 #[pyfunction]
+#[allow(clippy::too_many_arguments, reason = "the Python keyword arguments of `format.encode_sst`")]
 #[pyo3(signature = (rows, kind = "compacted", block_size = None, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, block_alignment = false))]
 pub fn encode_sst<'py>(
     py: Python<'py>,
