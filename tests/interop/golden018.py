@@ -7,10 +7,7 @@ The store of every fixture is rooted at `golden018/` and each database sits at `
 
 from __future__ import annotations
 
-import json
 import shutil
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +15,15 @@ from obstore.store import LocalStore
 
 from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.merge import Concat
+from tests.interop.golden import Fixture
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 GOLDEN018 = DATA / "golden018"
 NAMES018 = sorted(p.name for p in GOLDEN018.iterdir() if (p / "expected.json").exists())
 
 
-@dataclass
-class Fixture018:
-    name: str
-
-    @property
-    def root(self) -> Path:
-        return GOLDEN018 / self.name / "db"
-
-    @cached_property
-    def expected(self) -> dict[str, Any]:
-        return json.loads((GOLDEN018 / self.name / "expected.json").read_text())
-
-    @property
-    def codec(self) -> str | None:
-        c = self.expected["codec"]
-        return None if c == "none" else c
+class Fixture018(Fixture):
+    base = GOLDEN018
 
     @property
     def block_size(self) -> int:
@@ -59,7 +43,7 @@ class Fixture018:
     def live(self) -> dict[bytes, bytes]:
         return {k: v for k, v in self.keys().items() if v is not None}
 
-    def files(self, folder: str, suffix: str = "sst") -> list[tuple[str, bytes]]:
+    def files(self, folder: str, suffix: str) -> list[tuple[str, bytes]]:
         return [
             (f"{folder}/{p.name}", p.read_bytes())
             for p in sorted((self.root / folder).glob(f"*.{suffix}"))

@@ -52,7 +52,7 @@ def test_fixtures_cover_every_codec_and_shape() -> None:
 def test_every_sst_decodes_answers_lookups_and_re_encodes_byte_for_byte(fx: Fixture018) -> None:
     padded = 0
     for folder in ("compacted", "wal"):
-        for name, data in fx.files(folder):
+        for name, data in fx.objects(folder):
             if not data:
                 continue  # a WAL fence
             sst = decode_sst(data, name=name)
@@ -90,7 +90,7 @@ def test_padded_blocks_include_oversized_rows_padded_past_one_unit() -> None:
     for name in ("padded_1k", "padded_4k"):
         fx = Fixture018(name)
         spans = []
-        for _, data in fx.files("compacted"):
+        for _, data in fx.objects("compacted"):
             sst = decode_sst(data)
             spans += [
                 end - start + pad

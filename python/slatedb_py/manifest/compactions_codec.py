@@ -94,6 +94,13 @@ def _u32s(w: FbWriter, values: tuple[int, ...]) -> int:
     return int(b.EndVector())
 
 
+def _refs(w: FbWriter, *slots: tuple[int, int | None]) -> None:
+    """Adds the references present, in the order given (flatc's: descending field id)."""
+    for slot, off in slots:
+        if off is not None:
+            w.b.PrependUOffsetTRelativeSlot(slot, off, 0)
+
+
 def _spec(w: FbWriter, c: CompactionRecord) -> int:
     b = w.b
     seg = b"" if c.segment is None and c.spec_type == DRAIN_SEGMENT else c.segment
@@ -102,19 +109,12 @@ def _spec(w: FbWriter, c: CompactionRecord) -> int:
     runs = _u32s(w, c.sorted_runs)
     if c.spec_type == DRAIN_SEGMENT:
         b.StartObject(3)
-        b.PrependUOffsetTRelativeSlot(2, runs, 0)
-        b.PrependUOffsetTRelativeSlot(1, l0, 0)
-        b.PrependUOffsetTRelativeSlot(0, segment, 0)
+        _refs(w, (2, runs), (1, l0), (0, segment))
         return int(b.EndObject())
     legacy = w.vector([w.ulid(v) for v in c.legacy_ssts]) if c.legacy_ssts else None
     b.StartObject(5)
     b.PrependUint32Slot(4, c.destination, 0)
-    if segment is not None:
-        b.PrependUOffsetTRelativeSlot(3, segment, 0)
-    b.PrependUOffsetTRelativeSlot(2, l0, 0)
-    b.PrependUOffsetTRelativeSlot(1, runs, 0)
-    if legacy is not None:
-        b.PrependUOffsetTRelativeSlot(0, legacy, 0)
+    _refs(w, (3, segment), (2, l0), (1, runs), (0, legacy))
     return int(b.EndObject())
 
 
@@ -125,17 +125,14 @@ def _context(w: FbWriter, ctx: CompactionContext) -> int:
         outs = w.vector([w.sst(h, v1=True) for h in s.outputs]) if s.outputs else None
         b = w.b
         b.StartObject(3)
-        if outs is not None:
-            b.PrependUOffsetTRelativeSlot(1, outs, 0)
-        b.PrependUOffsetTRelativeSlot(0, rng, 0)
+        _refs(w, (1, outs), (0, rng))
         b.PrependInt8Slot(2, s.status, 0)
         subs.append(b.EndObject())
     vec = w.vector(subs) if subs else None
     b = w.b
     b.StartObject(2)
     b.PrependUint64Slot(1, ctx.retention_min_seq, 0)
-    if vec is not None:
-        b.PrependUOffsetTRelativeSlot(0, vec, 0)
+    _refs(w, (0, vec))
     return int(b.EndObject())
 
 
@@ -144,8 +141,7 @@ def _worker(w: FbWriter, spec: WorkerSpec) -> int:
     wid = b.CreateString(spec.worker_id) if spec.worker_id is not None else None
     b.StartObject(2)
     b.PrependUint64Slot(1, spec.last_heartbeat_ms, 0)
-    if wid is not None:
-        b.PrependUOffsetTRelativeSlot(0, wid, 0)
+    _refs(w, (0, wid))
     return int(b.EndObject())
 
 
@@ -160,14 +156,7 @@ def encode_state(state: CompactionsState) -> bytes:
         outs = w.vector([w.sst(h, v1=True) for h in c.outputs]) if c.outputs else None
         cid = w.ulid(c.id)
         b.StartObject(8)
-        if ctx is not None:
-            b.PrependUOffsetTRelativeSlot(7, ctx, 0)
-        if worker is not None:
-            b.PrependUOffsetTRelativeSlot(5, worker, 0)
-        if outs is not None:
-            b.PrependUOffsetTRelativeSlot(4, outs, 0)
-        b.PrependUOffsetTRelativeSlot(2, spec, 0)
-        b.PrependUOffsetTRelativeSlot(0, cid, 0)
+        _refs(w, (7, ctx), (5, worker), (4, outs), (2, spec), (0, cid))
         if ctx is not None:
             b.PrependUint8Slot(6, TIERED_CONTEXT, 0)
         b.PrependInt8Slot(3, c.status, 0)

@@ -5,10 +5,12 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use object_store::ObjectStore;
 use serde_json::{json, Value};
 use slatedb::admin::Admin;
+use slatedb::config::Settings;
 use slatedb::config::{CheckpointOptions, CheckpointScope};
-use slatedb::{CloneSourceSpec, Db, SstBlockSize};
+use slatedb::{CloneSourceSpec, Db, DbBuilder, SstBlockSize};
 
 use crate::expect::close_wal;
 use crate::fault_store::FaultStore;
@@ -25,6 +27,15 @@ pub struct Made {
 
 fn snapshot(m: &Model) -> Model {
     Model { keys: m.keys.clone(), ttl_keys: m.ttl_keys.clone(), ops: m.ops.clone() }
+}
+
+/// A 0.18 builder for fixture `name`, its ids drawn from `seed`.
+fn builder(store: &Arc<dyn ObjectStore>, name: &str, settings: Settings, seed: u64) -> DbBuilder<String> {
+    Db::builder(format!("{name}/db"), store.clone()).with_settings(settings).with_seed(seed)
+}
+
+async fn open(b: DbBuilder<String>) -> Db {
+    b.build().await.expect("open")
 }
 
 /// Three phases: L0 #1 (a WAL flush in the middle), L0 #2, then a WAL tail left unflushed.
@@ -44,12 +55,7 @@ async fn three_phases(w: &mut Writer<'_>, scale: usize, max_value: usize) {
 
 pub async fn codec_db(root: &FsPath, name: &str, codec_name: &str) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store)
-        .with_settings(settings(codec(codec_name), None))
-        .with_seed(18)
-        .build()
-        .await
-        .expect("open");
+    let db = open(builder(&store, name, settings(codec(codec_name), None), 18)).await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(18) };
     three_phases(&mut w, 360, 160).await;
@@ -62,14 +68,12 @@ pub async fn codec_db(root: &FsPath, name: &str, codec_name: &str) -> Made {
 /// so the sorted run's SSTs are padded too.
 pub async fn padded_db(root: &FsPath, name: &str, block: SstBlockSize, block_bytes: usize) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store.clone())
-        .with_settings(settings(None, Some(compactor())))
-        .with_sst_block_size(block)
-        .with_sst_block_alignment(true)
-        .with_seed(19)
-        .build()
-        .await
-        .expect("open");
+    let db = open(
+        builder(&store, name, settings(None, Some(compactor())), 19)
+            .with_sst_block_size(block)
+            .with_sst_block_alignment(true),
+    )
+    .await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(19) };
     let rows = 6 * 1024 / (block_bytes / 16).max(16) + 40;
@@ -86,10 +90,7 @@ pub async fn padded_db(root: &FsPath, name: &str, block: SstBlockSize, block_byt
         w.flush_memtable().await;
     }
     wait_compacted(&store, name).await;
-    w.fresh(40, 200).await;
-    w.flush_memtable().await;
-    w.fresh(20, 200).await;
-    w.flush_wal().await;
+    w.l0_then_tail(40, 20, 200).await;
     db.close_with_options(close_wal()).await.expect("close");
     Made {
         model,
@@ -117,12 +118,9 @@ async fn wait_compacted(store: &Arc<dyn object_store::ObjectStore>, name: &str) 
 /// Four L0 SSTs compacted into a sorted run (split into subcompactions), then L0 and a tail.
 pub async fn compacted_db(root: &FsPath, name: &str) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store.clone())
-        .with_settings(settings(Some(slatedb::config::CompressionCodec::Zstd), Some(compactor())))
-        .with_seed(20)
-        .build()
-        .await
-        .expect("open");
+    let db =
+        open(builder(&store, name, settings(Some(slatedb::config::CompressionCodec::Zstd), Some(compactor())), 20))
+            .await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(20) };
     for _ in 0..4 {
@@ -133,9 +131,7 @@ pub async fn compacted_db(root: &FsPath, name: &str) -> Made {
     wait_compacted(&store, name).await;
     w.fresh(60, 120).await;
     w.churn(20, 10, 120).await;
-    w.flush_memtable().await;
-    w.fresh(30, 120).await;
-    w.flush_wal().await;
+    w.l0_then_tail(0, 30, 120).await;
     db.close_with_options(close_wal()).await.expect("close");
     Made { model, meta: json!({"codec": "zstd", "sst_block_size": 4096}), checkpoints: vec![] }
 }
@@ -144,13 +140,8 @@ pub async fn compacted_db(root: &FsPath, name: &str) -> Made {
 /// a sorted run, and in the WAL tail.
 pub async fn merge_db(root: &FsPath, name: &str) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store.clone())
-        .with_settings(settings(None, Some(compactor())))
-        .with_merge_operator(Arc::new(Concat))
-        .with_seed(21)
-        .build()
-        .await
-        .expect("open");
+    let db =
+        open(builder(&store, name, settings(None, Some(compactor())), 21).with_merge_operator(Arc::new(Concat))).await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(21) };
     for round in 0..4u8 {
@@ -186,12 +177,7 @@ pub async fn merge_db(root: &FsPath, name: &str) -> Made {
 /// after them.
 pub async fn checkpoint_db(root: &FsPath, name: &str) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store)
-        .with_settings(settings(Some(slatedb::config::CompressionCodec::Lz4), None))
-        .with_seed(22)
-        .build()
-        .await
-        .expect("open");
+    let db = open(builder(&store, name, settings(Some(slatedb::config::CompressionCodec::Lz4), None), 22)).await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(22) };
     let mut checkpoints = Vec::new();
@@ -225,19 +211,11 @@ pub async fn clone_db(root: &FsPath, name: &str, parent: &str, at: uuid::Uuid, p
         .build()
         .await
         .expect("clone");
-    let db = Db::builder(format!("{name}/db"), store)
-        .with_settings(settings(Some(slatedb::config::CompressionCodec::Lz4), None))
-        .with_seed(23)
-        .build()
-        .await
-        .expect("open clone");
+    let db = open(builder(&store, name, settings(Some(slatedb::config::CompressionCodec::Lz4), None), 23)).await;
     let mut model = snapshot(parent_model);
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(23) };
     w.churn(40, 20, 100).await;
-    w.fresh(40, 100).await;
-    w.flush_memtable().await;
-    w.fresh(20, 100).await;
-    w.flush_wal().await;
+    w.l0_then_tail(40, 20, 100).await;
     db.close_with_options(close_wal()).await.expect("close");
     Made {
         model,
@@ -250,18 +228,10 @@ pub async fn clone_db(root: &FsPath, name: &str, parent: &str, at: uuid::Uuid, p
 /// store refuses the deletes that come next, as if the process died there.
 pub async fn deleting_db(root: &FsPath, name: &str) -> Made {
     let store = local(root);
-    let db = Db::builder(format!("{name}/db"), store.clone())
-        .with_settings(settings(None, None))
-        .with_seed(24)
-        .build()
-        .await
-        .expect("open");
+    let db = open(builder(&store, name, settings(None, None), 24)).await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(24) };
-    w.fresh(60, 60).await;
-    w.flush_memtable().await;
-    w.fresh(10, 60).await;
-    w.flush_wal().await;
+    w.l0_then_tail(60, 10, 60).await;
     db.close_with_options(close_wal()).await.expect("close");
     let faulty = Arc::new(FaultStore::new(store));
     faulty.refuse_deletes();
@@ -282,12 +252,7 @@ pub async fn deleting_db(root: &FsPath, name: &str) -> Made {
 pub async fn compacting_db(root: &FsPath, out: &FsPath, name: &str) -> Made {
     let faulty = Arc::new(FaultStore::new(local(root)));
     let store = faulty.clone() as Arc<dyn object_store::ObjectStore>;
-    let db = Db::builder(format!("{name}/db"), store.clone())
-        .with_settings(settings(None, Some(compactor())))
-        .with_seed(25)
-        .build()
-        .await
-        .expect("open");
+    let db = open(builder(&store, name, settings(None, Some(compactor())), 25)).await;
     let mut model = Model::default();
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(25) };
     for round in 0..4 {

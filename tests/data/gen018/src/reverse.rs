@@ -96,9 +96,7 @@ async fn check(group: &str, name: &str, dir: &Path) -> Value {
     let mut w = Writer { db: &db, model: &mut model, rng: Rng::new(180) };
     w.fresh(40, 80).await;
     w.churn(30, 20, 80).await;
-    w.flush_memtable().await;
-    w.fresh(10, 80).await;
-    w.flush_wal().await;
+    w.l0_then_tail(0, 10, 80).await;
     db.close_with_options(close_wal()).await.expect("close");
     let keys: Vec<Vec<u8>> = model.keys.keys().cloned().collect();
     let after = read_reader(store.clone(), "db", merge, None, &keys).await;

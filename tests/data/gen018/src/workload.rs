@@ -161,6 +161,14 @@ impl Writer<'_> {
         self.db.flush_with_options(FlushOptions { flush_type: FlushType::MemTable }).await.expect("flush memtable");
     }
 
+    /// The usual ending: `l0` fresh keys flushed to an L0 SST, then `tail` more left in the WAL.
+    pub async fn l0_then_tail(&mut self, l0: usize, tail: usize, max: usize) {
+        self.fresh(l0, max).await;
+        self.flush_memtable().await;
+        self.fresh(tail, max).await;
+        self.flush_wal().await;
+    }
+
     /// `n` fresh keys with values up to `max` bytes; returns them.
     pub async fn fresh(&mut self, n: usize, max: usize) -> Vec<Vec<u8>> {
         let mut out = Vec::with_capacity(n);
