@@ -4,10 +4,11 @@
 
 Each `OUT/<name>/db` is a database as slatedb_py left it, with `OUT/<name>/expected.json`:
 `keys` ({hex key: hex value or null} for every key written), `merge_operator` (null or
-"concat"), `resume_compaction` (the database holds an unfinished 0.18 compaction that 0.18's
-compactor must finish). `make golden-018` runs this after writing `golden018/` (two of these
-start from its `compacting` fixture) and before `gen018 reverse`, which opens every one with
-0.18. Keys and values come from fixed seeds; ids and timestamps differ from run to run.
+"concat"), `run_0_18_compactor` (0.18's compactor is to run on it last, until no compaction
+is unfinished: one it must resume, or one the tree calls for). `make golden-018` runs this
+after writing `golden018/` (three of these start from a copy of one of its databases) and
+before `gen018 reverse`, which opens every one with 0.18. Keys and values come from fixed
+seeds; ids and timestamps differ from run to run.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class Model:
 def _expected(model: Model, **extra: Any) -> dict[str, Any]:
     keys = {k.hex(): (None if v is None else v.hex()) for k, v in sorted(model.keys.items())}
     doc: dict[str, Any] = {"writer": "slatedb_py", "keys": keys, "expired_keys": []}
-    doc.update({"merge_operator": None, "resume_compaction": False})
+    doc.update({"merge_operator": None, "run_0_18_compactor": False})
     doc.update(extra)
     return doc
 
@@ -141,7 +142,24 @@ def on_compacting(store: LocalStore, path: str, *, compact: bool) -> dict[str, A
             db.compact()
         m.fresh(10)
         db.flush()
-    return _expected(m, resume_compaction=True)
+    return _expected(m, run_0_18_compactor=True)
+
+
+def on_padded(store: LocalStore, path: str) -> dict[str, Any]:
+    """0.18's padded SSTs (golden018/padded_1k: a sorted run and an L0) with slatedb_py's
+    unpadded L0 SSTs on top: 0.18 then reads, and compacts, a tree of both kinds."""
+    base = json.loads((HERE / "golden018" / "padded_1k" / "expected.json").read_text())["keys"]
+    keys = {bytes.fromhex(k): (None if v is None else bytes.fromhex(v)) for k, v in base.items()}
+    with Db.open(path, store, DbOptions(block_size=1024, **QUIET)) as db:
+        m = Model(db, 35, keys)
+        m.fresh(60)
+        m.churn(40, 20)
+        db.flush_memtable()
+        m.fresh(40)
+        db.flush_memtable()
+        m.fresh(10)
+        db.flush()
+    return _expected(m, run_0_18_compactor=True)
 
 
 def write_all(out: Path) -> None:
@@ -154,10 +172,13 @@ def write_all(out: Path) -> None:
         "merge": merged,
         "on_compacting018_writer": lambda s, p: on_compacting(s, p, compact=False),
         "on_compacting018_compacted": lambda s, p: on_compacting(s, p, compact=True),
+        "on_padded018": on_padded,
     }
+    sources = {"on_compacting018": "compacting", "on_padded018": "padded_1k"}
     for name, make in makers.items():
-        if name.startswith("on_compacting"):
-            shutil.copytree(HERE / "golden018" / "compacting" / "db", out / name / "db")
+        for prefix, fixture in sources.items():
+            if name.startswith(prefix):
+                shutil.copytree(HERE / "golden018" / fixture / "db", out / name / "db")
         doc = make(store, f"{name}/db")
         (out / name / "expected.json").write_text(json.dumps(doc, indent=1) + "\n")
         print(f"{name}: {len(doc['keys'])} keys")

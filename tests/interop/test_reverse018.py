@@ -67,8 +67,8 @@ def test_0_18_read_and_wrote_it_and_the_files_are_the_ones_it_saw(
     assert r["scan_matches_live_keys"] and r["keys_checked"] > 50
     expected = json.loads((DATA / name / "expected.json").read_text())
     assert r["keys_checked"] == len(set(expected["keys"]) - set(expected["expired_keys"]))
-    if expected.get("resume_compaction"):
-        assert r["resume_compaction"]["finished"] and r["resume_compaction"]["mismatch"] == []
+    if expected.get("run_0_18_compactor"):
+        assert r["run_0_18_compactor"]["finished"] and r["run_0_18_compactor"]["mismatch"] == []
     assert r["ok"] is True
 
 
@@ -76,7 +76,7 @@ def test_0_18_resumed_the_compaction_slatedb_py_left_alone(results: dict[str, An
     """slatedb_py wrote on top of 0.18's half-done compaction with its own compactor off: the
     compactor state it left still had 0.18's subcompaction progress, and 0.18 finished the
     compaction from there (the output of the range done before is in the sorted run)."""
-    r = results["pywritten/on_compacting018_writer"]["resume_compaction"]
+    r = results["pywritten/on_compacting018_writer"]["run_0_18_compactor"]
     before = json.dumps(r["compactions_before"])
     assert '"Completed"' in before and '"InProgress"' in before
     assert r["finished"] and r["statuses_after"] == ["Completed"]
@@ -88,9 +88,16 @@ def test_0_18_settled_what_slatedb_py_compacted_over() -> None:
     """slatedb_py compacted the inputs of 0.18's half-done compaction itself, dropping that
     entry when it started (`compaction_state.clash`): 0.18 found nothing left to resume."""
     r = json.loads(RESULTS.read_text())["results"]["pywritten/on_compacting018_compacted"]
-    before = r["resume_compaction"]["compactions_before"]["recent_compactions"]
+    before = r["run_0_18_compactor"]["compactions_before"]["recent_compactions"]
     assert all("ctx" not in c or c["ctx"] is None for c in before.values())
-    assert r["resume_compaction"]["finished"]
+    assert r["run_0_18_compactor"]["finished"]
+
+
+def test_0_18_compacted_a_tree_of_its_padded_and_our_unpadded_tables(
+    results: dict[str, Any],
+) -> None:
+    r = results["pywritten/on_padded018"]["run_0_18_compactor"]
+    assert r["finished"] and r["statuses_after"] == ["Completed"] and r["mismatch"] == []
 
 
 def test_the_slatedb_py_databases_are_what_slatedb_py_writes_now(tmp_path: Path) -> None:
