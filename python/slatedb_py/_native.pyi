@@ -282,6 +282,7 @@ class CompactionJob:
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> Self: ...
     def step(self) -> Buffer | Fetch | None:
         """The next output SST, a Fetch whose resumption continues the job, or None when done."""
@@ -372,6 +373,7 @@ class Memtable:
         now: int | None = None,
         retain_seq: int | None = None,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> Buffer | None: ...
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     @property

@@ -14,9 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
+from obstore.store import LocalStore
 
 from slatedb_py import Db, DbReader
-from slatedb_py.errors import DatabaseDeletingError
+from slatedb_py.config import DbOptions
+from slatedb_py.errors import DatabaseDeletingError, InvalidArgumentError
 from slatedb_py.format import decode_sst, encode_sst
 from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.compactions_codec import (
@@ -204,3 +206,35 @@ def test_slatedb_py_writes_on_top_and_compacts_0_18_tables(name: str, tmp_path: 
         # Our compaction took the inputs of 0.18's half-done one, which was dropped first.
         states = sorted((root / name / "db" / "compactions").glob("*.compactions"))
         assert all(c.context is None for c in decode_state(states[-1].read_bytes()).compactions)
+
+
+def test_a_writer_asked_to_pads_its_l0_and_compacted_tables_as_0_18_does(tmp_path: Path) -> None:
+    """`DbOptions(sst_block_alignment=True)`: every L0 and compacted SST this writer makes has
+    0.18's layout (each re-encodes byte for byte with 0.18's rule, as the padded fixtures do);
+    WAL objects stay unpadded; with a codec the options are refused."""
+    with pytest.raises(InvalidArgumentError, match="sst_block_alignment"):
+        DbOptions(sst_block_alignment=True, compression="lz4")
+    opts = DbOptions(block_size=1024, sst_block_alignment=True, compactor_enabled=False)
+    model = {b"k%05d" % i: b"v" * (i % 50) for i in range(3000)}
+    model[b"big"] = b"B" * 2600
+    with Db.open("db", LocalStore(str(tmp_path)), opts) as db:
+        for k, v in model.items():
+            db.put(k, v, await_durable=False)
+        db.flush_memtable()
+        db.put(b"k00001", b"new")
+        model[b"k00001"] = b"new"
+        db.flush_memtable()
+        db.compact()
+        assert dict(db.scan()) == model
+    ssts = sorted((tmp_path / "db" / "compacted").glob("*.sst"))
+    assert len(ssts) >= 3
+    for path in ssts:
+        data = path.read_bytes()
+        sst = decode_sst(data, name=path.name)
+        assert any(sst.block_paddings()), path.name
+        rows = list(sst.rows())
+        again = encode_sst(rows, block_size=1024, block_alignment=True)
+        assert again == data, path.name
+    for path in (tmp_path / "db" / "wal").glob("*.sst"):
+        if data := path.read_bytes():
+            assert not any(decode_sst(data).block_paddings())

@@ -27,6 +27,7 @@ pub fn compacted_options(
     compression: Option<&str>,
     bloom_bits_per_key: u32,
     min_filter_keys: u64,
+    block_alignment: bool,
 ) -> PyResult<SstOptions> {
     Ok(SstOptions {
         sst_type: SstType::Compacted,
@@ -34,7 +35,7 @@ pub fn compacted_options(
         compression: Compression::from_name(compression).py_err(None)?,
         bloom_bits_per_key,
         min_filter_keys,
-        block_alignment: false,
+        block_alignment,
     })
 }
 
