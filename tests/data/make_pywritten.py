@@ -103,6 +103,25 @@ def plain(store: LocalStore, path: str) -> dict[str, Any]:
     return _expected(m)
 
 
+def padded(store: LocalStore, path: str) -> dict[str, Any]:
+    """`sst_block_alignment`: L0 and compacted SSTs padded to 1 KiB units, as 0.18 pads."""
+    opts = DbOptions(block_size=1024, sst_block_alignment=True, min_filter_keys=100, **QUIET)
+    with Db.open(path, store, opts) as db:
+        m = Model(db, 36)
+        m.fresh(200)
+        db.put(b"py-big", b"B" * 2500, await_durable=False)
+        m.keys[b"py-big"] = b"B" * 2500
+        db.flush_memtable()
+        m.churn(40, 20)
+        db.flush_memtable()
+        db.compact()
+        m.fresh(40)
+        db.flush_memtable()
+        m.fresh(10)
+        db.flush()
+    return _expected(m)
+
+
 def merged(store: LocalStore, path: str) -> dict[str, Any]:
     """Merge operands (concatenation) over bases, alone and after deletes; compacted."""
     opts = DbOptions(merge_operator=Concat(), **QUIET)
@@ -169,6 +188,7 @@ def write_all(out: Path) -> None:
     store = LocalStore(str(out))
     makers = {
         "plain": plain,
+        "padded": padded,
         "merge": merged,
         "on_compacting018_writer": lambda s, p: on_compacting(s, p, compact=False),
         "on_compacting018_compacted": lambda s, p: on_compacting(s, p, compact=True),
