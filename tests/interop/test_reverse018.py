@@ -20,7 +20,6 @@ from slatedb_py import DbReader
 from slatedb_py.config import ReaderOptions
 from tests.interop.golden018 import DATA, GOLDEN018, unhex_keys
 
-pytestmark = pytest.mark.interop
 RESULTS = GOLDEN018 / "reverse.json"
 GROUPS = ("golden", "pywritten")
 
