@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -175,6 +175,15 @@ def test_a_database_left_half_deleted_is_refused_naming_its_marker(tmp_path: Pat
         with pytest.raises(DatabaseDeletingError, match=r"deleting/db/\.deleting") as e:
             open_it()
         assert (e.value.path, e.value.marker) == ("deleting/db", "deleting/db/.deleting")
+    # Nor is it cloned or rolled back, nor a clone made over it.
+    for refused in (
+        lambda: admin.create_clone("elsewhere/db", "deleting/db", store),
+        lambda: admin.create_clone("deleting/db", "checkpoint/db", store),
+        lambda: admin.restore_to_time("deleting/db", store, datetime.now(UTC)),
+    ):
+        with pytest.raises(DatabaseDeletingError, match=r"deleting/db/\.deleting"):
+            refused()
+    assert not (root / "elsewhere").exists()
     # Nothing was written: no manifest, no fence.
     assert sorted(p.relative_to(root) for p in (root / "deleting").rglob("*")) == before
 
