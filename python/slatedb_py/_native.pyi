@@ -177,6 +177,7 @@ class SstFile:
         """num_puts, num_deletes, num_merges, raw_key_size, raw_val_size (ints) and
         block_stats ([(puts, deletes, merges)] per block)."""
     def blocks(self) -> list[tuple[int, int, bytes]]: ...
+    def block_paddings(self) -> list[int]: ...
     @property
     def num_blocks(self) -> int: ...
     @property
@@ -281,6 +282,7 @@ class CompactionJob:
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> Self: ...
     def step(self) -> Buffer | Fetch | None:
         """The next output SST, a Fetch whose resumption continues the job, or None when done."""
@@ -371,6 +373,7 @@ class Memtable:
         now: int | None = None,
         retain_seq: int | None = None,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> Buffer | None: ...
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     @property
@@ -402,6 +405,7 @@ def encode_sst(
     compression: str | None = None,
     bloom_bits_per_key: int = 10,
     min_filter_keys: int = 1000,
+    block_alignment: bool = False,
 ) -> bytes: ...
 def decode_sst(data: Buffer, name: str | None = None) -> SstFile: ...
 def merge_rows(

@@ -174,6 +174,7 @@ class Compactor:
             o.min_filter_keys,
             # Folds operands below the retained seq (as 0.17.0); without one they all stay.
             self.operator,
+            o.sst_block_alignment,
         )
         outputs: list[SstView] = []
         while (data := self.tables.drive(job.step())) is not None:

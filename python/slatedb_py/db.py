@@ -98,6 +98,7 @@ class Db(Reads, Writes):
         self._snapshots = SnapshotRegistry()  # what flushes keep versions for
         self._txns = ConflictTracker()  # open transactions and the writes they may conflict with
 
+        self._manifests.refuse_if_deleting()  # before anything is created there
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
             raise InvalidArgumentError(

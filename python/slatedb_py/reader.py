@@ -134,6 +134,7 @@ class DbReader(Reads):
         self._rebase_s = min(REBASE_S, self.options.checkpoint_lifetime.total_seconds() / 4)
         self._view: ReadView | None = None
         self._pin: CheckpointEntry | None = None  # a reader at a time: its checkpoint
+        self._manifests.refuse_if_deleting()
         if as_of is None:
             self._load()
         else:

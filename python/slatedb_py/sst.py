@@ -127,5 +127,6 @@ def write_l0_sst(
         now,
         retain_seq,
         operator,
+        o.sst_block_alignment,
     )
     return None if data is None else store_sst(store, paths, data, clock, tables)

@@ -134,7 +134,7 @@ impl PyMemtable {
     /// the memtable into the builder; None when empty. With `merge_operator`, operands fold
     /// as a compaction folds them. The bytes are handed over without a copy (a
     /// buffer-protocol object).
-    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None, merge_operator = None))]
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None, merge_operator = None, block_alignment = false))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python method's keyword arguments")]
     fn encode_l0(
         &self,
@@ -146,8 +146,15 @@ impl PyMemtable {
         now: Option<i64>,
         retain_seq: Option<u64>,
         merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
+        block_alignment: bool,
     ) -> PyResult<Option<pyo3_bytes::PyBytes>> {
-        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
+        let opts = super::sst::compacted_options(
+            block_size,
+            compression,
+            bloom_bits_per_key,
+            min_filter_keys,
+            block_alignment,
+        )?;
         let inner = self.inner.clone();
         let op = super::operator::engine_op(merge_operator);
         let data = py
