@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -24,8 +25,13 @@ class SystemClock:
 def monotonic_s(clock: Clock) -> float:
     """`clock`'s monotonic time; a clock that has none (a user's own) falls back to the
     system's, so durations the safety rules measure are never shortened by a wall-clock step."""
-    own = getattr(clock, "monotonic_s", None)
-    return own() if own is not None else time.monotonic()
+    return monotonic_of(clock)()
+
+
+def monotonic_of(clock: Clock) -> Callable[[], float]:
+    """The function `monotonic_s(clock)` calls, for a hot path that reads it per operation."""
+    own: Callable[[], float] | None = getattr(clock, "monotonic_s", None)
+    return own if own is not None else time.monotonic
 
 
 def sleep_s(seconds: float) -> None:

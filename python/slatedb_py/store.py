@@ -163,7 +163,7 @@ class Store:
                     raise UnavailableError(
                         f"{what} {path!r} failed after {attempt} attempts: {e}"
                     ) from e
-                if inline.on:  # an event loop must not sleep: the caller retries in a thread
+                if inline.here():  # an event loop must not sleep: the caller retries in a thread
                     raise WouldBlock from e
                 self._add(_RETRIES, 1)
                 delay = min(1.0, self.base_delay_s * 2 ** (attempt - 1))

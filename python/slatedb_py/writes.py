@@ -111,6 +111,13 @@ class Writes:
         v = value if type(value) is bytes else check_value(k, value)
         self._write(_PUT, k, v, None if ttl is None else ttl_ms(ttl), await_durable)
 
+    def _apply_put(self, key: bytes, value: bytes, ttl: timedelta | None) -> tuple[int, bool]:
+        """The asyncio twin's put (`aio.Db.put`): applied as `put` applies it, and what may
+        block left to the caller, as under `deferred`: returns `(seq, full)`."""
+        k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
+        v = value if type(value) is bytes else check_value(k, value)
+        return self._write(_PUT, k, v, None if ttl is None else ttl_ms(ttl), None)  # type: ignore[return-value]
+
     def delete(self, key: bytes, *, await_durable: bool = True) -> None:
         k = key if type(key) is bytes and 0 < len(key) <= MAX_KEY else check_key(key)
         self._write(_PUT, k, None, None, await_durable)
@@ -154,13 +161,15 @@ class Writes:
         target: Any,
         value: bytes | None,
         ttl: int | None,
-        await_durable: bool,
+        await_durable: bool | None,
         check: Callable[[], Iterable[bytes]] | None = None,
-    ) -> None:
+    ) -> tuple[int, bool] | None:
         """The one write path, as in SlateDB where a put is a batch of one: a put or delete
         (`_PUT`: key `target`, value None for a delete) or a batch (`_BATCH`) gets the next
         sequence number and the write time and goes into the active memtable, which queues it
-        for the WAL; then a full memtable is frozen, and the caller waits for durability."""
+        for the WAL; then a full memtable is frozen, and the caller waits for durability.
+        With `await_durable=None` (`_apply_put`), or under `deferred`, it stops after the
+        memtable and returns `(seq, full)`."""
         with self._lock:
             if self._error is not None or self._closed:
                 self._check_open()
@@ -190,13 +199,16 @@ class Writes:
                 if keys is None:
                     keys = (target,) if type(target) is bytes else batch_keys(target)
                 self._txns.record(seq, keys)
+        if await_durable is None:
+            return seq, size >= self._l0_size
         if deferred.on:
             deferred.result = (seq, size >= self._l0_size)
-            return
+            return None
         if size >= self._l0_size:
             self._flusher.after_fill()
         if await_durable:
             self._wal.await_durable(seq)
+        return None
 
     def _commit(
         self, batch: WriteBatch, check: Callable[[], Iterable[bytes]], await_durable: bool

@@ -134,6 +134,48 @@ def test_a_cancelled_durable_write_is_applied_whole_or_not_at_all() -> None:
     run(main())
 
 
+@pytest.mark.parametrize("when", ["before the upload", "during the upload"])
+def test_cancelling_one_durable_waiter_leaves_the_others_waiting(when: str) -> None:
+    # Waiters of one upload share one future; cancelling one cancels that future under the
+    # others, who must tell it from their own cancellation and wait on.
+    slow = FaultyStore(MemoryStore())
+
+    async def main() -> None:
+        db = await aio.Db.open("db", slow, OPTS)
+        reached = gate(slow, None, "put-if-absent", "wal")
+        puts = [asyncio.ensure_future(db.put(b"k%d" % i, b"v%d" % i)) for i in range(5)]
+        await asyncio.sleep(0)  # every put applied and waiting; the driver not yet run
+        if when == "during the upload":
+            while not reached.is_set():
+                await asyncio.sleep(0)
+        puts[2].cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        late = asyncio.ensure_future(db.put(b"late", b"v"))
+        slow.gate.set()
+        results = await asyncio.gather(*puts, late, return_exceptions=True)
+        assert isinstance(results[2], asyncio.CancelledError)
+        assert [r for i, r in enumerate(results) if i != 2] == [None] * 5
+        durable = db.sync._wal.durable.durable
+        assert durable >= db.sync._last_seq  # the others returned durable
+        await db.close()
+        async with await aio.Db.open("db", slow, OPTS) as again:
+            keys = [b"k%d" % i for i in range(5)] + [b"late"]
+            assert await again.get_many(keys) == [b"v0", b"v1", b"v2", b"v3", b"v4", b"v"]
+
+    run(main())
+
+
+def test_the_inline_mark_is_seen_by_the_thread_that_set_it_only() -> None:
+    seen: list[bool] = []
+    with inline:
+        worker = threading.Thread(target=lambda: seen.append(inline.here()))
+        worker.start()
+        worker.join()
+        assert inline.here()
+    assert seen == [False] and not inline.here()
+
+
 def test_aio_and_sync_write_one_database_side_by_side(store: Any) -> None:
     model: dict[bytes, bytes] = {}
     lock = threading.Lock()

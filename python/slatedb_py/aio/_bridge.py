@@ -6,9 +6,9 @@
 - Writes are applied on the loop inside `writes.deferred` (the writer lock and a memtable
   insert: a short native call); freezing a full memtable, which may wait for an upload, goes
   to a worker thread.
-- Durable waits share uploads without a thread per waiter (`Durability`): waiters are
-  futures ordered by seq, and one driver task per database uploads for the highest seq
-  waited for, then resolves every future the upload covered. A thousand concurrent durable
+- Durable waits share uploads without a thread per waiter (`Durability`): the waiters of
+  one round share one future, and one driver task per database uploads for the highest seq
+  waited for, then resolves the round's future. A thousand concurrent durable
   puts cost one upload at a time and no thread each. On a store that answers without a
   network round trip (`Store.near`: a local folder, memory) the driver uploads on the loop
   itself, a file write like a local read; it goes to a worker thread (the engine's group
@@ -26,11 +26,11 @@ CancelledError. A write is never half applied.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slatedb_py.batch import check_key
-from slatedb_py.clock import monotonic_s
+from slatedb_py.clock import monotonic_of
 from slatedb_py.errors import InvalidArgumentError
 from slatedb_py.loop_guard import WouldBlock, inline
 from slatedb_py.read_path import check_seek
@@ -53,61 +53,76 @@ async def read(fn: Callable[..., T], *args: Any) -> T:
 
 
 class Durability:
-    """Durable waits of one database on one event loop (module docstring)."""
+    """Durable waits of one database on one event loop (module docstring).
+
+    Waiters share futures: every waiter of one round awaits `_round`, which the driver
+    resolves when an upload covers the round's highest seq. A thousand waiters cost one
+    future and one `set_result`, not a thousand (each costs a microsecond or more). A waiter
+    that is cancelled cancels the shared future under the others (asyncio cancels what a
+    task awaits); they tell that from their own cancellation (`Task.cancelling`) and wait
+    on again."""
 
     def __init__(self, db: SyncDb) -> None:
         self._db = db
         self._loop = asyncio.get_running_loop()
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
-        self._target = 0  # the highest seq waited for
+        self._round: asyncio.Future[None] | None = None  # waiters of the next upload
+        self._target = 0  # the highest seq waited for in `_round`
         self._driver: asyncio.Task[None] | None = None
+        self._now = monotonic_of(db._clock)
 
     async def wait(self, seq: int) -> None:
         db = self._db
-        started = monotonic_s(db._clock)
-        if db._wal.durable.durable < seq:
-            fut = self._loop.create_future()
-            self._waiters.append((seq, fut))
+        started = self._now()
+        while db._wal.durable.durable < seq:
+            fut = self._round
+            if fut is None or fut.done():
+                fut = self._round = self._loop.create_future()
+                self._target = 0
             if seq > self._target:
                 self._target = seq
             if self._driver is None:
                 self._driver = self._loop.create_task(self._drive())
-            await fut
-        db._store.metrics.durable_wait(monotonic_s(db._clock) - started)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise  # this task was cancelled: its write stays applied
+                # another waiter's cancellation cancelled the round: wait on
+        db._store.metrics.durable_wait(self._now() - started)
 
     async def _drive(self) -> None:
         wal = self._db._wal
         near = self._db._store.near
         try:
-            while self._waiters:
+            while (fut := self._round) is not None and not fut.done():
+                # Writes that come while this round uploads wait for the next one.
+                self._round = None
                 target = self._target
                 try:
                     if near:
                         with inline:
                             uploaded = wal.flush_without_waiting(target)
                         if uploaded:
-                            self._settle(wal.durable.durable, None)
+                            self._settle(fut, None)
                             continue
                     await asyncio.to_thread(wal.await_durable, target, observe=False)
-                except Exception as e:  # the waiters covered get it; later ones try again
-                    self._settle(target, e)
+                except Exception as e:  # this round's waiters get it; later ones try again
+                    self._settle(fut, e)
                 else:
-                    self._settle(wal.durable.durable, None)
+                    self._settle(fut, None)
         finally:
             self._driver = None
 
-    def _settle(self, upto: int, error: Exception | None) -> None:
-        later = []
-        for seq, fut in self._waiters:
-            if seq > upto:
-                later.append((seq, fut))
-            elif fut.done():  # its task was cancelled: the write stays applied
-                continue
-            elif error is None:
-                fut.set_result(None)
-            else:
-                fut.set_exception(error)
-        self._waiters = later
+    @staticmethod
+    def _settle(fut: asyncio.Future[None], error: Exception | None) -> None:
+        if fut.done():  # cancelled under a waiter's cancellation: its waiters wait on
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+            fut.exception()  # read here: a round whose waiters all left must not warn
 
 
 class Writer:
@@ -133,10 +148,15 @@ class Writer:
         if full:
             await asyncio.to_thread(self._db._flusher.after_fill)
         if await_durable:
-            d = self._durability
-            if d is None or d._loop is not asyncio.get_running_loop():
-                d = self._durability = Durability(self._db)
-            await d.wait(seq)
+            await self.durable(seq)
+
+    def durable(self, seq: int) -> Awaitable[None]:
+        """Waits until `seq` is durable (a plain function returning the wait's coroutine:
+        a put awaits it directly, one coroutine frame fewer per durable put)."""
+        d = self._durability
+        if d is None or d._loop is not asyncio.get_running_loop():
+            d = self._durability = Durability(self._db)
+        return d.wait(seq)
 
 
 class AsyncIterator:

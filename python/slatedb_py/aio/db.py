@@ -7,6 +7,7 @@ import asyncio
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from threading import get_ident
 from typing import Any
 
 from slatedb_py import db as sync_db
@@ -16,7 +17,7 @@ from slatedb_py.batch import WriteBatch, check_key, prefix_end
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions, DbOptions, IsolationLevel, ReaderOptions
-from slatedb_py.writes import deferred
+from slatedb_py.loop_guard import WouldBlock, inline
 
 
 def _listed(keys: Iterable[bytes]) -> Iterable[bytes]:
@@ -32,7 +33,17 @@ class _Reads:
 
     async def get(self, key: bytes) -> bytes | None:
         """The value of `key`, or None when it is absent, deleted or expired."""
-        return await read(self._sync.get, key)
+        # The hot path, `_bridge.read` written out: one coroutine, not two, and the switch
+        # set by hand (a `with` costs two method calls per get).
+        g = inline
+        g.owner = get_ident()
+        try:
+            return self._sync.get(key)  # type: ignore[no-any-return]
+        except WouldBlock:
+            pass
+        finally:
+            g.owner = 0
+        return await asyncio.to_thread(self._sync.get, key)
 
     async def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
         """The values of `keys` in order (None where absent)."""
@@ -146,17 +157,14 @@ class Db(_Reads):
         self, key: bytes, value: bytes, *, ttl: timedelta | None = None, await_durable: bool = True
     ) -> None:
         """Writes `key` = `value`; durable when it returns unless `await_durable=False`."""
-        # The hot path, without a nested coroutine (`_bridge.Writer.write` is the general
-        # form): applied on the loop, deferred; the rest only when there is a rest.
-        d = deferred  # switched by hand: a `with` costs two method calls per put
-        d.on = True
-        try:
-            self._sync.put(key, value, ttl=ttl, await_durable=False)
-        finally:
-            d.on = False
-        done = d.result
-        if done is not None and (done[1] or await_durable):
+        # The hot path, without a nested coroutine or the `deferred` switch (a thread-local,
+        # set, read and reset per write: `_bridge.Writer.write` is the general form):
+        # applied on the loop; the rest only when there is a rest.
+        done = self._sync._apply_put(key, value, ttl)
+        if done[1]:
             await self._writer.finish(done, await_durable)
+        elif await_durable:
+            await self._writer.durable(done[0])
 
     async def delete(self, key: bytes, *, await_durable: bool = True) -> None:
         db = self._sync
