@@ -70,7 +70,7 @@ def create_checkpoint(
     that writer made durable in the manifest (use `Db.create_checkpoint` to flush first).
     """
     options = check_options(options, CheckpointOptions)
-    return checkpoint.add_checkpoint(_manifests(path, store), options, clock or SystemClock())
+    return checkpoint.add_checkpoint(_live(path, store), options, clock or SystemClock())
 
 
 def describe(path: str, store: Any) -> dict[str, Any]:
@@ -132,7 +132,9 @@ def run_gc_once(
     objects and SSTs that no live checkpoint and not the latest manifest need (`progress`
     hears of each deletion)."""
     options = check_options(options, GcOptions)
-    m = _manifests(path, store)
+    # Refused on a half-deleted database: removing an expired checkpoint writes a manifest,
+    # which would bring back a database its deleter has already emptied.
+    m = _live(path, store)
     m.require_latest()
     return collect_garbage(m.store, m.paths, options, clock or SystemClock(), _progress(progress))
 
@@ -227,7 +229,7 @@ def skip_wal_objects(
     an L0 SST (written with `options`) and moves the replay point past them all. See
     `slatedb_py.repair`."""
     options = check_options(options, DbOptions)
-    return skip_corrupt_wal(_manifests(path, store), wal_ids, options, clock or SystemClock())
+    return skip_corrupt_wal(_live(path, store), wal_ids, options, clock or SystemClock())
 
 
 def run_compactor(
@@ -250,6 +252,7 @@ def run_compactor(
     paths = DbPaths.of(path)
     compactor = Compactor(Store.resolve(store), paths, options, clock or SystemClock())
     compactor.progress = _progress(progress)  # each compaction's outputs, as they commit
+    compactor.manifests.refuse_if_deleting()
     compactor.manifests.require_latest()
     if full:
         compactor.run_once(full=True)
@@ -283,6 +286,7 @@ def create_backup(
     location's lease: `BackupInProgressError` while another create, delete or purge runs."""
     src, src_paths = _location(path, store, "database path")
     dst, dst_paths = _location(backup_path, backup_store, "backup path")
+    ManifestStore(src, src_paths).refuse_if_deleting()  # what is left of it is partial
     return backup.create_backup(
         src, src_paths, dst, dst_paths, clock or SystemClock(), _progress(progress)
     )

@@ -180,10 +180,16 @@ def test_a_database_left_half_deleted_is_refused_naming_its_marker(tmp_path: Pat
         lambda: admin.create_clone("elsewhere/db", "deleting/db", store),
         lambda: admin.create_clone("deleting/db", "checkpoint/db", store),
         lambda: admin.restore_to_time("deleting/db", store, datetime.now(UTC)),
+        # Nor does an admin call write to it, nor copy its remains.
+        lambda: admin.create_checkpoint("deleting/db", store),
+        lambda: admin.run_gc_once("deleting/db", store),
+        lambda: admin.skip_wal_objects("deleting/db", store, [1]),
+        lambda: admin.run_compactor("deleting/db", store, once=True),
+        lambda: admin.create_backup("deleting/db", store, "backups/db", store),
     ):
         with pytest.raises(DatabaseDeletingError, match=r"deleting/db/\.deleting"):
             refused()
-    assert not (root / "elsewhere").exists()
+    assert not (root / "elsewhere").exists() and not (root / "backups").exists()
     # Nothing was written: no manifest, no fence.
     assert sorted(p.relative_to(root) for p in (root / "deleting").rglob("*")) == before
 
