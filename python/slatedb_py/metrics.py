@@ -5,10 +5,12 @@ Names (one scheme, Prometheus' conventions, so the exporter maps them one to one
 bytes), a gauge has no suffix. Areas: `writes`, `reads`, `scans`, `wal`, `l0`,
 `compaction`, `block_cache`, `store` (object-store requests, by kind:
 `store_<kind>_requests_total`, kinds `get`, `get_ranges`, `put`, `put_if_absent`, `list`,
-`delete`; `store_retries_total` counts retried attempts, `store_failures_total` requests
-that failed after their retries) and `durable_wait` (the time a durable write waited for
-its WAL upload: `durable_wait_seconds_count`, `_sum`, cumulative `_bucket_le_<bound>`
-counts, and `durable_wait_seconds_p50` / `_p99` estimated from the buckets).
+`delete`, and for multipart uploads `put_part` (each part) and `multipart` (each upload's
+create, and its complete or abort); `store_retries_total` counts retried attempts,
+`store_failures_total` requests that failed after their retries) and `durable_wait` (the
+time a durable write waited for its WAL upload: `durable_wait_seconds_count`, `_sum`,
+cumulative `_bucket_le_<bound>` counts, and `durable_wait_seconds_p50` / `_p99` estimated
+from the buckets).
 
 Counters live in one native array of atomics (`_native.Counters`): any thread adds without
 a lock, and nothing is lost between threads. The writer's counts (`writes_total`,
@@ -23,7 +25,9 @@ from bisect import bisect_left
 
 from slatedb_py import _native
 
-STORE_KINDS = ("get", "get_ranges", "put", "put_if_absent", "list", "delete")
+STORE_KINDS = (
+    "get", "get_ranges", "put", "put_if_absent", "list", "delete", "put_part", "multipart"
+)  # fmt: skip
 # Durable-wait buckets, upper bounds in seconds (the last catches the rest).
 WAIT_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 

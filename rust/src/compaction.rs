@@ -1,8 +1,10 @@
 //! A streaming compaction: inputs are SSTs read ahead a MiB at a time through the fetch
 //! contract (`scan::TableSource`, bypassing the block cache), merged with
-//! `MergeMode::Compaction`, and cut into output SSTs of about `max_sst_size`. Memory holds a
-//! window of blocks per input plus one output SST, whatever the input size. A data error in
-//! an input names that input's object.
+//! `MergeMode::Compaction`, and cut into output SSTs of about `max_sst_size`, each handed
+//! out in pieces of `piece_size` bytes as it is written (`SplitWriter`). Memory holds a
+//! window of blocks per input plus one piece and the index and filter of the output being
+//! written, whatever the input and output sizes. A data error in an input names that
+//! input's object.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use crate::operator::Operator;
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
 use crate::source::RowSource;
-use crate::sst::{SplitWriter, SstOptions};
+use crate::sst::{Piece, SplitWriter, SstOptions};
 
 pub struct CompactionJob {
     merge: MergeIterator,
@@ -23,14 +25,14 @@ pub struct CompactionJob {
 
 pub enum JobStep {
     Done,
-    /// One finished output SST: store it, then step again.
-    Output(Vec<u8>),
+    /// The next piece of the output being written: upload it, then step again.
+    Piece(Piece),
     Need(Vec<Part>),
 }
 
 impl CompactionJob {
     /// `inputs` newest first; see `MergeMode::Compaction` for `retain_seq`, `now`, `bottom`,
-    /// and `op`, the merge operator operands fold with.
+    /// and `op`, the merge operator operands fold with; `SplitWriter` for the sizes.
     #[allow(clippy::too_many_arguments, reason = "a job's settings, each used once")]
     pub fn new(
         tables: &Arc<Tables>,
@@ -39,6 +41,7 @@ impl CompactionJob {
         now: Option<i64>,
         bottom: bool,
         max_sst_size: usize,
+        piece_size: usize,
         opts: SstOptions,
         op: Option<Operator>,
     ) -> Self {
@@ -48,30 +51,29 @@ impl CompactionJob {
             .collect();
         CompactionJob {
             merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }).with_operator(op),
-            out: SplitWriter::new(opts, max_sst_size),
+            out: SplitWriter::new(opts, max_sst_size, piece_size),
             done: false,
         }
     }
 
-    /// Runs until an output is finished, input is needed, or the merge ends; `replies`
+    /// Runs until a piece of output is ready, input is needed, or the merge ends; `replies`
     /// answers the previous `Need`.
     pub fn step(&mut self, replies: Option<Vec<PartReply>>) -> CoreResult<JobStep> {
         if let Some(r) = replies {
             self.merge.feed(r)?;
         }
-        if self.done {
-            return Ok(JobStep::Done);
-        }
         loop {
+            if let Some(p) = self.out.next_piece() {
+                return Ok(JobStep::Piece(p));
+            }
+            if self.done {
+                return Ok(JobStep::Done);
+            }
             match self.merge.next_row() {
-                Ok(Some(row)) => {
-                    if let Some(data) = self.out.add(&row)? {
-                        return Ok(JobStep::Output(data));
-                    }
-                }
+                Ok(Some(row)) => self.out.add(&row)?,
                 Ok(None) => {
                     self.done = true;
-                    return Ok(self.out.finish()?.map_or(JobStep::Done, JobStep::Output));
+                    self.out.finish()?;
                 }
                 Err(CoreError::Pending) => return Ok(JobStep::Need(self.merge.request()?)),
                 Err(e) => return Err(e),
@@ -100,17 +102,26 @@ mod tests {
             None,
             true,
             64 * 1024,
+            16 * 1024,
             SstOptions::compacted(),
             None,
         );
         let mut out: Vec<Row> = Vec::new();
         let mut replies = None;
+        let mut data = Vec::new();
+        let mut pieces = 0;
         loop {
             match job.step(replies.take()).unwrap() {
                 JobStep::Done => break,
-                JobStep::Output(data) => {
+                JobStep::Piece(Piece::Data(d)) => {
+                    pieces += 1;
+                    data.extend_from_slice(&d);
+                }
+                JobStep::Piece(Piece::Last(d, file)) => {
+                    data.extend_from_slice(&d);
                     assert!(data.len() < 80 * 1024);
-                    let f = SstFile::open(Bytes::from(data)).unwrap();
+                    assert_eq!(file.file_len(), data.len() as u64);
+                    let f = SstFile::open(Bytes::from(std::mem::take(&mut data))).unwrap();
                     let mut it = f.iter();
                     while let Some(r) = it.next_row().unwrap() {
                         out.push(r);
@@ -119,6 +130,7 @@ mod tests {
                 JobStep::Need(parts) => replies = Some(w.serve(&parts)),
             }
         }
+        assert!(pieces >= 3, "outputs leave in pieces: {pieces}");
         assert_eq!(out.len(), 5000, "the newest version of each key");
         assert!(out.iter().all(|r| (r.seq == 2) == (r.key.as_ref() < &b"k003000"[..])));
 
@@ -130,7 +142,8 @@ mod tests {
         w2.objects = w.objects.clone();
         let (n, o) = (w2.tables.slot("new.sst").unwrap(), w2.tables.slot("old.sst").unwrap());
         let refs = [TableRef { slot: n, ..newer }, TableRef { slot: o, ..older }];
-        let mut job = CompactionJob::new(&w2.tables, &refs, 0, None, true, 1 << 20, SstOptions::compacted(), None);
+        let mut job =
+            CompactionJob::new(&w2.tables, &refs, 0, None, true, 1 << 20, 1 << 20, SstOptions::compacted(), None);
         let mut replies = None;
         let err = loop {
             match job.step(replies.take()) {
