@@ -1,7 +1,7 @@
 //! Writing an SST: `SstBuilder` (compacted and WAL flavours) and `encode_sst`.
 //!
-//! A large SST need not be held whole: `take_ready` hands out the finished data blocks so
-//! far (an upload sends them on as parts), and offsets keep counting from the file's start,
+//! A large SST need not be held whole: `take_ready` hands out the bytes of the data blocks
+//! finished so far (an upload sends them on as parts), and offsets keep counting from the file's start,
 //! so the bytes are the same as when the file is built in one piece. The filter, index and
 //! stats come after every data block, so they are only known, and written, at `finish`.
 
@@ -120,13 +120,17 @@ impl SstBuilder {
         self.out.len()
     }
 
-    /// Hands out the finished bytes not handed out yet (whole data blocks): the file's next
-    /// bytes. The buffer that follows gets the same room, so a piece grows without copies.
-    pub fn take_ready(&mut self) -> Vec<u8> {
-        let room = self.out.capacity();
-        let ready = std::mem::replace(&mut self.out, Vec::with_capacity(room));
-        self.handed += ready.len() as u64;
-        ready
+    /// Hands out the file's next `n` bytes (`n <= ready_len()`; they may end inside a block).
+    /// The bytes after them move to a buffer with the same room, so a piece grows without
+    /// copies, and pieces of one size stay apart: an upload part that is exactly one piece
+    /// keeps no other piece alive.
+    pub fn take_ready(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.out.len());
+        let mut next = Vec::with_capacity(self.out.capacity());
+        next.extend_from_slice(&self.out[n..]);
+        self.out.truncate(n);
+        self.handed += n as u64;
+        std::mem::replace(&mut self.out, next)
     }
 
     pub fn num_rows(&self) -> u64 {
@@ -224,14 +228,15 @@ impl SstBuilder {
         let data_end = self.pos();
         let compacted = self.opts.sst_type == SstType::Compacted;
         let mut filter_len = 0;
-        if let Some(f) = &self.filter {
+        // Taken: its key hashes (8 bytes a key) are freed before the index is encoded.
+        if let Some(f) = self.filter.take() {
             if self.stats.num_rows() >= self.opts.min_filter_keys {
                 let block = encode_composite(&[(DEFAULT_FILTER_NAME, &f.build())]);
                 filter_len = write_section(&mut self.out, codec, &block)?;
             }
         }
         let index_offset = self.pos();
-        let index_len = write_section(&mut self.out, codec, &encode_index(&self.index))?;
+        let index_len = write_section(&mut self.out, codec, &encode_index(&std::mem::take(&mut self.index)))?;
         let (stats_offset, stats_len) = if compacted {
             let at = self.pos();
             (at, write_section(&mut self.out, codec, &self.stats.encode())?)
@@ -264,7 +269,7 @@ impl SstBuilder {
         self.out.extend_from_slice(&meta_offset.to_be_bytes());
         self.out.extend_from_slice(&SST_FORMAT_VERSION.to_be_bytes());
         let file_len = self.pos();
-        // The handed-out bytes are whole data blocks, so the data ends inside `rest`.
+        // Only finished data blocks' bytes are handed out before this: the data ends in `rest`.
         let meta_at = (data_end - self.handed) as usize;
         Ok(FinishedSst { rest: self.out, file_len, meta_at })
     }
