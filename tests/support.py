@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from obstore.store import LocalStore, MemoryStore, S3Store
 
@@ -217,3 +218,36 @@ def local_s3_store(endpoint: str, bucket: str) -> Any:
         region="us-east-1",
         client_options={"allow_http": True},
     )
+
+
+def hidden_uploads(inner: Any) -> list[str]:
+    """The keys of uploads begun and not ended that no listing shows: a local folder's
+    staging files (`<key>#<n>`, named by their key) and an S3 bucket's incomplete multipart
+    uploads (ListMultipartUploads, which moto answers without credentials); none in memory."""
+    if isinstance(inner, LocalStore):
+        root = Path(str(inner.prefix))
+        return sorted(
+            str(f.relative_to(root)).rsplit("#", 1)[0]
+            for f in root.rglob("*#*")
+            if f.is_file() and f.name.rsplit("#", 1)[1].isdigit()
+        )
+    if isinstance(inner, S3Store):
+        c = inner.config
+        with urllib.request.urlopen(f"{c['endpoint']}/{c['bucket']}?uploads", timeout=10) as r:
+            xml = ElementTree.fromstring(r.read())
+        return sorted(e.text or "" for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Key")
+    return []
+
+
+def abort_hidden_upload(inner: S3Store, key: str) -> None:
+    """Aborts the incomplete multipart uploads of `key`, as a bucket's lifecycle rule
+    (AbortIncompleteMultipartUpload) does once they are old enough."""
+    c = inner.config
+    base = f"{c['endpoint']}/{c['bucket']}"
+    with urllib.request.urlopen(f"{base}?uploads", timeout=10) as r:
+        xml = ElementTree.fromstring(r.read())
+    for upload in (e for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Upload"):
+        fields = {e.tag.rsplit("}", 1)[-1]: e.text for e in upload}
+        if fields.get("Key") == key:
+            url = f"{base}/{key}?uploadId={fields['UploadId']}"
+            urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)

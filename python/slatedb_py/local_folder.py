@@ -65,7 +65,7 @@ def read_file(file: str) -> bytes | None:
 def staging_files(root: str, prefix: str) -> list[ObjectMeta]:
     """The staging files directly under `prefix`, as objects named `<key>#<n>`, with the
     time of their last write."""
-    out = []
+    out, prefix = [], prefix.rstrip("/")
     try:
         with os.scandir(os.path.join(root, prefix)) as entries:
             for entry in entries:

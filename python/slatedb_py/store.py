@@ -155,11 +155,11 @@ class Store:
             type(self) is Store and type(self.inner).__name__ == "MemoryStore"
         )
 
-    def _call(self, what: str, path: str, fn: Callable[[], T], *, counted: bool = True) -> T:
+    def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
-        counter = _KIND_COUNTER[what]
+        counter = _KIND_COUNTER.get(what)  # None: `fn` counts its requests (an upload)
         while True:
-            if counted:  # else `fn` counts its requests (an upload)
+            if counter is not None:
                 self._add(counter, 1)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s", what, path)
@@ -385,4 +385,4 @@ class Store:
                 for chunk in chunks():
                     up.write(chunk)
 
-        self._call("put", path, run, counted=False)
+        self._call("upload", path, run)
