@@ -352,14 +352,15 @@ class Store:
             raise _refused("upload", path, e) from e
 
     @contextmanager
-    def _upload(self, path: str) -> Iterator[Upload]:
+    def _upload(self, path: str, part_size: int | None = None) -> Iterator[Upload]:
         """`upload`, its failures as obstore raised them."""
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug("upload %s", path)
+        part = part_size or self.part_size
         out = obstore.open_writer(
-            self.inner, path, buffer_size=self.part_size, max_concurrency=_PARTS_IN_FLIGHT
+            self.inner, path, buffer_size=part, max_concurrency=_PARTS_IN_FLIGHT
         )
-        up = Upload(out, self.part_size, self.metrics)
+        up = Upload(out, part, self.metrics)
         try:
             yield up
         except BaseException as e:
@@ -375,13 +376,15 @@ class Store:
         out.close()
         up.ended(aborted=False)
 
-    def put_chunks(self, path: str, chunks: Callable[[], Iterable[Any]]) -> None:
-        """Uploads the buffers `chunks()` yields as one object (`upload`): bounded memory,
-        no object unless every chunk arrived. Each attempt calls `chunks()` afresh, so it
-        may retry."""
+    def put_chunks(
+        self, path: str, chunks: Callable[[], Iterable[Any]], part_size: int | None = None
+    ) -> None:
+        """Uploads the buffers `chunks()` yields as one object (`upload`, in parts of
+        `part_size`, default the store's): bounded memory, no object unless every chunk
+        arrived. Each attempt calls `chunks()` afresh, so it may retry."""
 
         def run() -> None:
-            with self._upload(path) as up:
+            with self._upload(path, part_size) as up:
                 for chunk in chunks():
                     up.write(chunk)
 
