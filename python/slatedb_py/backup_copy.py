@@ -2,9 +2,9 @@
 
 Objects move in chunks of `CHUNK` bytes (ranged reads; larger objects upload as a multipart
 put fed by those reads, in parts of `PART` bytes), `WORKERS` objects at a time, so memory
-stays near `WORKERS * (CHUNK + 3 * PART)` whatever the database's size. Every byte read is hashed on the way
-(SHA-256): a copy's checksum is of the bytes it read from the source, a check's of the bytes
-the backup holds now.
+stays near `WORKERS * (CHUNK + 3 * PART)` whatever the database's size. Every byte read is
+hashed on the way (SHA-256): a copy's checksum is of the bytes it read from the source, a
+check's of the bytes the backup holds now.
 
 A backup record is a small JSON object, `<backup>/backups/<id>.json`, written last with
 put-if-absent: it lists each object the backup needs (path relative to the backup location,
