@@ -251,3 +251,18 @@ def abort_hidden_upload(inner: S3Store, key: str) -> None:
         if fields.get("Key") == key:
             url = f"{base}/{key}?uploadId={fields['UploadId']}"
             urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)
+
+
+def shared_store(kind: str, folder: Path) -> tuple[Any, str, str]:
+    """A store a child process can open too (`reopen_store`): `folder` as a local store, or a
+    new bucket on the S3 server. Returns (store, where, bucket)."""
+    if kind == "local":
+        return LocalStore(folder), str(folder), "-"
+    server = S3Server.get()
+    bucket = server.new_bucket()
+    return server.store(bucket), server.endpoint, bucket
+
+
+def reopen_store(kind: str, where: str, bucket: str) -> Any:
+    """In a child process, the store `shared_store` made."""
+    return LocalStore(where) if kind == "local" else local_s3_store(where, bucket)

@@ -12,14 +12,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
-from obstore.store import LocalStore
 
 from slatedb_py import Db, WriteBatch
 from slatedb_py.config import DbOptions
-from tests.support import S3Server
+from tests.support import shared_store
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS, VALUE = 560_000, 1000  # about 580 MB of rows: three outputs of up to 256 MiB
@@ -28,17 +26,14 @@ COMPACTOR_RSS_MB = 200
 CHILD = textwrap.dedent(
     """
     import json, sys
-    from obstore.store import LocalStore
     from slatedb_py.clock import SystemClock
     from slatedb_py.compactor import Compactor
     from slatedb_py.config import DbOptions
     from slatedb_py.paths import DbPaths
     from slatedb_py.store import Store
-    from tests.support import local_s3_store
+    from tests.support import reopen_store
 
-    kind, where, bucket = sys.argv[1:4]
-    inner = LocalStore(where) if kind == "local" else local_s3_store(where, bucket)
-    c = Compactor(Store(inner), DbPaths.of("db"), DbOptions(), SystemClock())
+    c = Compactor(Store(reopen_store(*sys.argv[1:4])), DbPaths.of("db"), DbOptions(), SystemClock())
     c.run_once(full=True)
     _, m = c.manifests.require_latest()
     peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
@@ -54,13 +49,7 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_a_compactor_writes_256_mib_outputs_in_bounded_memory(kind: str, tmp_path: Path) -> None:
-    if kind == "local":
-        inner: Any = LocalStore(tmp_path)
-        where, bucket = str(tmp_path), "-"
-    else:
-        server = S3Server.get()
-        bucket = server.new_bucket()
-        inner, where = server.store(bucket), server.endpoint
+    inner, where, bucket = shared_store(kind, tmp_path)
     buf = random.Random(7).randbytes(1 << 22)
     opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
     with Db.open("db", inner, opts) as db:

@@ -18,12 +18,11 @@ from typing import Any
 
 import obstore
 import pytest
-from obstore.store import LocalStore
 
 from slatedb_py import Db, admin
 from slatedb_py.config import DbOptions, GcOptions
 from slatedb_py.store import Store
-from tests.support import S3Server, abort_hidden_upload, hidden_uploads
+from tests.support import abort_hidden_upload, hidden_uploads, shared_store
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD = Path(__file__).with_name("upload_crash_child.py")
@@ -61,13 +60,7 @@ def kill_mid_upload(kind: str, where: str, bucket: str) -> str:
 def test_a_compactor_killed_mid_upload_leaves_no_sst_and_no_uncollectable_leak(
     kind: str, tmp_path: Path
 ) -> None:
-    if kind == "local":
-        inner: Any = LocalStore(tmp_path)
-        where, bucket = str(tmp_path), "-"
-    else:
-        server = S3Server.get()
-        bucket = server.new_bucket()
-        inner, where = server.store(bucket), server.endpoint
+    inner, where, bucket = shared_store(kind, tmp_path)
     rows = {b"key%06d" % i: os.urandom(VALUE) for i in range(ROWS)}
     with Db.open("db", Store(inner, part_size=PART), OPTS) as db:
         for i, (k, v) in enumerate(rows.items()):

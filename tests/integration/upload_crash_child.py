@@ -13,18 +13,15 @@ from typing import Any
 
 sys.path.insert(0, sys.argv[4])
 
-from obstore.store import LocalStore
-
 from slatedb_py.clock import SystemClock
 from slatedb_py.compactor import Compactor
 from slatedb_py.config import DbOptions
 from slatedb_py.paths import DbPaths
 from slatedb_py.store import Store
 from slatedb_py.upload import Upload
-from tests.support import local_s3_store
+from tests.support import reopen_store
 
-kind, where, bucket = sys.argv[1], sys.argv[2], sys.argv[3]
-inner = LocalStore(where) if kind == "local" else local_s3_store(where, bucket)
+inner = reopen_store(sys.argv[1], sys.argv[2], sys.argv[3])
 
 
 class Stalling(Store):
