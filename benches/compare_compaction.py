@@ -5,8 +5,10 @@ and on a local S3 server (moto), with outputs of `max_sst_size` (256 MiB by defa
     make build-release && .venv/bin/python benches/compare_compaction.py [--mb 1024]
         [--stores local,moto] [--max-sst-mb 256] [--memory-only]
 
-The input is written once by slatedb_py as 8 L0 SSTs of shuffled 16-byte keys and 100-byte
-values (each L0 spans the whole key range, so the merge does real work), then copied: one
+The input is written once by slatedb_py in 8 flushes of shuffled 16-byte keys and 100-byte
+values (each spans the whole key range, so the merge does real work; the writer's memory
+budget cuts a flush into L0 SSTs of about 19 MiB, so a larger input is more L0 SSTs, all
+merged at once by the full compaction: 36 at 600 MB, 64 at 1 GB), then copied: one
 copy is compacted by `slatedb-py compactor --once --full` in a child process, the other by
 0.17.0's embedded compactor (time until its L0 is drained). The memory phase writes `--mb`
 of input to each store and compacts it in a child process of its own; its peak RSS is that
@@ -72,8 +74,8 @@ print(json.dumps({
 """
 
 
-def build(path: str, total_mb: int, l0s: int = 8, store: object = "file:///") -> int:
-    """Writes the input as `l0s` L0 SSTs; returns their total size."""
+def build(path: str, total_mb: int, l0s: int = 8, store: object = "file:///") -> tuple[int, int]:
+    """Writes the input in `l0s` flushes; returns the L0 SSTs' total size and count."""
     rows = total_mb * 1024 * 1024 // 116
     per_l0 = rows // l0s
     keys = list(range(rows))
@@ -90,7 +92,8 @@ def build(path: str, total_mb: int, l0s: int = 8, store: object = "file:///") ->
                     b.put(b"user:%011d" % i, (b"%08d" % i) * 12 + b"abcd")
                 db.write(b, await_durable=False)
             db.flush_memtable()
-        return sum(v.sst.info.estimated_size for v in db.manifest()[1].l0)
+        l0 = db.manifest()[1].l0
+        return sum(v.sst.info.estimated_size for v in l0), len(l0)
 
 
 def compact_in_child(kind: str, where: str, bucket: str, path: str, max_sst: int) -> dict:
@@ -112,17 +115,17 @@ def memory(stores: list[str], total_mb: int, max_sst: int) -> None:
         try:
             if kind == "local":
                 where, bucket = tmp, "-"
-                size = build("big", total_mb, store=_local(tmp))
+                size, n = build("big", total_mb, store=_local(tmp))
             else:
                 from tests.support import S3Server
 
                 server = S3Server.get()
                 where, bucket = server.endpoint, server.new_bucket()
-                size = build("big", total_mb, store=server.store(bucket))
+                size, n = build("big", total_mb, store=server.store(bucket))
             got = compact_in_child(kind, where, bucket, "big", max_sst)
             outs = got["outputs"]
             print(
-                f"{kind:5}: {size / 1e6:.0f} MB of L0s -> {len(outs)} SSTs of at most "
+                f"{kind:5}: {size / 1e6:.0f} MB in {n} L0s -> {len(outs)} SSTs of at most "
                 f"{max(outs) / 2**20:.0f} MiB (max_sst_size {max_sst / 2**20:.0f} MiB): "
                 f"{got['seconds']:.1f} s, {size / 1e6 / got['seconds']:.1f} MB/s, "
                 f"compactor peak RSS {got['peak_rss_mb']:.0f} MB"
@@ -223,11 +226,11 @@ def side_by_side(total_mb: int) -> None:
     tmp = tempfile.mkdtemp()
     try:
         a = f"{tmp}/a"
-        size = build(a, total_mb)
+        size, n = build(a, total_mb)
         shutil.copytree(a, f"{tmp}/b")
         t_ours, _ = ours(a)
         t_off = official(f"{tmp}/b")
-        print(f"side by side, {size / 1e6:.0f} MB of input SSTs (8 L0s -> one run):")
+        print(f"side by side, {size / 1e6:.0f} MB of input SSTs ({n} L0s -> one run):")
         print(f"  slatedb_py compactor : {t_ours:6.2f} s  {size / 1e6 / t_ours:7.1f} MB/s")
         if t_off is not None:
             print(

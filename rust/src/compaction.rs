@@ -1,5 +1,5 @@
-//! A streaming compaction: inputs are SSTs read ahead a MiB at a time through the fetch
-//! contract (`scan::TableSource`, bypassing the block cache), merged with
+//! A streaming compaction: inputs are SSTs read ahead up to a MiB at a time through the fetch
+//! contract (`scan::TableSource`, bypassing the block cache; `READAHEAD_BUDGET`), merged with
 //! `MergeMode::Compaction`, and cut into output SSTs of about `max_sst_size`, each handed
 //! out in pieces of `piece_size` bytes as it is written (`SplitWriter`). Memory holds a
 //! window of blocks per input plus one piece and the index and filter of the output being
@@ -9,13 +9,26 @@
 use std::sync::Arc;
 
 use crate::error::{CoreError, CoreResult};
-use crate::fetch::{Part, PartReply, Tables};
+use crate::fetch::{Part, PartReply, Tables, READAHEAD_BYTES};
 use crate::merge::{MergeIterator, MergeMode};
 use crate::operator::Operator;
 use crate::read::TableRef;
 use crate::scan::{Span, TableSource};
 use crate::source::RowSource;
 use crate::sst::{Piece, SplitWriter, SstOptions};
+
+/// What a compaction's inputs read ahead, together: each input reads `READAHEAD_BYTES` at a
+/// time (fewer requests) while that fits, less when many inputs share it. A merge holds about
+/// two windows per input (the one read, and the one its current row still points into), so
+/// a full compaction of many L0 SSTs stays bounded too; an input reads no less than
+/// `MIN_READAHEAD` at a time.
+const READAHEAD_BUDGET: u64 = 32 << 20;
+const MIN_READAHEAD: u64 = 128 << 10;
+
+/// Each input's read-ahead when `inputs` share `READAHEAD_BUDGET`.
+fn input_readahead(inputs: usize) -> u64 {
+    (READAHEAD_BUDGET / inputs.max(1) as u64).clamp(MIN_READAHEAD, READAHEAD_BYTES)
+}
 
 pub struct CompactionJob {
     merge: MergeIterator,
@@ -45,9 +58,13 @@ impl CompactionJob {
         opts: SstOptions,
         op: Option<Operator>,
     ) -> Self {
+        let readahead = input_readahead(inputs.len());
         let sources: Vec<Box<dyn RowSource>> = inputs
             .iter()
-            .map(|t| Box::new(TableSource::new(tables.clone(), t, Span::default(), false)) as Box<dyn RowSource>)
+            .map(|t| {
+                let source = TableSource::new(tables.clone(), t, Span::default(), false).with_readahead(readahead);
+                Box::new(source) as Box<dyn RowSource>
+            })
             .collect();
         CompactionJob {
             merge: MergeIterator::new(sources, MergeMode::Compaction { retain_seq, now, bottom }).with_operator(op),
@@ -89,6 +106,15 @@ mod tests {
     use crate::read::tests::{rows, World};
     use crate::sst::SstFile;
     use bytes::Bytes;
+
+    #[test]
+    fn many_inputs_share_one_read_ahead_budget() {
+        // Up to 32 inputs read a MiB ahead each (as scans do); more share 32 MiB.
+        assert_eq!(input_readahead(1), READAHEAD_BYTES);
+        assert_eq!(input_readahead(32), READAHEAD_BYTES);
+        assert_eq!(input_readahead(64), 512 << 10);
+        assert_eq!(input_readahead(10_000), MIN_READAHEAD);
+    }
 
     #[test]
     fn merges_inputs_into_bounded_outputs_and_names_a_corrupt_input() {
