@@ -42,6 +42,7 @@ from slatedb_py.merge import engine_operator
 from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
 from slatedb_py.progress import SILENT, Progress
+from slatedb_py.safety import CLIENT_WINDOW_S
 from slatedb_py.sst import Piece, TableCache, store_ssts
 from slatedb_py.store import Store
 
@@ -63,9 +64,15 @@ class Compactor:
         options: DbOptions,
         clock: Clock,
         tables: TableCache | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
         self.store, self.paths, self.options, self.clock = store, paths, options, clock
-        self.manifests = ManifestStore(store, paths, clock)
+        # Embedded, it shares its writer's handle: every change of the writer and of this
+        # compactor goes through it, so the version it holds is current and a round plans
+        # on it without a request (idle, the database polls nothing). Standalone, each round
+        # looks at the store: the writer is another process.
+        self.manifests = manifests or ManifestStore(store, paths, clock)
+        self.plan_age = 0.0 if manifests is None else CLIENT_WINDOW_S
         self.fence = CompactorFence(self.manifests)
         self.state = CompactorState(store, paths, clock)
         self.tables = tables or TableCache(store, 16 * 1024 * 1024)
@@ -84,20 +91,28 @@ class Compactor:
         self.claimed = True
 
     def run_once(self, *, full: bool = False) -> bool:
-        """One scheduling round (or a full compaction); True if it compacted anything."""
+        """One scheduling round (or a full compaction); True if it compacted anything.
+        The compactor claims its epoch when it first has work: an open database that never
+        needs a compaction spends no requests on it."""
         with self.lock:
-            if not self.claimed:
+            plan = self._plan(full)
+            if plan is not None and not self.claimed:
                 self.claim()
-            _, m = self.manifests.require_latest()
-            self.fence.check(m)
-            plan = full_plan(m) if full else plan_compaction(m, self.options)
+                plan = self._plan(full)  # on the version that holds the claim
             if plan is None:
                 return False
-            result = self.compact(m, plan)
+            result = self.compact(*plan)
             self.compactions += 1
         if self.on_commit is not None:
             self.on_commit(result)
         return True
+
+    def _plan(self, full: bool) -> tuple[Manifest, CompactionPlan] | None:
+        _, m = self.manifests.require_latest(max_age=self.plan_age)
+        if self.claimed:
+            self.fence.check(m)
+        plan = full_plan(m) if full else plan_compaction(m, self.options)
+        return None if plan is None else (m, plan)
 
     def run_forever(self) -> None:
         interval = self.options.compactor_poll_interval.total_seconds()

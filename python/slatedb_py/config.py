@@ -105,8 +105,10 @@ class DbOptions:
             a few parts in memory (`Store.part_size`), not the SST.
         compactor_enabled, compactor_poll_interval, compaction_min_sources,
         compaction_max_sources, compaction_size_ratio: the embedded size-tiered compactor;
-            its poll interval is at least 5 ms (`MIN_POLL_INTERVAL`: every round reads the
-            latest manifest from the store).
+            its poll interval is at least 5 ms (`MIN_POLL_INTERVAL`). An embedded round plans
+            on the writer's own manifest, which sees every flush, and looks at the store (one
+            short LIST) only once that is 30 s old; the compactor claims its epoch when it
+            first has work. A standalone compactor (`admin.run_compactor`) looks every round.
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.

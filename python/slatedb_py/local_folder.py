@@ -31,7 +31,7 @@ class LocalReadError(Exception):
     LocalStore reports that as a `GenericError`, so it is retried and reported the same way."""
 
 
-def folder_of(store: Any) -> str | None:
+def root_of(store: Any) -> str | None:
     """The folder of an obstore LocalStore, absolute; None for any other store, and for a
     LocalStore made with a relative root (obstore resolved it against the directory current
     then, which may have changed since)."""

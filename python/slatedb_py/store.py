@@ -41,14 +41,14 @@ from slatedb_py.errors import (
 from slatedb_py.local_folder import (
     LocalReadError,
     file_of,
-    folder_of,
     read_file,
     remove_staging_file,
+    root_of,
     staging_files,
 )
 from slatedb_py.local_folder import ObjectMeta as ObjectMeta  # listings return it
 from slatedb_py.loop_guard import WouldBlock, inline
-from slatedb_py.metrics import INDEX, Metrics
+from slatedb_py.metrics import INDEX, STORE_FOLDERS, Metrics, folder_of
 from slatedb_py.upload import Upload
 
 if TYPE_CHECKING:  # the native zero-copy buffers' type
@@ -71,6 +71,11 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
 _KIND_COUNTER = {
     what: INDEX[f"store_{what.replace('-', '_')}_requests_total"]
     for what in ("get", "get_ranges", "put", "put-if-absent", "list", "delete")
+}
+_BY_FOLDER = {
+    (what, folder): INDEX[f"store_requests_{folder}_{what.replace('-', '_')}_total"]
+    for what in _KIND_COUNTER
+    for folder in STORE_FOLDERS
 }
 # Refusals no retry changes: of access (then the store is unavailable to us) or of the request.
 _REFUSED = (obx.PermissionDeniedError, obx.UnauthenticatedError)
@@ -119,6 +124,7 @@ class Store:
         # collector share this wrapper, so they count into one place.
         self.metrics = Metrics()
         self._add = self.metrics.add
+        self._add2 = self.metrics.add2
 
     @classmethod
     def resolve(cls, store: Any) -> Store:
@@ -145,7 +151,7 @@ class Store:
         native core (a block miss costs a `pread`, not a store call), whole objects by `get`;
         None for every other store. A subclass (tests that count or break requests) keeps
         every read on this class. Worked out once (asking obstore costs 10 us)."""
-        return folder_of(self.inner) if type(self) is Store else None
+        return root_of(self.inner) if type(self) is Store else None
 
     @cached_property
     def near(self) -> bool:
@@ -157,10 +163,12 @@ class Store:
 
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
-        counter = _KIND_COUNTER.get(what)  # None: `fn` counts its requests (an upload)
+        # No counter: `fn` counts its own requests (an upload, `Upload`).
+        counter = _KIND_COUNTER.get(what)
+        by_folder = None if counter is None else _BY_FOLDER[what, folder_of(path)]
         while True:
-            if counter is not None:
-                self._add(counter, 1)
+            if counter is not None and by_folder is not None:
+                self._add2(counter, 1, by_folder, 1)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s", what, path)
             try:
@@ -303,15 +311,15 @@ class Store:
         do not show: in a local folder, obstore's staging files ``<key>#<n>`` (their time is
         their last write). Elsewhere none: S3's incomplete multipart uploads are no objects
         (module docstring), and memory goes with the process."""
-        root = folder_of(self.inner)
+        root = root_of(self.inner)
         return [] if root is None else staging_files(root, prefix)
 
     def delete_leftover(self, path: str) -> None:
         """Removes a leftover `leftovers` listed (obstore refuses such names)."""
-        root = folder_of(self.inner)
+        root = root_of(self.inner)
         if root is None or not remove_staging_file(root, path):
             raise InvalidArgumentError(f"{path!r} is not an upload's leftover in a local folder")
-        self._add(_KIND_COUNTER["delete"], 1)
+        self._add2(_KIND_COUNTER["delete"], 1, _BY_FOLDER["delete", folder_of(path)], 1)
 
     def list(self, prefix: str, *, after: str | None = None) -> list[ObjectMeta]:
         """Objects under `prefix`; with `after`, only keys sorting after that one (one short
@@ -360,7 +368,7 @@ class Store:
         out = obstore.open_writer(
             self.inner, path, buffer_size=part, max_concurrency=_PARTS_IN_FLIGHT
         )
-        up = Upload(out, part, self.metrics)
+        up = Upload(out, path, part, self.metrics)
         try:
             yield up
         except BaseException as e:

@@ -58,8 +58,11 @@ def test_a_larger_upload_is_multipart_and_appears_only_once_complete(store: Any)
             up.write(p)
             assert s.get("a/large") is None and s.list("a") == []
     assert s.get("a/large") == b"".join(pieces)
-    # Create, three parts (the last one short), complete.
+    # Create, three parts (the last one short), complete; counted by folder too.
     assert requests(s) == {"put": 0, "put_part": 3, "multipart": 2, "written": 11 * MiB}
+    snap = s.metrics.snapshot()
+    assert snap["store_requests_other_put_part_total"] == 3
+    assert snap["store_requests_other_multipart_total"] == 2
     assert parts_received(s, "a/large") in (None, 3)
     assert hidden_uploads(store) == []
 
