@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import random
 import re
@@ -305,6 +306,35 @@ def abort_hidden_upload(inner: S3Store, key: str) -> None:
         if fields.get("Key") == key:
             url = f"{base}/{key}?uploadId={fields['UploadId']}"
             urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)
+
+
+def run_child(script: str, *args: str, timeout: float = 900) -> dict[str, Any]:
+    """Runs `script` in a new interpreter (its own process, so its memory is its own) from
+    the repository's root, where it can import `tests.support`; returns the JSON object its
+    last line of output printed."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB (VmHWM, Linux). Not `ru_maxrss`: the
+    kernel starts a child's `ru_maxrss` at the peak of the process it was forked from (exec
+    keeps the old memory's high-water mark), so a child of a test runner that once held
+    400 MB reports at least that, whatever it used itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def shared_store(kind: str, folder: Path) -> tuple[Any, str, str]:

@@ -85,7 +85,9 @@ _INVALID = (obx.NotSupportedError, obx.InvalidPathError)
 # one being written), and the size from which an object is a multipart upload (S3 wants
 # parts of at least 5 MiB). Bigger parts cost fewer requests and more memory: at 16 MiB a
 # compactor writing 256 MiB outputs peaked near 190 MB, at 8 MiB near 160 MB. Parts uploading
-# at once: enough to keep the network busy while the next part is built.
+# at once: enough to keep the network busy while the next part is built; a write that would
+# start a third waits for one to finish, which holds the SST's writer back however slow the
+# store is (tests/integration/test_upload_backpressure.py).
 PART_SIZE = 8 * 1024 * 1024
 _PARTS_IN_FLIGHT = 2
 

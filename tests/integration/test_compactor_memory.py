@@ -5,11 +5,7 @@ parts as they are written; held whole, they took the compactor to about 400 MB."
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import pytest
 
 from slatedb_py import Db, WriteBatch
 from slatedb_py.config import DbOptions
-from tests.support import shared_store
+from tests.support import run_child, shared_store
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS, VALUE = 560_000, 1000  # about 580 MB of rows: three outputs of up to 256 MiB
@@ -31,14 +27,13 @@ CHILD = textwrap.dedent(
     from slatedb_py.config import DbOptions
     from slatedb_py.paths import DbPaths
     from slatedb_py.store import Store
-    from tests.support import reopen_store
+    from tests.support import peak_rss_mb, reopen_store
 
     c = Compactor(Store(reopen_store(*sys.argv[1:4])), DbPaths.of("db"), DbOptions(), SystemClock())
     c.run_once(full=True)
     _, m = c.manifests.require_latest()
-    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     print(json.dumps({
-        "peak_mb": peak / 1024,
+        "peak_mb": peak_rss_mb(),
         "l0": len(m.l0),
         "sizes": [v.sst.info.estimated_size for r in m.compacted for v in r.views],
     }))
@@ -61,17 +56,7 @@ def test_a_compactor_writes_256_mib_outputs_in_bounded_memory(kind: str, tmp_pat
             db.write(b, await_durable=False)
         db.flush_memtable()
         assert len(db.manifest()[1].l0) >= 4
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, kind, where, bucket],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    got = json.loads(done.stdout.strip().splitlines()[-1])
+    got = run_child(CHILD, kind, where, bucket, timeout=1800)
     sizes = got["sizes"]
     assert got["l0"] == 0 and len(sizes) == 3, got
     assert sorted(sizes)[1] >= 256 * 1024 * 1024, got  # two full outputs and the rest
