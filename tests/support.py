@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import json
 import os
 import random
 import re
@@ -23,6 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from obstore.store import LocalStore, MemoryStore, S3Store
 
@@ -271,3 +273,80 @@ def local_s3_store(endpoint: str, bucket: str) -> Any:
         region="us-east-1",
         client_options={"allow_http": True},
     )
+
+
+def hidden_uploads(inner: Any) -> list[str]:
+    """The keys of uploads begun and not ended that no listing shows: a local folder's
+    staging files (`<key>#<n>`, named by their key) and an S3 bucket's incomplete multipart
+    uploads (ListMultipartUploads, which moto answers without credentials); none in memory."""
+    if isinstance(inner, LocalStore):
+        root = Path(str(inner.prefix))
+        return sorted(
+            str(f.relative_to(root)).rsplit("#", 1)[0]
+            for f in root.rglob("*#*")
+            if f.is_file() and f.name.rsplit("#", 1)[1].isdigit()
+        )
+    if isinstance(inner, S3Store):
+        c = inner.config
+        with urllib.request.urlopen(f"{c['endpoint']}/{c['bucket']}?uploads", timeout=10) as r:
+            xml = ElementTree.fromstring(r.read())
+        return sorted(e.text or "" for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Key")
+    return []
+
+
+def abort_hidden_upload(inner: S3Store, key: str) -> None:
+    """Aborts the incomplete multipart uploads of `key`, as a bucket's lifecycle rule
+    (AbortIncompleteMultipartUpload) does once they are old enough."""
+    c = inner.config
+    base = f"{c['endpoint']}/{c['bucket']}"
+    with urllib.request.urlopen(f"{base}?uploads", timeout=10) as r:
+        xml = ElementTree.fromstring(r.read())
+    for upload in (e for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Upload"):
+        fields = {e.tag.rsplit("}", 1)[-1]: e.text for e in upload}
+        if fields.get("Key") == key:
+            url = f"{base}/{key}?uploadId={fields['UploadId']}"
+            urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)
+
+
+def run_child(script: str, *args: str, timeout: float = 900) -> dict[str, Any]:
+    """Runs `script` in a new interpreter (its own process, so its memory is its own) from
+    the repository's root, where it can import `tests.support`; returns the JSON object its
+    last line of output printed."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory in MB (VmHWM, Linux). Not `ru_maxrss`: the
+    kernel starts a child's `ru_maxrss` at the peak of the process it was forked from (exec
+    keeps the old memory's high-water mark), so a child of a test runner that once held
+    400 MB reports at least that, whatever it used itself."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def shared_store(kind: str, folder: Path) -> tuple[Any, str, str]:
+    """A store a child process can open too (`reopen_store`): `folder` as a local store, or a
+    new bucket on the S3 server. Returns (store, where, bucket)."""
+    if kind == "local":
+        return LocalStore(folder), str(folder), "-"
+    server = S3Server.get()
+    bucket = server.new_bucket()
+    return server.store(bucket), server.endpoint, bucket
+
+
+def reopen_store(kind: str, where: str, bucket: str) -> Any:
+    """In a child process, the store `shared_store` made."""
+    return LocalStore(where) if kind == "local" else local_s3_store(where, bucket)

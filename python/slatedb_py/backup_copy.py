@@ -1,10 +1,11 @@
 """The objects of backups: streaming copies and checks with checksums, and the backup record.
 
 Objects move in chunks of `CHUNK` bytes (ranged reads; larger objects upload as a multipart
-put fed by those reads), `WORKERS` objects at a time, so memory stays near
-`WORKERS * CHUNK` whatever the database's size. Every byte read is hashed on the way
-(SHA-256): a copy's checksum is of the bytes it read from the source, a check's of the bytes
-the backup holds now.
+put fed by those reads, `Store.upload`, which holds about three parts of `Store.part_size`),
+`WORKERS` objects at a time, so memory stays near `WORKERS * (CHUNK + 3 * part_size)`
+whatever the database's size. Every byte read is hashed on the way (SHA-256): a copy's
+checksum is of the bytes it read from the source, a check's of the bytes the backup holds
+now.
 
 A backup record is a small JSON object, `<backup>/backups/<id>.json`, written last with
 put-if-absent: it lists each object the backup needs (path relative to the backup location,

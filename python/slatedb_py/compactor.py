@@ -2,8 +2,9 @@
 its own epoch, embedded in an open `Db` (a thread) or as its own process.
 
 - The merge streams: inputs are SSTs opened from their tails, their blocks fetched a few MiB
-  at a time as the native job asks; outputs split at `max_sst_size`. Memory stays bounded
-  whatever the input size. It keeps every version newer than the manifest's
+  at a time as the native job asks; outputs split at `max_sst_size`, each uploaded in pieces
+  as it is written (`sst.store_ssts`). Memory stays bounded whatever the input and output
+  sizes. It keeps every version newer than the manifest's
   `recent_snapshot_min_seq` and the newest one at or below it, turns expired rows into
   tombstones, and drops tombstones when writing the bottom run.
 - Fencing: a compactor claims `compactor_epoch + 1` in the manifest (`CompactorFence`) and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from slatedb_py import _native
@@ -42,7 +43,7 @@ from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
 from slatedb_py.progress import SILENT, Progress
 from slatedb_py.safety import CLIENT_WINDOW_S
-from slatedb_py.sst import TableCache, store_sst
+from slatedb_py.sst import Piece, TableCache, store_ssts
 from slatedb_py.store import Store
 
 _log = logging.getLogger("slatedb_py.compactor")
@@ -168,6 +169,7 @@ class Compactor:
             self.clock.now_ms(),
             plan.bottom,
             o.max_sst_size,
+            self.store.part_size,  # an output leaves in parts, uploaded as they come
             o.block_size,
             o.compression,
             o.bloom_bits_per_key,
@@ -176,11 +178,12 @@ class Compactor:
             self.operator,
             o.sst_block_alignment,
         )
-        outputs: list[SstView] = []
-        while (data := self.tables.drive(job.step())) is not None:
-            outputs.append(store_sst(self.store, self.paths, data, self.clock))
-            del data  # stored: let it go before the next output is built
-        return outputs
+
+        def pieces() -> Iterator[Piece]:
+            while (piece := self.tables.drive(job.step())) is not None:
+                yield piece
+
+        return store_ssts(self.store, self.paths, pieces(), self.clock)
 
     def _commit(self, plan: CompactionPlan, outputs: list[SstView]) -> tuple[int, Manifest]:
         done_l0 = {v.id for v in plan.l0}

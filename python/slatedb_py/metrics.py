@@ -5,7 +5,8 @@ Names (one scheme, Prometheus' conventions, so the exporter maps them one to one
 bytes), a gauge has no suffix. Areas: `writes`, `reads`, `scans`, `wal`, `l0`,
 `compaction`, `block_cache`, `store` (object-store requests, by kind:
 `store_<kind>_requests_total`, kinds `get`, `get_ranges`, `put`, `put_if_absent`, `list`,
-`delete`, and the same by the folder of the database they went to:
+`delete`, and for multipart uploads `put_part` (each part) and `multipart` (each upload's
+create, and its complete or abort); the same by the folder of the database they went to:
 `store_requests_<folder>_<kind>_total`, folders `manifest`, `wal`, `compacted`, `compactions`
 and `other`; `store_retries_total` counts retried attempts, `store_failures_total` requests
 that failed after their retries) and `durable_wait` (the time a durable write waited for
@@ -25,7 +26,9 @@ from bisect import bisect_left
 
 from slatedb_py import _native
 
-STORE_KINDS = ("get", "get_ranges", "put", "put_if_absent", "list", "delete")
+STORE_KINDS = (
+    "get", "get_ranges", "put", "put_if_absent", "list", "delete", "put_part", "multipart"
+)  # fmt: skip
 STORE_FOLDERS = ("manifest", "wal", "compacted", "compactions", "other")
 # Durable-wait buckets, upper bounds in seconds (the last catches the rest).
 WAIT_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)

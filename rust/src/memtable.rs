@@ -15,10 +15,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
-use crate::merge::{MergeIterator, MergeMode};
-use crate::operator::Operator;
-use crate::source::{RowSource, VecSource};
-use crate::sst::{SstBuilder, SstFile, SstOptions};
+use crate::sst::SstFile;
+#[cfg(test)]
+use crate::sst::SstOptions;
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
 /// and value bytes.
@@ -55,6 +54,15 @@ impl Entry {
             create_ts: self.create_ts,
         }
     }
+}
+
+/// Where a flush that walks the memtable in steps stopped (`Memtable::flush_step`).
+#[derive(Default)]
+pub struct FlushCursor {
+    /// The last entry visited.
+    after: Option<(Bytes, u64)>,
+    /// The key whose older versions the flush leaves out.
+    done_key: Option<Bytes>,
 }
 
 #[derive(Default)]
@@ -226,11 +234,29 @@ impl Memtable {
         retain_seq: Option<u64>,
         mut f: impl FnMut(&Row) -> CoreResult<()>,
     ) -> CoreResult<()> {
+        self.flush_step(&mut FlushCursor::default(), now, retain_seq, |r| f(r).map(|()| true)).map(drop)
+    }
+
+    /// `for_each_flush_row` in steps: from where `cursor` stopped until `f` returns false
+    /// (after taking the row it was given) or the rows end. True when they ended. Between
+    /// steps the memtable must not change (it is frozen: an L0 flush).
+    pub fn flush_step(
+        &self,
+        cursor: &mut FlushCursor,
+        now: Option<i64>,
+        retain_seq: Option<u64>,
+        mut f: impl FnMut(&Row) -> CoreResult<bool>,
+    ) -> CoreResult<bool> {
         // Per key, newest first: every version a snapshot at or after `retain_seq` may read
         // (those above it, and the newest at or below it), then nothing; without open
         // snapshots only the newest, or the merge operands down to the newest base.
-        let mut done_key: Option<&Bytes> = None;
-        for ((key, Reverse(seq)), e) in &self.map {
+        let carried = cursor.done_key.take();
+        let mut done_key: Option<&Bytes> = carried.as_ref();
+        let from = match cursor.after.take() {
+            Some((k, s)) => Bound::Excluded((k, Reverse(s))),
+            None => Bound::Unbounded,
+        };
+        for ((key, Reverse(seq)), e) in self.map.range((from, Bound::Unbounded)) {
             if done_key == Some(key) {
                 continue;
             }
@@ -248,31 +274,17 @@ impl Memtable {
             } else if row.kind != RowKind::Merge && !pinned {
                 done_key = Some(key);
             }
-            f(&row)?;
+            if !f(&row)? {
+                cursor.after = Some((key.clone(), *seq));
+                cursor.done_key = done_key.cloned();
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
-    /// into the builder; None when empty.
-    pub fn encode_l0(
-        &self,
-        opts: SstOptions,
-        now: Option<i64>,
-        retain_seq: Option<u64>,
-    ) -> CoreResult<Option<Vec<u8>>> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        let mut b = SstBuilder::new(opts)?;
-        // The encoded size is about the memtable's estimate; one allocation, not doublings.
-        b.reserve(self.size_bytes() + self.size_bytes() / 8 + 64 * 1024);
-        self.for_each_flush_row(now, retain_seq, |r| b.add(r))?;
-        b.finish().map(Some)
-    }
-
-    /// The rows `encode_l0` writes, copied out (for `encode_folded`, which must not run under
-    /// the memtable's lock).
+    /// The rows an L0 flush writes, copied out (for a flush that folds merge operands, which
+    /// must not run under the memtable's lock: `flush::L0Pieces`).
     pub fn flush_rows(&self, now: Option<i64>, retain_seq: Option<u64>) -> Vec<Row> {
         let mut rows = Vec::new();
         let _ = self.for_each_flush_row(now, retain_seq, |r| {
@@ -357,30 +369,6 @@ pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> Core
     Ok((out, false))
 }
 
-/// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
-/// compaction folds them (`MergeMode::Compaction`, keeping what a snapshot at or after
-/// `retain_seq` reads), as SlateDB folds at flush: a counter's thousands of operands reach L0
-/// as one row. None when there is no row.
-pub fn encode_folded(
-    rows: Vec<Row>,
-    opts: SstOptions,
-    now: Option<i64>,
-    retain_seq: Option<u64>,
-    op: Operator,
-) -> CoreResult<Option<Vec<u8>>> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let src: Vec<Box<dyn RowSource>> = vec![Box::new(VecSource::new(rows, "memtable"))];
-    let mode = MergeMode::Compaction { retain_seq: retain_seq.unwrap_or(u64::MAX), now, bottom: false };
-    let mut merge = MergeIterator::new(src, mode).with_operator(Some(op));
-    let mut b = SstBuilder::new(opts)?;
-    while let Some(row) = merge.next_row()? {
-        b.add(&row)?;
-    }
-    b.finish().map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,14 +420,35 @@ mod tests {
     }
 
     #[test]
-    fn encode_l0_and_replay_round_trip_through_a_wal_sst() {
+    fn flush_steps_resume_where_they_stopped() {
         let mut m = Memtable::new();
-        assert_eq!(m.encode_l0(SstOptions::compacted(), None, None).unwrap(), None);
+        for (k, seq) in [(&b"a"[..], 1u64), (b"a", 3), (b"b", 2), (b"c", 4), (b"c", 5), (b"d", 6)] {
+            m.insert(&Row::value(k, &b"v"[..], seq), false);
+        }
+        let mut all = vec![];
+        m.for_each_flush_row(None, None, |r| {
+            all.push((r.key.clone(), r.seq));
+            Ok(())
+        })
+        .unwrap();
+        // One row per step: the same rows, the older versions of a key still left out.
+        let (mut cursor, mut stepped) = (FlushCursor::default(), vec![]);
+        while !m
+            .flush_step(&mut cursor, None, None, |r| {
+                stepped.push((r.key.clone(), r.seq));
+                Ok(false)
+            })
+            .unwrap()
+        {}
+        assert_eq!(stepped, all);
+        assert_eq!(all.len(), 4);
+    }
+
+    #[test]
+    fn replay_round_trips_through_a_wal_sst() {
+        let mut m = Memtable::new();
         m.insert(&Row::value(&b"a"[..], &b"1"[..], 4), true);
         m.insert(&Row::value(&b"b"[..], &b"2"[..], 6), true);
-        let l0 =
-            SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None, None).unwrap().unwrap())).unwrap();
-        assert_eq!(l0.num_blocks(), 1);
         let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
         assert_eq!(wal_rows_after(Bytes::new(), 0, None).unwrap(), (vec![], false));
         let (rows, stop) = wal_rows_after(Bytes::from(wal), 4, None).unwrap();
