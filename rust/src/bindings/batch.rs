@@ -2,33 +2,18 @@
 //! Native so that filling a batch of thousands of keys costs a native call per key, not a
 //! Python method plus checks.
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
 
 use super::errors::invalid;
-use crate::batch::BatchOp;
+use crate::batch::{Batch, OpKind};
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
 
 #[pyclass(module = "slatedb_py", name = "WriteBatch")]
 #[derive(Default)]
 pub struct PyWriteBatch {
-    pub ops: Vec<BatchOp>,
-    /// Where keys and values are copied: slices of shared chunks, not an allocation each.
-    arena: bytes::BytesMut,
-}
-
-impl PyWriteBatch {
-    fn stash(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-        let Ok(b) = obj.cast::<PyBytes>() else { return to_bytes(obj) };
-        let data = b.as_bytes();
-        if self.arena.capacity() - self.arena.len() < data.len() {
-            self.arena.reserve(data.len().max(64 * 1024));
-        }
-        self.arena.extend_from_slice(data);
-        Ok(self.arena.split().freeze())
-    }
+    pub batch: Batch,
 }
 
 /// Length of a bytes-like argument, read without copying it (so an oversized value is
@@ -45,12 +30,11 @@ fn buffer_len(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
     Err(invalid(format!("{what} must be bytes, not {tname}"), true))
 }
 
-fn to_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+fn to_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+        return Ok(b.as_bytes().to_vec());
     }
-    let b: Vec<u8> = obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))?.extract()?;
-    Ok(Bytes::from(b))
+    obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))?.extract()
 }
 
 /// The length of a valid key (1..=65535 bytes of a bytes-like object), or the error.
@@ -99,15 +83,27 @@ fn ttl_ms(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
 }
 
 impl PyWriteBatch {
-    /// Adds a put, or with `merge` a merge operand; returns the batch.
+    /// Adds a put, or a merge operand; returns the batch.
     fn push<'py>(
         mut slf: PyRefMut<'py, Self>,
         key: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
-        merge: bool,
+        kind: OpKind,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        let n = check_key_len(key)?;
+        // The hot path: plain bytes within the limits, no TTL.
+        if let (Ok(k), Ok(v)) = (key.cast::<PyBytes>(), value.cast::<PyBytes>()) {
+            let (k, v) = (k.as_bytes(), v.as_bytes());
+            if !k.is_empty()
+                && k.len() <= MAX_KEY_LEN
+                && v.len() <= MAX_VALUE_LEN
+                && ttl.is_none_or(PyAnyMethods::is_none)
+            {
+                slf.batch.push(kind, k, v, None);
+                return Ok(slf);
+            }
+        }
+        check_key_len(key)?;
         let vn = buffer_len(value, "value")?;
         if vn > MAX_VALUE_LEN {
             let key = to_bytes(key)?;
@@ -120,10 +116,8 @@ impl PyWriteBatch {
             ));
         }
         let ttl_ms = ttl_ms(ttl)?;
-        let key = slf.stash(key)?;
-        debug_assert_eq!(key.len(), n);
-        let value = slf.stash(value)?;
-        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms, merge });
+        let (key, value) = (to_bytes(key)?, to_bytes(value)?);
+        slf.batch.push(kind, &key, &value, ttl_ms);
         Ok(slf)
     }
 }
@@ -143,7 +137,7 @@ impl PyWriteBatch {
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        Self::push(slf, key, value, ttl, false)
+        Self::push(slf, key, value, ttl, OpKind::Put)
     }
 
     /// Adds a merge operand (folded by the database's merge operator); returns the batch.
@@ -154,38 +148,41 @@ impl PyWriteBatch {
         operand: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        Self::push(slf, key, operand, ttl, true)
+        Self::push(slf, key, operand, ttl, OpKind::Merge)
     }
 
     /// Adds a delete; returns the batch.
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
         check_key_len(key)?;
-        let key = slf.stash(key)?;
-        slf.ops.push(BatchOp { key, value: None, ttl_ms: None, merge: false });
+        match key.cast::<PyBytes>() {
+            Ok(k) => slf.batch.delete(k.as_bytes()),
+            Err(_) => slf.batch.delete(&to_bytes(key)?),
+        }
         Ok(slf)
     }
 
     fn __len__(&self) -> usize {
-        self.ops.len()
+        self.batch.len()
     }
 
     /// The keys the batch writes, each once.
     fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
-        self.ops.iter().filter(|o| seen.insert(&o.key[..])).map(|o| PyBytes::new(py, &o.key)).collect()
+        let b = &self.batch;
+        let mut seen = std::collections::HashSet::with_capacity(b.len());
+        (0..b.len()).map(|i| b.key(i)).filter(|k| seen.insert(*k)).map(|k| PyBytes::new(py, k)).collect()
     }
 
     /// The key of the first merge operand, if any (writing one needs a merge operator).
     #[getter]
     fn merge_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.ops.iter().find(|o| o.merge).map(|o| PyBytes::new(py, &o.key))
+        self.batch.first_merge().map(|i| PyBytes::new(py, self.batch.key(i)))
     }
 
     fn clear(&mut self) {
-        self.ops.clear();
+        self.batch.clear();
     }
 
     fn __repr__(&self) -> String {
-        format!("WriteBatch({} ops)", self.ops.len())
+        format!("WriteBatch({} ops)", self.batch.len())
     }
 }

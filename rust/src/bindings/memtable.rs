@@ -13,7 +13,7 @@ use crate::error::CoreError;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
 use crate::memtable::{encode_folded, wal_rows_after, Memtable};
-use crate::sst::{encode_sst, SstOptions};
+use crate::sst::SstOptions;
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
@@ -62,7 +62,7 @@ impl PyMemtable {
         let b = batch.borrow();
         let op = super::operator::engine_op(merge_operator);
         // Prepared before the lock is taken: folding merge operands may call Python code.
-        let prepared = PreparedBatch::new(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
+        let prepared = PreparedBatch::new(&b.batch, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
         let mut m = lock(&self.inner)?;
         m.apply_batch(&prepared);
         Ok(fill(&m, self.memory_limit))
@@ -176,12 +176,10 @@ impl PyMemtable {
         compression: Option<&str>,
     ) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
         let rows = lock(&self.inner)?.take_wal();
-        if rows.is_empty() {
-            return Ok(None);
-        }
+        let Some((first, last)) = rows.seq_span() else { return Ok(None) };
         let opts = SstOptions { compression: Compression::from_name(compression).py_err(None)?, ..SstOptions::wal() };
-        let (first, last, n) = (rows[0].seq, rows[rows.len() - 1].seq, rows.len());
-        let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
+        let n = rows.len();
+        let data = py.detach(|| rows.encode(opts)).py_err(None)?;
         // Handed over without a copy (a buffer-protocol object the store uploads as is).
         Ok(Some((pyo3_bytes::PyBytes::new(Bytes::from(data)), first, last, n)))
     }

@@ -1,5 +1,7 @@
 //! Writing an SST: `SstBuilder` (compacted and WAL flavours) and `encode_sst`.
 
+use std::borrow::Borrow;
+
 use bytes::Bytes;
 
 use super::SST_FORMAT_VERSION;
@@ -235,10 +237,10 @@ impl SstBuilder {
 }
 
 /// Encodes `rows` as one SST.
-pub fn encode_sst(rows: &[Row], opts: SstOptions) -> CoreResult<Vec<u8>> {
+pub fn encode_sst<R: Borrow<Row>>(rows: impl IntoIterator<Item = R>, opts: SstOptions) -> CoreResult<Vec<u8>> {
     let mut b = SstBuilder::new(opts)?;
-    for (i, row) in rows.iter().enumerate() {
-        b.add(row).map_err(|e| match e {
+    for (i, row) in rows.into_iter().enumerate() {
+        b.add(row.borrow()).map_err(|e| match e {
             CoreError::Invalid(m) => CoreError::Invalid(format!("row {i}: {m}")),
             other => other,
         })?;

@@ -1,69 +1,37 @@
 //! The memtable: rows held in memory in (key ascending, seq descending) order, plus the rows
 //! written since the last WAL upload.
 //!
-//! Memory is what bounds a writer, so rows are stored lean: key and value bytes are copied
-//! into arena chunks (one allocation per chunk, not two per row; a row's `Bytes` are
-//! slices of its chunk), and the map holds each key once, beside a small entry.
-//! `memory_bytes` counts what that really costs; `size_bytes` estimates the encoded size,
-//! which decides when the memtable becomes an L0 SST.
+//! Memory is what bounds a writer, so rows are stored lean (`rows`): key and value bytes are
+//! copied into arena chunks (one copy per write, a batch's buffer whole), and the sorted
+//! order is kept in pages of 64-byte slots. `memory_bytes` counts what that really costs;
+//! `size_bytes` estimates the encoded size, which decides when the memtable becomes an L0
+//! SST.
 
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
-use std::ops::Bound;
+mod arena;
+mod rows;
+mod wal;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
-use crate::merge::{MergeIterator, MergeMode};
-use crate::operator::Operator;
-use crate::source::{RowSource, VecSource};
-use crate::sst::{SstBuilder, SstFile, SstOptions};
+use crate::sst::{SstBuilder, SstOptions};
+pub use rows::Slot;
+use rows::{Pos, Rows};
+pub use wal::{encode_folded, wal_rows_after, WalRows};
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
 /// and value bytes.
 const ROW_OVERHEAD: usize = 48;
 
-/// Measured memory of one map entry beyond its key and value bytes: the map's node space
-/// (key handle, entry, and the slack of half-full B-tree nodes).
-const ENTRY_MEMORY: usize = 200;
-
-/// Memory of one row queued for the WAL (a `Row` of slices).
-const WAL_ROW_MEMORY: usize = std::mem::size_of::<Row>();
-
-/// Arena chunks are 32 MiB: glibc always maps allocations this large with mmap (its adaptive
-/// threshold stops at 32 MiB), so a flushed memtable's memory goes back to the system at
-/// once instead of lingering in the heap; pages are only resident once written.
-const CHUNK: usize = 32 << 20;
-
-#[derive(Clone, Debug)]
-struct Entry {
-    value: Bytes,
-    kind: RowKind,
-    expire_ts: Option<i64>,
-    create_ts: Option<i64>,
-}
-
-impl Entry {
-    fn row(&self, key: &Bytes, seq: u64) -> Row {
-        Row {
-            key: key.clone(),
-            value: self.value.clone(),
-            seq,
-            kind: self.kind,
-            expire_ts: self.expire_ts,
-            create_ts: self.create_ts,
-        }
-    }
-}
+/// Memory of one row queued for the WAL (a slot).
+const WAL_ROW_MEMORY: usize = std::mem::size_of::<Slot>();
 
 #[derive(Default)]
 pub struct Memtable {
-    map: BTreeMap<(Bytes, Reverse<u64>), Entry>,
+    rows: Rows,
     size: usize,
-    arena: BytesMut,
-    arena_bytes: usize,
-    wal: Vec<Row>,
+    wal: Vec<Slot>,
     wal_size: usize,
     min_seq: Option<u64>,
     max_seq: Option<u64>,
@@ -75,18 +43,30 @@ impl Memtable {
         Self::default()
     }
 
-    /// Copies `data` into the arena; the slice shares the chunk.
-    fn stash(&mut self, data: &[u8]) -> Bytes {
-        if data.is_empty() {
-            return Bytes::new();
+    /// Copies `data` (the bytes of one write) into the arena; returns the segment and the
+    /// offset of its first byte, to make slots of its rows with (`add`).
+    pub fn stash(&mut self, data: &[u8]) -> (u32, usize) {
+        self.rows.arena.stash(&[data])
+    }
+
+    /// Adds a row whose bytes are stashed (`stash`); `log` also queues it for the next WAL
+    /// upload.
+    pub fn add(&mut self, slot: Slot, log: bool) {
+        let cost = slot.data_len() + ROW_OVERHEAD;
+        let seq = slot.seq;
+        self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
+        self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
+        if let Some(ts) = slot.create_ts() {
+            self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
         }
-        if self.arena.capacity() - self.arena.len() < data.len() {
-            self.arena = BytesMut::with_capacity(CHUNK.max(data.len()));
+        if log {
+            self.wal_size += cost;
+            self.wal.push(slot);
         }
-        // Counted as written: a chunk's pages are resident only once touched.
-        self.arena_bytes += data.len();
-        self.arena.extend_from_slice(data);
-        self.arena.split().freeze()
+        if let Some(old) = self.rows.insert(slot) {
+            self.size -= old.data_len() + ROW_OVERHEAD;
+        }
+        self.size += cost;
     }
 
     /// Adds a row; `log` also queues it for the next WAL upload.
@@ -95,7 +75,7 @@ impl Memtable {
     }
 
     /// `insert` from borrowed bytes (the write path: the bytes are copied once, into the
-    /// arena).
+    /// arena, key and value as one segment).
     #[allow(clippy::too_many_arguments, reason = "the fields of a row, borrowed: building a Row first would copy them")]
     pub fn insert_parts(
         &mut self,
@@ -107,65 +87,42 @@ impl Memtable {
         create_ts: Option<i64>,
         log: bool,
     ) {
-        let cost = key.len() + value.len() + ROW_OVERHEAD;
-        self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
-        self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
-        if let Some(ts) = create_ts {
-            self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
-        }
-        let key = self.stash(key);
-        let value = self.stash(value);
-        let entry = Entry { value, kind, expire_ts, create_ts };
-        if log {
-            self.wal_size += cost;
-            self.wal.push(entry.row(&key, seq));
-        }
-        let klen = key.len();
-        if let Some(old) = self.map.insert((key, Reverse(seq)), entry) {
-            self.size -= klen + old.value.len() + ROW_OVERHEAD;
-        }
-        self.size += cost;
+        let (seg, off) = self.rows.arena.stash(&[key, value]);
+        self.add(Slot::new(key, (seg, off, value.len()), seq, kind, expire_ts, create_ts), log);
     }
 
-    /// What the memtable holds in memory: arena chunks, map entries, and rows queued for the
-    /// WAL (a frozen memtable's queue is empty).
+    /// What the memtable holds in memory: arena chunks, the sorted pages, and rows queued for
+    /// the WAL (a frozen memtable's queue is empty).
     pub fn memory_bytes(&self) -> usize {
-        self.arena_bytes + self.map.len() * ENTRY_MEMORY + self.wal.len() * WAL_ROW_MEMORY
+        self.rows.memory_bytes() + self.wal.len() * WAL_ROW_MEMORY
     }
 
     /// The newest version of `key` with `seq <= snapshot_seq`.
     pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Option<Row> {
-        let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
-        self.map
-            .range((Bound::Included(from), Bound::Unbounded))
-            .next()
-            .filter(|((k, _), _)| k.as_ref() == key)
-            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
+        self.versions(key, snapshot_seq).next()
     }
 
     /// The versions of `key` with `seq <= snapshot_seq`, newest first.
     pub fn versions<'a>(&'a self, key: &'a [u8], snapshot_seq: u64) -> impl Iterator<Item = Row> + 'a {
-        let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
-        self.map
-            .range((Bound::Included(from), Bound::Unbounded))
-            .take_while(move |((k, _), _)| k.as_ref() == key)
-            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
+        let from = self.rows.lower_bound(key, snapshot_seq);
+        self.rows.iter_from(from).take_while(move |s| self.rows.key(s) == key).map(|s| self.rows.row(s))
     }
 
     /// Every version of every key in `[start, end)` (None = unbounded), in merge order.
     pub fn range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Vec<Row> {
-        let lo = match start {
-            Some(s) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-            if end.is_some_and(|x| k.as_ref() >= x) {
-                break;
-            }
-            out.push(e.row(k, *seq));
+        self.rows
+            .iter_from(self.start_pos(start))
+            .take_while(|s| end.is_none_or(|x| self.rows.key(s) < x))
+            .map(|s| self.rows.row(s))
+            .collect()
+    }
+
+    /// The position of the first row of a key >= `start` (None: the first row).
+    fn start_pos(&self, start: Option<&[u8]>) -> Pos {
+        match start {
+            Some(s) => self.rows.lower_bound(s, u64::MAX),
+            None => Pos::default(),
         }
-        out
     }
 
     /// Up to `n` rows with `seq <= snapshot` in merge order (reversed when `reverse`), within
@@ -180,38 +137,32 @@ impl Memtable {
         reverse: bool,
         n: usize,
     ) -> Vec<Row> {
-        let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
-        let mut out = Vec::with_capacity(n.min(self.map.len()));
+        let visible = |s: &&Slot| s.seq <= snapshot;
+        let rows = &self.rows;
         if reverse {
             let hi = match (after, end) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
+                (Some((k, s)), _) => rows.lower_bound(k, *s),
+                (None, Some(e)) => rows.lower_bound(e, u64::MAX),
+                (None, None) => rows.end(),
             };
-            for ((k, Reverse(seq)), e) in self.map.range((Bound::Unbounded, hi)).rev() {
-                if start.is_some_and(|x| k.as_ref() < x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
+            rows.iter_before(hi)
+                .take_while(|s| start.is_none_or(|x| rows.key(s) >= x))
+                .filter(visible)
+                .take(n)
+                .map(|s| rows.row(s))
+                .collect()
         } else {
-            let lo = match (after, start) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
+            let lo = match after {
+                Some((k, s)) => rows.upper_bound(k, *s),
+                None => self.start_pos(start),
             };
-            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
+            rows.iter_from(lo)
+                .take_while(|s| end.is_none_or(|x| rows.key(s) < x))
+                .filter(visible)
+                .take(n)
+                .map(|s| rows.row(s))
+                .collect()
         }
-        out
     }
 
     /// The rows an L0 SST needs: per key, versions from the newest down to and including the
@@ -229,13 +180,14 @@ impl Memtable {
         // Per key, newest first: every version a snapshot at or after `retain_seq` may read
         // (those above it, and the newest at or below it), then nothing; without open
         // snapshots only the newest, or the merge operands down to the newest base.
-        let mut done_key: Option<&Bytes> = None;
-        for ((key, Reverse(seq)), e) in &self.map {
+        let mut done_key: Option<&[u8]> = None;
+        for s in self.rows.iter() {
+            let key = self.rows.key(s);
             if done_key == Some(key) {
                 continue;
             }
-            let mut row = e.row(key, *seq);
-            let pinned = retain_seq.is_some_and(|r| *seq > r);
+            let mut row = self.rows.row(s);
+            let pinned = retain_seq.is_some_and(|r| s.seq > r);
             let expired = now.is_some_and(|t| row.is_expired(t));
             if row.kind == RowKind::Merge && expired {
                 continue; // reads skip an expired operand: it goes, older versions stay
@@ -292,10 +244,14 @@ impl Memtable {
         (rows.len(), max_seq)
     }
 
-    /// Takes the rows queued for the WAL, in write order.
-    pub fn take_wal(&mut self) -> Vec<Row> {
+    /// Takes the rows queued for the WAL, in write order, with the segments that hold their
+    /// bytes: a cheap step under the memtable's lock; they are encoded after it
+    /// (`WalRows::encode`).
+    pub fn take_wal(&mut self) -> WalRows {
         self.wal_size = 0;
-        std::mem::take(&mut self.wal)
+        let slots = std::mem::take(&mut self.wal);
+        let base = slots.first().map_or(0, Slot::seg);
+        WalRows::new(self.rows.arena.segs_from(base), base, slots)
     }
 
     pub fn wal_pending(&self) -> (usize, usize) {
@@ -307,11 +263,11 @@ impl Memtable {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.rows.len() == 0
     }
 
     pub fn min_seq(&self) -> Option<u64> {
@@ -327,63 +283,10 @@ impl Memtable {
     }
 }
 
-/// The rows of one WAL object with seq > `after_seq`, and whether the replay ends here. A
-/// fence (0 bytes, or an old-style empty SST of at most a footer) holds none.
-///
-/// With `upto_ms` (a replay up to a point in time, `slatedb_py.time_travel`): the rows come
-/// up to the first one written after it (`create_ts > upto_ms`), which ends the replay
-/// (`true`: later rows, here or in later objects, are later writes); a row without a
-/// `create_ts` is taken as written at `upto_ms`, and gets it as its create time.
-pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> CoreResult<(Vec<Row>, bool)> {
-    if data.len() <= 10 {
-        return Ok((Vec::new(), false));
-    }
-    let file = SstFile::open(data)?;
-    let mut it = file.iter();
-    let mut out = Vec::new();
-    while let Some(mut r) = it.next_row()? {
-        if r.seq <= after_seq {
-            continue;
-        }
-        if let Some(upto) = upto_ms {
-            match r.create_ts {
-                Some(t) if t > upto => return Ok((out, true)),
-                Some(_) => {}
-                None => r.create_ts = Some(upto),
-            }
-        }
-        out.push(r);
-    }
-    Ok((out, false))
-}
-
-/// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
-/// compaction folds them (`MergeMode::Compaction`, keeping what a snapshot at or after
-/// `retain_seq` reads), as SlateDB folds at flush: a counter's thousands of operands reach L0
-/// as one row. None when there is no row.
-pub fn encode_folded(
-    rows: Vec<Row>,
-    opts: SstOptions,
-    now: Option<i64>,
-    retain_seq: Option<u64>,
-    op: Operator,
-) -> CoreResult<Option<Vec<u8>>> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let src: Vec<Box<dyn RowSource>> = vec![Box::new(VecSource::new(rows, "memtable"))];
-    let mode = MergeMode::Compaction { retain_seq: retain_seq.unwrap_or(u64::MAX), now, bottom: false };
-    let mut merge = MergeIterator::new(src, mode).with_operator(Some(op));
-    let mut b = SstBuilder::new(opts)?;
-    while let Some(row) = merge.next_row()? {
-        b.add(&row)?;
-    }
-    b.finish().map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sst::SstFile;
 
     #[test]
     fn get_respects_snapshots_and_flush_keeps_newest() {
@@ -440,7 +343,7 @@ mod tests {
         let l0 =
             SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None, None).unwrap().unwrap())).unwrap();
         assert_eq!(l0.num_blocks(), 1);
-        let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
+        let wal = m.take_wal().encode(SstOptions::wal()).unwrap();
         assert_eq!(wal_rows_after(Bytes::new(), 0, None).unwrap(), (vec![], false));
         let (rows, stop) = wal_rows_after(Bytes::from(wal), 4, None).unwrap();
         assert!(!stop);

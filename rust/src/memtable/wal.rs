@@ -1,0 +1,114 @@
+//! The memtable's WAL side: the rows taken for an upload (`WalRows`), encoded outside the
+//! memtable's lock; reading a WAL object back for a replay; and an L0 with merge operands
+//! folded.
+
+use bytes::Bytes;
+
+use super::rows::Slot;
+use crate::error::CoreResult;
+use crate::format::row::Row;
+use crate::merge::{MergeIterator, MergeMode};
+use crate::operator::Operator;
+use crate::source::{RowSource, VecSource};
+use crate::sst::{encode_sst, SstBuilder, SstFile, SstOptions};
+
+/// Rows taken from a memtable's WAL queue (`Memtable::take_wal`), in write order: their
+/// slots, and the segments holding their bytes (the memtable's from index `base` on).
+pub struct WalRows {
+    segs: Vec<Bytes>,
+    base: u32,
+    slots: Vec<Slot>,
+}
+
+impl WalRows {
+    pub(super) fn new(segs: Vec<Bytes>, base: u32, slots: Vec<Slot>) -> Self {
+        WalRows { segs, base, slots }
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The seqs of the first and the last row.
+    pub fn seq_span(&self) -> Option<(u64, u64)> {
+        Some((self.slots.first()?.seq, self.slots.last()?.seq))
+    }
+
+    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        self.slots.iter().map(|s| {
+            let seg = &self.segs[(s.seg() - self.base) as usize];
+            let (k, v) = (s.off(), s.off() + s.klen());
+            Row {
+                key: seg.slice(k..v),
+                value: if s.vlen() == 0 { Bytes::new() } else { seg.slice(v..v + s.vlen()) },
+                seq: s.seq,
+                kind: s.kind(),
+                expire_ts: s.expire_ts(),
+                create_ts: s.create_ts(),
+            }
+        })
+    }
+
+    /// The rows as one WAL SST.
+    pub fn encode(&self, opts: SstOptions) -> CoreResult<Vec<u8>> {
+        encode_sst(self.rows(), opts)
+    }
+}
+
+/// The rows of one WAL object with seq > `after_seq`, and whether the replay ends here. A
+/// fence (0 bytes, or an old-style empty SST of at most a footer) holds none.
+///
+/// With `upto_ms` (a replay up to a point in time, `slatedb_py.time_travel`): the rows come
+/// up to the first one written after it (`create_ts > upto_ms`), which ends the replay
+/// (`true`: later rows, here or in later objects, are later writes); a row without a
+/// `create_ts` is taken as written at `upto_ms`, and gets it as its create time.
+pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> CoreResult<(Vec<Row>, bool)> {
+    if data.len() <= 10 {
+        return Ok((Vec::new(), false));
+    }
+    let file = SstFile::open(data)?;
+    let mut it = file.iter();
+    let mut out = Vec::new();
+    while let Some(mut r) = it.next_row()? {
+        if r.seq <= after_seq {
+            continue;
+        }
+        if let Some(upto) = upto_ms {
+            match r.create_ts {
+                Some(t) if t > upto => return Ok((out, true)),
+                Some(_) => {}
+                None => r.create_ts = Some(upto),
+            }
+        }
+        out.push(r);
+    }
+    Ok((out, false))
+}
+
+/// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
+/// compaction folds them (`MergeMode::Compaction`, keeping what a snapshot at or after
+/// `retain_seq` reads), as SlateDB folds at flush: a counter's thousands of operands reach L0
+/// as one row. None when there is no row.
+pub fn encode_folded(
+    rows: Vec<Row>,
+    opts: SstOptions,
+    now: Option<i64>,
+    retain_seq: Option<u64>,
+    op: Operator,
+) -> CoreResult<Option<Vec<u8>>> {
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let src: Vec<Box<dyn RowSource>> = vec![Box::new(VecSource::new(rows, "memtable"))];
+    let mode = MergeMode::Compaction { retain_seq: retain_seq.unwrap_or(u64::MAX), now, bottom: false };
+    let mut merge = MergeIterator::new(src, mode).with_operator(Some(op));
+    let mut b = SstBuilder::new(opts)?;
+    while let Some(row) = merge.next_row()? {
+        b.add(&row)?;
+    }
+    b.finish().map(Some)
+}
