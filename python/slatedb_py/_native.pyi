@@ -33,6 +33,7 @@ __all__ = [
     "SstInfo",
     "Tables",
     "Tree",
+    "WalRows",
     "WriteBatch",
     "__version__",
     "decode_sst",
@@ -373,6 +374,7 @@ class Memtable:
         merge_operator: MergeOperator | None = None,
     ) -> Buffer | None: ...
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
+    def take_wal_rows(self) -> WalRows | None: ...
     @property
     def wal_pending_bytes(self) -> int: ...
     @property
@@ -386,6 +388,13 @@ class Memtable:
     def max_seq(self) -> int | None: ...
     @property
     def max_create_ts(self) -> int | None: ...
+
+@final
+class WalRows:
+    """Rows taken from a memtable's WAL queue, encoded when uploaded."""
+
+    def encode(self, compression: str | None = None) -> tuple[Buffer, int, int, int]: ...
+    def __len__(self) -> int: ...
 
 @final
 class MergeIterator:
