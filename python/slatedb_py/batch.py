@@ -87,8 +87,10 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
 
 # Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)`, `delete(key)` and
 # `merge(key, operand, *, ttl=None)` validate like `check_key`/`check_value` here and return
-# the batch; `Db.write` applies it atomically with one sequence number: a later put or delete
-# of a key replaces the earlier ops on it, and merges after them fold onto them.
+# the batch; `put_many(keys, values, *, ttl=None)` and `delete_many(keys)` do the same for
+# iterables of them in one call (all or nothing; an error names the index). `Db.write`
+# applies a batch atomically with one sequence number: a later put or delete of a key
+# replaces the earlier ops on it, and merges after them fold onto them.
 WriteBatch = _native.WriteBatch
 
 

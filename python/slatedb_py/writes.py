@@ -148,6 +148,25 @@ class Writes:
         if len(batch) > 0:
             self._write(_BATCH, batch, None, None, await_durable)
 
+    def put_many(
+        self,
+        keys: Iterable[bytes],
+        values: Iterable[bytes],
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+    ) -> None:
+        """Writes `keys[i]` = `values[i]` for every i, atomically with one sequence number,
+        like one `WriteBatch` (a later pair of a key replaces an earlier one); each pair is
+        checked like `put`, and an error names its index and writes nothing. Lists of bytes
+        cross into the native batch in one call."""
+        self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+
+    def delete_many(self, keys: Iterable[bytes], *, await_durable: bool = True) -> None:
+        """Deletes every key of `keys`, atomically with one sequence number, like one
+        `WriteBatch`; each key is checked like `delete`."""
+        self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
+
     def _write(
         self,
         kind: int,

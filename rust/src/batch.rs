@@ -85,6 +85,17 @@ impl Batch {
         self.data.clear();
     }
 
+    /// Where the batch ends now, to go back to with `truncate` (a many-op call that fails
+    /// part way adds nothing).
+    pub fn mark(&self) -> (usize, usize) {
+        (self.ops.len(), self.data.len())
+    }
+
+    pub fn truncate(&mut self, (ops, data): (usize, usize)) {
+        self.ops.truncate(ops);
+        self.data.truncate(data);
+    }
+
     pub fn key(&self, i: usize) -> &[u8] {
         let o = &self.ops[i];
         &self.data[o.off..o.off + o.klen as usize]

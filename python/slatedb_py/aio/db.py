@@ -179,6 +179,20 @@ class Db(_Reads):
         db = self._sync
         await self._writer.write(lambda: db.write(batch, await_durable=False), await_durable)
 
+    async def put_many(
+        self,
+        keys: Iterable[bytes],
+        values: Iterable[bytes],
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+    ) -> None:
+        # Filled on the loop before the write: one native call for lists of bytes.
+        await self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+
+    async def delete_many(self, keys: Iterable[bytes], *, await_durable: bool = True) -> None:
+        await self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
+
     def snapshot(self) -> DbSnapshot:
         return DbSnapshot(self._sync.snapshot())
 

@@ -370,7 +370,7 @@ mod tests {
         /// search of the sorted list.
         #[test]
         fn order_and_bounds_match_a_sorted_model(
-            rows in proptest::collection::vec((proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0xff]), 1..40), 0u64..4), 1..200),
+            rows in proptest::collection::vec((proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0xff]), 1..40), 0u64..4), 1..700),
             probe in (proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0xff]), 1..40), 0u64..5),
         ) {
             let mut r = Rows::default();
