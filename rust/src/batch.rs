@@ -37,6 +37,8 @@ struct Op {
 pub struct Batch {
     data: Vec<u8>,
     ops: Vec<Op>,
+    /// The index of the first merge operand (asked on every write, so kept, not searched).
+    first_merge: Option<usize>,
 }
 
 impl Batch {
@@ -51,6 +53,9 @@ impl Batch {
         self.data.extend_from_slice(key);
         self.data.extend_from_slice(value);
         let (klen, vlen) = (key.len() as u32, value.len() as u32);
+        if kind == OpKind::Merge && self.first_merge.is_none() {
+            self.first_merge = Some(self.ops.len());
+        }
         self.ops.push(Op { off, klen, vlen, ttl_ms, kind });
     }
 
@@ -81,8 +86,7 @@ impl Batch {
     }
 
     pub fn clear(&mut self) {
-        self.ops.clear();
-        self.data.clear();
+        self.truncate((0, 0));
     }
 
     /// Where the batch ends now, to go back to with `truncate` (a many-op call that fails
@@ -94,6 +98,7 @@ impl Batch {
     pub fn truncate(&mut self, (ops, data): (usize, usize)) {
         self.ops.truncate(ops);
         self.data.truncate(data);
+        self.first_merge = self.first_merge.filter(|&i| i < ops);
     }
 
     pub fn key(&self, i: usize) -> &[u8] {
@@ -118,7 +123,7 @@ impl Batch {
 
     /// The index of the first merge operand, if any.
     pub fn first_merge(&self) -> Option<usize> {
-        self.ops.iter().position(|o| o.kind == OpKind::Merge)
+        self.first_merge
     }
 
     /// Indices of the ops that take effect, ascending: the last op of each key. Keys already
@@ -304,6 +309,20 @@ mod tests {
         assert_eq!(b.effective_ops(), vec![2, 3, 4]);
         // Equal neighbours are not strictly ascending: deduplicated too.
         assert_eq!(batch(&[("a", Some("1"), None), ("a", Some("2"), None)]).effective_ops(), vec![1]);
+    }
+
+    #[test]
+    fn the_first_merge_is_kept_through_truncates() {
+        let mut b = batch(&[("a", Some("1"), None)]);
+        let mark = b.mark();
+        b.merge(b"m", b"+", None);
+        b.merge(b"n", b"+", None);
+        assert_eq!(b.first_merge(), Some(1));
+        b.truncate(mark);
+        assert_eq!((b.first_merge(), b.len(), b.key(0)), (None, 1, &b"a"[..]));
+        b.merge(b"m", b"+", None);
+        b.clear();
+        assert_eq!((b.first_merge(), b.len()), (None, 0));
     }
 
     #[test]

@@ -27,11 +27,19 @@ const ROW_OVERHEAD: usize = 48;
 /// Memory of one row queued for the WAL (a slot).
 const WAL_ROW_MEMORY: usize = std::mem::size_of::<Slot>();
 
+/// Slots per chunk of the WAL queue at most: the queue grows a chunk at a time, never
+/// copying itself (a flush interval of fast writes queues hundreds of thousands of rows).
+/// Chunks start small and grow with the queue, so a few rows cost little.
+const WAL_CHUNK: usize = 1024;
+
 #[derive(Default)]
 pub struct Memtable {
     rows: Rows,
     size: usize,
-    wal: Vec<Slot>,
+    wal: Vec<Vec<Slot>>,
+    wal_len: usize,
+    /// Slots the WAL queue's chunks have room for (what their memory is).
+    wal_room: usize,
     wal_size: usize,
     min_seq: Option<u64>,
     max_seq: Option<u64>,
@@ -61,7 +69,16 @@ impl Memtable {
         }
         if log {
             self.wal_size += cost;
-            self.wal.push(slot);
+            self.wal_len += 1;
+            match self.wal.last_mut() {
+                Some(chunk) if chunk.len() < WAL_CHUNK => chunk.push(slot),
+                _ => {
+                    let mut chunk = Vec::with_capacity(self.wal_len.clamp(16, WAL_CHUNK));
+                    self.wal_room += chunk.capacity();
+                    chunk.push(slot);
+                    self.wal.push(chunk);
+                }
+            }
         }
         if let Some(old) = self.rows.insert(slot) {
             self.size -= old.data_len() + ROW_OVERHEAD;
@@ -94,7 +111,7 @@ impl Memtable {
     /// What the memtable holds in memory: arena chunks, the sorted pages, and rows queued for
     /// the WAL (a frozen memtable's queue is empty).
     pub fn memory_bytes(&self) -> usize {
-        self.rows.memory_bytes() + self.wal.len() * WAL_ROW_MEMORY
+        self.rows.memory_bytes() + self.wal_room * WAL_ROW_MEMORY
     }
 
     /// The newest version of `key` with `seq <= snapshot_seq`.
@@ -248,14 +265,14 @@ impl Memtable {
     /// bytes: a cheap step under the memtable's lock; they are encoded after it
     /// (`WalRows::encode`).
     pub fn take_wal(&mut self) -> WalRows {
-        self.wal_size = 0;
+        (self.wal_size, self.wal_len, self.wal_room) = (0, 0, 0);
         let slots = std::mem::take(&mut self.wal);
-        let base = slots.first().map_or(0, Slot::seg);
+        let base = slots.first().and_then(|c| c.first()).map_or(0, Slot::seg);
         WalRows::new(self.rows.arena.segs_from(base), base, slots)
     }
 
     pub fn wal_pending(&self) -> (usize, usize) {
-        (self.wal.len(), self.wal_size)
+        (self.wal_len, self.wal_size)
     }
 
     pub fn size_bytes(&self) -> usize {
@@ -308,6 +325,21 @@ mod tests {
         assert_eq!(m.range(Some(b"a"), Some(b"b")).len(), 2);
         assert_eq!(m.take_wal().len(), 3);
         assert_eq!(m.wal_pending().0, 0);
+    }
+
+    #[test]
+    fn memory_is_what_rows_take_and_a_few_rows_take_little() {
+        let mut m = Memtable::new();
+        m.insert_parts(b"k", b"v", 1, RowKind::Value, None, None, true);
+        assert!(m.memory_bytes() < 2048, "{}", m.memory_bytes());
+        for i in 0..10_000u64 {
+            m.insert_parts(&i.to_be_bytes(), &[7; 100], 2, RowKind::Value, None, None, true);
+        }
+        // Per row: 108 bytes of key and value, a slot in a page, a slot in the WAL queue.
+        let per_row = m.memory_bytes() / m.len();
+        assert!((108 + 120..108 + 150).contains(&per_row), "{per_row}");
+        m.take_wal();
+        assert!(m.memory_bytes() / m.len() < 108 + 80, "the WAL queue's share goes with it");
     }
 
     #[test]

@@ -19,10 +19,10 @@ use crate::format::row::{Row, RowKind};
 /// Slots per page at most. A page is one allocation of `PAGE + 1` slots (an insert may
 /// overflow it by one before it splits): about 8 KiB, so shifting half of one is cheap and
 /// the pages of a memtable of a million rows fit a list a binary search walks quickly.
+/// The first page starts small and grows to that size, so a tiny memtable stays tiny.
 const PAGE: usize = 128;
 
-/// Memory of one page (its slots), counted whole: a page is allocated at its full size.
-const PAGE_MEMORY: usize = (PAGE + 1) * std::mem::size_of::<Slot>();
+const SLOT: usize = std::mem::size_of::<Slot>();
 
 const KIND_MASK: u8 = 0b11;
 const HAS_EXPIRE: u8 = 0b100;
@@ -153,6 +153,8 @@ pub struct Rows {
     pub arena: Arena,
     /// Sorted by (key ascending, seq descending), each page non-empty.
     pages: Vec<Vec<Slot>>,
+    /// Slots the pages have room for (what their memory is).
+    page_slots: usize,
     /// The last slot of each page, side by side: the binary search over pages reads these
     /// (few cache lines) instead of one page each.
     lasts: Vec<Slot>,
@@ -184,9 +186,9 @@ impl Rows {
         self.len
     }
 
-    /// The arena, and the pages (counted whole: each is allocated at its full size).
+    /// The arena, the pages (their whole allocations) and their last slots.
     pub fn memory_bytes(&self) -> usize {
-        self.arena.memory_bytes() + self.pages.len() * (PAGE_MEMORY + std::mem::size_of::<Slot>())
+        self.arena.memory_bytes() + (self.page_slots + self.lasts.capacity()) * SLOT
     }
 
     /// How the probe compares with the row of slot `s`: by the keys' prefixes, and only when
@@ -279,7 +281,8 @@ impl Rows {
     /// replaced, if any.
     pub fn insert(&mut self, slot: Slot) -> Option<Slot> {
         if self.pages.is_empty() {
-            self.pages.push(new_page());
+            self.pages.push(Vec::with_capacity(4));
+            self.page_slots = 4;
             self.pages[0].push(slot);
             self.lasts.push(slot);
             self.len = 1;
@@ -288,6 +291,13 @@ impl Rows {
         let (Pos { page, idx }, same) = self.place(&slot);
         self.hint = page;
         let last_page = page + 1 == self.pages.len();
+        let (cap, full) = (self.pages[page].capacity(), self.pages[page].len() == self.pages[page].capacity());
+        if full && cap <= PAGE && !same {
+            // The first page, still growing: doubled, up to the full size.
+            let more = cap.min(PAGE + 1 - cap);
+            self.pages[page].reserve_exact(more);
+            self.page_slots += self.pages[page].capacity() - cap;
+        }
         let p = &mut self.pages[page];
         if same {
             if idx + 1 == p.len() {
@@ -299,8 +309,9 @@ impl Rows {
         if idx == PAGE && last_page {
             // Appending past a full last page: a new page, so rows loaded in order fill
             // their pages instead of leaving each half empty.
-            let mut next = new_page();
+            let mut next = Vec::with_capacity(PAGE + 1);
             next.push(slot);
+            self.page_slots += PAGE + 1;
             self.pages.push(next);
             self.lasts.push(slot);
             self.hint = page + 1;
@@ -308,24 +319,28 @@ impl Rows {
         }
         p.insert(idx, slot);
         if p.len() > PAGE {
-            let mut next = new_page();
-            next.extend_from_slice(&p[PAGE / 2..]);
-            p.truncate(PAGE / 2);
+            // Split in half, or, for a row near either end (rows arriving in order, or in
+            // reverse order, between two others), next to it: the full side stays full.
+            let at = match idx {
+                i if i >= PAGE - PAGE / 8 => i,
+                i if i < PAGE / 8 => i + 1,
+                _ => PAGE / 2,
+            };
+            let mut next = Vec::with_capacity(PAGE + 1);
+            next.extend_from_slice(&p[at..]);
+            p.truncate(at);
+            self.page_slots += PAGE + 1;
             self.lasts[page] = next[next.len() - 1];
-            self.lasts.insert(page, p[PAGE / 2 - 1]);
+            self.lasts.insert(page, p[at - 1]);
             self.pages.insert(page + 1, next);
-            if idx >= PAGE / 2 {
+            if idx >= at {
                 self.hint = page + 1;
             }
-        } else if idx + 1 == p.len() {
+        } else if idx + 1 == self.pages[page].len() {
             self.lasts[page] = slot;
         }
         None
     }
-}
-
-fn new_page() -> Vec<Slot> {
-    Vec::with_capacity(PAGE + 1)
 }
 
 #[cfg(test)]
@@ -400,6 +415,22 @@ mod tests {
         }
         let keys: Vec<Vec<u8>> = order(&r).into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![b"ab".to_vec(), b"ab\0".to_vec(), long(b""), long(b"a"), long(b"a\0"), long(b"b")]);
+    }
+
+    #[test]
+    fn rows_in_order_between_others_or_in_reverse_keep_pages_nearly_full() {
+        for keys in [
+            // Ascending, all before one larger key already there.
+            std::iter::once(99_999).chain(0..5000).collect::<Vec<u32>>(),
+            (0..5000).rev().collect(),
+        ] {
+            let mut r = Rows::default();
+            for k in &keys {
+                add(&mut r, format!("k{k:05}").as_bytes(), 1);
+            }
+            assert!(r.pages.len() <= keys.len() / (PAGE - PAGE / 8) + 1, "{} pages", r.pages.len());
+            assert_eq!(order(&r).len(), keys.len());
+        }
     }
 
     #[test]

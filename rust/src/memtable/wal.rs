@@ -13,33 +13,34 @@ use crate::source::{RowSource, VecSource};
 use crate::sst::{encode_sst, SstBuilder, SstFile, SstOptions};
 
 /// Rows taken from a memtable's WAL queue (`Memtable::take_wal`), in write order: their
-/// slots, and the segments holding their bytes (the memtable's from index `base` on).
+/// slots (in chunks), and the segments holding their bytes (the memtable's from index
+/// `base` on).
 pub struct WalRows {
     segs: Vec<Bytes>,
     base: u32,
-    slots: Vec<Slot>,
+    slots: Vec<Vec<Slot>>,
 }
 
 impl WalRows {
-    pub(super) fn new(segs: Vec<Bytes>, base: u32, slots: Vec<Slot>) -> Self {
+    pub(super) fn new(segs: Vec<Bytes>, base: u32, slots: Vec<Vec<Slot>>) -> Self {
         WalRows { segs, base, slots }
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.slots.iter().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.iter().all(Vec::is_empty)
     }
 
     /// The seqs of the first and the last row.
     pub fn seq_span(&self) -> Option<(u64, u64)> {
-        Some((self.slots.first()?.seq, self.slots.last()?.seq))
+        Some((self.slots.first()?.first()?.seq, self.slots.last()?.last()?.seq))
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
-        self.slots.iter().map(|s| {
+        self.slots.iter().flatten().map(|s| {
             let seg = &self.segs[(s.seg() - self.base) as usize];
             let (k, v) = (s.off(), s.off() + s.klen());
             Row {
