@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.batch import MAX_KEY, Many, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock
 from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
 from slatedb_py.memtable import Memtable
@@ -149,12 +149,7 @@ class Writes:
             self._write(_BATCH, batch, None, None, await_durable)
 
     def put_many(
-        self,
-        keys: Iterable[bytes],
-        values: Iterable[bytes],
-        *,
-        ttl: timedelta | None = None,
-        await_durable: bool = True,
+        self, keys: Many, values: Many, *, ttl: timedelta | None = None, await_durable: bool = True
     ) -> None:
         """Writes `keys[i]` = `values[i]` for every i, atomically with one sequence number,
         like one `WriteBatch` (a later pair of a key replaces an earlier one); each pair is
@@ -162,7 +157,7 @@ class Writes:
         cross into the native batch in one call."""
         self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
 
-    def delete_many(self, keys: Iterable[bytes], *, await_durable: bool = True) -> None:
+    def delete_many(self, keys: Many, *, await_durable: bool = True) -> None:
         """Deletes every key of `keys`, atomically with one sequence number, like one
         `WriteBatch`; each key is checked like `delete`."""
         self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
