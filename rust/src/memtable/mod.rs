@@ -121,8 +121,7 @@ impl Memtable {
 
     /// The versions of `key` with `seq <= snapshot_seq`, newest first.
     pub fn versions<'a>(&'a self, key: &'a [u8], snapshot_seq: u64) -> impl Iterator<Item = Row> + 'a {
-        let from = self.rows.lower_bound(key, snapshot_seq);
-        self.rows.iter_from(from).take_while(move |s| self.rows.key(s) == key).map(|s| self.rows.row(s))
+        self.rows.versions(key, snapshot_seq).map(|s| self.rows.row(s))
     }
 
     /// Every version of every key in `[start, end)` (None = unbounded), in merge order.

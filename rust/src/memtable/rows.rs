@@ -155,9 +155,10 @@ pub struct Rows {
     pages: Vec<Vec<Slot>>,
     /// Slots the pages have room for (what their memory is).
     page_slots: usize,
-    /// The last slot of each page, side by side: the binary search over pages reads these
-    /// (few cache lines) instead of one page each.
+    /// The last slot of each page, side by side, and its key prefix: the search over pages
+    /// reads these (the prefixes, a dense array, first) instead of one page each.
     lasts: Vec<Slot>,
+    fences: Vec<u128>,
     len: usize,
     /// The page of the last insert, tried first by the next one.
     hint: usize,
@@ -188,7 +189,7 @@ impl Rows {
 
     /// The arena, the pages (their whole allocations) and their last slots.
     pub fn memory_bytes(&self) -> usize {
-        self.arena.memory_bytes() + (self.page_slots + self.lasts.capacity()) * SLOT
+        self.arena.memory_bytes() + (self.page_slots + self.lasts.capacity()) * SLOT + self.fences.capacity() * 16
     }
 
     /// How the probe compares with the row of slot `s`: by the keys' prefixes, and only when
@@ -206,24 +207,52 @@ impl Rows {
         by_key.then(s.seq.cmp(&p.seq))
     }
 
-    /// The first position whose row is not `before` the target: a binary search over the
-    /// pages' last rows, then inside the page.
-    fn seek(&self, before: impl Fn(&Slot) -> bool) -> Pos {
-        let page = self.lasts.partition_point(&before);
-        let idx = self.pages.get(page).map_or(0, |p| p.partition_point(&before));
+    /// Whether the probe's row has the key of slot `s` (mostly decided by the prefixes).
+    fn same_key(&self, p: &Probe<'_>, s: &Slot) -> bool {
+        p.prefix == s.prefix
+            && p.key.len() == s.klen as usize
+            && (p.key.len() <= PREFIX || p.key[PREFIX..] == self.key(s)[PREFIX..])
+    }
+
+    /// The page a search for the probe finds: the first whose last row is not before it
+    /// (`upper`: not at or before it). Pages whose last key has a smaller or larger prefix
+    /// are told apart by the dense prefix array alone.
+    fn find_page(&self, p: &Probe<'_>, upper: bool) -> usize {
+        let lo = self.fences.partition_point(|&f| f < p.prefix);
+        let ties = self.fences[lo..].partition_point(|&f| f == p.prefix);
+        lo + self.lasts[lo..lo + ties].partition_point(|s| self.before(p, s, upper))
+    }
+
+    /// Whether slot `s` comes before the probe (`upper`: or is it).
+    fn before(&self, p: &Probe<'_>, s: &Slot, upper: bool) -> bool {
+        match self.cmp(p, s) {
+            Ordering::Greater => true,
+            Ordering::Equal => upper,
+            Ordering::Less => false,
+        }
+    }
+
+    /// The position of the first row not before the probe (`upper`: after it).
+    fn seek(&self, p: &Probe<'_>, upper: bool) -> Pos {
+        let page = self.find_page(p, upper);
+        let idx = self.pages.get(page).map_or(0, |pg| pg.partition_point(|s| self.before(p, s, upper)));
         Pos { page, idx }
     }
 
     /// The position of the first row at or after `(key, seq)`.
     pub fn lower_bound(&self, key: &[u8], seq: u64) -> Pos {
-        let p = Probe::new(key, seq);
-        self.seek(|s| self.cmp(&p, s) == Ordering::Greater)
+        self.seek(&Probe::new(key, seq), false)
     }
 
     /// The position of the first row strictly after `(key, seq)`.
     pub fn upper_bound(&self, key: &[u8], seq: u64) -> Pos {
+        self.seek(&Probe::new(key, seq), true)
+    }
+
+    /// The rows of `key` with seq <= `seq`, newest first.
+    pub fn versions<'a>(&'a self, key: &'a [u8], seq: u64) -> impl Iterator<Item = &'a Slot> + 'a {
         let p = Probe::new(key, seq);
-        self.seek(|s| self.cmp(&p, s) != Ordering::Less)
+        self.iter_from(self.seek(&p, false)).take_while(move |s| self.same_key(&p, s))
     }
 
     pub fn end(&self) -> Pos {
@@ -262,11 +291,7 @@ impl Rows {
     /// same key and seq is there.
     fn place(&self, slot: &Slot) -> (Pos, bool) {
         let probe = Probe { key: self.key(slot), prefix: slot.prefix, seq: slot.seq };
-        let page = if self.fits_page(&probe, self.hint) {
-            self.hint
-        } else {
-            self.lasts.partition_point(|s| self.cmp(&probe, s) == Ordering::Greater)
-        };
+        let page = if self.fits_page(&probe, self.hint) { self.hint } else { self.find_page(&probe, false) };
         let page = page.min(self.pages.len() - 1);
         let p = &self.pages[page];
         // After the page's last row: the common case of rows arriving in order.
@@ -284,7 +309,7 @@ impl Rows {
             self.pages.push(Vec::with_capacity(4));
             self.page_slots = 4;
             self.pages[0].push(slot);
-            self.lasts.push(slot);
+            self.set_last(0, slot, true);
             self.len = 1;
             return None;
         }
@@ -300,10 +325,11 @@ impl Rows {
         }
         let p = &mut self.pages[page];
         if same {
+            let old = std::mem::replace(&mut p[idx], slot);
             if idx + 1 == p.len() {
-                self.lasts[page] = slot;
+                self.set_last(page, slot, false);
             }
-            return Some(std::mem::replace(&mut p[idx], slot));
+            return Some(old);
         }
         self.len += 1;
         if idx == PAGE && last_page {
@@ -313,33 +339,45 @@ impl Rows {
             next.push(slot);
             self.page_slots += PAGE + 1;
             self.pages.push(next);
-            self.lasts.push(slot);
+            self.set_last(page + 1, slot, true);
             self.hint = page + 1;
             return None;
         }
         p.insert(idx, slot);
         if p.len() > PAGE {
-            // Split in half, or, for a row near either end (rows arriving in order, or in
+            // Split in half or, for a row at either end (rows arriving in order, or in
             // reverse order, between two others), next to it: the full side stays full.
             let at = match idx {
-                i if i >= PAGE - PAGE / 8 => i,
-                i if i < PAGE / 8 => i + 1,
+                i if i >= PAGE - 1 => i,
+                i if i <= 1 => i + 1,
                 _ => PAGE / 2,
             };
             let mut next = Vec::with_capacity(PAGE + 1);
             next.extend_from_slice(&p[at..]);
             p.truncate(at);
             self.page_slots += PAGE + 1;
-            self.lasts[page] = next[next.len() - 1];
-            self.lasts.insert(page, p[at - 1]);
+            let (left, right) = (p[at - 1], next[next.len() - 1]);
             self.pages.insert(page + 1, next);
+            self.set_last(page, right, false);
+            self.set_last(page, left, true);
             if idx >= at {
                 self.hint = page + 1;
             }
         } else if idx + 1 == self.pages[page].len() {
-            self.lasts[page] = slot;
+            self.set_last(page, slot, false);
         }
         None
+    }
+
+    /// Records `s` as the last slot of page `page`, of a new page there when `new`.
+    fn set_last(&mut self, page: usize, s: Slot, new: bool) {
+        if new {
+            self.lasts.insert(page, s);
+            self.fences.insert(page, s.prefix);
+        } else {
+            self.lasts[page] = s;
+            self.fences[page] = s.prefix;
+        }
     }
 }
 
@@ -403,6 +441,9 @@ mod tests {
             proptest::prop_assert_eq!(at(r.lower_bound(pk, *ps)), lower);
             proptest::prop_assert_eq!(at(r.upper_bound(pk, *ps)), upper);
             proptest::prop_assert_eq!(r.iter_before(r.lower_bound(pk, *ps)).count(), model.len() - lower);
+            let versions: Vec<u64> = r.versions(pk, *ps).map(|s| s.seq).collect();
+            let want: Vec<u64> = model.iter().filter(|(k, s)| k == pk && s <= ps).map(|(_, s)| *s).collect();
+            proptest::prop_assert_eq!(versions, want);
         }
     }
 
