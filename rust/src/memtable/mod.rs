@@ -14,7 +14,7 @@ mod wal;
 use bytes::Bytes;
 
 use crate::error::CoreResult;
-use crate::format::row::{Row, RowKind};
+use crate::format::row::{Row, RowKind, RowRef};
 use crate::sst::{SstBuilder, SstOptions};
 pub use rows::Slot;
 use rows::{Pos, Rows};
@@ -186,12 +186,13 @@ impl Memtable {
     /// operand expired at `now` is left out (reads skip it); a value expired at `now` is
     /// written as a tombstone, as SlateDB does, so that every reader
     /// (0.17.0 included, which would still return it) sees it gone.
-    /// Streams them to `f` in merge order, without copying the memtable.
-    pub fn for_each_flush_row(
+    /// Streams their slots to `f` in merge order (with whether the row goes as a tombstone),
+    /// without copying the memtable.
+    fn for_each_flush_slot(
         &self,
         now: Option<i64>,
         retain_seq: Option<u64>,
-        mut f: impl FnMut(&Row) -> CoreResult<()>,
+        mut f: impl FnMut(&Slot, bool) -> CoreResult<()>,
     ) -> CoreResult<()> {
         // Per key, newest first: every version a snapshot at or after `retain_seq` may read
         // (those above it, and the newest at or below it), then nothing; without open
@@ -202,23 +203,32 @@ impl Memtable {
             if done_key == Some(key) {
                 continue;
             }
-            let mut row = self.rows.row(s);
             let pinned = retain_seq.is_some_and(|r| s.seq > r);
-            let expired = now.is_some_and(|t| row.is_expired(t));
-            if row.kind == RowKind::Merge && expired {
+            let expired = now.is_some_and(|t| s.expire_ts().is_some_and(|ts| ts <= t));
+            let kind = s.kind();
+            if kind == RowKind::Merge && expired {
                 continue; // reads skip an expired operand: it goes, older versions stay
             }
-            if row.kind == RowKind::Value && expired {
-                row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
-                if !pinned {
-                    done_key = Some(key);
-                }
-            } else if row.kind != RowKind::Merge && !pinned {
+            let tombstone = kind == RowKind::Value && expired;
+            if kind != RowKind::Merge && !pinned {
                 done_key = Some(key);
             }
-            f(&row)?;
+            f(s, tombstone)?;
         }
         Ok(())
+    }
+
+    /// The rows an L0 SST needs (`for_each_flush_slot`), borrowed, streamed to `f`.
+    pub fn for_each_flush_row(
+        &self,
+        now: Option<i64>,
+        retain_seq: Option<u64>,
+        mut f: impl FnMut(RowRef<'_>) -> CoreResult<()>,
+    ) -> CoreResult<()> {
+        self.for_each_flush_slot(now, retain_seq, |s, tombstone| {
+            let row = self.rows.row_ref(s);
+            f(if tombstone { RowRef { value: &[], kind: RowKind::Tombstone, expire_ts: None, ..row } } else { row })
+        })
     }
 
     /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
@@ -235,7 +245,7 @@ impl Memtable {
         let mut b = SstBuilder::new(opts)?;
         // The encoded size is about the memtable's estimate; one allocation, not doublings.
         b.reserve(self.size_bytes() + self.size_bytes() / 8 + 64 * 1024);
-        self.for_each_flush_row(now, retain_seq, |r| b.add(r))?;
+        self.for_each_flush_row(now, retain_seq, |r| b.add_ref(r))?;
         b.finish().map(Some)
     }
 
@@ -243,8 +253,13 @@ impl Memtable {
     /// the memtable's lock).
     pub fn flush_rows(&self, now: Option<i64>, retain_seq: Option<u64>) -> Vec<Row> {
         let mut rows = Vec::new();
-        let _ = self.for_each_flush_row(now, retain_seq, |r| {
-            rows.push(r.clone());
+        let _ = self.for_each_flush_slot(now, retain_seq, |s, tombstone| {
+            let row = self.rows.row(s);
+            rows.push(if tombstone {
+                Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row }
+            } else {
+                row
+            });
             Ok(())
         });
         rows

@@ -5,12 +5,12 @@
 use bytes::Bytes;
 
 use super::rows::Slot;
-use crate::error::CoreResult;
-use crate::format::row::Row;
+use crate::error::{CoreError, CoreResult};
+use crate::format::row::{Row, RowRef};
 use crate::merge::{MergeIterator, MergeMode};
 use crate::operator::Operator;
 use crate::source::{RowSource, VecSource};
-use crate::sst::{encode_sst, SstBuilder, SstFile, SstOptions};
+use crate::sst::{SstBuilder, SstFile, SstOptions};
 
 /// Rows taken from a memtable's WAL queue (`Memtable::take_wal`), in write order: their
 /// slots (in chunks), and the segments holding their bytes (the memtable's from index
@@ -39,13 +39,14 @@ impl WalRows {
         Some((self.slots.first()?.first()?.seq, self.slots.last()?.last()?.seq))
     }
 
-    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+    /// The rows, borrowed from their segments.
+    fn refs(&self) -> impl Iterator<Item = RowRef<'_>> + '_ {
         self.slots.iter().flatten().map(|s| {
             let seg = &self.segs[(s.seg() - self.base) as usize];
             let (k, v) = (s.off(), s.off() + s.klen());
-            Row {
-                key: seg.slice(k..v),
-                value: if s.vlen() == 0 { Bytes::new() } else { seg.slice(v..v + s.vlen()) },
+            RowRef {
+                key: &seg[k..v],
+                value: &seg[v..v + s.vlen()],
                 seq: s.seq,
                 kind: s.kind(),
                 expire_ts: s.expire_ts(),
@@ -54,9 +55,27 @@ impl WalRows {
         })
     }
 
-    /// The rows as one WAL SST.
+    pub fn rows(&self) -> impl Iterator<Item = Row> + '_ {
+        self.refs().map(|r| Row {
+            key: Bytes::copy_from_slice(r.key),
+            value: Bytes::copy_from_slice(r.value),
+            seq: r.seq,
+            kind: r.kind,
+            expire_ts: r.expire_ts,
+            create_ts: r.create_ts,
+        })
+    }
+
+    /// The rows as one WAL SST (encoded from their segments, no `Row` each).
     pub fn encode(&self, opts: SstOptions) -> CoreResult<Vec<u8>> {
-        encode_sst(self.rows(), opts)
+        let mut b = SstBuilder::new(opts)?;
+        for (i, row) in self.refs().enumerate() {
+            b.add_ref(row).map_err(|e| match e {
+                CoreError::Invalid(m) => CoreError::Invalid(format!("row {i}: {m}")),
+                other => other,
+            })?;
+        }
+        b.finish()
     }
 }
 
