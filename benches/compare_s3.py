@@ -1,7 +1,9 @@
 """The engine on a local S3-compatible server (moto, its own process on 127.0.0.1), beside the
 official SlateDB 0.17.0 binding on the same server: throughput, and the object-store requests
 (GET / PUT / LIST / HEAD / DELETE, as the server logged them) per 1k puts, per 1k gets and per
-checkpoint. Requests are what object storage bills.
+checkpoint; and the request table of each operation against its budget (the same budgets
+`tests/integration/test_request_budgets_s3.py` asserts). Requests are what object storage
+bills.
 
     make build-release && .venv/bin/python benches/compare_s3.py [--n 2000]
 """
@@ -11,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import time
 from collections import Counter
@@ -20,40 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import S3Server
+from tests.support import Requests, S3Server
 
 from slatedb_py import Db, DbReader, WriteBatch, admin
 from slatedb_py.config import DbOptions, ReaderOptions
-
-LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+)')
-
-
-class Requests:
-    """Counts the requests the server logged for one bucket since the last mark."""
-
-    def __init__(self, server: Any, bucket: str) -> None:
-        self.server, self.bucket = server, bucket
-        self.pos = 0
-
-    def _log(self) -> Any:
-        if hasattr(self.server, "log"):  # moto: its stdout
-            return self.server.log
-        return open(self.server.dir / "log" / "client.rgw.a.log", "rb")  # the gateway's log
-
-    def take(self) -> Counter[str]:
-        log = self._log()
-        log.seek(self.pos)
-        data = log.read().decode(errors="replace")
-        self.pos = log.tell()
-        out: Counter[str] = Counter()
-        for method, path in LINE.findall(data):
-            if f"/{self.bucket}" not in path:
-                continue
-            kind = (
-                "LIST" if method == "GET" and ("list-type" in path or "prefix=" in path) else method
-            )
-            out[kind] += 1
-        return out
 
 
 def fmt(c: Counter[str], per: float) -> str:
@@ -105,11 +76,46 @@ def ours(server: Any, n: int) -> dict[str, Any]:
     return out
 
 
-def official(server: Any, n: int) -> dict[str, Any]:
-    import slatedb.uniffi as u
+# The request table of the write-path issue: operation, budget (None: none set).
+TABLE = (
+    ("open + close of an existing database", 8),
+    ("idle open database, per 10 s", 2),
+    ("1,000 sequential durable puts", 1000),
+    ("memtable flush to L0", 6),
+    ("checkpoint create", 4),
+)
 
+
+def table_ours(server: Any) -> dict[str, Counter[str]]:
     bucket = server.new_bucket()
+    store = server.store(bucket)
     req = Requests(server, bucket)
+    rows = iter(name for name, _ in TABLE)
+    out: dict[str, Counter[str]] = {}
+    with Db.open("db", store) as db:
+        db.put(b"seed", b"1")
+    req.take()
+    Db.open("db", store).close()
+    out[next(rows)] = req.take()
+    with Db.open("db", store) as db:
+        req.take()
+        time.sleep(10)
+        out[next(rows)] = req.take()
+        for i in range(1000):
+            db.put(b"key%08d" % i, b"v" * 100)
+        out[next(rows)] = req.take()
+        for i in range(1000):
+            db.put(b"more%08d" % i, b"v" * 100, await_durable=False)
+        req.take()
+        db.flush_memtable()
+        out[next(rows)] = req.take()
+        db.create_checkpoint()
+        out[next(rows)] = req.take()
+    return out
+
+
+def point_official_at(server: Any) -> None:
+    """The official binding resolves `s3://` URLs from the environment."""
     os.environ.update(
         AWS_ENDPOINT=server.endpoint,
         AWS_ACCESS_KEY_ID="test",
@@ -117,6 +123,81 @@ def official(server: Any, n: int) -> dict[str, Any]:
         AWS_REGION="us-east-1",
         AWS_ALLOW_HTTP="true",
     )
+
+
+def table_official(server: Any) -> dict[str, Counter[str]]:
+    import slatedb.uniffi as u
+
+    point_official_at(server)
+    bucket = server.new_bucket()
+    req = Requests(server, bucket)
+    rows = iter(name for name, _ in TABLE)
+    out: dict[str, Counter[str]] = {}
+    loop = asyncio.new_event_loop()
+    run = loop.run_until_complete
+    try:
+        store = u.ObjectStore.resolve(f"s3://{bucket}")
+
+        def open_db() -> Any:
+            b = u.DbBuilder("db", store)
+            return run(b.build())
+
+        db = open_db()
+        run(db.put(b"seed", b"1"))
+        run(db.shutdown())
+        req.take()
+        run(open_db().shutdown())
+        out[next(rows)] = req.take()
+        db = open_db()
+        req.take()
+        time.sleep(10)
+        out[next(rows)] = req.take()
+
+        async def puts(prefix: bytes, durable: bool) -> None:
+            for i in range(1000):
+                h = await db.put(prefix + b"%08d" % i, b"v" * 100)
+                if durable:
+                    await h.await_durable()
+
+        run(puts(b"key", True))
+        out[next(rows)] = req.take()
+        run(puts(b"more", False))
+        req.take()
+        run(db.flush_with_options(u.FlushOptions(flush_type=u.FlushType.MEM_TABLE)))
+        out[next(rows)] = req.take()
+        adm = u.AdminBuilder("db", store).build()  # the binding's Db has no checkpoint call
+        req.take()
+        r = adm.create_detached_checkpoint(
+            u.CheckpointOptions(lifetime_ms=None, source=None, name=None)
+        )
+        if asyncio.iscoroutine(r):
+            run(r)
+        out[next(rows)] = req.take()
+        run(db.shutdown())
+    except Exception as e:  # report rather than fail: the oracle is not under test here
+        print(f"official binding: {e!r}")
+    finally:
+        loop.close()
+    return out
+
+
+def print_table(ours: dict[str, Counter[str]], theirs: dict[str, Counter[str]]) -> None:
+    head = f"{'requests':40} {'budget':>7} {'slatedb_py':>11} {'official':>9}"
+    print(f"  {head}   slatedb_py by kind")
+    for name, budget in TABLE:
+        a, b = ours.get(name), theirs.get(name)
+        na = "-" if a is None else str(sum(a.values()))
+        nb = "-" if b is None else str(sum(b.values()))
+        kinds = "" if a is None else " ".join(f"{k}={v}" for k, v in sorted(a.items()))
+        print(f"  {name:40} {budget if budget else '-':>7} {na:>11} {nb:>9}   {kinds}")
+
+
+def official(server: Any, n: int) -> dict[str, Any]:
+    import slatedb.uniffi as u
+
+    bucket = server.new_bucket()
+    req = Requests(server, bucket)
+    point_official_at(server)
     out: dict[str, Any] = {}
     loop = asyncio.new_event_loop()
     run = loop.run_until_complete
@@ -189,6 +270,7 @@ def main() -> None:
         server: Any = RadosGateway.get()
     else:
         server = S3Server.get()
+    mine_table, their_table = table_ours(server), table_official(server)
     a = ours(server, args.n)
     b = official(server, args.n)
     print(
@@ -203,6 +285,7 @@ def main() -> None:
             else f"{b[k]:,.1f}"
         )
         print(f"  {k:26} slatedb_py: {mine:>36}   official: {theirs}")
+    print_table(mine_table, their_table)
     server.stop()
 
 

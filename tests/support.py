@@ -8,6 +8,7 @@ import atexit
 import itertools
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -15,11 +16,14 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from obstore.store import LocalStore, MemoryStore, S3Store
 
@@ -82,6 +86,57 @@ class S3Server:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class Requests:
+    """The requests a local S3 server (moto, or the RADOS Gateway) logged for one bucket, by
+    kind: GET, PUT, LIST, HEAD, DELETE, POST. What object storage bills, and deterministic, so
+    tests hold them to budgets. `take()` counts those since the last take: it first sends a
+    marker request and reads the log up to it, so every request made before is in."""
+
+    LINE = re.compile(r'"(GET|PUT|POST|HEAD|DELETE) (\S+)')
+
+    def __init__(self, server: Any, bucket: str) -> None:
+        self.server, self.bucket = server, bucket
+        self.pos = 0
+        self._markers = itertools.count()
+        self.by_folder: Counter[str] = Counter()
+
+    def _log(self) -> Any:
+        if hasattr(self.server, "log"):  # moto: its stdout
+            return self.server.log
+        return open(self.server.dir / "log" / "client.rgw.a.log", "rb")  # the gateway's log
+
+    def take(self) -> Counter[str]:
+        marker = f"/{self.bucket}/request-marker-{next(self._markers)}"
+        try:
+            urllib.request.urlopen(self.server.endpoint + marker, timeout=10)
+        except OSError:
+            pass  # a 404 (or 403): the request is logged all the same
+        log = self._log()
+        data = ""
+        for _ in range(500):
+            log.seek(self.pos)
+            data += log.read().decode(errors="replace")
+            self.pos = log.tell()
+            if marker in data:
+                break
+            time.sleep(0.01)  # the server writes its line just after it answers
+        out: Counter[str] = Counter()
+        self.by_folder = Counter[str]()  # the same requests as "KIND folder", e.g. "LIST wal"
+        for method, path in self.LINE.findall(data):
+            if f"/{self.bucket}" not in path or "request-marker-" in path:
+                continue
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+            listing = method == "GET" and ("list-type" in query or "prefix" in query)
+            kind = "LIST" if listing else method
+            key = query["prefix"][0] if listing and "prefix" in query else path.split("?")[0]
+            parts = [p for p in urllib.parse.unquote(key).split("/") if p]
+            # /bucket/db/wal/x.sst or the prefix db/wal/: the folder below the database's.
+            folder = parts[-2] if not listing and len(parts) >= 2 else parts[-1] if parts else ""
+            out[kind] += 1
+            self.by_folder[f"{kind} {folder}"] += 1
+        return out
 
 
 @contextmanager
@@ -217,3 +272,51 @@ def local_s3_store(endpoint: str, bucket: str) -> Any:
         region="us-east-1",
         client_options={"allow_http": True},
     )
+
+
+def hidden_uploads(inner: Any) -> list[str]:
+    """The keys of uploads begun and not ended that no listing shows: a local folder's
+    staging files (`<key>#<n>`, named by their key) and an S3 bucket's incomplete multipart
+    uploads (ListMultipartUploads, which moto answers without credentials); none in memory."""
+    if isinstance(inner, LocalStore):
+        root = Path(str(inner.prefix))
+        return sorted(
+            str(f.relative_to(root)).rsplit("#", 1)[0]
+            for f in root.rglob("*#*")
+            if f.is_file() and f.name.rsplit("#", 1)[1].isdigit()
+        )
+    if isinstance(inner, S3Store):
+        c = inner.config
+        with urllib.request.urlopen(f"{c['endpoint']}/{c['bucket']}?uploads", timeout=10) as r:
+            xml = ElementTree.fromstring(r.read())
+        return sorted(e.text or "" for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Key")
+    return []
+
+
+def abort_hidden_upload(inner: S3Store, key: str) -> None:
+    """Aborts the incomplete multipart uploads of `key`, as a bucket's lifecycle rule
+    (AbortIncompleteMultipartUpload) does once they are old enough."""
+    c = inner.config
+    base = f"{c['endpoint']}/{c['bucket']}"
+    with urllib.request.urlopen(f"{base}?uploads", timeout=10) as r:
+        xml = ElementTree.fromstring(r.read())
+    for upload in (e for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Upload"):
+        fields = {e.tag.rsplit("}", 1)[-1]: e.text for e in upload}
+        if fields.get("Key") == key:
+            url = f"{base}/{key}?uploadId={fields['UploadId']}"
+            urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)
+
+
+def shared_store(kind: str, folder: Path) -> tuple[Any, str, str]:
+    """A store a child process can open too (`reopen_store`): `folder` as a local store, or a
+    new bucket on the S3 server. Returns (store, where, bucket)."""
+    if kind == "local":
+        return LocalStore(folder), str(folder), "-"
+    server = S3Server.get()
+    bucket = server.new_bucket()
+    return server.store(bucket), server.endpoint, bucket
+
+
+def reopen_store(kind: str, where: str, bucket: str) -> Any:
+    """In a child process, the store `shared_store` made."""
+    return LocalStore(where) if kind == "local" else local_s3_store(where, bucket)

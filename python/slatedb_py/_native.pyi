@@ -31,6 +31,7 @@ __all__ = [
     "SequenceTracker",
     "SstFile",
     "SstInfo",
+    "SstPieces",
     "Tables",
     "Tree",
     "WalRows",
@@ -201,8 +202,12 @@ class Fetch:
     def parts(self) -> list[tuple[str, int, list[tuple[int, int]]]]: ...
     def resume(self, replies: list[tuple[list[Buffer], int]]) -> _Resumed: ...
 
+# A piece of an SST being written: `(data, None)` while more follow, `(data, SstFile)` for
+# the last one (the SST's metadata, opened).
+_Piece: TypeAlias = tuple[Buffer, SstFile | None]
+
 # What a Fetch's `resume` continues: a point read, a batch read, a scan page, a compaction step.
-_Resumed: TypeAlias = bytes | list[bytes | None] | list[tuple[bytes, bytes]] | Buffer | Fetch | None
+_Resumed: TypeAlias = bytes | list[bytes | None] | list[tuple[bytes, bytes]] | _Piece | Fetch | None
 
 @final
 class Tables:
@@ -212,7 +217,7 @@ class Tables:
     def __new__(
         cls, cache_bytes: int, local_root: str | os.PathLike[str] | None = None
     ) -> Self: ...
-    def add_written(self, path: str, data: Buffer) -> SstFile: ...
+    def add_written(self, path: str, file: SstFile) -> SstFile: ...
     def retain(self, paths: set[str]) -> int: ...
     def forget(self, path: str) -> None: ...
     def cache_stats(self) -> tuple[int, int, int, int]: ...
@@ -277,14 +282,23 @@ class CompactionJob:
         now: int | None,
         bottom: bool,
         max_sst_size: int,
+        piece_size: int,
         block_size: int = 4096,
         compression: str | None = None,
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
         merge_operator: MergeOperator | None = None,
     ) -> Self: ...
-    def step(self) -> Buffer | Fetch | None:
-        """The next output SST, a Fetch whose resumption continues the job, or None when done."""
+    def step(self) -> _Piece | Fetch | None:
+        """The next piece of output, a Fetch whose resumption continues the job, or None when
+        done."""
+
+@final
+class SstPieces:
+    """One SST handed out in pieces of at least `piece_size` bytes as it is encoded."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> _Piece: ...
 
 @final
 class WriteBatch:
@@ -374,10 +388,12 @@ class Memtable:
         compression: str | None,
         bloom_bits_per_key: int,
         min_filter_keys: int,
+        piece_size: int,
         now: int | None = None,
         retain_seq: int | None = None,
         merge_operator: MergeOperator | None = None,
-    ) -> Buffer | None: ...
+    ) -> SstPieces | None:
+        """The L0 SST of the memtable's rows, encoded as it is iterated; None when empty."""
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
     def take_wal_rows(self) -> WalRows | None: ...
     @property

@@ -2,8 +2,9 @@
 its own epoch, embedded in an open `Db` (a thread) or as its own process.
 
 - The merge streams: inputs are SSTs opened from their tails, their blocks fetched a few MiB
-  at a time as the native job asks; outputs split at `max_sst_size`. Memory stays bounded
-  whatever the input size. It keeps every version newer than the manifest's
+  at a time as the native job asks; outputs split at `max_sst_size`, each uploaded in pieces
+  as it is written (`sst.store_ssts`). Memory stays bounded whatever the input and output
+  sizes. It keeps every version newer than the manifest's
   `recent_snapshot_min_seq` and the newest one at or below it, turns expired rows into
   tombstones, and drops tombstones when writing the bottom run.
 - Fencing: a compactor claims `compactor_epoch + 1` in the manifest (`CompactorFence`) and
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from slatedb_py import _native
@@ -41,7 +42,8 @@ from slatedb_py.merge import engine_operator
 from slatedb_py.metrics import INDEX
 from slatedb_py.paths import DbPaths
 from slatedb_py.progress import SILENT, Progress
-from slatedb_py.sst import TableCache, store_sst
+from slatedb_py.safety import CLIENT_WINDOW_S
+from slatedb_py.sst import Piece, TableCache, store_ssts
 from slatedb_py.store import Store
 
 _log = logging.getLogger("slatedb_py.compactor")
@@ -62,9 +64,15 @@ class Compactor:
         options: DbOptions,
         clock: Clock,
         tables: TableCache | None = None,
+        manifests: ManifestStore | None = None,
     ) -> None:
         self.store, self.paths, self.options, self.clock = store, paths, options, clock
-        self.manifests = ManifestStore(store, paths, clock)
+        # Embedded, it shares its writer's handle: every change of the writer and of this
+        # compactor goes through it, so the version it holds is current and a round plans
+        # on it without a request (idle, the database polls nothing). Standalone, each round
+        # looks at the store: the writer is another process.
+        self.manifests = manifests or ManifestStore(store, paths, clock)
+        self.plan_age = 0.0 if manifests is None else CLIENT_WINDOW_S
         self.fence = CompactorFence(self.manifests)
         self.state = CompactorState(store, paths, clock)
         self.tables = tables or TableCache(store, 16 * 1024 * 1024)
@@ -83,20 +91,28 @@ class Compactor:
         self.claimed = True
 
     def run_once(self, *, full: bool = False) -> bool:
-        """One scheduling round (or a full compaction); True if it compacted anything."""
+        """One scheduling round (or a full compaction); True if it compacted anything.
+        The compactor claims its epoch when it first has work: an open database that never
+        needs a compaction spends no requests on it."""
         with self.lock:
-            if not self.claimed:
+            plan = self._plan(full)
+            if plan is not None and not self.claimed:
                 self.claim()
-            _, m = self.manifests.require_latest()
-            self.fence.check(m)
-            plan = full_plan(m) if full else plan_compaction(m, self.options)
+                plan = self._plan(full)  # on the version that holds the claim
             if plan is None:
                 return False
-            result = self.compact(m, plan)
+            result = self.compact(*plan)
             self.compactions += 1
         if self.on_commit is not None:
             self.on_commit(result)
         return True
+
+    def _plan(self, full: bool) -> tuple[Manifest, CompactionPlan] | None:
+        _, m = self.manifests.require_latest(max_age=self.plan_age)
+        if self.claimed:
+            self.fence.check(m)
+        plan = full_plan(m) if full else plan_compaction(m, self.options)
+        return None if plan is None else (m, plan)
 
     def run_forever(self) -> None:
         interval = self.options.compactor_poll_interval.total_seconds()
@@ -153,6 +169,7 @@ class Compactor:
             self.clock.now_ms(),
             plan.bottom,
             o.max_sst_size,
+            self.store.part_size,  # an output leaves in parts, uploaded as they come
             o.block_size,
             o.compression,
             o.bloom_bits_per_key,
@@ -160,11 +177,12 @@ class Compactor:
             # Folds operands below the retained seq (as 0.17.0); without one they all stay.
             self.operator,
         )
-        outputs: list[SstView] = []
-        while (data := self.tables.drive(job.step())) is not None:
-            outputs.append(store_sst(self.store, self.paths, data, self.clock))
-            del data  # stored: let it go before the next output is built
-        return outputs
+
+        def pieces() -> Iterator[Piece]:
+            while (piece := self.tables.drive(job.step())) is not None:
+                yield piece
+
+        return store_ssts(self.store, self.paths, pieces(), self.clock)
 
     def _commit(self, plan: CompactionPlan, outputs: list[SstView]) -> tuple[int, Manifest]:
         done_l0 = {v.id for v in plan.l0}

@@ -100,13 +100,15 @@ class DbOptions:
             when a caller waits for them or on flush()).
         l0_sst_size_bytes: memtable size at which it is written out as an L0 SST.
         l0_max_ssts: L0 SSTs beyond which writes slow down (compaction drains L0).
-        max_sst_size: compaction output SSTs are split at about this size (32 MiB; SlateDB
-            uses 256 MiB, but an output SST is what a compaction holds in memory, about
-            twice over while it is uploaded).
+        max_sst_size: compaction output SSTs are split at about this size (256 MiB, as
+            SlateDB). An output is uploaded in parts as it is written, so a compaction holds
+            a few parts in memory (`Store.part_size`), not the SST.
         compactor_enabled, compactor_poll_interval, compaction_min_sources,
         compaction_max_sources, compaction_size_ratio: the embedded size-tiered compactor;
-            its poll interval is at least 5 ms (`MIN_POLL_INTERVAL`: every round reads the
-            latest manifest from the store).
+            its poll interval is at least 5 ms (`MIN_POLL_INTERVAL`). An embedded round plans
+            on the writer's own manifest, which sees every flush, and looks at the store (one
+            short LIST) only once that is 30 s old; the compactor claims its epoch when it
+            first has work. A standalone compactor (`admin.run_compactor`) looks every round.
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
@@ -145,7 +147,7 @@ class DbOptions:
     flush_interval: timedelta | None = timedelta(milliseconds=100)
     l0_sst_size_bytes: int = 64 * 1024 * 1024
     l0_max_ssts: int = 8
-    max_sst_size: int = 32 * 1024 * 1024
+    max_sst_size: int = 256 * 1024 * 1024
     block_size: int = 4096
     compression: str | None = None
     bloom_bits_per_key: int = 10

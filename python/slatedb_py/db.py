@@ -52,7 +52,7 @@ from slatedb_py.store import Store
 from slatedb_py.time_travel import record_retention
 from slatedb_py.transaction import DbTransaction, IsolationLevel
 from slatedb_py.txn_conflicts import ConflictTracker
-from slatedb_py.wal import list_wal_ids, replay_into, write_fence
+from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
 from slatedb_py.writes import Writes
 
@@ -106,8 +106,8 @@ class Db(Reads, Writes):
             )
         self._manifest_id, self._manifest = self._fence.claim()
         m = self._manifest
-        listed = list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id)
-        frontier = max([m.replay_after_wal_id, *listed])
+        listed = list_wal_objects(self._store, self._paths, after=m.replay_after_wal_id)
+        frontier = max([m.replay_after_wal_id, *(wid for wid, _ in listed)])
         fence_id = write_fence(self._store, self._paths, frontier, self._fence)
         self._active = new_memtable(self._memtable_memory)
         max_seq = replay_into(
@@ -117,6 +117,8 @@ class Db(Reads, Writes):
             m.replay_after_wal_id + 1,
             fence_id - 1,
             m.last_l0_seq,
+            # Earlier writers' fences hold no rows: not read (a GET each, after every open).
+            skip=frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES),
         )
         self._last_seq = max_seq
         # Replayed rows offer no tracker points (0.17.0 records at commit only).
@@ -139,7 +141,7 @@ class Db(Reads, Writes):
             self._start(self._wal.run_ticker, "slatedb-wal", self._stop, interval)
         self._start(self._flusher.run, "slatedb-flush", self._stop)
         self._compactor = Compactor(
-            self._store, self._paths, self.options, self._clock, self._tables
+            self._store, self._paths, self.options, self._clock, self._tables, self._manifests
         )
         self._compactor.on_commit = self._compacted
         if self.options.compactor_enabled:

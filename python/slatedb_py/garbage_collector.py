@@ -14,6 +14,9 @@ Kept, always:
   it could already have dropped a compaction whose commit the manifest read does not show;
 - the latest `compactions/` state of the compactor;
 - anything younger than its kind's minimum age;
+- the staging files of uploads a crash cut short in a local folder (`Store.leftovers`: never
+  listed, never referenced) until they have not been written for their kind's minimum age;
+  one under `compacted/` also until the SST it was to become could go by the rules above;
 - manifests, compactor states and WAL fences less than `safety.COLLECTOR_FLOOR` older than the
   newest object listed (the store's clock, not ours), whatever the options, and WAL fences at
   all unless `GcOptions.delete_wal_fences`: they are what stops a stalled, fenced writer and a
@@ -29,9 +32,9 @@ services) cannot do, and the collector must keep working there.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Protocol
 
 from slatedb_py.checkpoint import is_live
 from slatedb_py.clock import Clock
@@ -60,11 +63,19 @@ class GcResult:
     wal_fences: list[str] = field(default_factory=list)
     compacted: list[str] = field(default_factory=list)
     compactions: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
     expired_checkpoints: list[str] = field(default_factory=list)
 
     @property
     def deleted(self) -> list[str]:
-        return [*self.manifests, *self.wal, *self.wal_fences, *self.compacted, *self.compactions]
+        return [
+            *self.manifests, *self.wal, *self.wal_fences, *self.compacted, *self.compactions,
+            *self.leftovers,
+        ]  # fmt: skip
+
+
+class _Delete(Protocol):
+    def __call__(self, meta: ObjectMeta, leftover: bool = False) -> None: ...
 
 
 def _ms(meta: ObjectMeta) -> float:
@@ -122,8 +133,8 @@ def collect_garbage(
 ) -> GcResult:
     """One collection (module docstring); `progress` hears of each object deleted."""
 
-    def delete(meta: ObjectMeta) -> None:
-        store.delete(meta.path)
+    def delete(meta: ObjectMeta, leftover: bool = False) -> None:
+        (store.delete_leftover if leftover else store.delete)(meta.path)
         progress.advance(objects=1, nbytes=meta.size)
 
     result = _collect(store, paths, options, clock, delete)
@@ -131,9 +142,10 @@ def collect_garbage(
     _log.log(
         level,
         "collected %r: %d manifests, %d WAL objects, %d WAL fences, %d SSTs, %d compaction "
-        "states deleted; %d checkpoints expired",
+        "states, %d upload leftovers deleted; %d checkpoints expired",
         paths.root, len(result.manifests), len(result.wal), len(result.wal_fences),
-        len(result.compacted), len(result.compactions), len(result.expired_checkpoints),
+        len(result.compacted), len(result.compactions), len(result.leftovers),
+        len(result.expired_checkpoints),
     )  # fmt: skip
     return result
 
@@ -143,7 +155,7 @@ def _collect(
     paths: DbPaths,
     options: GcOptions,
     clock: Clock,
-    delete: Callable[[ObjectMeta], None],
+    delete: _Delete,
 ) -> GcResult:
     manifests = ManifestStore(store, paths, clock)
     result = GcResult()
@@ -230,6 +242,15 @@ def _collect(
             delete(meta)
             result.compactions.append(meta.path)
 
+    # Leftovers of plain uploads (`Store.leftovers`): an upload in flight writes its staging
+    # file until it ends, so one not written for the kind's minimum age is dead.
+    ages = {paths.manifest_dir: "manifest", paths.wal_dir: "wal", paths.compactions_dir: "manifest"}
+    for folder, kind in ages.items():
+        for meta in store.leftovers(folder):
+            if past_floor(meta) and _old_enough(meta, now_ms, options.age(kind)):
+                delete(meta, leftover=True)
+                result.leftovers.append(meta.path)
+
     # Compacted SSTs.
     referenced = set(latest.sst_ids())
     for pm in (*pinned.values(), *history.values()):
@@ -243,17 +264,27 @@ def _collect(
     else:
         watermark_ms = 0  # nothing is known to be safe: delete no compacted SST
     age_ms = options.age("compacted").total_seconds() * 1000
-    for meta in store.list(paths.compacted_dir):
-        ulid = DbPaths.ulid_of(meta.path)
+
+    def unreferenced_goes(ulid: str | None) -> bool:
         if ulid is None or ulid in referenced:
-            continue
+            return False
         try:
             ts = ulid_timestamp_ms(ulid)
         except ValueError:
-            continue  # not ours to judge
+            return False  # not ours to judge
         # The last compacted L0 itself is known to be done with, though its time is the mark.
         below = ts < watermark_ms or ulid == latest.last_compacted_l0_view_id
-        if below and ts < compaction_mark_ms and ts <= now_ms - age_ms:
+        return below and ts < compaction_mark_ms and ts <= now_ms - age_ms
+
+    for meta in store.list(paths.compacted_dir):
+        if unreferenced_goes(DbPaths.ulid_of(meta.path)):
             delete(meta)
             result.compacted.append(meta.path)
+    # An SST's upload cut short: it goes when the SST would (an output of a compaction still
+    # listed, or an L0 newer than the manifest's, is in flight) and is no longer written to.
+    for meta in store.leftovers(paths.compacted_dir):
+        ulid = DbPaths.ulid_of(meta.path.rsplit("#", 1)[0])
+        if unreferenced_goes(ulid) and _old_enough(meta, now_ms, options.age("compacted")):
+            delete(meta, leftover=True)
+            result.leftovers.append(meta.path)
     return result

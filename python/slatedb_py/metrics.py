@@ -5,7 +5,10 @@ Names (one scheme, Prometheus' conventions, so the exporter maps them one to one
 bytes), a gauge has no suffix. Areas: `writes`, `reads`, `scans`, `wal`, `l0`,
 `compaction`, `block_cache`, `store` (object-store requests, by kind:
 `store_<kind>_requests_total`, kinds `get`, `get_ranges`, `put`, `put_if_absent`, `list`,
-`delete`; `store_retries_total` counts retried attempts, `store_failures_total` requests
+`delete`, and for multipart uploads `put_part` (each part) and `multipart` (each upload's
+create, and its complete or abort); the same by the folder of the database they went to:
+`store_requests_<folder>_<kind>_total`, folders `manifest`, `wal`, `compacted`, `compactions`
+and `other`; `store_retries_total` counts retried attempts, `store_failures_total` requests
 that failed after their retries) and `durable_wait` (the time a durable write waited for
 its WAL upload: `durable_wait_seconds_count`, `_sum`, cumulative `_bucket_le_<bound>`
 counts, and `durable_wait_seconds_p50` / `_p99` estimated from the buckets).
@@ -23,7 +26,10 @@ from bisect import bisect_left
 
 from slatedb_py import _native
 
-STORE_KINDS = ("get", "get_ranges", "put", "put_if_absent", "list", "delete")
+STORE_KINDS = (
+    "get", "get_ranges", "put", "put_if_absent", "list", "delete", "put_part", "multipart"
+)  # fmt: skip
+STORE_FOLDERS = ("manifest", "wal", "compacted", "compactions", "other")
 # Durable-wait buckets, upper bounds in seconds (the last catches the rest).
 WAIT_BOUNDS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -39,6 +45,7 @@ COUNTERS = (
     "compaction_runs_total",
     "compaction_output_bytes_total",
     *(f"store_{k}_requests_total" for k in STORE_KINDS),
+    *(f"store_requests_{f}_{k}_total" for f in STORE_FOLDERS for k in STORE_KINDS),
     "store_retries_total",
     "store_failures_total",
     "store_read_bytes_total",
@@ -52,6 +59,17 @@ _STORE = {k: INDEX[f"store_{k}_requests_total"] for k in STORE_KINDS}
 _WAIT_COUNT = INDEX["durable_wait_seconds_count"]
 _WAIT_SUM = INDEX["durable_wait_micros_sum"]
 _WAIT_BUCKET0 = INDEX["durable_wait_bucket_0"]
+
+
+def folder_of(path: str) -> str:
+    """The database folder a request went to: the one a key sits in (`db/wal/1.sst`), or
+    the one a listing covers (`db/wal/`); `other` for the rest (`backups/LEASE`)."""
+    parts = path.split("/")
+    name = parts[-2] if len(parts) >= 2 else ""
+    return name if name in _FOLDERS else "other"
+
+
+_FOLDERS = frozenset(STORE_FOLDERS)
 
 
 class Metrics:

@@ -7,7 +7,8 @@
     start_http_server(9100)
 
 Each scrape takes one `metrics()` snapshot. Names get the `slatedb_py_` prefix; the per-kind
-store request counters become one family, `slatedb_py_store_requests_total{kind=...}`; the
+store request counters become one family, `slatedb_py_store_requests_total{kind=...,folder=...}`
+(summed over folders, each kind's total); the
 durable-wait buckets become the histogram `slatedb_py_durable_wait_seconds`; every other
 `*_total` is a counter and the rest are gauges.
 """
@@ -18,14 +19,14 @@ import re
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from slatedb_py.metrics import STORE_KINDS, WAIT_BOUNDS
+from slatedb_py.metrics import STORE_FOLDERS, STORE_KINDS, WAIT_BOUNDS
 
 
 class HasMetrics(Protocol):
     def metrics(self) -> dict[str, int | float]: ...
 
 
-_STORE = re.compile(r"store_(\w+?)_requests_total")
+_STORE = re.compile(r"store_(\w+?)_requests_total|store_requests_\w+_total")
 _DERIVED = ("durable_wait_seconds",)  # folded into the histogram
 
 
@@ -53,10 +54,14 @@ class Collector:
         names, values = list(self.labels), list(self.labels.values())
         p = self.prefix
         requests = CounterMetricFamily(
-            f"{p}_store_requests", "object-store requests by kind", labels=[*names, "kind"]
+            f"{p}_store_requests",
+            "object-store requests by kind and database folder",
+            labels=[*names, "kind", "folder"],
         )
         for kind in STORE_KINDS:
-            requests.add_metric([*values, kind], m[f"store_{kind}_requests_total"])
+            for folder in STORE_FOLDERS:
+                n = m[f"store_requests_{folder}_{kind}_total"]
+                requests.add_metric([*values, kind, folder], n)
         yield requests
         buckets = [(f"{b:g}", m[f"durable_wait_seconds_bucket_le_{b:g}"]) for b in WAIT_BOUNDS] + [
             ("+Inf", m["durable_wait_seconds_bucket_le_inf"])

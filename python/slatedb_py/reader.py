@@ -34,7 +34,7 @@ from slatedb_py.checkpoint import (
     renew_checkpoint,
     resolve,
 )
-from slatedb_py.clock import Clock, SystemClock
+from slatedb_py.clock import Clock, SystemClock, monotonic_s
 from slatedb_py.config import CheckpointOptions, ReaderOptions, check_options
 from slatedb_py.errors import (
     CheckpointNotFoundError,
@@ -54,12 +54,15 @@ from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
-from slatedb_py.wal import list_wal_ids, replay_into
+from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects, replay_into
 
 _log = logging.getLogger("slatedb_py.reader")
 
 # Fresh starts of one load whose files were collected under it, before giving up.
 LOAD_ATTEMPTS = 5
+# How often a following reader looks at the manifest (`DbReader._follow`); its polls in between
+# cost one short LIST of the WAL.
+REBASE_S = 30.0
 
 
 def _tree(m: Manifest) -> tuple[object, ...]:
@@ -126,6 +129,9 @@ class DbReader(Reads):
         self._next_wal = 0
         self._last_seq = 0
         self._memtable: Any = None
+        self._floor = 0  # the last_l0_seq of the tree read: WAL rows above it are replayed
+        self._loaded_at = 0.0  # when the view was last loaded from a manifest (monotonic s)
+        self._rebase_s = min(REBASE_S, self.options.checkpoint_lifetime.total_seconds() / 4)
         self._view: ReadView | None = None
         self._pin: CheckpointEntry | None = None  # a reader at a time: its checkpoint
         if as_of is None:
@@ -244,6 +250,8 @@ class DbReader(Reads):
                         raise
 
     def _load_once(self, *, rebuild: bool) -> None:
+        looked_at = monotonic_s(self._clock)
+        fences: frozenset[int] = frozenset()
         if self._checkpoint_id is not None:
             mid, m, last_wal = self._pinned()
         else:
@@ -251,12 +259,9 @@ class DbReader(Reads):
                 mid, m = self._managed()
             else:
                 mid, m = self._manifests.require_latest()
-            last_wal = max(
-                [
-                    m.replay_after_wal_id,
-                    *list_wal_ids(self._store, self._paths, after=m.replay_after_wal_id),
-                ]
-            )
+            listed = list_wal_objects(self._store, self._paths, after=m.replay_after_wal_id)
+            last_wal = max([m.replay_after_wal_id, *(wid for wid, _ in listed)])
+            fences = frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES)
         if rebuild or mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
             memtable = new_memtable()
@@ -266,14 +271,50 @@ class DbReader(Reads):
             memtable = self._memtable
             first = self._next_wal
             last_seq = self._last_seq
-        max_seq = replay_into(memtable, self._store, self._paths, first, last_wal, m.last_l0_seq)
+        max_seq = replay_into(
+            memtable, self._store, self._paths, first, last_wal, m.last_l0_seq, skip=fences
+        )
         with self._lock:
             self._manifest_id = mid
             self._memtable = memtable
             self._next_wal = last_wal + 1
             self._last_seq = max(last_seq, max_seq)
+            self._floor = m.last_l0_seq
+            self._loaded_at = looked_at
             self._view = ReadView((memtable,), m, self._paths, self._tables, self._operator)
         self._tables.retain(self._view.sst_paths())
+
+    def _follow(self) -> None:
+        """One poll of a following reader: one short LIST of the WAL past what it replayed,
+        then the new objects' rows. Reads stay whole meanwhile: the tree read, plus every row
+        replayed since its replay point, hold everything durable. The manifest is looked at
+        (`_load`) only every `_rebase_s` (to read through the newer tree, and to renew a
+        managed checkpoint before half its lifetime), or when the WAL past the last object
+        replayed is not there whole."""
+        with self._load_lock:
+            if self._memtable is None or monotonic_s(self._clock) - self._loaded_at >= (
+                self._rebase_s
+            ):
+                self._load()
+                return
+            first = self._next_wal
+            listed = list_wal_objects(self._store, self._paths, after=first - 1)
+            if not listed:
+                return
+            last = listed[-1][0]
+            fences = frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES)
+            try:
+                if listed[0][0] != first:
+                    raise MissingObjectError("a gap", object=self._paths.wal(first))
+                seq = replay_into(
+                    self._memtable, self._store, self._paths, first, last, self._floor, skip=fences
+                )
+            except MissingObjectError:  # collected: the rows are in the tree now
+                self._load()
+                return
+            with self._lock:
+                self._next_wal = last + 1
+                self._last_seq = max(self._last_seq, seq)
 
     def refresh(self) -> None:
         """Picks up what the writer made durable since the last look (no-op when pinned)."""
@@ -289,7 +330,7 @@ class DbReader(Reads):
                 if self._as_of is not None:
                     self._renew()
                 else:
-                    self._load()
+                    self._follow()
             except Exception:  # keep serving the last good view; refresh() raises the error
                 continue
 

@@ -1,5 +1,9 @@
-"""SSTs on the object store: written once (`store_sst`, `write_l0_sst`), then opened once per
+"""SSTs on the object store: written once (`store_ssts`, `write_l0_sst`), then opened once per
 handle and read through one block cache.
+
+SSTs are written in pieces as the native core encodes them (a compaction's outputs, an L0
+flush): one smaller than the store's part size is one piece and one PUT; a larger one is a
+multipart upload of its pieces (`Store.upload`), so memory holds a few parts, not the SST.
 
 The native `Tables` holds every SST a database handle has opened and the block cache its
 reads share; opening and block reads go through the fetch contract (`fetch.py`). On a local
@@ -8,12 +12,14 @@ folder the native core opens and reads the files itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slatedb_py import _native
 from slatedb_py.clock import Clock
 from slatedb_py.config import DbOptions, ReaderOptions
 from slatedb_py.disk_cache import DiskCache
+from slatedb_py.errors import InternalError
 from slatedb_py.fetch import Fetch, drive
 from slatedb_py.ids import new_ulid
 from slatedb_py.manifest.model import SstHandle, SstTableInfo, SstView
@@ -77,10 +83,10 @@ class TableCache:
         """Serves a native call's byte requests until it answers (`fetch.drive`)."""
         return drive(self.store, got, self.disk_cache)
 
-    def add_written(self, path: str, data: Buffer) -> _native.SstFile:
-        """Registers an SST this process just wrote: its metadata is parsed from memory, so
-        reads need not fetch it back; its blocks are read when a read needs them."""
-        return self.native.add_written(path, data)
+    def add_written(self, path: str, file: _native.SstFile) -> _native.SstFile:
+        """Registers an SST this process just wrote, from the metadata its last piece came
+        with, so reads need not fetch it back; its blocks are read when a read needs them."""
+        return self.native.add_written(path, file)
 
     def retain(self, paths: set[str]) -> None:
         """Drops every SST but `paths` (the handle moved to a new tree): slots, open files and
@@ -91,16 +97,43 @@ class TableCache:
         self.native.forget(path)
 
 
-def store_sst(
-    store: Store, paths: DbPaths, data: Buffer, clock: Clock, tables: TableCache | None = None
-) -> SstView:
-    """Puts an encoded SST under `compacted/<new ULID>.sst` and returns its view for the
-    manifest. With `tables`, the SST is registered there (its metadata parsed from memory)."""
-    ulid = new_ulid(clock.now_ms())
-    path = paths.compacted(ulid)
-    store.put(path, data)
-    opened = _native.decode_sst(data, path) if tables is None else tables.add_written(path, data)
-    return SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(opened.info()), 2))
+# What the native core hands out as it writes SSTs: `(data, None)` while an SST goes on,
+# `(data, its metadata opened)` for its last piece.
+Piece = tuple["Buffer", "_native.SstFile | None"]
+
+
+def store_ssts(
+    store: Store,
+    paths: DbPaths,
+    pieces: Iterable[Piece],
+    clock: Clock,
+    tables: TableCache | None = None,
+) -> list[SstView]:
+    """Puts the SSTs `pieces` delivers, each under `compacted/<new ULID>.sst` (module
+    docstring), and returns their views for the manifest. An SST whose pieces stop coming
+    (an error in the merge that makes them, or in its upload) is aborted: it never appears.
+    With `tables`, each SST is registered there (`TableCache.add_written`)."""
+    views = []
+    it = iter(pieces)
+    for first, last in it:
+        ulid = new_ulid(clock.now_ms())
+        path = paths.compacted(ulid)
+        if last is None:
+            with store.upload(path) as up:
+                up.write(first)
+                del first  # uploading: let it go once sent
+                for data, last in it:
+                    up.write(data)
+                    if last is not None:
+                        break
+            if last is None:
+                raise InternalError(f"the pieces of {path!r} ended before its last one")
+        else:
+            store.put(path, first)
+            del first
+        opened = last if tables is None else tables.add_written(path, last)
+        views.append(SstView(ulid, SstHandle(ulid, SstTableInfo.from_native(opened.info()), 2)))
+    return views
 
 
 def write_l0_sst(
@@ -119,13 +152,15 @@ def write_l0_sst(
     `operator`, merge operands fold as a compaction folds them (as SlateDB does at flush)."""
     o = options
     now = clock.now_ms()
-    data = memtable.encode_l0(
+    pieces = memtable.encode_l0(
         o.block_size,
         o.compression,
         o.bloom_bits_per_key,
         o.min_filter_keys,
+        store.part_size,
         now,
         retain_seq,
         operator,
     )
-    return None if data is None else store_sst(store, paths, data, clock, tables)
+    views = [] if pieces is None else store_ssts(store, paths, pieces, clock, tables)
+    return views[0] if views else None

@@ -4,19 +4,27 @@ Accepts any obstore store (MemoryStore, LocalStore, S3Store, GCSStore, AzureStor
 (``memory:///``, ``file:///``, ``s3://bucket``...). Offers exactly what the engine needs:
 whole and ranged reads (several ranges per call), plain puts, put-if-absent (``mode="create"``,
 our only compare-and-set primitive: LocalStore and some S3 services cannot update
-conditionally), listing and deletes. Transient failures are retried with exponential backoff;
-every obstore error leaves as a ``slatedb_py.errors`` class naming the object.
+conditionally), uploads in pieces (`Store.upload`), listing and deletes. Transient failures
+are retried with exponential backoff; every obstore error leaves as a ``slatedb_py.errors``
+class naming the object.
+
+Uploads in pieces (big SSTs without big memory): an object smaller than `Store.part_size`
+goes with one PUT; a larger one as a multipart upload of `part_size` parts, a few in flight.
+The object appears only when the upload completes. An upload that fails is aborted. One cut
+short by a crash leaves, on S3, an incomplete multipart upload: invisible to LIST and to
+reads, it is cleared by the bucket's lifecycle rule (AbortIncompleteMultipartUpload; obstore
+can neither list nor abort another process's uploads); in a local folder, a staging file
+``<key>#<n>`` that obstore hides from listings, which the garbage collector removes
+(`Store.leftovers`); in memory, nothing.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import obstore
 from obstore import exceptions as obx
@@ -30,8 +38,18 @@ from slatedb_py.errors import (
     MissingObjectError,
     UnavailableError,
 )
+from slatedb_py.local_folder import (
+    LocalReadError,
+    file_of,
+    read_file,
+    remove_staging_file,
+    root_of,
+    staging_files,
+)
+from slatedb_py.local_folder import ObjectMeta as ObjectMeta  # listings return it
 from slatedb_py.loop_guard import WouldBlock, inline
-from slatedb_py.metrics import INDEX, Metrics
+from slatedb_py.metrics import INDEX, STORE_FOLDERS, Metrics, folder_of
+from slatedb_py.upload import Upload
 
 if TYPE_CHECKING:  # the native zero-copy buffers' type
     from typing_extensions import Buffer
@@ -41,30 +59,34 @@ _log = logging.getLogger("slatedb_py.store")
 T = TypeVar("T")
 
 
-class _LocalReadError(Exception):
-    """A local folder's file could not be read (`Store.get`'s direct read): obstore's
-    LocalStore reports that as a `GenericError`, so it is retried and reported the same way."""
-
-
 # Errors worth another try: the store or the network hiccupped.
 _TRANSIENT: tuple[type[BaseException], ...] = (
     obx.GenericError,
     obx.JoinError,
     ConnectionError,
     TimeoutError,
-    _LocalReadError,
+    LocalReadError,
 )
-
-# A key a local folder holds under its own name, the rule the native core's direct SST reads
-# follow too (`plain_path` in rust/src/fetch.rs): ASCII letters, digits, ".", "_", "-",
-# segments joined by "/" (and none of them "." or "..", checked apart).
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)*")
-
 
 _KIND_COUNTER = {
     what: INDEX[f"store_{what.replace('-', '_')}_requests_total"]
     for what in ("get", "get_ranges", "put", "put-if-absent", "list", "delete")
 }
+_BY_FOLDER = {
+    (what, folder): INDEX[f"store_requests_{folder}_{what.replace('-', '_')}_total"]
+    for what in _KIND_COUNTER
+    for folder in STORE_FOLDERS
+}
+# Refusals no retry changes: of access (then the store is unavailable to us) or of the request.
+_REFUSED = (obx.PermissionDeniedError, obx.UnauthenticatedError)
+_INVALID = (obx.NotSupportedError, obx.InvalidPathError)
+
+# An upload's part size: what memory holds per part, and the size from which an object is a
+# multipart upload (S3 wants parts of at least 5 MiB). Parts uploading at once: enough to
+# keep the network busy while the next part is built, few enough to bound memory.
+PART_SIZE = 16 * 1024 * 1024
+_PARTS_IN_FLIGHT = 2
+
 _RETRIES, _FAILURES = INDEX["store_retries_total"], INDEX["store_failures_total"]
 _READ, _WRITTEN = INDEX["store_read_bytes_total"], INDEX["store_written_bytes_total"]
 
@@ -73,10 +95,10 @@ def _nbytes(data: Any) -> int:
     return len(data) if isinstance(data, bytes) else memoryview(data).nbytes
 
 
-class ObjectMeta(NamedTuple):
-    path: str
-    size: int
-    last_modified: datetime
+def _refused(what: str, path: str, e: Exception) -> Exception:
+    if isinstance(e, _REFUSED):
+        return UnavailableError(f"{what} {path!r} was refused by the store: {e}")
+    return InvalidArgumentError(f"{what} {path!r}: {e}")
 
 
 class Store:
@@ -89,8 +111,12 @@ class Store:
         max_retries: int = 6,
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = sleep_s,
+        part_size: int = PART_SIZE,
     ) -> None:
+        if not isinstance(part_size, int) or part_size < 1:
+            raise InvalidArgumentError(f"part_size must be a positive int, not {part_size!r}")
         self.inner = store
+        self.part_size = part_size
         self.max_retries = max_retries
         self.base_delay_s = base_delay_s
         self._sleep = sleep  # injected: tests of the retry path need not wait
@@ -98,6 +124,7 @@ class Store:
         # collector share this wrapper, so they count into one place.
         self.metrics = Metrics()
         self._add = self.metrics.add
+        self._add2 = self.metrics.add2
 
     @classmethod
     def resolve(cls, store: Any) -> Store:
@@ -124,14 +151,7 @@ class Store:
         native core (a block miss costs a `pread`, not a store call), whole objects by `get`;
         None for every other store. A subclass (tests that count or break requests) keeps
         every read on this class. Worked out once (asking obstore costs 10 us)."""
-        if type(self) is not Store or type(self.inner).__name__ != "LocalStore":
-            return None
-        prefix = getattr(self.inner, "prefix", None)
-        if prefix is None:
-            return "/"
-        # obstore resolved a relative root against the directory current when the store was
-        # made; that may have changed since, so such a store keeps reading through obstore.
-        return str(prefix) if os.path.isabs(str(prefix)) else None
+        return root_of(self.inner) if type(self) is Store else None
 
     @cached_property
     def near(self) -> bool:
@@ -143,9 +163,12 @@ class Store:
 
     def _call(self, what: str, path: str, fn: Callable[[], T]) -> T:
         attempt = 0
-        counter = _KIND_COUNTER[what]
+        # No counter: `fn` counts its own requests (an upload, `Upload`).
+        counter = _KIND_COUNTER.get(what)
+        by_folder = None if counter is None else _BY_FOLDER[what, folder_of(path)]
         while True:
-            self._add(counter, 1)
+            if counter is not None and by_folder is not None:
+                self._add2(counter, 1, by_folder, 1)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("%s %s", what, path)
             try:
@@ -166,10 +189,8 @@ class Store:
                     what, path, attempt, self.max_retries + 1, delay, e,
                 )  # fmt: skip
                 self._sleep(delay)
-            except (obx.PermissionDeniedError, obx.UnauthenticatedError) as e:
-                raise UnavailableError(f"{what} {path!r} was refused by the store: {e}") from e
-            except (obx.NotSupportedError, obx.InvalidPathError) as e:
-                raise InvalidArgumentError(f"{what} {path!r}: {e}") from e
+            except (*_REFUSED, *_INVALID) as e:
+                raise _refused(what, path, e) from e
 
     def get(self, path: str) -> bytes | None:
         """The whole object, or None when it does not exist.
@@ -179,11 +200,12 @@ class Store:
         third of a change stream of 100-row objects). The outcome is the store's: no file
         (or a folder) is None, and another failure is retried, then an `UnavailableError`.
         """
-        file = self._local_file(path)
+        root = self.local_root
+        file = None if root is None else file_of(root, path)
 
         def run() -> bytes | None:
             if file is not None:
-                return _read_file(file)
+                return read_file(file)
             try:
                 return bytes(obstore.get(self.inner, path).bytes())
             except FileNotFoundError:
@@ -193,15 +215,6 @@ class Store:
         if data is not None:
             self._add(_READ, len(data))
         return data
-
-    def _local_file(self, path: str) -> str | None:
-        """The file `path` is in a local folder, when `get` may read it directly."""
-        root = self.local_root
-        if root is None or _PLAIN_KEY.fullmatch(path) is None:
-            return None
-        if any(seg in (".", "..") for seg in path.split("/")):
-            return None
-        return os.path.join(root, path)
 
     def get_ranges(self, path: str, ranges: Sequence[tuple[int, int]]) -> list[Any]:
         """Byte ranges ``[start, end)`` of one object in one call; buffers without copies."""
@@ -293,6 +306,21 @@ class Store:
             self._add(_WRITTEN, _nbytes(data))
         return created
 
+    def leftovers(self, prefix: str) -> list[ObjectMeta]:
+        """What uploads cut short by a crash left directly under `prefix`, which listings
+        do not show: in a local folder, obstore's staging files ``<key>#<n>`` (their time is
+        their last write). Elsewhere none: S3's incomplete multipart uploads are no objects
+        (module docstring), and memory goes with the process."""
+        root = root_of(self.inner)
+        return [] if root is None else staging_files(root, prefix)
+
+    def delete_leftover(self, path: str) -> None:
+        """Removes a leftover `leftovers` listed (obstore refuses such names)."""
+        root = root_of(self.inner)
+        if root is None or not remove_staging_file(root, path):
+            raise InvalidArgumentError(f"{path!r} is not an upload's leftover in a local folder")
+        self._add2(_KIND_COUNTER["delete"], 1, _BY_FOLDER["delete", folder_of(path)], 1)
+
     def list(self, prefix: str, *, after: str | None = None) -> list[ObjectMeta]:
         """Objects under `prefix`; with `after`, only keys sorting after that one (one short
         listing of a folder's tail instead of all of it)."""
@@ -315,27 +343,57 @@ class Store:
 
         self._call("delete", path, run)
 
-    def put_chunks(self, path: str, chunks: Callable[[], Iterable[Any]]) -> None:
-        """Uploads the buffers `chunks()` yields as one object (a multipart upload past one
-        10 MiB part, two parts in flight: bounded memory); no object unless every chunk
+    @contextmanager
+    def upload(self, path: str) -> Iterator[Upload]:
+        """Writes `path` in pieces (`Upload.write`) inside the block: one PUT when they come
+        to less than `part_size`, else a multipart upload (module docstring). The object
+        appears when the block ends; if the block raises, the upload is aborted and nothing
+        appears. Not retried (the pieces are gone once sent): a failure is an
+        `UnavailableError` naming the object (obstore retries each request itself)."""
+        try:
+            with self._upload(path) as up:
+                yield up
+        except _TRANSIENT as e:
+            self._add(_FAILURES, 1)
+            raise UnavailableError(f"upload of {path!r} failed: {e}") from e
+        except (*_REFUSED, *_INVALID) as e:
+            raise _refused("upload", path, e) from e
+
+    @contextmanager
+    def _upload(self, path: str, part_size: int | None = None) -> Iterator[Upload]:
+        """`upload`, its failures as obstore raised them."""
+        if _log.isEnabledFor(logging.DEBUG):
+            _log.debug("upload %s", path)
+        part = part_size or self.part_size
+        out = obstore.open_writer(
+            self.inner, path, buffer_size=part, max_concurrency=_PARTS_IN_FLIGHT
+        )
+        up = Upload(out, path, part, self.metrics)
+        try:
+            yield up
+        except BaseException as e:
+            try:
+                out.__exit__(type(e), e, e.__traceback__)  # obstore aborts the upload
+                up.ended(aborted=True)
+            except Exception as abort_error:  # the failure that got here says more
+                _log.warning(
+                    "aborting the upload of %r failed: %s (on S3 the bucket's lifecycle "
+                    "rule clears an incomplete multipart upload)", path, abort_error,
+                )  # fmt: skip
+            raise
+        out.close()
+        up.ended(aborted=False)
+
+    def put_chunks(
+        self, path: str, chunks: Callable[[], Iterable[Any]], part_size: int | None = None
+    ) -> None:
+        """Uploads the buffers `chunks()` yields as one object (`upload`, in parts of
+        `part_size`, default the store's): bounded memory, no object unless every chunk
         arrived. Each attempt calls `chunks()` afresh, so it may retry."""
 
         def run() -> None:
-            with obstore.open_writer(self.inner, path, max_concurrency=2) as out:
+            with self._upload(path, part_size) as up:
                 for chunk in chunks():
-                    out.write(chunk)
-                    self._add(_WRITTEN, _nbytes(chunk))
+                    up.write(chunk)
 
-        self._call("put", path, run)
-
-
-def _read_file(file: str) -> bytes | None:
-    """A local folder's file as obstore's LocalStore reads it: None when it does not exist
-    (a folder too); any other failure is a `_LocalReadError`, which `Store._call` retries."""
-    try:
-        with open(file, "rb") as f:
-            return f.read()
-    except (FileNotFoundError, IsADirectoryError):
-        return None
-    except OSError as e:
-        raise _LocalReadError(f"reading {file!r}: {e}") from e
+        self._call("upload", path, run)

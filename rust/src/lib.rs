@@ -11,6 +11,7 @@ pub mod cache;
 pub mod compaction;
 pub mod error;
 pub mod fetch;
+pub mod flush;
 pub mod format;
 pub mod memtable;
 pub mod merge;

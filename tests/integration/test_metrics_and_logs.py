@@ -41,6 +41,7 @@ def test_every_operation_moves_its_counters_by_exactly_its_amount() -> None:
     assert d["writes_total"] == 3 and d["writes_keys_total"] == 5
     assert d["wal_uploads_total"] == 2 and d["durable_wait_seconds_count"] == 2
     assert d["store_put_if_absent_requests_total"] == 2
+    assert d["store_requests_wal_put_if_absent_total"] == 2  # and by folder: both to wal/
     assert d["wal_upload_bytes_total"] == d["store_written_bytes_total"] > 0
     assert m1["last_seq"] == 3 and m1["durable_seq"] == 2
     assert db.get(b"k1") == b"vvvv"
@@ -56,6 +57,12 @@ def test_every_operation_moves_its_counters_by_exactly_its_amount() -> None:
     db.flush_memtable()
     m2 = db.metrics()
     assert m2["l0_flushes_total"] == 1 and m2["l0_ssts"] == 1
+    d = moved(m1, m2)  # the WAL tail, the L0 SST, the manifest: one request each
+    assert {k: v for k, v in d.items() if k.startswith("store_requests_")} == {
+        "store_requests_wal_put_if_absent_total": 1,
+        "store_requests_compacted_put_total": 1,
+        "store_requests_manifest_put_if_absent_total": 1,
+    }
     assert m2["l0_flush_bytes_total"] > 0
     db.compact()
     m3 = db.metrics()
@@ -161,7 +168,9 @@ def test_the_prometheus_exporter_serves_every_metric() -> None:
         text = generate_latest(registry).decode()
     assert 'slatedb_py_writes_total{db="orders"} 1.0' in text
     assert 'slatedb_py_reads_total{db="orders"} 1.0' in text
-    assert 'slatedb_py_store_requests_total{db="orders",kind="put_if_absent"}' in text
+    assert (  # the open's WAL fence and the put's WAL object
+        'slatedb_py_store_requests_total{db="orders",folder="wal",kind="put_if_absent"} 2.0' in text
+    )
     assert 'slatedb_py_durable_wait_seconds_count{db="orders"} 1.0' in text
     assert 'slatedb_py_durable_wait_seconds_bucket{db="orders",le="+Inf"} 1.0' in text
     assert 'slatedb_py_last_seq{db="orders"} 1.0' in text

@@ -36,8 +36,9 @@ class ManifestStore(VersionedStore[Manifest]):
         )
         self.paths = paths
 
-    def require_latest(self) -> tuple[int, Manifest]:
-        latest = self.latest()
+    def require_latest(self, *, max_age: float = 0.0) -> tuple[int, Manifest]:
+        """`latest`, or DatabaseNotFoundError when there is no manifest."""
+        latest = self.latest(max_age=max_age)
         if latest is None:
             raise self.missing()
         return latest

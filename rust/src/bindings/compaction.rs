@@ -3,11 +3,11 @@
 
 use std::sync::Mutex;
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 
 use super::errors::IntoPyResult;
 use super::fetch::PyFetchCont;
+use super::pieces::piece_to_py;
 use super::sst::compacted_options;
 use super::tables::PyTables;
 use crate::compaction::{CompactionJob, JobStep};
@@ -35,10 +35,7 @@ impl PyCompactionJob {
         });
         match step.py_err(None)? {
             JobStep::Done => Ok(py.None()),
-            // Handed over without a copy (a buffer-protocol object obstore can upload).
-            JobStep::Output(data) => {
-                Ok(pyo3_bytes::PyBytes::new(Bytes::from(data)).into_pyobject(py)?.into_any().unbind())
-            }
+            JobStep::Piece(piece) => piece_to_py(py, piece),
             JobStep::Need(parts) => PyFetchCont::job(py, parts, me.clone_ref(py)),
         }
     }
@@ -46,9 +43,10 @@ impl PyCompactionJob {
 
 #[pymethods]
 impl PyCompactionJob {
-    /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`.
+    /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`; outputs are cut at
+    /// `max_sst_size` and handed out in pieces of `piece_size` bytes (`SplitWriter`).
     #[new]
-    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, merge_operator = None))]
+    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, piece_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, merge_operator = None))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python constructor's keyword arguments")]
     #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
@@ -58,6 +56,7 @@ impl PyCompactionJob {
         now: Option<i64>,
         bottom: bool,
         max_sst_size: usize,
+        piece_size: usize,
         block_size: usize,
         compression: Option<&str>,
         bloom_bits_per_key: u32,
@@ -78,14 +77,15 @@ impl PyCompactionJob {
                 now,
                 bottom,
                 max_sst_size,
+                piece_size,
                 opts,
                 super::operator::engine_op(merge_operator),
             )),
         })
     }
 
-    /// The next output SST (a bytes-like object to store), None when finished, or a Fetch
-    /// whose resumption continues the job.
+    /// The next piece of output (`(data, None)`, or `(data, SstFile)` for an output's last
+    /// piece), None when finished, or a Fetch whose resumption continues the job.
     fn step(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let me: Py<PyCompactionJob> = slf.clone().unbind();
         slf.get().run(slf.py(), &me, None)

@@ -7,12 +7,14 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::errors::{lock, IntoPyResult};
+use super::pieces::PySstPieces;
 use super::row::{PyRow, PyRowList};
 use crate::batch::PreparedBatch;
 use crate::error::CoreError;
+use crate::flush::L0Pieces;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
-use crate::memtable::{encode_folded, wal_rows_after, Memtable, WalRows};
+use crate::memtable::{wal_rows_after, Memtable, WalRows};
 use crate::sst::SstOptions;
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
@@ -129,12 +131,12 @@ impl PyMemtable {
         })
     }
 
-    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones; with
-    /// `retain_seq`, also every older version a snapshot at or after it reads), streamed from
-    /// the memtable into the builder; None when empty. With `merge_operator`, operands fold
-    /// as a compaction folds them. The bytes are handed over without a copy (a
-    /// buffer-protocol object).
-    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, now = None, retain_seq = None, merge_operator = None))]
+    /// The rows an L0 SST needs (rows expired at `now` become tombstones; with
+    /// `retain_seq`, also every older version a snapshot at or after it reads), encoded as
+    /// they are iterated: pieces of at least `piece_size` bytes (`SstPieces`); None when
+    /// empty. With `merge_operator`, operands fold as a compaction folds them. The memtable
+    /// must not change while the pieces are taken (it is frozen).
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, piece_size, now = None, retain_seq = None, merge_operator = None))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python method's keyword arguments")]
     fn encode_l0(
         &self,
@@ -143,24 +145,30 @@ impl PyMemtable {
         compression: Option<&str>,
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
+        piece_size: usize,
         now: Option<i64>,
         retain_seq: Option<u64>,
         merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
-    ) -> PyResult<Option<pyo3_bytes::PyBytes>> {
+    ) -> PyResult<Option<PySstPieces>> {
         let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
         let inner = self.inner.clone();
         let op = super::operator::engine_op(merge_operator);
-        let data = py
-            .detach(move || {
+        let pieces = py
+            .detach(move || -> Result<_, CoreError> {
                 let m = inner.lock().map_err(|_| CoreError::poisoned("memtable"))?;
-                let Some(op) = op else { return m.encode_l0(opts, now, retain_seq) };
-                // Folded outside the lock: the operator may be Python code, which takes the GIL.
+                if m.is_empty() {
+                    return Ok(None);
+                }
+                let Some(op) = op else {
+                    drop(m);
+                    return Ok(Some(L0Pieces::of_memtable(inner, opts, now, retain_seq, piece_size)));
+                };
+                // Copied out and folded outside the lock (`L0Pieces::folded`).
                 let rows = m.flush_rows(now, retain_seq);
-                drop(m);
-                encode_folded(rows, opts, now, retain_seq, op)
+                Ok(Some(L0Pieces::folded(rows, opts, now, retain_seq, op, piece_size)))
             })
             .py_err(None)?;
-        Ok(data.map(|d| pyo3_bytes::PyBytes::new(Bytes::from(d))))
+        Ok(pieces.map(PySstPieces::new))
     }
 
     #[getter]

@@ -14,6 +14,7 @@ mod fetch;
 mod memtable;
 mod merge;
 mod operator;
+mod pieces;
 mod row;
 mod scan;
 mod seq_tracker;
@@ -47,6 +48,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::PyWriteBatch>()?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;
+    m.add_class::<pieces::PySstPieces>()?;
     m.add_class::<operator::PyBuiltin>()?;
     m.add_class::<operator::PyOperator>()?;
     m.add_function(wrap_pyfunction!(merge::merge_rows, m)?)?;

@@ -3,12 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 
 use super::errors::IntoPyResult;
 use super::sst::PySstFile;
-use crate::error::CoreResult;
 use crate::fetch::Tables;
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Tables")]
@@ -25,25 +23,12 @@ impl PyTables {
         PyTables { inner: Arc::new(Tables::new(cache_bytes, local_root)) }
     }
 
-    /// Registers an SST this process just wrote from its bytes: its metadata is parsed from
-    /// memory (no read back). Its blocks are not cached: a bulk load would only push them
-    /// through the cache, and a later read finds them in the store (or the local file).
-    fn add_written(&self, py: Python<'_>, path: &str, data: pyo3_bytes::PyBytes) -> PyResult<PySstFile> {
-        let data = data.into_inner();
-        let tables = self.inner.clone();
-        let file = py
-            .detach(|| -> CoreResult<crate::sst::SstFile> {
-                let whole = crate::sst::SstFile::open(data.clone())?;
-                // The metadata only, copied: the handle must not keep the data buffer alive.
-                let from = whole.info().filter_offset as usize;
-                let tail = Bytes::copy_from_slice(&data[from..]);
-                let crate::sst::TailOpen::Opened(tail) = crate::sst::SstFile::open_tail(tail, data.len() as u64)?
-                else {
-                    return Err(crate::error::CoreError::invalid("metadata outside the SST"));
-                };
-                Ok(tables.slot(path)?.set(tail).clone())
-            })
-            .py_err(Some(path))?;
+    /// Registers an SST this process just wrote at `path`, from the metadata its last piece
+    /// came with (`SstPieces`, `CompactionJob.step`): reads need not fetch it back. Its
+    /// blocks are not cached: a bulk load would only push them through the cache, and a
+    /// later read finds them in the store (or the local file).
+    fn add_written(&self, path: &str, file: &PySstFile) -> PyResult<PySstFile> {
+        let file = self.inner.slot(path).py_err(Some(path))?.set(file.file.clone()).clone();
         Ok(PySstFile { file, name: Some(path.to_string()) })
     }
 

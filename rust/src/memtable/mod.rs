@@ -14,11 +14,10 @@ mod wal;
 use bytes::Bytes;
 
 use crate::error::CoreResult;
-use crate::format::row::{Row, RowKind, RowRef};
-use crate::sst::{SstBuilder, SstOptions};
+use crate::format::row::{Row, RowKind};
 pub use rows::Slot;
 use rows::{Pos, Rows};
-pub use wal::{encode_folded, wal_rows_after, WalRows};
+pub use wal::{wal_rows_after, WalRows};
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
 /// and value bytes.
@@ -31,6 +30,15 @@ const WAL_ROW_MEMORY: usize = std::mem::size_of::<Slot>();
 /// copying itself (a flush interval of fast writes queues hundreds of thousands of rows).
 /// Chunks start small and grow with the queue, so a few rows cost little.
 const WAL_CHUNK: usize = 1024;
+
+/// Where a flush that walks the memtable in steps stopped (`Memtable::flush_step`).
+#[derive(Default)]
+pub struct FlushCursor {
+    /// The last row visited: its key (copied) and seq.
+    after: Option<(Vec<u8>, u64)>,
+    /// The key whose older versions the flush leaves out.
+    done_key: Option<Vec<u8>>,
+}
 
 #[derive(Default)]
 pub struct Memtable {
@@ -186,19 +194,36 @@ impl Memtable {
     /// operand expired at `now` is left out (reads skip it); a value expired at `now` is
     /// written as a tombstone, as SlateDB does, so that every reader
     /// (0.17.0 included, which would still return it) sees it gone.
-    /// Streams their slots to `f` in merge order (with whether the row goes as a tombstone),
-    /// without copying the memtable.
-    fn for_each_flush_slot(
+    /// Streams them to `f` in merge order, without copying the memtable.
+    pub fn for_each_flush_row(
         &self,
         now: Option<i64>,
         retain_seq: Option<u64>,
-        mut f: impl FnMut(&Slot, bool) -> CoreResult<()>,
+        mut f: impl FnMut(&Row) -> CoreResult<()>,
     ) -> CoreResult<()> {
+        self.flush_step(&mut FlushCursor::default(), now, retain_seq, |r| f(r).map(|()| true)).map(drop)
+    }
+
+    /// `for_each_flush_row` in steps: from where `cursor` stopped until `f` returns false
+    /// (after taking the row it was given) or the rows end. True when they ended. Between
+    /// steps the memtable must not change (it is frozen: an L0 flush).
+    pub fn flush_step(
+        &self,
+        cursor: &mut FlushCursor,
+        now: Option<i64>,
+        retain_seq: Option<u64>,
+        mut f: impl FnMut(&Row) -> CoreResult<bool>,
+    ) -> CoreResult<bool> {
         // Per key, newest first: every version a snapshot at or after `retain_seq` may read
         // (those above it, and the newest at or below it), then nothing; without open
         // snapshots only the newest, or the merge operands down to the newest base.
-        let mut done_key: Option<&[u8]> = None;
-        for s in self.rows.iter() {
+        let carried = cursor.done_key.take();
+        let mut done_key: Option<&[u8]> = carried.as_deref();
+        let from = match cursor.after.take() {
+            Some((k, seq)) => self.rows.upper_bound(&k, seq),
+            None => Pos::default(),
+        };
+        for s in self.rows.iter_from(from) {
             let key = self.rows.key(s);
             if done_key == Some(key) {
                 continue;
@@ -209,57 +234,30 @@ impl Memtable {
             if kind == RowKind::Merge && expired {
                 continue; // reads skip an expired operand: it goes, older versions stay
             }
-            let tombstone = kind == RowKind::Value && expired;
             if kind != RowKind::Merge && !pinned {
                 done_key = Some(key);
             }
-            f(s, tombstone)?;
-        }
-        Ok(())
-    }
-
-    /// The rows an L0 SST needs (`for_each_flush_slot`), borrowed, streamed to `f`.
-    pub fn for_each_flush_row(
-        &self,
-        now: Option<i64>,
-        retain_seq: Option<u64>,
-        mut f: impl FnMut(RowRef<'_>) -> CoreResult<()>,
-    ) -> CoreResult<()> {
-        self.for_each_flush_slot(now, retain_seq, |s, tombstone| {
-            let row = self.rows.row_ref(s);
-            f(if tombstone { RowRef { value: &[], kind: RowKind::Tombstone, expire_ts: None, ..row } } else { row })
-        })
-    }
-
-    /// Encodes the rows an L0 SST needs (rows expired at `now` become tombstones), streamed
-    /// into the builder; None when empty.
-    pub fn encode_l0(
-        &self,
-        opts: SstOptions,
-        now: Option<i64>,
-        retain_seq: Option<u64>,
-    ) -> CoreResult<Option<Vec<u8>>> {
-        if self.is_empty() {
-            return Ok(None);
-        }
-        let mut b = SstBuilder::new(opts)?;
-        // The encoded size is about the memtable's estimate; one allocation, not doublings.
-        b.reserve(self.size_bytes() + self.size_bytes() / 8 + 64 * 1024);
-        self.for_each_flush_row(now, retain_seq, |r| b.add_ref(r))?;
-        b.finish().map(Some)
-    }
-
-    /// The rows `encode_l0` writes, copied out (for `encode_folded`, which must not run under
-    /// the memtable's lock).
-    pub fn flush_rows(&self, now: Option<i64>, retain_seq: Option<u64>) -> Vec<Row> {
-        let mut rows = Vec::new();
-        let _ = self.for_each_flush_slot(now, retain_seq, |s, tombstone| {
             let row = self.rows.row(s);
-            rows.push(if tombstone {
+            let row = if kind == RowKind::Value && expired {
                 Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row }
             } else {
                 row
-            });
+            };
+            if !f(&row)? {
+                cursor.after = Some((key.to_vec(), s.seq));
+                cursor.done_key = done_key.map(<[u8]>::to_vec);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rows an L0 flush writes, copied out (for a flush that folds merge operands, which
+    /// must not run under the memtable's lock: `flush::L0Pieces`).
+    pub fn flush_rows(&self, now: Option<i64>, retain_seq: Option<u64>) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let _ = self.for_each_flush_row(now, retain_seq, |r| {
+            rows.push(r.clone());
             Ok(())
         });
         rows
@@ -317,7 +315,7 @@ impl Memtable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sst::SstFile;
+    use crate::sst::SstOptions;
 
     #[test]
     fn get_respects_snapshots_and_flush_keeps_newest() {
@@ -381,14 +379,35 @@ mod tests {
     }
 
     #[test]
-    fn encode_l0_and_replay_round_trip_through_a_wal_sst() {
+    fn flush_steps_resume_where_they_stopped() {
         let mut m = Memtable::new();
-        assert_eq!(m.encode_l0(SstOptions::compacted(), None, None).unwrap(), None);
+        for (k, seq) in [(&b"a"[..], 1u64), (b"a", 3), (b"b", 2), (b"c", 4), (b"c", 5), (b"d", 6)] {
+            m.insert(&Row::value(k, &b"v"[..], seq), false);
+        }
+        let mut all = vec![];
+        m.for_each_flush_row(None, None, |r| {
+            all.push((r.key.clone(), r.seq));
+            Ok(())
+        })
+        .unwrap();
+        // One row per step: the same rows, the older versions of a key still left out.
+        let (mut cursor, mut stepped) = (FlushCursor::default(), vec![]);
+        while !m
+            .flush_step(&mut cursor, None, None, |r| {
+                stepped.push((r.key.clone(), r.seq));
+                Ok(false)
+            })
+            .unwrap()
+        {}
+        assert_eq!(stepped, all);
+        assert_eq!(all.len(), 4);
+    }
+
+    #[test]
+    fn replay_round_trips_through_a_wal_sst() {
+        let mut m = Memtable::new();
         m.insert(&Row::value(&b"a"[..], &b"1"[..], 4), true);
         m.insert(&Row::value(&b"b"[..], &b"2"[..], 6), true);
-        let l0 =
-            SstFile::open(Bytes::from(m.encode_l0(SstOptions::compacted(), None, None).unwrap().unwrap())).unwrap();
-        assert_eq!(l0.num_blocks(), 1);
         let wal = m.take_wal().encode(SstOptions::wal()).unwrap();
         assert_eq!(wal_rows_after(Bytes::new(), 0, None).unwrap(), (vec![], false));
         let (rows, stop) = wal_rows_after(Bytes::from(wal), 4, None).unwrap();

@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 
 use super::arena::Arena;
-use crate::format::row::{Row, RowKind, RowRef};
+use crate::format::row::{Row, RowKind};
 
 /// Slots per page at most. A page is one allocation of `PAGE + 1` slots (an insert may
 /// overflow it by one before it splits): about 8 KiB, so shifting half of one is cheap and
@@ -183,20 +183,6 @@ impl Rows {
         }
     }
 
-    /// The row of slot `s`, borrowed from its segment.
-    pub fn row_ref(&self, s: &Slot) -> RowRef<'_> {
-        let (k, v) = (s.off as usize, s.off as usize + s.klen as usize);
-        let seg = self.arena.seg(s.seg);
-        RowRef {
-            key: &seg[k..v],
-            value: &seg[v..v + s.vlen as usize],
-            seq: s.seq,
-            kind: s.kind(),
-            expire_ts: s.expire_ts(),
-            create_ts: s.create_ts(),
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.len
     }
@@ -291,6 +277,7 @@ impl Rows {
         head.iter().rev().chain(rest.iter().rev().flat_map(|p| p.iter().rev()))
     }
 
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = &Slot> + '_ {
         self.pages.iter().flatten()
     }

@@ -1,15 +1,11 @@
 //! The memtable's WAL side: the rows taken for an upload (`WalRows`), encoded outside the
-//! memtable's lock; reading a WAL object back for a replay; and an L0 with merge operands
-//! folded.
+//! memtable's lock, and reading a WAL object back for a replay.
 
 use bytes::Bytes;
 
 use super::rows::Slot;
 use crate::error::{CoreError, CoreResult};
 use crate::format::row::{Row, RowRef};
-use crate::merge::{MergeIterator, MergeMode};
-use crate::operator::Operator;
-use crate::source::{RowSource, VecSource};
 use crate::sst::{SstBuilder, SstFile, SstOptions};
 
 /// Rows taken from a memtable's WAL queue (`Memtable::take_wal`), in write order: their
@@ -107,28 +103,4 @@ pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> Core
         out.push(r);
     }
     Ok((out, false))
-}
-
-/// An L0 SST of `rows` (`Memtable::flush_rows`) with their merge operands folded by `op` as a
-/// compaction folds them (`MergeMode::Compaction`, keeping what a snapshot at or after
-/// `retain_seq` reads), as SlateDB folds at flush: a counter's thousands of operands reach L0
-/// as one row. None when there is no row.
-pub fn encode_folded(
-    rows: Vec<Row>,
-    opts: SstOptions,
-    now: Option<i64>,
-    retain_seq: Option<u64>,
-    op: Operator,
-) -> CoreResult<Option<Vec<u8>>> {
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let src: Vec<Box<dyn RowSource>> = vec![Box::new(VecSource::new(rows, "memtable"))];
-    let mode = MergeMode::Compaction { retain_seq: retain_seq.unwrap_or(u64::MAX), now, bottom: false };
-    let mut merge = MergeIterator::new(src, mode).with_operator(Some(op));
-    let mut b = SstBuilder::new(opts)?;
-    while let Some(row) = merge.next_row()? {
-        b.add(&row)?;
-    }
-    b.finish().map(Some)
 }

@@ -11,7 +11,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::batch::{Batch, PreparedBatch};
 use crate::fetch::Poll;
-use crate::memtable::{encode_folded, Memtable};
+use crate::flush::L0Pieces;
+use crate::memtable::Memtable;
 use crate::merge::{MergeIterator, MergeMode};
 use crate::read::tests::World;
 use crate::read::{Found, GetMany, Level, TableRef, Tree};
@@ -182,13 +183,15 @@ proptest! {
         for (snapshot, at) in [(retain + above, now + later), (u64::MAX, now)] {
             prop_assert_eq!(model(&out, snapshot, at), model(&rows, snapshot, at));
         }
-        // An L0 flush folds the same way (`encode_folded`), from the memtable's flush rows.
+        // An L0 flush folds the same way (`L0Pieces::folded`), from the memtable's flush rows.
         let mut mt = Memtable::new();
         for r in &rows {
             mt.insert(r, false);
         }
         let retain_opt = (retain < 60).then_some(retain);
-        let flushed = match encode_folded(mt.flush_rows(Some(now), retain_opt), SstOptions::compacted(), Some(now), retain_opt, concat()).unwrap() {
+        let flush_rows = mt.flush_rows(Some(now), retain_opt);
+        let l0 = L0Pieces::folded(flush_rows, SstOptions::compacted(), Some(now), retain_opt, concat(), 64);
+        let flushed = match l0.whole().unwrap() {
             None => Vec::new(),
             Some(data) => {
                 let file = SstFile::open(Bytes::from(data)).unwrap();

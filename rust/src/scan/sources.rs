@@ -108,6 +108,8 @@ pub struct TableSource {
     slot: Arc<TableSlot>,
     span: Span,
     use_cache: bool,
+    /// Bytes of consecutive blocks read at once.
+    readahead: u64,
     fetcher: Fetcher,
     /// Blocks still to read: `next..stop` forward; reverse reads `stop..next` downwards.
     next: usize,
@@ -135,6 +137,7 @@ impl TableSource {
             slot: table.slot.clone(),
             span,
             use_cache,
+            readahead: READAHEAD_BYTES,
             fetcher: Fetcher::default(),
             next: 0,
             stop: 0,
@@ -151,6 +154,14 @@ impl TableSource {
     }
 
     /// Sets the block window from the span once the SST is open.
+    /// Reads `bytes` ahead instead of `READAHEAD_BYTES` (a merge of many inputs shares one
+    /// budget: `compaction.rs`).
+    #[must_use]
+    pub fn with_readahead(mut self, bytes: u64) -> Self {
+        self.readahead = bytes;
+        self
+    }
+
     fn position(&mut self, file: &SstFile) {
         let r = file.blocks_in_range(self.span.start.as_deref(), self.span.end.as_deref());
         if self.span.reverse {
@@ -178,7 +189,7 @@ impl TableSource {
         if remaining == 0 {
             return Ok(false);
         }
-        // Consecutive blocks in the walk's direction, up to READAHEAD_BYTES.
+        // Consecutive blocks in the walk's direction, up to `readahead` bytes.
         let mut idx = Vec::new();
         let mut bytes = 0;
         for k in 0..remaining {
@@ -194,7 +205,7 @@ impl TableSource {
                 }
             }
             let (s, e) = file.block_range(b);
-            if !idx.is_empty() && bytes + (e - s) > READAHEAD_BYTES {
+            if !idx.is_empty() && bytes + (e - s) > self.readahead {
                 break;
             }
             bytes += e - s;

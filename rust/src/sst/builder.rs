@@ -1,10 +1,15 @@
 //! Writing an SST: `SstBuilder` (compacted and WAL flavours) and `encode_sst`.
+//!
+//! A large SST need not be held whole: `take_ready` hands out the bytes of the data blocks
+//! finished so far (an upload sends them on as parts), and offsets keep counting from the file's start,
+//! so the bytes are the same as when the file is built in one piece. The filter, index and
+//! stats come after every data block, so they are only known, and written, at `finish`.
 
 use std::borrow::Borrow;
 
 use bytes::Bytes;
 
-use super::SST_FORMAT_VERSION;
+use super::{SstFile, TailOpen, SST_FORMAT_VERSION};
 use crate::bloom::{encode_composite, BloomFilterBuilder, DEFAULT_FILTER_NAME};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::{BlockBuilder, MAX_BLOCK_SIZE};
@@ -57,6 +62,8 @@ pub(super) fn separator(prev: &[u8], next: &[u8]) -> Bytes {
 pub struct SstBuilder {
     opts: SstOptions,
     out: Vec<u8>,
+    /// Bytes handed out by `take_ready`: `out` starts at this file offset.
+    handed: u64,
     block: BlockBuilder,
     block_stats: BlockStats,
     index: Vec<BlockMeta>,
@@ -84,6 +91,7 @@ impl SstBuilder {
             block: BlockBuilder::new(opts.block_size),
             opts,
             out: Vec::new(),
+            handed: 0,
             block_stats: BlockStats::default(),
             index: Vec::new(),
             pending_index_key: Bytes::new(),
@@ -104,7 +112,30 @@ impl SstBuilder {
 
     /// Bytes written so far (finished data blocks), a lower bound of the final size.
     pub fn estimated_size(&self) -> usize {
+        self.handed as usize + self.out.len()
+    }
+
+    /// File offset of the next byte written.
+    fn pos(&self) -> u64 {
+        self.handed + self.out.len() as u64
+    }
+
+    /// Finished bytes not handed out yet.
+    pub fn ready_len(&self) -> usize {
         self.out.len()
+    }
+
+    /// Hands out the file's next `n` bytes (`n <= ready_len()`; they may end inside a block).
+    /// The bytes after them move to a buffer with the same room, so a piece grows without
+    /// copies, and pieces of one size stay apart: an upload part that is exactly one piece
+    /// keeps no other piece alive.
+    pub fn take_ready(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.out.len());
+        let mut next = Vec::with_capacity(self.out.capacity());
+        next.extend_from_slice(&self.out[n..]);
+        self.out.truncate(n);
+        self.handed += n as u64;
+        std::mem::replace(&mut self.out, next)
     }
 
     pub fn num_rows(&self) -> u64 {
@@ -183,7 +214,7 @@ impl SstBuilder {
             return Ok(());
         }
         let block = std::mem::replace(&mut self.block, BlockBuilder::new(self.opts.block_size));
-        let offset = self.out.len() as u64;
+        let offset = self.pos();
         write_section(&mut self.out, self.opts.compression, &block.finish())?;
         self.index.push(BlockMeta { offset, first_key: std::mem::take(&mut self.pending_index_key) });
         let bs = std::mem::take(&mut self.block_stats);
@@ -194,26 +225,33 @@ impl SstBuilder {
         Ok(())
     }
 
-    /// Finishes the file. An SST needs at least one row.
-    pub fn finish(mut self) -> CoreResult<Vec<u8>> {
+    /// Finishes the file: its bytes, or with `take_ready` called before, the bytes after
+    /// those handed out. An SST needs at least one row.
+    pub fn finish(self) -> CoreResult<Vec<u8>> {
+        self.finish_tail().map(|t| t.rest)
+    }
+
+    /// Finishes the file (`finish`), keeping where its metadata starts.
+    pub fn finish_tail(mut self) -> CoreResult<FinishedSst> {
         self.finish_block()?;
         if self.index.is_empty() {
             return Err(CoreError::invalid("an SST needs at least one row"));
         }
         let codec = self.opts.compression;
-        let data_end = self.out.len() as u64;
+        let data_end = self.pos();
         let compacted = self.opts.sst_type == SstType::Compacted;
         let mut filter_len = 0;
-        if let Some(f) = &self.filter {
+        // Taken: its key hashes (8 bytes a key) are freed before the index is encoded.
+        if let Some(f) = self.filter.take() {
             if self.stats.num_rows() >= self.opts.min_filter_keys {
                 let block = encode_composite(&[(DEFAULT_FILTER_NAME, &f.build())]);
                 filter_len = write_section(&mut self.out, codec, &block)?;
             }
         }
-        let index_offset = self.out.len() as u64;
-        let index_len = write_section(&mut self.out, codec, &encode_index(&self.index))?;
+        let index_offset = self.pos();
+        let index_len = write_section(&mut self.out, codec, &encode_index(&std::mem::take(&mut self.index)))?;
         let (stats_offset, stats_len) = if compacted {
-            let at = self.out.len() as u64;
+            let at = self.pos();
             (at, write_section(&mut self.out, codec, &self.stats.encode())?)
         } else {
             (0, 0)
@@ -237,13 +275,36 @@ impl SstBuilder {
             // 0.17.0 marks WAL SSTs composite too, though they carry no filter.
             filter_format: FILTER_FORMAT_COMPOSITE,
         };
-        let meta_offset = self.out.len() as u64;
+        let meta_offset = self.pos();
         let meta = info.encode();
         self.out.extend_from_slice(&meta);
         self.out.extend_from_slice(&crc32(&meta).to_be_bytes());
         self.out.extend_from_slice(&meta_offset.to_be_bytes());
         self.out.extend_from_slice(&SST_FORMAT_VERSION.to_be_bytes());
-        Ok(self.out)
+        let file_len = self.pos();
+        // Only finished data blocks' bytes are handed out before this: the data ends in `rest`.
+        let meta_at = (data_end - self.handed) as usize;
+        Ok(FinishedSst { rest: self.out, file_len, meta_at })
+    }
+}
+
+/// A finished SST's last bytes: everything after what `take_ready` handed out.
+pub struct FinishedSst {
+    pub rest: Vec<u8>,
+    pub file_len: u64,
+    /// Where in `rest` the data ends and the metadata (filter, index, stats, info) starts.
+    meta_at: usize,
+}
+
+impl FinishedSst {
+    /// The SST opened from a copy of its metadata: what reads and the manifest need of it,
+    /// without keeping its data (or `rest`) alive.
+    pub fn open_meta(&self) -> CoreResult<SstFile> {
+        let tail = Bytes::copy_from_slice(&self.rest[self.meta_at..]);
+        match SstFile::open_tail(tail, self.file_len)? {
+            TailOpen::Opened(f) => Ok(f),
+            TailOpen::NeedFrom(_) => Err(CoreError::invalid("an SST's metadata lies before its data end")),
+        }
     }
 }
 

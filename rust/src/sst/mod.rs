@@ -21,10 +21,10 @@ mod split;
 #[cfg(test)]
 mod tests;
 
-pub use builder::{encode_sst, SstBuilder, SstOptions};
+pub use builder::{encode_sst, FinishedSst, SstBuilder, SstOptions};
 pub use iter::SstIter;
 pub use reader::{SstFile, TailOpen};
-pub use split::SplitWriter;
+pub use split::{Piece, SplitWriter};
 
 pub const SST_FORMAT_VERSION: u16 = 2;
 const FOOTER_LEN: usize = 10;

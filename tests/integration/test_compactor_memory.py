@@ -1,0 +1,78 @@
+"""The compactor's memory stays bounded with SlateDB's 256 MiB outputs: a standalone compactor
+process merges about 600 MB of L0 SSTs into outputs of `max_sst_size` with a peak RSS
+(VmHWM, its own) under 200 MB, in a local folder and on the S3 server. Outputs go up in
+parts as they are written; held whole, they took the compactor to about 400 MB."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from slatedb_py import Db, WriteBatch
+from slatedb_py.config import DbOptions
+from tests.support import shared_store
+
+ROOT = Path(__file__).resolve().parents[2]
+ROWS, VALUE = 560_000, 1000  # about 580 MB of rows: three outputs of up to 256 MiB
+COMPACTOR_RSS_MB = 200
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from slatedb_py.clock import SystemClock
+    from slatedb_py.compactor import Compactor
+    from slatedb_py.config import DbOptions
+    from slatedb_py.paths import DbPaths
+    from slatedb_py.store import Store
+    from tests.support import reopen_store
+
+    c = Compactor(Store(reopen_store(*sys.argv[1:4])), DbPaths.of("db"), DbOptions(), SystemClock())
+    c.run_once(full=True)
+    _, m = c.manifests.require_latest()
+    peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+    print(json.dumps({
+        "peak_mb": peak / 1024,
+        "l0": len(m.l0),
+        "sizes": [v.sst.info.estimated_size for r in m.compacted for v in r.views],
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["local", "s3"])
+def test_a_compactor_writes_256_mib_outputs_in_bounded_memory(kind: str, tmp_path: Path) -> None:
+    inner, where, bucket = shared_store(kind, tmp_path)
+    buf = random.Random(7).randbytes(1 << 22)
+    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+    with Db.open("db", inner, opts) as db:
+        for s in range(0, ROWS, 1000):
+            b = WriteBatch()
+            for i in range(s, s + 1000):
+                at = (i * 4099) % (len(buf) - VALUE)
+                b.put(b"key%09d" % i, buf[at : at + VALUE])
+            db.write(b, await_durable=False)
+        db.flush_memtable()
+        assert len(db.manifest()[1].l0) >= 4
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, where, bucket],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    sizes = got["sizes"]
+    assert got["l0"] == 0 and len(sizes) == 3, got
+    assert sorted(sizes)[1] >= 256 * 1024 * 1024, got  # two full outputs and the rest
+    assert got["peak_mb"] < COMPACTOR_RSS_MB, got
