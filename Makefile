@@ -74,6 +74,19 @@ lint: build-dev ## ruff, mypy (strict), stubtest of the native module, cargo fmt
 .PHONY: test
 test: lint test-rust test-python test-rgw ## the whole test suite (what CI runs), lint first
 
+# Fixtures shared with the Rust crate's current release (tests/data/README.md, "SlateDB 0.18").
+# Only this target builds the slatedb crate (slow, in its own target dir); CI checks the
+# checked-in results instead.
+GEN018 := tests/data/gen018
+GEN018_TARGET ?= /tmp/target-gen018
+
+.PHONY: golden-018
+golden-018: build-dev ## rewrite tests/data/golden018 + pywritten, and the 0.18 reverse check (builds slatedb 0.18)
+	cd $(GEN018) && CARGO_TARGET_DIR=$(GEN018_TARGET) cargo build --locked
+	$(GEN018_TARGET)/debug/gen018 write tests/data/golden018
+	$(PY) tests/data/make_pywritten.py tests/data/pywritten
+	$(GEN018_TARGET)/debug/gen018 reverse tests/data tests/data/golden018/reverse.json
+
 .PHONY: bench
 bench: build-release ## benchmarks side by side with rocksdict and a memory copy
 	$(PY) -m pytest benches -q --benchmark-enable --benchmark-columns=mean,ops --benchmark-sort=name -p no:cacheprovider

@@ -75,6 +75,30 @@ async def tasks(n: int, workers: int, put: Callable[[int], Awaitable[Any]], base
     return rate(each * workers, time.perf_counter() - t)
 
 
+async def rows(
+    put: Callable[[int], Awaitable[Any]],
+    put_durable: Callable[[int], Awaitable[Any]],
+    get: Callable[[bytes], Awaitable[bytes | None]],
+    n: int,
+    n_durable: int,
+) -> dict[str, int]:
+    """Every row of one async API: puts with each concurrency, durable and not, then gets of
+    what was written (checked)."""
+    out: dict[str, int] = {}
+    base = 0
+    for c in CONCURRENCY:
+        out[f"put_{c}"] = await tasks(n, c, put, base)
+        base += n
+        out[f"put_durable_{c}"] = await tasks(n_durable, c, put_durable, base)
+        base += n_durable
+    keys = [key(i) for i in range(0, n, 3)]
+    t = time.perf_counter()
+    got = [await get(k) for k in keys]
+    out["get_1"] = rate(len(keys), time.perf_counter() - t)
+    assert got == [VALUE] * len(keys)
+    return out
+
+
 def bench_ours(root: Path, n: int, n_durable: int) -> tuple[dict[str, int], dict[str, int]]:
     root.mkdir(parents=True, exist_ok=True)
     store = LocalStore(str(root))
@@ -93,24 +117,14 @@ def bench_ours(root: Path, n: int, n_durable: int) -> tuple[dict[str, int], dict
         assert got == [VALUE] * len(keys)
 
     async def run_aio() -> dict[str, int]:
-        out: dict[str, int] = {}
         async with await aio.Db.open("aio", store, OPTS) as db:
-            base = 0
-            for c in CONCURRENCY:
-                out[f"put_{c}"] = await tasks(
-                    n, c, lambda i: db.put(key(i), VALUE, await_durable=False), base
-                )
-                base += n
-                out[f"put_durable_{c}"] = await tasks(
-                    n_durable, c, lambda i: db.put(key(i), VALUE), base
-                )
-                base += n_durable
-            keys = [key(i) for i in range(0, n, 3)]
-            t = time.perf_counter()
-            got = [await db.get(k) for k in keys]
-            out["get_1"] = rate(len(keys), time.perf_counter() - t)
-            assert got == [VALUE] * len(keys)
-        return out
+            return await rows(
+                lambda i: db.put(key(i), VALUE, await_durable=False),
+                lambda i: db.put(key(i), VALUE),
+                db.get,
+                n,
+                n_durable,
+            )
 
     return sync, asyncio.run(run_aio())
 
@@ -119,7 +133,6 @@ def bench_official(root: Path, n: int, n_durable: int) -> dict[str, int]:
     import slatedb.uniffi as u
 
     async def main() -> dict[str, int]:
-        out: dict[str, int] = {}
         store = u.ObjectStore.resolve("file:///")
         settings = u.Settings.default()
         settings.set("garbage_collector_options", "null")
@@ -135,17 +148,7 @@ def bench_official(root: Path, n: int, n_durable: int) -> dict[str, int]:
             h = await db.put(key(i), VALUE)
             await h.await_durable()
 
-        base = 0
-        for c in CONCURRENCY:
-            out[f"put_{c}"] = await tasks(n, c, put, base)
-            base += n
-            out[f"put_durable_{c}"] = await tasks(n_durable, c, put_durable, base)
-            base += n_durable
-        keys = [key(i) for i in range(0, n, 3)]
-        t = time.perf_counter()
-        got = [await db.get(k) for k in keys]
-        out["get_1"] = rate(len(keys), time.perf_counter() - t)
-        assert got == [VALUE] * len(keys)
+        out = await rows(put, put_durable, db.get, n, n_durable)
         await db.shutdown()
         return out
 

@@ -179,6 +179,7 @@ class SstFile:
         """num_puts, num_deletes, num_merges, raw_key_size, raw_val_size (ints) and
         block_stats ([(puts, deletes, merges)] per block)."""
     def blocks(self) -> list[tuple[int, int, bytes]]: ...
+    def block_paddings(self) -> list[int]: ...
     @property
     def num_blocks(self) -> int: ...
     @property
@@ -288,6 +289,7 @@ class CompactionJob:
         bloom_bits_per_key: int = 10,
         min_filter_keys: int = 1000,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> Self: ...
     def step(self) -> _Piece | Fetch | None:
         """The next piece of output, a Fetch whose resumption continues the job, or None when
@@ -392,6 +394,7 @@ class Memtable:
         now: int | None = None,
         retain_seq: int | None = None,
         merge_operator: MergeOperator | None = None,
+        block_alignment: bool = False,
     ) -> SstPieces | None:
         """The L0 SST of the memtable's rows, encoded as it is iterated; None when empty."""
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
@@ -432,6 +435,7 @@ def encode_sst(
     compression: str | None = None,
     bloom_bits_per_key: int = 10,
     min_filter_keys: int = 1000,
+    block_alignment: bool = False,
 ) -> bytes: ...
 def decode_sst(data: Buffer, name: str | None = None) -> SstFile: ...
 def merge_rows(

@@ -48,9 +48,17 @@ __all__ = [
 ]
 
 
-def _manifests(path: str, store: Any) -> ManifestStore:
-    paths = DbPaths.of(path)
+def _manifests(path: str, store: Any, what: str = "database path") -> ManifestStore:
+    paths = DbPaths.of(path, what)
     return ManifestStore(Store.resolve(store), paths)
+
+
+def _live(path: str, store: Any, what: str = "database path") -> ManifestStore:
+    """`_manifests`, refused (DatabaseDeletingError) while a delete of the database is
+    unfinished: rolled back or cloned, its remains would pass for a database."""
+    manifests = _manifests(path, store, what)
+    manifests.refuse_if_deleting()
+    return manifests
 
 
 def create_checkpoint(
@@ -145,6 +153,8 @@ def create_clone(
     time, replays)."""
     DbPaths.of(clone_path, "clone_path")
     DbPaths.of(parent_path, "parent_path")
+    _live(parent_path, store, "parent_path")
+    _live(clone_path, store, "clone_path")
     c = clock or SystemClock()
     if as_of is not None:
         if checkpoint_id is not None:
@@ -175,7 +185,7 @@ def restore_checkpoint(
     `progress` hears of the WAL objects replayed into it."""
     options = check_options(options, DbOptions)
     return restore_to_checkpoint(
-        _manifests(path, store),
+        _live(path, store),
         checkpoint_id,
         options,
         clock or SystemClock(),
@@ -200,7 +210,7 @@ def restore_to_time(
     options = check_options(options, DbOptions)
     time_travel.when_ms(when)
     return restore.restore_to_time(
-        _manifests(path, store), when, options, clock or SystemClock(), _progress(progress)
+        _live(path, store), when, options, clock or SystemClock(), _progress(progress)
     )
 
 

@@ -1,4 +1,5 @@
-"""`slatedb-py sst`: inspect SST files (compacted or WAL) of the SlateDB 0.17 format."""
+"""`slatedb-py sst`: inspect SST files (compacted or WAL) of the SlateDB 0.17 format, with
+0.18's padded blocks."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def _describe(path: str, sst: SstFile, rows: int) -> dict[str, Any]:
         "compression": i.compression,
         "data_blocks": sst.num_blocks,
         "data_bytes": i.data_len,
+        # Zero padding after the blocks (SlateDB 0.18's block alignment), part of data_bytes.
+        "padding_bytes": sum(sst.block_paddings()),
         "filter_bytes": i.filter_len,
         "index_bytes": i.index_len,
         "stats_bytes": i.stats_len,
@@ -74,9 +77,11 @@ def cmd_sst(args: argparse.Namespace) -> int:
             f"  {i.sst_type} SST, format v{i.format_version}, {i.size} bytes, "
             f"compression {i.compression or 'none'}"
         )
+        pad = sum(sst.block_paddings())
         print(
-            f"  {sst.num_blocks} data blocks ({i.data_len} B), filter {i.filter_len} B, "
-            f"index {i.index_len} B, stats {i.stats_len} B"
+            f"  {sst.num_blocks} data blocks ({i.data_len} B"
+            + (f", {pad} B of it padding" if pad else "")
+            + f"), filter {i.filter_len} B, index {i.index_len} B, stats {i.stats_len} B"
         )
         if i.sst_type == "wal":
             print(f"  first seq {i.first_seq}")

@@ -23,6 +23,7 @@ from slatedb_py.ids import new_ulid, ulid_timestamp_ms
 from slatedb_py.manifest.compactions_codec import (
     COMPACTED,
     COMPLETED,
+    FINISHED,
     RUNNING,
     CompactionRecord,
     CompactionsState,
@@ -69,19 +70,26 @@ class CompactorState:
     def epoch(self) -> int:
         return self.fence.epoch
 
-    def _write(self, records: tuple[CompactionRecord, ...], *, keep_finished: bool) -> None:
-        """Writes this epoch's state: `records`, then (if `keep_finished`) the one finished
-        compaction the current state holds."""
+    def _write(
+        self,
+        records: tuple[CompactionRecord, ...],
+        *,
+        keep_finished: bool,
+        starting: CompactionRecord | None = None,
+    ) -> None:
+        """Writes this epoch's state: `records`, the `resumable` ones (less those `starting`
+        clashes with), then (if `keep_finished`) the one finished compaction it holds."""
 
         def change(_vid: int, cur: CompactionsState) -> tuple[CompactionsState, None]:
             kept = cur.last_finished() if keep_finished else ()
-            return CompactionsState(self.epoch, (*records, *kept)), None
+            others = tuple(c for c in resumable(cur) if starting is None or not clash(c, starting))
+            return CompactionsState(self.epoch, (*records, *others, *kept)), None
 
         self.fence.update(change, initial=CompactionsState(0))
 
     def claim(self, epoch: int) -> None:
         """Records `epoch` (already claimed in the manifest); compactions older compactors
-        left running are dropped, the last finished one kept."""
+        left running are dropped (except `resumable` ones), the last finished one kept."""
         self.fence.epoch = epoch
         self._write((), keep_finished=True)
 
@@ -91,7 +99,7 @@ class CompactorState:
         record = CompactionRecord(
             new_ulid(self.clock.now_ms()), RUNNING, l0_view_ids, sorted_runs, destination
         )
-        self._write((record,), keep_finished=True)
+        self._write((record,), keep_finished=True, starting=record)
         return record
 
     @contextmanager
@@ -127,6 +135,28 @@ class CompactorState:
             self._write((replace(record, status=COMPLETED),), keep_finished=False)
         else:
             self._write((), keep_finished=True)
+
+
+def resumable(state: CompactionsState) -> tuple[CompactionRecord, ...]:
+    """Unfinished compactions that carry SlateDB 0.18's progress (a compaction context: the
+    subcompactions and what each finished). Every write keeps them, every field as read, so
+    a 0.18 compactor that takes over again resumes them, until this package starts a
+    compaction that `clash`es with one. This package writes no context, so these are never
+    its own. While listed they hold the collector's mark back (`oldest_listed_ms`)."""
+    return tuple(c for c in state.compactions if c.status not in FINISHED and c.context is not None)
+
+
+def clash(kept: CompactionRecord, ours: CompactionRecord) -> bool:
+    """Whether starting `ours` makes `kept` (another compactor's unfinished compaction) wrong
+    to resume: `ours` takes some of its inputs, or builds its destination run. It is dropped
+    before `ours` starts: 0.18.0, given such an entry after its inputs were gone, kept it
+    Scheduled and rewrote its state ~20 times a second without end (docs/format.md); dropped
+    this early, no crash between our commit and our state write can leave one behind."""
+    return (
+        bool(set(kept.l0_view_ids) & set(ours.l0_view_ids))
+        or bool(set(kept.sorted_runs) & {*ours.sorted_runs, ours.destination})
+        or kept.destination in {*ours.sorted_runs, ours.destination}
+    )
 
 
 def _epoch(state: CompactionsState) -> int:

@@ -176,6 +176,7 @@ class Compactor:
             o.min_filter_keys,
             # Folds operands below the retained seq (as 0.17.0); without one they all stay.
             self.operator,
+            o.sst_block_alignment,
         )
 
         def pieces() -> Iterator[Piece]:

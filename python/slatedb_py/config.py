@@ -112,6 +112,10 @@ class DbOptions:
         block_size: data block size of the SSTs this writer creates.
         compression: None, "snappy", "zlib", "lz4" or "zstd" for new SSTs and WAL objects.
         bloom_bits_per_key, min_filter_keys: bloom filter policy of new SSTs.
+        sst_block_alignment: pad each data block of new L0 and compacted SSTs with zeros to
+            a multiple of `block_size`, as SlateDB 0.18's `with_sst_block_alignment` does
+            (reads of a block then fall on block-size boundaries). Not with `compression`;
+            WAL objects are never padded. SlateDB before 0.18 cannot read padded SSTs.
         block_cache_bytes: memory for decoded data blocks. SSTs in a local folder are read
             natively with `pread`, so there the operating system's page cache backs it up.
         max_unflushed_bytes: memory budget of the memtables not yet written as L0 SSTs
@@ -152,6 +156,7 @@ class DbOptions:
     compression: str | None = None
     bloom_bits_per_key: int = 10
     min_filter_keys: int = 1000
+    sst_block_alignment: bool = False
     block_cache_bytes: int = 64 * 1024 * 1024
     max_unflushed_bytes: int = 128 * 1024 * 1024
     disk_cache_dir: str | os.PathLike[str] | None = None
@@ -207,6 +212,10 @@ class DbOptions:
             raise InvalidArgumentError(
                 f"compression must be one of {COMPRESSIONS}, not {self.compression!r}"
             )
+        _flag("sst_block_alignment", self.sst_block_alignment)
+        if self.sst_block_alignment and self.compression is not None:
+            # As 0.18: a padded block's size must not depend on how well it compresses.
+            raise InvalidArgumentError("sst_block_alignment cannot be combined with compression")
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from slatedb_py.store import Store
 from slatedb_py.time_travel import record_retention
 from slatedb_py.transaction import DbTransaction, IsolationLevel
 from slatedb_py.txn_conflicts import ConflictTracker
-from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects, replay_into, write_fence
+from slatedb_py.wal import fence_ids, list_wal_objects, replay_into, write_fence
 from slatedb_py.wal_writer import WalWriter
 from slatedb_py.writes import Writes
 
@@ -98,6 +98,7 @@ class Db(Reads, Writes):
         self._snapshots = SnapshotRegistry()  # what flushes keep versions for
         self._txns = ConflictTracker()  # open transactions and the writes they may conflict with
 
+        self._manifests.refuse_if_deleting()  # before anything is created there
         _, existing = self._manifests.create_if_absent(Manifest())
         if existing.segments or existing.segment_extractor_name is not None:
             raise InvalidArgumentError(
@@ -118,7 +119,7 @@ class Db(Reads, Writes):
             fence_id - 1,
             m.last_l0_seq,
             # Earlier writers' fences hold no rows: not read (a GET each, after every open).
-            skip=frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES),
+            skip=fence_ids(listed),
         )
         self._last_seq = max_seq
         # Replayed rows offer no tracker points (0.17.0 records at commit only).

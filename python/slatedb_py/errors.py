@@ -111,6 +111,22 @@ class DatabaseNotFoundError(NotFoundError):
         self.path = path
 
 
+class DatabaseDeletingError(SlateDBError):
+    """The database is being deleted: the `.deleting` marker that SlateDB's `Admin::delete_db`
+    writes before it removes anything (and removes last) is there, so the delete stopped part
+    way and the objects left are partial. Opening it is refused; run the delete again.
+
+    Attributes:
+        path: the database's path.
+        marker: the marker object's path (`<path>/.deleting`).
+    """
+
+    def __init__(self, message: str, *, path: str, marker: str):
+        super().__init__(message)
+        self.path = path
+        self.marker = marker
+
+
 class BackupNotFoundError(NotFoundError):
     """No completed backup with this id exists in the backup location."""
 

@@ -72,8 +72,14 @@ class SstFile:
         return self._native.stats()
 
     def blocks(self) -> list[tuple[int, int, bytes]]:
-        """``(start, end, index_key)`` of each data block; the byte range includes the CRC."""
+        """``(start, end, index_key)`` of each data block; the byte range includes the CRC
+        and leaves out any padding (``block_paddings``)."""
         return self._native.blocks()
+
+    def block_paddings(self) -> list[int]:
+        """Bytes of zero padding after each data block: SlateDB 0.18 pads blocks to a multiple
+        of the block size when ``with_sst_block_alignment`` is on; all 0 otherwise."""
+        return self._native.block_paddings()
 
     def rows(self) -> Iterator[Row]:
         """Every row in stored order: key order (seq descending within a key) for compacted
@@ -130,6 +136,7 @@ def encode_sst(
     compression: Compression = None,
     bloom_bits_per_key: int = 10,
     min_filter_keys: int = 1000,
+    block_alignment: bool = False,
 ) -> bytes:
     """Encodes rows as one SST in SlateDB 0.17's format (SST format version 2).
 
@@ -143,12 +150,15 @@ def encode_sst(
         compression: None, ``"snappy"``, ``"zlib"``, ``"lz4"`` or ``"zstd"``.
         bloom_bits_per_key: bloom filter density; 0 writes no filter.
         min_filter_keys: write a filter only when there are at least this many rows.
+        block_alignment: pad each data block with zeros to a multiple of ``block_size``, as
+            SlateDB 0.18's ``with_sst_block_alignment`` does (uncompressed compacted SSTs
+            only; readers before 0.18 cannot read them).
 
     Raises:
         InvalidArgumentError: rows out of order, bad keys or values, bad options.
     """
     return _native.encode_sst(
-        rows, kind, block_size, compression, bloom_bits_per_key, min_filter_keys
+        rows, kind, block_size, compression, bloom_bits_per_key, min_filter_keys, block_alignment
     )
 
 

@@ -112,6 +112,12 @@ class DbPaths:
     def boundary(self, kind: str) -> str:
         return self._join("gc", f"{kind}.boundary")
 
+    @property
+    def deleting_marker(self) -> str:
+        """What SlateDB's `Admin::delete_db` (0.16 and later) writes before it deletes
+        anything and removes last: while it exists, the database is partly gone."""
+        return self._join(".deleting")
+
     @staticmethod
     def manifest_id_of(key: str) -> int | None:
         return _parse_id(key) if key.endswith(".manifest") else None

@@ -54,7 +54,7 @@ from slatedb_py.reads import Reads
 from slatedb_py.snapshot import DbSnapshot
 from slatedb_py.sst import TableCache
 from slatedb_py.store import Store
-from slatedb_py.wal import FENCE_MAX_BYTES, list_wal_objects, replay_into
+from slatedb_py.wal import fence_ids, list_wal_objects, replay_into
 
 _log = logging.getLogger("slatedb_py.reader")
 
@@ -134,6 +134,7 @@ class DbReader(Reads):
         self._rebase_s = min(REBASE_S, self.options.checkpoint_lifetime.total_seconds() / 4)
         self._view: ReadView | None = None
         self._pin: CheckpointEntry | None = None  # a reader at a time: its checkpoint
+        self._manifests.refuse_if_deleting()
         if as_of is None:
             self._load()
         else:
@@ -261,7 +262,7 @@ class DbReader(Reads):
                 mid, m = self._manifests.require_latest()
             listed = list_wal_objects(self._store, self._paths, after=m.replay_after_wal_id)
             last_wal = max([m.replay_after_wal_id, *(wid for wid, _ in listed)])
-            fences = frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES)
+            fences = fence_ids(listed)
         if rebuild or mid != self._manifest_id or self._memtable is None:
             # A new tree: rebuild the in-memory part from the new replay point.
             memtable = new_memtable()
@@ -302,14 +303,15 @@ class DbReader(Reads):
             if not listed:
                 return
             last = listed[-1][0]
-            fences = frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES)
+            if listed[0][0] != first:  # collected below: its rows are in a newer tree
+                self._load()
+                return
             try:
-                if listed[0][0] != first:
-                    raise MissingObjectError("a gap", object=self._paths.wal(first))
                 seq = replay_into(
-                    self._memtable, self._store, self._paths, first, last, self._floor, skip=fences
-                )
-            except MissingObjectError:  # collected: the rows are in the tree now
+                    self._memtable, self._store, self._paths, first, last, self._floor,
+                    skip=fence_ids(listed),
+                )  # fmt: skip
+            except MissingObjectError:  # collected between the LIST and its GET
                 self._load()
                 return
             with self._lock:

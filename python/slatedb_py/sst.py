@@ -161,6 +161,7 @@ def write_l0_sst(
         now,
         retain_seq,
         operator,
+        o.sst_block_alignment,
     )
     views = [] if pieces is None else store_ssts(store, paths, pieces, clock, tables)
     return views[0] if views else None

@@ -36,6 +36,12 @@ def list_wal_objects(store: Store, paths: DbPaths, after: int = 0) -> list[tuple
 FENCE_MAX_BYTES = 10
 
 
+def fence_ids(listed: list[tuple[int, int]]) -> frozenset[int]:
+    """The fences among `(id, size)` listed WAL objects: a replay skips them unread (they
+    hold no rows, and reading each costs a GET)."""
+    return frozenset(wid for wid, size in listed if size <= FENCE_MAX_BYTES)
+
+
 def write_fence(store: Store, paths: DbPaths, after: int, fence: WriterFence | None) -> int:
     """Creates the zero-byte fence at the first free id after `after`; returns its id."""
     wid = after + 1

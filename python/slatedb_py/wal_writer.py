@@ -74,10 +74,7 @@ class WalWriter:
             if not self.lock.acquire(blocking=False):
                 return False
             try:
-                self.check()
-                upto = self._take_chunk()
-                self.send_unsent()
-                self.durable.advance(upto)
+                self._upload_queued()
             except WouldBlock:
                 return False
             finally:
@@ -90,12 +87,15 @@ class WalWriter:
         """Uploads everything queued as the next WAL object(s). Callers waiting for
         `target_seq` skip the upload when an earlier one already covered it."""
         with self.lock:
-            if target_seq is not None and self.durable.durable >= target_seq:
-                return
-            self.check()
-            upto = self._take_chunk()
-            self.send_unsent()
-            self.durable.advance(upto)
+            if target_seq is None or self.durable.durable < target_seq:
+                self._upload_queued()
+
+    def _upload_queued(self) -> None:
+        """Takes everything queued and uploads it. The caller holds `lock`."""
+        self.check()
+        upto = self._take_chunk()
+        self.send_unsent()
+        self.durable.advance(upto)
 
     def check(self) -> None:
         """Raises the error that failed the writer, if any. The caller holds `lock`."""

@@ -15,6 +15,7 @@ from slatedb_py import Db, WriteBatch, admin
 from slatedb_py.cli import main
 from slatedb_py.clock import ManualClock
 from slatedb_py.config import DbOptions, GcOptions
+from tests.interop.golden018 import DATA
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -84,6 +85,19 @@ def test_inspecting_an_sst(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == 0
     [report] = json.loads(out)
     assert report["rows"][0]["key"] == b"hello".hex()
+    assert report["padding_bytes"] == 0
+
+
+def test_inspecting_a_padded_sst_says_how_much_is_padding(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SlateDB 0.18's block alignment (tests/data/golden018/padded_4k)."""
+    sst = min((DATA / "golden018" / "padded_4k" / "db" / "compacted").glob("*.sst"))
+    code, out, _ = run(capsys, "sst", str(sst))
+    assert code == 0 and "B of it padding" in out
+    code, out, _ = run(capsys, "sst", str(sst), "--json")
+    [report] = json.loads(out)
+    assert 0 < report["padding_bytes"] < report["data_bytes"]
 
 
 def test_changes_prints_every_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

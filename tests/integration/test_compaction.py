@@ -70,17 +70,20 @@ def test_background_compaction_bounds_the_ssts_a_read_consults(store) -> None:
         db.put(k, b"v%d" % i, await_durable=False)
         model[k] = b"v%d" % i
     db.flush_memtable()
-    deadline = time.monotonic() + 10
+    # The compactor runs beside the test: wait until it has caught up (a slow store, such as
+    # moto under load, may still be merging runs when the L0s first drop below the trigger).
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         m = db.manifest()[1]
-        if len(m.l0) < opts.compaction_min_sources:
+        if len(m.l0) < opts.compaction_min_sources and len(m.compacted) <= 6:
             break
         time.sleep(0.02)
     m = db.manifest()[1]
     flushes = 20_000 * 30 // opts.l0_sst_size_bytes
     assert len(m.l0) < opts.compaction_min_sources
     assert len(m.compacted) <= 6, [len(r.views) for r in m.compacted]
-    assert len(m.l0) + len(m.compacted) < flushes / 4
+    # A read consults at most a quarter of the SSTs the flushes wrote.
+    assert len(m.l0) + len(m.compacted) <= flushes / 4
     assert dict(db.scan()) == model
     assert all(db.get(k) == v for k, v in list(model.items())[::97])
     db.close()

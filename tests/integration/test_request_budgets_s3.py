@@ -55,8 +55,10 @@ def test_open_and_close_of_an_existing_database(bucket: tuple[Any, Requests]) ->
     Db.open("db", store).close()
     got = req.take()
     assert total(got) <= 8, got
-    # Its look at the manifest, its epoch, its WAL fence: nothing read twice, nothing polled.
-    assert got == {"LIST": 2, "GET": 1, "PUT": 2}, got
+    # Its look for a `.deleting` marker (a GET that finds nothing), its look at the manifest,
+    # its epoch, its WAL fence: nothing read twice, nothing polled.
+    assert got == {"LIST": 2, "GET": 2, "PUT": 2}, got
+    assert req.by_folder["GET db"] == 1, req.by_folder
 
 
 def test_an_idle_database_polls_nothing_until_its_view_is_30_s_old(

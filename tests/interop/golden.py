@@ -15,14 +15,16 @@ NAMES = sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.json").exists(
 @dataclass
 class Fixture:
     name: str
+    # The folder of fixtures (SlateDB 0.17.0's; `golden018.Fixture018` points at 0.18's).
+    base = GOLDEN
 
     @property
     def root(self) -> Path:
-        return GOLDEN / self.name / "db"
+        return self.base / self.name / "db"
 
     @cached_property
     def expected(self) -> dict[str, Any]:
-        return json.loads((GOLDEN / self.name / "expected.json").read_text())
+        return json.loads((self.base / self.name / "expected.json").read_text())
 
     @property
     def codec(self) -> str | None:

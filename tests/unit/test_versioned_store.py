@@ -257,6 +257,7 @@ def test_the_short_listing_falls_back_to_the_whole_folder_once_it_was_emptied(
     recording.put(PATHS.manifest(2), b"new2")
     recording.put(DIR + "README", b"not a version")
     recording.lists.clear()
+    clock.advance(1)  # a look that begins after the one that found version 5
     assert f.latest() == (2, "new2")
     assert recording.lists == [(DIR, PATHS.manifest(4), 1), (DIR, None, 3)]
     recording.lists.clear()

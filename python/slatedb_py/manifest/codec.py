@@ -69,7 +69,7 @@ def decode_sst_info(t: Table) -> SstTableInfo:
     )
 
 
-def _range(t: Table | None) -> tuple[BytesBound, BytesBound] | None:
+def range_of(t: Table | None) -> tuple[BytesBound, BytesBound] | None:
     if t is None:
         return None
 
@@ -87,7 +87,7 @@ def _v1_sst(t: Table) -> SstView:
     info = decode_sst_info(t.required(t.table(1), "CompactedSsTable.info"))
     version = t.scalar(3, "u16", None)
     handle = SstHandle(sst_id, info, 1 if version is None else version)
-    return SstView(sst_id, handle, _range(t.table(2)))
+    return SstView(sst_id, handle, range_of(t.table(2)))
 
 
 def sst_v1_of(t: Table) -> SstHandle:
@@ -101,7 +101,7 @@ def _v2_view(t: Table, ssts: dict[str, SstHandle]) -> SstView:
     handle = ssts.get(sst_id)
     if handle is None:
         raise FlatBufferError(t.pos, f"view {view_id} names SST {sst_id}, which `ssts` lacks")
-    return SstView(view_id, handle, _range(t.table(2)))
+    return SstView(view_id, handle, range_of(t.table(2)))
 
 
 def _checkpoint(t: Table) -> CheckpointEntry:

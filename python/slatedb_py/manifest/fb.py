@@ -18,6 +18,7 @@ _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _SCALARS = {
     "u8": struct.Struct("<B"),
+    "i8": struct.Struct("<b"),
     "bool": struct.Struct("<?"),
     "u16": _U16,
     "u32": _U32,

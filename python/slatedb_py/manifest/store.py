@@ -11,7 +11,7 @@ holds their effect, they write nothing. Writers and compactors guard their updat
 from __future__ import annotations
 
 from slatedb_py.clock import Clock, SystemClock
-from slatedb_py.errors import DatabaseNotFoundError
+from slatedb_py.errors import DatabaseDeletingError, DatabaseNotFoundError
 from slatedb_py.manifest.codec import decode_manifest, encode_manifest
 from slatedb_py.manifest.model import Manifest
 from slatedb_py.manifest.versioned import VersionedStore
@@ -49,6 +49,20 @@ class ManifestStore(VersionedStore[Manifest]):
         if self.latest() is not None:
             return False
         return bool(self.create(1, initial, looked_at))
+
+    def refuse_if_deleting(self) -> None:
+        """DatabaseDeletingError when a delete of this database started and did not finish
+        (its `.deleting` marker is there): what is left is partial, and a writer that went on
+        (or created a manifest where none is left) would bring back a broken database."""
+        marker = self.paths.deleting_marker
+        if self.store.get(marker) is not None:
+            raise DatabaseDeletingError(
+                f"the database at {self.paths.root!r} is being deleted: {marker!r} marks a "
+                "delete (SlateDB's Admin::delete_db) that has not finished; run the delete "
+                "again to finish it",
+                path=self.paths.root,
+                marker=marker,
+            )
 
     def create_if_absent(self, initial: Manifest) -> tuple[int, Manifest]:
         mid, m, _ = self.update(lambda _mid, cur: (cur, None), initial=initial)

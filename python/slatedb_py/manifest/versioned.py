@@ -53,6 +53,9 @@ class Seen(NamedTuple, Generic[T]):
     size: int | None
     modified: datetime | None
     looked_at: float
+    # When it was known to exist: the look's start, or when this handle's create of it
+    # returned. A look that began earlier cannot be trusted to have seen it.
+    known_at: float
 
 
 def version_id_of(key: str, suffix: str) -> int | None:
@@ -152,17 +155,19 @@ class VersionedStore(Generic[T]):
                 if got is None:  # collected between LIST and GET; list again
                     continue
                 value = got
-            new = Seen(vid, value, meta.size, meta.last_modified, looked_at)
+            new = Seen(vid, value, meta.size, meta.last_modified, looked_at, looked_at)
             self._hold(new)
             return new
         raise UnavailableError(f"folder {self.folder!r} keeps changing")
 
     def _hold(self, seen: Seen[T]) -> None:
-        """Keeps `seen` unless the version held is newer: a higher id, or a later look. (A
-        later look may find a lower id: the folder was emptied and written again.)"""
+        """Keeps `seen` unless the version held is newer. A lower id replaces it only from a
+        look that began after the held version was known to exist (the folder was emptied and
+        written again); a look that began before may simply have missed it (a create of
+        another thread of this handle)."""
         with self._seen_lock:
             held = self._seen
-            if held is None or seen.vid > held.vid or seen.looked_at >= held.looked_at:
+            if held is None or seen.vid >= held.vid or seen.looked_at > held.known_at:
                 self._seen = seen
 
     def _recent(self) -> Seen[T] | None:
@@ -227,7 +232,7 @@ class VersionedStore(Generic[T]):
         self._known = max(self._known, vid)
         if monotonic_s(self.clock) - looked_at < CLIENT_WINDOW_S:
             # Landed as the newest: held as seen at the look that chose its id.
-            self._hold(Seen(vid, value, len(data), None, looked_at))
+            self._hold(Seen(vid, value, len(data), None, looked_at, self.now()))
             return True
         # Slow: the id may have been collected and re-created. The highest id never is.
         return True if max(self.newest_ids(), default=vid) <= vid else None

@@ -46,7 +46,7 @@ impl PyCompactionJob {
     /// `inputs`: SST paths, newest first. See `MergeMode::Compaction`; outputs are cut at
     /// `max_sst_size` and handed out in pieces of `piece_size` bytes (`SplitWriter`).
     #[new]
-    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, piece_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, merge_operator = None))]
+    #[pyo3(signature = (tables, inputs, retain_seq, now, bottom, max_sst_size, piece_size, block_size = 4096, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, merge_operator = None, block_alignment = false))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python constructor's keyword arguments")]
     #[allow(clippy::needless_pass_by_value, reason = "PyO3 extracts Python arguments into owned values")]
     fn new(
@@ -62,13 +62,14 @@ impl PyCompactionJob {
         bloom_bits_per_key: u32,
         min_filter_keys: u64,
         merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
+        block_alignment: bool,
     ) -> PyResult<Self> {
         let t = &tables.inner;
         let refs: Vec<TableRef> = inputs
             .iter()
             .map(|p| Ok(TableRef { slot: t.slot(p).py_err(Some(p))?, first: None, last: None, visible: None }))
             .collect::<PyResult<_>>()?;
-        let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
+        let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys, block_alignment)?;
         Ok(PyCompactionJob {
             job: Mutex::new(CompactionJob::new(
                 t,

@@ -136,7 +136,7 @@ impl PyMemtable {
     /// they are iterated: pieces of at least `piece_size` bytes (`SstPieces`); None when
     /// empty. With `merge_operator`, operands fold as a compaction folds them. The memtable
     /// must not change while the pieces are taken (it is frozen).
-    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, piece_size, now = None, retain_seq = None, merge_operator = None))]
+    #[pyo3(signature = (block_size, compression, bloom_bits_per_key, min_filter_keys, piece_size, now = None, retain_seq = None, merge_operator = None, block_alignment = false))]
     #[allow(clippy::too_many_arguments, reason = "mirrors the Python method's keyword arguments")]
     fn encode_l0(
         &self,
@@ -149,8 +149,15 @@ impl PyMemtable {
         now: Option<i64>,
         retain_seq: Option<u64>,
         merge_operator: Option<&Bound<'_, super::operator::PyOperator>>,
+        block_alignment: bool,
     ) -> PyResult<Option<PySstPieces>> {
-        let opts = super::sst::compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys)?;
+        let opts = super::sst::compacted_options(
+            block_size,
+            compression,
+            bloom_bits_per_key,
+            min_filter_keys,
+            block_alignment,
+        )?;
         let inner = self.inner.clone();
         let op = super::operator::engine_op(merge_operator);
         let pieces = py

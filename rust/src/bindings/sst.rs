@@ -27,6 +27,7 @@ pub fn compacted_options(
     compression: Option<&str>,
     bloom_bits_per_key: u32,
     min_filter_keys: u64,
+    block_alignment: bool,
 ) -> PyResult<SstOptions> {
     Ok(SstOptions {
         sst_type: SstType::Compacted,
@@ -34,11 +35,13 @@ pub fn compacted_options(
         compression: Compression::from_name(compression).py_err(None)?,
         bloom_bits_per_key,
         min_filter_keys,
+        block_alignment,
     })
 }
 
 #[pyfunction]
-#[pyo3(signature = (rows, kind = "compacted", block_size = None, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000))]
+#[allow(clippy::too_many_arguments, reason = "the Python keyword arguments of `format.encode_sst`")]
+#[pyo3(signature = (rows, kind = "compacted", block_size = None, compression = None, bloom_bits_per_key = 10, min_filter_keys = 1000, block_alignment = false))]
 pub fn encode_sst<'py>(
     py: Python<'py>,
     rows: &Bound<'py, PyAny>,
@@ -47,6 +50,7 @@ pub fn encode_sst<'py>(
     compression: Option<&str>,
     bloom_bits_per_key: i64,
     min_filter_keys: i64,
+    block_alignment: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let sst_type = SstType::from_name(kind).py_err(None)?;
     let base = match sst_type {
@@ -70,6 +74,7 @@ pub fn encode_sst<'py>(
         compression: Compression::from_name(compression).py_err(None)?,
         bloom_bits_per_key: bloom_bits_per_key as u32,
         min_filter_keys: min_filter_keys as u64,
+        block_alignment,
     };
     let mut native = Vec::new();
     for (i, item) in rows.try_iter()?.enumerate() {
@@ -276,6 +281,11 @@ impl PySstFile {
             })
             .collect();
         PyList::new(py, items)
+    }
+
+    /// Zero padding after each data block (0.18's block alignment; all 0 otherwise).
+    fn block_paddings(&self) -> Vec<u64> {
+        (0..self.file.num_blocks()).map(|i| self.file.block_padding(i)).collect()
     }
 
     #[getter]

@@ -1,5 +1,5 @@
 //! The FlatBuffer tables of an SST: `SsTableInfo` (the footer's metadata, also copied into
-//! manifests), `SsTableIndex { block_meta: [BlockMeta { offset, first_key }] }` and
+//! manifests), `SsTableIndex { block_meta: [BlockMeta { offset, first_key, encoded_len }] }` and
 //! `SstStats { num_puts, num_deletes, num_merges, raw_key_size, raw_val_size,
 //! block_stats: [BlockStats { num_puts, num_deletes, num_merges }] }`. Slot numbers are the
 //! schema's field ids (FORMAT.md 2.3, 3.5, 3.7).
@@ -145,6 +145,10 @@ impl SsTableInfo {
 pub struct BlockMeta {
     pub offset: u64,
     pub first_key: Bytes,
+    /// The block's length (CRC included) when zero padding follows it (SlateDB 0.18's
+    /// `with_sst_block_alignment`); 0 when it runs to the next block's offset, which is how
+    /// every unpadded block records it (and all of 0.17, which has no such field).
+    pub encoded_len: u32,
 }
 
 pub fn decode_index(buf: &[u8]) -> CoreResult<Vec<BlockMeta>> {
@@ -154,7 +158,7 @@ pub fn decode_index(buf: &[u8]) -> CoreResult<Vec<BlockMeta>> {
     for i in 0..metas.len() {
         let m = metas.get(i)?;
         let key = m.bytes(1)?.ok_or_else(|| m.missing("BlockMeta.first_key"))?;
-        out.push(BlockMeta { offset: m.u64(0, 0)?, first_key: Bytes::copy_from_slice(key) });
+        out.push(BlockMeta { offset: m.u64(0, 0)?, first_key: Bytes::copy_from_slice(key), encoded_len: m.u32(2, 0)? });
     }
     Ok(out)
 }
@@ -165,7 +169,10 @@ pub fn encode_index(metas: &[BlockMeta]) -> Vec<u8> {
     for m in metas {
         let key = fbb.create_vector(&m.first_key);
         let start = fbb.start_table();
+        // flatc's order (size, then id, descending), as 0.18's `BlockMeta::create` adds them;
+        // a zero `encoded_len` is left out, as there.
         fbb.push_slot::<u64>(vt(0), m.offset, 0);
+        fbb.push_slot::<u32>(vt(2), m.encoded_len, 0);
         fbb.push_slot_always(vt(1), key);
         offs.push(fbb.end_table(start));
     }
@@ -271,8 +278,8 @@ mod tests {
     #[test]
     fn index_and_stats_round_trip() {
         let metas = vec![
-            BlockMeta { offset: 0, first_key: Bytes::new() },
-            BlockMeta { offset: 4090, first_key: Bytes::from_static(b"k7") },
+            BlockMeta { offset: 0, first_key: Bytes::new(), encoded_len: 0 },
+            BlockMeta { offset: 4090, first_key: Bytes::from_static(b"k7"), encoded_len: 1000 },
         ];
         assert_eq!(decode_index(&encode_index(&metas)).unwrap(), metas);
         let stats = SstStats {

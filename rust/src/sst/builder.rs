@@ -26,6 +26,9 @@ pub struct SstOptions {
     pub compression: Compression,
     pub bloom_bits_per_key: u32,
     pub min_filter_keys: u64,
+    /// Pads each data block with zeros to a multiple of `block_size` (SlateDB 0.18's
+    /// `with_sst_block_alignment`); compacted SSTs only, and never with compression.
+    pub block_alignment: bool,
 }
 
 impl SstOptions {
@@ -36,6 +39,7 @@ impl SstOptions {
             compression: Compression::None,
             bloom_bits_per_key: 10,
             min_filter_keys: 1000,
+            block_alignment: false,
         }
     }
 
@@ -85,10 +89,15 @@ impl SstBuilder {
                 opts.block_size
             )));
         }
+        if opts.block_alignment && (opts.sst_type == SstType::Wal || opts.compression != Compression::None) {
+            // 0.18 refuses the same: a padded block must not depend on how well it compresses,
+            // and WAL blocks are never padded.
+            return Err(CoreError::invalid("block alignment is for uncompressed compacted SSTs only"));
+        }
         let filter = (opts.sst_type == SstType::Compacted && opts.bloom_bits_per_key > 0)
             .then(|| BloomFilterBuilder::new(opts.bloom_bits_per_key));
         Ok(SstBuilder {
-            block: BlockBuilder::new(opts.block_size),
+            block: BlockBuilder::new(block_capacity(&opts)),
             opts,
             out: Vec::new(),
             handed: 0,
@@ -213,10 +222,20 @@ impl SstBuilder {
         if self.block.is_empty() {
             return Ok(());
         }
-        let block = std::mem::replace(&mut self.block, BlockBuilder::new(self.opts.block_size));
+        let block = std::mem::replace(&mut self.block, BlockBuilder::new(block_capacity(&self.opts)));
         let offset = self.pos();
-        write_section(&mut self.out, self.opts.compression, &block.finish())?;
-        self.index.push(BlockMeta { offset, first_key: std::mem::take(&mut self.pending_index_key) });
+        let start = self.out.len();
+        let len = write_section(&mut self.out, self.opts.compression, &block.finish())?;
+        let mut encoded_len = 0;
+        if self.opts.block_alignment {
+            let padded = len.next_multiple_of(self.opts.block_size as u64);
+            if padded != len {
+                // Blocks are at most 64 KiB plus one oversized row, whose length is a u32.
+                encoded_len = u32::try_from(len).map_err(|_| CoreError::invalid("a padded block exceeds 4 GiB"))?;
+                self.out.resize(start + padded as usize, 0);
+            }
+        }
+        self.index.push(BlockMeta { offset, first_key: std::mem::take(&mut self.pending_index_key), encoded_len });
         let bs = std::mem::take(&mut self.block_stats);
         self.stats.num_puts += u64::from(bs.num_puts);
         self.stats.num_deletes += u64::from(bs.num_deletes);
@@ -305,6 +324,16 @@ impl FinishedSst {
             TailOpen::Opened(f) => Ok(f),
             TailOpen::NeedFrom(_) => Err(CoreError::invalid("an SST's metadata lies before its data end")),
         }
+    }
+}
+
+/// Bytes a data block holds before it is closed: with alignment, room is left for the CRC so a
+/// full block fills exactly one `block_size` unit (0.18's `block_capacity`).
+fn block_capacity(opts: &SstOptions) -> usize {
+    if opts.block_alignment {
+        opts.block_size.saturating_sub(4).max(1)
+    } else {
+        opts.block_size
     }
 }
 

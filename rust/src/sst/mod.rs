@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Data block `i` spans `[index[i].offset, index[i+1].offset)`; the last one ends at
-//! `filter_offset`, which is the end of the data even when there is no filter. Index keys of a
+//! `filter_offset`, which is the end of the data even when there is no filter. SlateDB 0.18
+//! can pad blocks with zeros to a multiple of the block size: a padded block then records its
+//! own length (`BlockMeta.encoded_len`, CRC included) and the rest of its span is padding. Index keys of a
 //! compacted SST are shortest separators (block 0: the empty key); a WAL SST's index keys and
 //! `first_entry` are the 8-byte BE sequence number of the block's first row.
 

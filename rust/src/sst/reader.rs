@@ -212,6 +212,16 @@ impl SstFile {
                     format!("index entry {i} places a data block at [{}, {next}), which is out of order or past the data end {data_end}", m.offset),
                 ));
             }
+            // A padded block (0.18) ends before its padding, within its slot and past its CRC.
+            if m.encoded_len > 0 && (m.encoded_len < 5 || m.offset + u64::from(m.encoded_len) > next) {
+                return Err(CoreError::corrupt(
+                    info.index_offset,
+                    format!(
+                        "index entry {i} gives data block [{}, {next}) an encoded length of {}, which does not fit it",
+                        m.offset, m.encoded_len
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -261,11 +271,22 @@ impl SstFile {
         self.inner.file_len as usize
     }
 
-    /// File range `[start, end)` of data block `i`.
+    /// File range `[start, end)` of data block `i`, CRC included and padding left out: a
+    /// padded block (0.18's block alignment) records its length, any other one runs to the
+    /// next block (or to the end of the data).
     pub fn block_range(&self, i: usize) -> (u64, u64) {
-        let start = self.inner.index[i].offset;
-        let end = self.inner.index.get(i + 1).map_or(self.inner.info.filter_offset, |m| m.offset);
-        (start, end)
+        let m = &self.inner.index[i];
+        if m.encoded_len > 0 {
+            return (m.offset, m.offset + u64::from(m.encoded_len));
+        }
+        let end = self.inner.index.get(i + 1).map_or(self.inner.info.filter_offset, |n| n.offset);
+        (m.offset, end)
+    }
+
+    /// Bytes of zero padding after data block `i` (0 unless the SST pads its blocks).
+    pub fn block_padding(&self, i: usize) -> u64 {
+        let next = self.inner.index.get(i + 1).map_or(self.inner.info.filter_offset, |n| n.offset);
+        next - self.block_range(i).1
     }
 
     pub fn block(&self, i: usize) -> CoreResult<Block> {

@@ -133,3 +133,79 @@ fn every_truncation_and_flip_is_an_error_or_exact() {
         }
     }
 }
+
+#[test]
+fn padded_blocks_fill_whole_units_and_read_back() {
+    let mut input = rows(400);
+    input[7].value = Bytes::from(vec![b'x'; 3000]); // a row larger than a block
+    let opts = SstOptions { block_size: 1024, block_alignment: true, ..SstOptions::compacted() };
+    let data = encode_sst(&input, opts).unwrap();
+    let file = SstFile::open(Bytes::from(data.clone())).unwrap();
+    let mut units = Vec::new();
+    for i in 0..file.num_blocks() {
+        let (start, end) = file.block_range(i);
+        let pad = file.block_padding(i);
+        assert_eq!((end - start + pad) % 1024, 0, "block {i}");
+        assert!(data[end as usize..(end + pad) as usize].iter().all(|&b| b == 0));
+        // A padded block records its length; one that fills its units exactly does not.
+        assert_eq!(file.index()[i].encoded_len == 0, pad == 0);
+        units.push((end - start + pad) / 1024);
+    }
+    assert!(units.contains(&3) && units.contains(&1), "{units:?}");
+    let mut it = file.iter();
+    let mut back = Vec::new();
+    while let Some(r) = it.next_row().unwrap() {
+        back.push(r);
+    }
+    assert_eq!(back, input);
+    assert!(encode_sst(&input, SstOptions { compression: Compression::Zstd, ..opts_aligned() }).is_err());
+    assert!(encode_sst(&input, SstOptions { sst_type: SstType::Wal, ..opts_aligned() }).is_err());
+}
+
+fn opts_aligned() -> SstOptions {
+    SstOptions { block_alignment: true, ..SstOptions::compacted() }
+}
+
+/// `data` with its index replaced by `index` (data blocks and filter kept; index, stats and
+/// metadata written anew after them), so an index can be made wrong with valid checksums.
+fn with_index(data: &[u8], index: &[crate::format::tables::BlockMeta]) -> Vec<u8> {
+    use crate::format::codec::{crc32, write_section};
+    use crate::format::tables::{encode_index, SsTableInfo};
+    let file = SstFile::open(Bytes::copy_from_slice(data)).unwrap();
+    let old = file.info().clone();
+    let mut out = data[..old.index_offset as usize].to_vec();
+    let index_offset = out.len() as u64;
+    let index_len = write_section(&mut out, Compression::None, &encode_index(index)).unwrap();
+    let stats_offset = out.len() as u64;
+    let stats_len = write_section(&mut out, Compression::None, &file.stats().unwrap().encode()).unwrap();
+    let info = SsTableInfo { index_offset, index_len, stats_offset, stats_len, ..old };
+    let meta_offset = out.len() as u64;
+    let meta = info.encode();
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&crc32(&meta).to_be_bytes());
+    out.extend_from_slice(&meta_offset.to_be_bytes());
+    out.extend_from_slice(&SST_FORMAT_VERSION.to_be_bytes());
+    out
+}
+
+#[test]
+fn an_encoded_length_that_does_not_fit_its_block_is_refused() {
+    let data = encode_sst(rows(300), SstOptions { block_size: 512, ..opts_aligned() }).unwrap();
+    let file = SstFile::open(Bytes::from(data.clone())).unwrap();
+    let index = file.index().to_vec();
+    assert_eq!(with_index(&data, &index), data);
+    let i = (0..index.len()).find(|&i| index[i].encoded_len > 0).unwrap();
+    let slot = file.block_range(i).1 + file.block_padding(i) - index[i].offset;
+    for bad in [slot as u32 + 1, 3] {
+        let mut broken = index.clone();
+        broken[i].encoded_len = bad;
+        let err = SstFile::open(Bytes::from(with_index(&data, &broken))).unwrap_err();
+        assert!(err.to_string().contains("encoded length"), "{err}");
+    }
+    // One that fits but is wrong cuts the block short: its checksum fails.
+    let mut short = index.clone();
+    short[i].encoded_len -= 1;
+    let file = SstFile::open(Bytes::from(with_index(&data, &short))).unwrap();
+    let err = file.block(i).unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+}
