@@ -1,10 +1,11 @@
 """The objects of backups: streaming copies and checks with checksums, and the backup record.
 
 Objects move in chunks of `CHUNK` bytes (ranged reads; larger objects upload as a multipart
-put fed by those reads, in parts of `PART` bytes), `WORKERS` objects at a time, so memory
-stays near `WORKERS * (CHUNK + 3 * PART)` whatever the database's size. Every byte read is
-hashed on the way (SHA-256): a copy's checksum is of the bytes it read from the source, a
-check's of the bytes the backup holds now.
+put fed by those reads, `Store.upload`, which holds about three parts of `Store.part_size`),
+`WORKERS` objects at a time, so memory stays near `WORKERS * (CHUNK + 3 * part_size)`
+whatever the database's size. Every byte read is hashed on the way (SHA-256): a copy's
+checksum is of the bytes it read from the source, a check's of the bytes the backup holds
+now.
 
 A backup record is a small JSON object, `<backup>/backups/<id>.json`, written last with
 put-if-absent: it lists each object the backup needs (path relative to the backup location,
@@ -31,9 +32,6 @@ R = TypeVar("R")
 
 CHUNK = 8 * 1024 * 1024
 WORKERS = 4
-# Upload parts of a large object (S3 takes no smaller than 5 MiB): a copy holds about three
-# (`Store.upload`) plus the chunk it reads.
-PART = 8 * 1024 * 1024
 RECORD_FORMAT = 1
 
 
@@ -155,7 +153,7 @@ def copy_object(
         hashers.append(hashlib.sha256())  # a retried upload hashes from the start again
         return _chunks(src, src_path, size, hashers[-1], progress)
 
-    dst.put_chunks(dst_path, fresh, part_size=PART)
+    dst.put_chunks(dst_path, fresh)
     return str(hashers[-1].hexdigest())
 
 

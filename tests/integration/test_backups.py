@@ -214,9 +214,9 @@ class FailingPuts(Store):
         self._count(path)
         super().put(path, data)
 
-    def put_chunks(self, path: str, chunks: Any, part_size: int | None = None) -> None:
+    def put_chunks(self, path: str, chunks: Any) -> None:
         self._count(path)
-        super().put_chunks(path, chunks, part_size)
+        super().put_chunks(path, chunks)
 
 
 def test_an_interrupted_backup_leaves_no_record_and_the_next_reuses_its_copies(

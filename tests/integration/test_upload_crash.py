@@ -86,13 +86,17 @@ def test_a_compactor_killed_mid_upload_leaves_no_sst_and_no_uncollectable_leak(
         db.put(b"later", b"x")
         db.flush_memtable()
         db.compact()
-        live = {f"db/compacted/{v.sst.id}.sst" for v in db.manifest()[1].all_views()}
+        _, m = db.manifest()
+        live = {f"db/compacted/{v.sst.id}.sst" for v in m.all_views()}
+        # The L0 just compacted may share its millisecond with the compaction's id, which
+        # keeps it until a later compaction (the collector's marks are strict).
+        last_l0 = f"db/compacted/{m.last_compacted_l0_view_id}.sst"
 
     # Too young for the default minimum age: kept.
     assert admin.run_gc_once("db", inner, GcOptions()).leftovers == []
     assert hidden_uploads(inner) == [output]
     result = admin.run_gc_once("db", inner, GcOptions(min_age=timedelta(0)))
-    assert ssts(inner) == live
+    assert live <= ssts(inner) <= live | {last_l0}
     if kind == "local":
         assert [p.rsplit("#", 1)[0] for p in result.leftovers] == [output]
         assert hidden_uploads(inner) == []
