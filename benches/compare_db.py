@@ -1,7 +1,8 @@
 """Side-by-side database benchmark: slatedb_py, the official SlateDB 0.17.0 binding (driven
 through asyncio, as its users do) and rocksdict, in one run, on the same data.
 
-    make build-release && .venv/bin/python benches/compare_db.py [--n 200000] [--quick]
+    make build-release && .venv/bin/python benches/compare_db.py [--n 200000]
+        [--only put,batch1000] [--no-official] [--stores local]
 
 16-byte keys, 100-byte values. The official binding is slow per call (~0.3 ms), so it runs a
 smaller count of each operation (`--official-n`); rates are per second either way. Prints one
@@ -42,10 +43,14 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
+# The rows the write phases fill (`--only` naming just these skips the read phases).
+WRITE_METRICS = {"put", "batch1000", "put_many1000"}
+
+
 # ----------------------------------------------------------------------------- slatedb_py
 
 
-def bench_ours(store_kind: str, n: int) -> dict[str, float]:
+def bench_ours(store_kind: str, n: int, only: set[str] | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     tmp = tempfile.mkdtemp()
     store = MemoryStore() if store_kind == "memory" else LocalStore(tmp)
@@ -64,6 +69,11 @@ def bench_ours(store_kind: str, n: int) -> dict[str, float]:
                 db.write(b, await_durable=False)
 
         out["batch1000"] = n / timed(batches)
+        if only is None or "put_many1000" in only:
+            out["put_many1000"] = bench_put_many(store_kind, n)
+        if only is not None and only <= WRITE_METRICS:
+            db.close()
+            return out
         db.flush_memtable()  # everything in L0 SSTs now
         keys = [key(i) for i in range(0, n, 7)]
         [db.get(k) for k in keys]  # warm the block cache
@@ -101,6 +111,29 @@ def bench_ours(store_kind: str, n: int) -> dict[str, float]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def bench_put_many(store_kind: str, n: int) -> float:
+    """`db.put_many` of 1000 pairs at a time (one native call each), into a memtable holding
+    `n` rows already, as the batch row's does: keys/s. A database of its own, so that the
+    other rows read what they always read."""
+    tmp = tempfile.mkdtemp()
+    store = MemoryStore() if store_kind == "memory" else LocalStore(tmp)
+
+    def fill(first: int) -> None:
+        for s in range(first, first + n, 1000):
+            r = range(s, s + 1000)
+            db.put_many([key(i) for i in r], [value(i) for i in r], await_durable=False)
+
+    try:
+        db = Db.open("bench/bulk", store, DbOptions())
+        fill(0)
+        db.flush()
+        rate = n / timed(lambda: fill(n))
+        db.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rate
 
 
 def concurrent_writers(put: Callable[[bytes, bytes], None], threads: int, each: int) -> float:
@@ -216,7 +249,7 @@ def bench_official(store_kind: str, n: int) -> dict[str, float]:
 # ----------------------------------------------------------------------------- rocksdict
 
 
-def bench_rocksdict(n: int) -> dict[str, float]:
+def bench_rocksdict(n: int, only: set[str] | None = None) -> dict[str, float]:
     import rocksdict
 
     out: dict[str, float] = {}
@@ -233,6 +266,9 @@ def bench_rocksdict(n: int) -> dict[str, float]:
                 db.write(wb)
 
         out["batch1000"] = n / timed(batches)
+        if only is not None and only <= WRITE_METRICS:
+            db.close()
+            return out
         db.flush()
         keys = [key(i) for i in range(0, n, 7)]
         [db.get(k) for k in keys]
@@ -250,6 +286,7 @@ TARGETS = [
     # metric, label, (vs official, vs rocksdict) targets; None = no target
     ("put", "put, not awaiting durability (ops/s)", 100, 1.0),
     ("batch1000", "write batches of 1000 (keys/s)", None, 1.0),
+    ("put_many1000", "db.put_many of 1000 pairs (keys/s)", None, None),
     ("get_l0_cached", "get, key in L0 with block cached (ops/s)", 50, 1.0),
     ("get_missing", "get of a missing key (ops/s)", None, 1.0),
     ("scan", "full scan (rows/s)", 20, 0.7),
@@ -264,18 +301,27 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--official-n", type=int, default=20_000)
     ap.add_argument("--json", help="write the figures here too")
+    ap.add_argument(
+        "--only", help="comma-separated metrics to print (e.g. put,batch1000); the write "
+        "metrics alone skip the read phases"
+    )  # fmt: skip
+    ap.add_argument("--no-official", action="store_true", help="skip the official binding")
+    ap.add_argument("--stores", default="memory,local", help="comma-separated: memory, local")
     args = ap.parse_args()
     if _native.DEBUG_BUILD:
         print("WARNING: debug build of the extension; run `make build-release` first")
+    only = set(args.only.split(",")) if args.only else None
+    stores = args.stores.split(",")
     results: dict[str, dict[str, dict[str, float]]] = {}
-    for kind in ("memory", "local"):
+    for kind in stores:
         results[kind] = {
-            "slatedb_py": bench_ours(kind, args.n),
-            "official": bench_official(kind, args.official_n),
+            "slatedb_py": bench_ours(kind, args.n, only),
+            "official": {} if args.no_official else bench_official(kind, args.official_n),
         }
-    results["local"]["rocksdict"] = bench_rocksdict(args.n)
-    results["memory"]["rocksdict"] = results["local"]["rocksdict"]
-    for kind in ("memory", "local"):
+    rocksdict_out = bench_rocksdict(args.n, only)
+    for kind in stores:
+        results[kind]["rocksdict"] = rocksdict_out
+    for kind in stores:
         r = results[kind]
         print(
             f"\n== {kind} store (slatedb_py n={args.n}, official n={args.official_n},"
@@ -286,6 +332,8 @@ def main() -> None:
             f"{'x official':>11} {'x rocksdict':>12}"
         )
         for metric, label, t_off, t_rocks in TARGETS:
+            if only is not None and metric not in only:
+                continue
             ours = r["slatedb_py"].get(metric)
             off = r["official"].get(metric)
             rocks = r["rocksdict"].get(metric)

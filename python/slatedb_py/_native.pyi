@@ -34,6 +34,7 @@ __all__ = [
     "SstPieces",
     "Tables",
     "Tree",
+    "WalRows",
     "WriteBatch",
     "__version__",
     "decode_sst",
@@ -308,6 +309,11 @@ class WriteBatch:
         """`ttl`: None or a datetime.timedelta (anything else raises InvalidTypeError)."""
     def merge(self, key: Buffer, operand: Buffer, *, ttl: object = None) -> Self: ...
     def delete(self, key: Buffer) -> Self: ...
+    def put_many(
+        self, keys: Iterable[Buffer], values: Iterable[Buffer], *, ttl: object = None
+    ) -> Self:
+        """A put per pair, checked like `put`; all or nothing (errors name the index)."""
+    def delete_many(self, keys: Iterable[Buffer]) -> Self: ...
     def __len__(self) -> int: ...
     def keys(self) -> list[bytes]:
         """The keys the batch writes, each once."""
@@ -392,6 +398,7 @@ class Memtable:
     ) -> SstPieces | None:
         """The L0 SST of the memtable's rows, encoded as it is iterated; None when empty."""
     def take_wal(self, compression: str | None) -> tuple[Buffer, int, int, int] | None: ...
+    def take_wal_rows(self) -> WalRows | None: ...
     @property
     def wal_pending_bytes(self) -> int: ...
     @property
@@ -405,6 +412,13 @@ class Memtable:
     def max_seq(self) -> int | None: ...
     @property
     def max_create_ts(self) -> int | None: ...
+
+@final
+class WalRows:
+    """Rows taken from a memtable's WAL queue, encoded when uploaded."""
+
+    def encode(self, compression: str | None = None) -> tuple[Buffer, int, int, int]: ...
+    def __len__(self) -> int: ...
 
 @final
 class MergeIterator:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from slatedb_py import _native
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
@@ -87,9 +88,14 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
 
 # Native (rust/src/bindings/batch.rs): `put(key, value, *, ttl=None)`, `delete(key)` and
 # `merge(key, operand, *, ttl=None)` validate like `check_key`/`check_value` here and return
-# the batch; `Db.write` applies it atomically with one sequence number: a later put or delete
-# of a key replaces the earlier ops on it, and merges after them fold onto them.
+# the batch; `put_many(keys, values, *, ttl=None)` and `delete_many(keys)` do the same for
+# iterables of them in one call (all or nothing; an error names the index). `Db.write`
+# applies a batch atomically with one sequence number: a later put or delete of a key
+# replaces the earlier ops on it, and merges after them fold onto them.
 WriteBatch = _native.WriteBatch
+
+# The keys or values of a many-key write (`put_many`, `delete_many`).
+Many: TypeAlias = Iterable[bytes]
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

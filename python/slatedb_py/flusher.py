@@ -74,8 +74,9 @@ class Flusher:
                 self.frozen.insert(0, Frozen(old, last_wal, db._seq_points))
                 db._seq_points, db._seq_due = [], I64_MIN
                 db._view = db._make_view()
-            # Encoded outside `_lock`: nobody writes to `old` any more.
-            wal.queue(old.take_wal(db.options.compression), upto)
+            # Taken outside `_lock` (nobody writes to `old` any more), and encoded when
+            # uploaded: this writer goes on at once.
+            wal.queue(old.take_wal_rows(), upto)
 
     def flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""

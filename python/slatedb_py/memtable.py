@@ -8,6 +8,8 @@ from slatedb_py import _native
 # The native types, named for the modules that hold them but may not import `_native`.
 Memtable = _native.Memtable
 DurableWatermark = _native.DurableWatermark
+# Rows taken from a memtable's WAL queue, encoded when uploaded (`WalWriter.queue`).
+WalRows = _native.WalRows
 
 
 def new_memtable(memory_limit: int | None = None) -> _native.Memtable:

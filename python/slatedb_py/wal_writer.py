@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from slatedb_py.clock import monotonic_s
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
 from slatedb_py.loop_guard import WouldBlock
-from slatedb_py.memtable import new_durable_watermark
+from slatedb_py.memtable import WalRows, new_durable_watermark
 from slatedb_py.metrics import INDEX
 from slatedb_py.safety import CLIENT_WINDOW_S
 
@@ -31,7 +31,8 @@ class WalWriter:
     def __init__(self, db: Db, next_wal_id: int, durable_seq: int) -> None:
         self.db = db
         self.lock = threading.Lock()  # one upload at a time; also held by a freeze
-        self.unsent: list[tuple[Buffer, int]] = []  # encoded chunks not yet stored, oldest first
+        # Chunks not yet stored, oldest first: encoded, or rows a freeze queued unencoded.
+        self.unsent: list[tuple[Buffer | WalRows, int]] = []
         self.next_id = next_wal_id
         self.last_id = next_wal_id - 1
         self.durable = new_durable_watermark(durable_seq)
@@ -114,9 +115,13 @@ class WalWriter:
         self.queue(active.take_wal(db.options.compression), upto)
         return upto
 
-    def queue(self, chunk: tuple[Buffer, int, int, int] | None, upto: int) -> None:
-        """Queues an encoded chunk (`Memtable.take_wal`) covering rows up to seq `upto`."""
-        if chunk is not None:
+    def queue(self, chunk: tuple[Buffer, int, int, int] | WalRows | None, upto: int) -> None:
+        """Queues a chunk covering rows up to seq `upto`: encoded (`Memtable.take_wal`), or
+        rows (`Memtable.take_wal_rows`) encoded when uploaded, so that a writer whose write
+        froze the memtable does not encode them."""
+        if isinstance(chunk, WalRows):
+            self.unsent.append((chunk, upto))
+        elif chunk is not None:
             self.unsent.append((chunk[0], upto))
 
     def last_id_after_queue(self, pending: bool) -> int:
@@ -130,6 +135,9 @@ class WalWriter:
         rows are never dropped. The caller holds `lock`."""
         while self.unsent:
             data, upto = self.unsent[0]
+            if isinstance(data, WalRows):  # encoded once: a retry uploads the same bytes
+                data = data.encode(self.db.options.compression)[0]
+                self.unsent[0] = (data, upto)
             self._upload(data)
             self.unsent.pop(0)
             self.durable.advance(upto)

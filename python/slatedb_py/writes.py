@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from slatedb_py.batch import MAX_KEY, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.batch import MAX_KEY, Many, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock
 from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
 from slatedb_py.memtable import Memtable
@@ -154,6 +154,20 @@ class Writes:
             self._need_operator(batch.merge_key)
         if len(batch) > 0:
             self._write(_BATCH, batch, None, None, await_durable)
+
+    def put_many(
+        self, keys: Many, values: Many, *, ttl: timedelta | None = None, await_durable: bool = True
+    ) -> None:
+        """Writes `keys[i]` = `values[i]` for every i, atomically with one sequence number,
+        like one `WriteBatch` (a later pair of a key replaces an earlier one); each pair is
+        checked like `put`, and an error names its index and writes nothing. Lists of bytes
+        cross into the native batch in one call."""
+        self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+
+    def delete_many(self, keys: Many, *, await_durable: bool = True) -> None:
+        """Deletes every key of `keys`, atomically with one sequence number, like one
+        `WriteBatch`; each key is checked like `delete`."""
+        self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
 
     def _write(
         self,

@@ -183,7 +183,7 @@ mod tests {
 
     fn block() -> Block {
         let mut b = BlockBuilder::new(4096);
-        b.add(&Row::value(&b"k"[..], &b"v"[..], 1)).unwrap();
+        b.add(&Row::value(&b"k"[..], &b"v"[..], 1).as_ref()).unwrap();
         Block::decode(Bytes::from(b.finish()), BlockFormat::V2).unwrap()
     }
 

@@ -157,6 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn padded_blocks_cut_into_pieces_are_the_padded_sst_built_whole() {
+        // Pieces end mid-block and mid-padding: each block's padding must land after its own
+        // bytes, counted from the file's start, not from the piece's.
+        let mem = memtable(3000);
+        let opts = SstOptions { block_size: 1024, block_alignment: true, ..SstOptions::compacted() };
+        let want = crate::sst::encode_sst(mem.lock().unwrap().flush_rows(None, None), opts.clone()).unwrap();
+        let got = L0Pieces::of_memtable(mem, opts, None, None, 1000).whole().unwrap().unwrap();
+        assert_eq!(got, want);
+        let f = SstFile::open(Bytes::from(got)).unwrap();
+        assert!((0..f.num_blocks()).any(|i| f.block_padding(i) > 0));
+    }
+
+    #[test]
     fn an_empty_memtable_has_no_piece() {
         let mem = Arc::new(Mutex::new(Memtable::new()));
         assert!(L0Pieces::of_memtable(mem, SstOptions::compacted(), None, None, 1).whole().unwrap().is_none());

@@ -1,9 +1,12 @@
-"""The database against a dict model: a hypothesis state machine of put, delete, batch, ttl,
-flush, L0 flush, time passing and close-and-reopen, on MemoryStore and a local folder."""
+"""The database against a dict model: a hypothesis state machine of put, delete, batch,
+put_many and delete_many, ttl, flush, L0 flush, time passing and close-and-reopen, on
+MemoryStore and a local folder; a variant keeps thousands of rows in its memtable, written
+by large batches in key order and in any order."""
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from datetime import timedelta
 
 from hypothesis import settings
@@ -31,6 +34,7 @@ OPTS = DbOptions(
 
 class DbModel(RuleBasedStateMachine):
     store_kind = "memory"
+    opts = OPTS
 
     def __init__(self) -> None:
         super().__init__()
@@ -41,7 +45,7 @@ class DbModel(RuleBasedStateMachine):
         else:
             self.store = MemoryStore() if self.store_kind == "memory" else LocalStore(self.tmp.name)
         self.clock = ManualClock()
-        self.db = Db.open("model/db", self.store, OPTS, clock=self.clock)
+        self.db = Db.open("model/db", self.store, self.opts, clock=self.clock)
         # key -> (value, expire_at_ms or None)
         self.model: dict[bytes, tuple[bytes, int | None]] = {}
 
@@ -79,6 +83,43 @@ class DbModel(RuleBasedStateMachine):
             else:
                 self.model[k] = (v, None)
 
+    @rule(
+        pairs=st.lists(st.tuples(keys, values), max_size=12),
+        ttl_ms=st.none() | st.integers(min_value=1, max_value=5000),
+        durable=st.booleans(),
+    )
+    def put_many(self, pairs: list[tuple[bytes, bytes]], ttl_ms: int | None, durable: bool) -> None:
+        ttl = None if ttl_ms is None else timedelta(milliseconds=ttl_ms)
+        ks, vs = [k for k, _ in pairs], [v for _, v in pairs]
+        self.db.put_many(ks, vs, ttl=ttl, await_durable=durable)
+        for k, v in pairs:  # a later pair of a key wins
+            self.model[k] = (v, None if ttl_ms is None else self.clock.now_ms() + ttl_ms)
+
+    @rule(ks=st.lists(keys, max_size=8))
+    def delete_many(self, ks: list[bytes]) -> None:
+        self.db.delete_many(iter(ks), await_durable=False)
+        for k in ks:
+            self.model.pop(k, None)
+
+    @rule(
+        start=st.integers(min_value=0, max_value=3000),
+        n=st.integers(min_value=1, max_value=400),
+        step=st.integers(min_value=1, max_value=3),
+        value=values,
+        shuffled=st.booleans(),
+    )
+    def bulk_batch(self, start: int, n: int, step: int, value: bytes, shuffled: bool) -> None:
+        """Many keys in one batch: ascending (taken whole, appended in order) or not."""
+        ks = [b"b%05d" % i for i in range(start, start + n * step, step)]
+        if shuffled:
+            ks = ks[1::2] + ks[::2]
+        b = WriteBatch()
+        for k in ks:
+            b.put(k, value + k)
+        self.db.write(b, await_durable=False)
+        for k in ks:
+            self.model[k] = (value + k, None)
+
     @rule(ms=st.integers(min_value=1, max_value=3000))
     def time_passes(self, ms: int) -> None:
         self.clock.advance(ms)
@@ -98,7 +139,7 @@ class DbModel(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.db.close()
-        self.db = Db.open("model/db", self.store, OPTS, clock=self.clock)
+        self.db = Db.open("model/db", self.store, self.opts, clock=self.clock)
 
     @precondition(lambda self: self.model)
     @rule(data=st.data())
@@ -128,6 +169,12 @@ class LocalDbModel(DbModel):
     store_kind = "local"
 
 
+class BigMemtableDbModel(DbModel):
+    """Memtables of thousands of rows: many pages, split by inserts between their rows."""
+
+    opts = replace(OPTS, l0_sst_size_bytes=4 << 20)
+
+
 class S3DbModel(DbModel):
     store_kind = "s3"
 
@@ -136,5 +183,7 @@ TestDbModelMemory = DbModel.TestCase
 TestDbModelLocal = LocalDbModel.TestCase
 TestDbModelMemory.settings = settings(stateful_step_count=40, deadline=None)
 TestDbModelLocal.settings = settings(stateful_step_count=30, deadline=None, max_examples=40)
+TestDbModelBigMemtable = BigMemtableDbModel.TestCase
+TestDbModelBigMemtable.settings = settings(stateful_step_count=30, deadline=None, max_examples=30)
 TestDbModelS3 = S3DbModel.TestCase
 TestDbModelS3.settings = settings(stateful_step_count=20, deadline=None, max_examples=12)

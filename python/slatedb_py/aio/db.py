@@ -13,7 +13,7 @@ from typing import Any
 from slatedb_py import db as sync_db
 from slatedb_py import reader as sync_reader
 from slatedb_py.aio._bridge import AsyncIterator, Writer, read
-from slatedb_py.batch import WriteBatch, check_key, prefix_end
+from slatedb_py.batch import Many, WriteBatch, check_key, prefix_end
 from slatedb_py.checkpoint import CheckpointCreateResult
 from slatedb_py.clock import Clock
 from slatedb_py.config import CheckpointOptions, DbOptions, IsolationLevel, ReaderOptions
@@ -186,6 +186,15 @@ class Db(_Reads):
     async def write(self, batch: WriteBatch, *, await_durable: bool = True) -> None:
         db = self._sync
         await self._writer.write(lambda: db.write(batch, await_durable=False), await_durable)
+
+    async def put_many(
+        self, keys: Many, values: Many, *, ttl: timedelta | None = None, await_durable: bool = True
+    ) -> None:
+        # Filled on the loop before the write: one native call for lists of bytes.
+        await self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+
+    async def delete_many(self, keys: Many, *, await_durable: bool = True) -> None:
+        await self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
 
     def snapshot(self) -> DbSnapshot:
         return DbSnapshot(self._sync.snapshot())

@@ -1,34 +1,19 @@
 //! `slatedb_py.WriteBatch`: puts and deletes applied atomically with one sequence number.
 //! Native so that filling a batch of thousands of keys costs a native call per key, not a
-//! Python method plus checks.
+//! Python method plus checks, or one call for them all (`put_many`, `delete_many`).
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyIterator, PyList, PyMemoryView, PyString, PyType};
 
-use super::errors::invalid;
-use crate::batch::BatchOp;
+use super::errors::{invalid, InvalidArgumentError, InvalidTypeError};
+use crate::batch::{Batch, OpKind};
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
 
 #[pyclass(module = "slatedb_py", name = "WriteBatch")]
 #[derive(Default)]
 pub struct PyWriteBatch {
-    pub ops: Vec<BatchOp>,
-    /// Where keys and values are copied: slices of shared chunks, not an allocation each.
-    arena: bytes::BytesMut,
-}
-
-impl PyWriteBatch {
-    fn stash(&mut self, obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-        let Ok(b) = obj.cast::<PyBytes>() else { return to_bytes(obj) };
-        let data = b.as_bytes();
-        if self.arena.capacity() - self.arena.len() < data.len() {
-            self.arena.reserve(data.len().max(64 * 1024));
-        }
-        self.arena.extend_from_slice(data);
-        Ok(self.arena.split().freeze())
-    }
+    pub batch: Batch,
 }
 
 /// Length of a bytes-like argument, read without copying it (so an oversized value is
@@ -45,12 +30,11 @@ fn buffer_len(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<usize> {
     Err(invalid(format!("{what} must be bytes, not {tname}"), true))
 }
 
-fn to_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Bytes> {
+fn to_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(b) = obj.cast::<PyBytes>() {
-        return Ok(Bytes::copy_from_slice(b.as_bytes()));
+        return Ok(b.as_bytes().to_vec());
     }
-    let b: Vec<u8> = obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))?.extract()?;
-    Ok(Bytes::from(b))
+    obj.py().import("builtins")?.getattr("bytes")?.call1((obj,))?.extract()
 }
 
 /// The length of a valid key (1..=65535 bytes of a bytes-like object), or the error.
@@ -98,33 +82,118 @@ fn ttl_ms(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     Ok(Some(ms))
 }
 
+/// Checks a put's key and value as `put` does (the key first: bytes-like, 1 to 65535 bytes;
+/// then the value: bytes-like, at most 2**32-1 bytes) and hands their bytes to `f`, borrowed
+/// from `bytes` objects, copied from other buffers. `at`: the index of the pair in a
+/// many-pair call, which errors then name (`keys[3]: ...`).
+fn with_checked<R>(
+    key: &Bound<'_, PyAny>,
+    value: &Bound<'_, PyAny>,
+    at: Option<usize>,
+    f: impl FnOnce(&[u8], &[u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    // The hot path: plain bytes within the limits.
+    if let (Ok(k), Ok(v)) = (key.cast::<PyBytes>(), value.cast::<PyBytes>()) {
+        let (k, v) = (k.as_bytes(), v.as_bytes());
+        if !k.is_empty() && k.len() <= MAX_KEY_LEN && v.len() <= MAX_VALUE_LEN {
+            return f(k, v);
+        }
+    }
+    check_key_len(key).map_err(|e| indexed(key.py(), e, "keys", at))?;
+    let vn = buffer_len(value, "value").map_err(|e| indexed(key.py(), e, "values", at))?;
+    if vn > MAX_VALUE_LEN {
+        let key = to_bytes(key)?;
+        let e = invalid(
+            format!("value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)),
+            false,
+        );
+        return Err(indexed(value.py(), e, "values", at));
+    }
+    let (key, value) = (to_bytes(key)?, to_bytes(value)?);
+    f(&key, &value)
+}
+
+/// An argument error of element `at` of `what` (a many-key call), with its index named.
+fn indexed(py: Python<'_>, e: PyErr, what: &str, at: Option<usize>) -> PyErr {
+    let Some(i) = at else { return e };
+    let type_error = e.is_instance_of::<InvalidTypeError>(py);
+    if !type_error && !e.is_instance_of::<InvalidArgumentError>(py) {
+        return e;
+    }
+    invalid(format!("{what}[{i}]: {}", e.value(py)), type_error)
+}
+
+/// Iterates `arg` (an iterable of bytes-like objects, not one bytes-like object or str).
+fn elements<'py>(arg: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyIterator>> {
+    let single = arg.is_instance_of::<PyBytes>()
+        || arg.is_instance_of::<PyByteArray>()
+        || arg.is_instance_of::<PyMemoryView>()
+        || arg.is_instance_of::<PyString>();
+    match arg.try_iter() {
+        Ok(it) if !single => Ok(it),
+        _ => {
+            let tname = arg.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+            Err(invalid(format!("{what} must be an iterable of bytes, not {tname}"), true))
+        }
+    }
+}
+
+/// Calls `f` with each pair of `keys` and `values` and its index; the two must have the
+/// same length.
+fn for_each_pair(
+    keys: &Bound<'_, PyAny>,
+    values: &Bound<'_, PyAny>,
+    mut f: impl FnMut(usize, &Bound<'_, PyAny>, &Bound<'_, PyAny>) -> PyResult<()>,
+) -> PyResult<()> {
+    let mismatch = |detail: String| invalid(format!("keys and values must have the same length, {detail}"), false);
+    if let (Ok(ks), Ok(vs)) = (keys.cast::<PyList>(), values.cast::<PyList>()) {
+        if ks.len() != vs.len() {
+            return Err(mismatch(format!("not {} and {}", ks.len(), vs.len())));
+        }
+        for i in 0..ks.len() {
+            // Read by index each time: a conversion may run Python code that changes a list.
+            f(i, &ks.get_item(i)?, &vs.get_item(i)?)?;
+        }
+        return Ok(());
+    }
+    let (mut ks, mut vs) = (elements(keys, "keys")?, elements(values, "values")?);
+    let mut i = 0;
+    loop {
+        match (ks.next(), vs.next()) {
+            (Some(k), Some(v)) => f(i, &k?, &v?)?,
+            (None, None) => return Ok(()),
+            (Some(_), None) => return Err(mismatch(format!("but values ended after {i}"))),
+            (None, Some(_)) => return Err(mismatch(format!("but keys ended after {i}"))),
+        }
+        i += 1;
+    }
+}
+
 impl PyWriteBatch {
-    /// Adds a put, or with `merge` a merge operand; returns the batch.
+    /// Adds a put, or a merge operand; returns the batch.
     fn push<'py>(
         mut slf: PyRefMut<'py, Self>,
         key: &Bound<'py, PyAny>,
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
-        merge: bool,
+        kind: OpKind,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        let n = check_key_len(key)?;
-        let vn = buffer_len(value, "value")?;
-        if vn > MAX_VALUE_LEN {
-            let key = to_bytes(key)?;
-            return Err(invalid(
-                format!(
-                    "value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes",
-                    show_key(&key)
-                ),
-                false,
-            ));
-        }
-        let ttl_ms = ttl_ms(ttl)?;
-        let key = slf.stash(key)?;
-        debug_assert_eq!(key.len(), n);
-        let value = slf.stash(value)?;
-        slf.ops.push(BatchOp { key, value: Some(value), ttl_ms, merge });
+        let batch = &mut slf.batch;
+        with_checked(key, value, None, |k, v| {
+            batch.push(kind, k, v, ttl_ms(ttl)?);
+            Ok(())
+        })?;
         Ok(slf)
+    }
+
+    /// Runs `fill` on the batch; when it fails, the batch is as it was before.
+    fn all_or_nothing(&mut self, fill: impl FnOnce(&mut Batch) -> PyResult<()>) -> PyResult<()> {
+        let mark = self.batch.mark();
+        let result = fill(&mut self.batch);
+        if result.is_err() {
+            self.batch.truncate(mark);
+        }
+        result
     }
 }
 
@@ -143,7 +212,7 @@ impl PyWriteBatch {
         value: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        Self::push(slf, key, value, ttl, false)
+        Self::push(slf, key, value, ttl, OpKind::Put)
     }
 
     /// Adds a merge operand (folded by the database's merge operator); returns the batch.
@@ -154,38 +223,83 @@ impl PyWriteBatch {
         operand: &Bound<'py, PyAny>,
         ttl: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
-        Self::push(slf, key, operand, ttl, true)
+        Self::push(slf, key, operand, ttl, OpKind::Merge)
+    }
+
+    /// Adds a put per pair of `keys` and `values` (iterables of bytes-like objects of one
+    /// length), each checked like `put`, all with `ttl`; returns the batch. All or nothing:
+    /// after an error (which names the index) the batch is as it was.
+    #[pyo3(signature = (keys, values, *, ttl = None))]
+    fn put_many<'py>(
+        mut slf: PyRefMut<'py, Self>,
+        keys: &Bound<'py, PyAny>,
+        values: &Bound<'py, PyAny>,
+        ttl: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<PyRefMut<'py, Self>> {
+        let ttl = ttl_ms(ttl)?;
+        slf.all_or_nothing(|batch| {
+            if let Ok(n) = keys.len() {
+                batch.reserve(n, 0);
+            }
+            for_each_pair(keys, values, |i, k, v| {
+                with_checked(k, v, Some(i), |k, v| {
+                    batch.put(k, v, ttl);
+                    Ok(())
+                })
+            })
+        })?;
+        Ok(slf)
+    }
+
+    /// Adds a delete per key of `keys` (an iterable of bytes-like objects), each checked
+    /// like `delete`; returns the batch. All or nothing, like `put_many`.
+    fn delete_many<'py>(mut slf: PyRefMut<'py, Self>, keys: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
+        slf.all_or_nothing(|batch| {
+            for (i, key) in elements(keys, "keys")?.enumerate() {
+                let key = key?;
+                check_key_len(&key).map_err(|e| indexed(key.py(), e, "keys", Some(i)))?;
+                match key.cast::<PyBytes>() {
+                    Ok(k) => batch.delete(k.as_bytes()),
+                    Err(_) => batch.delete(&to_bytes(&key)?),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(slf)
     }
 
     /// Adds a delete; returns the batch.
     fn delete<'py>(mut slf: PyRefMut<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
         check_key_len(key)?;
-        let key = slf.stash(key)?;
-        slf.ops.push(BatchOp { key, value: None, ttl_ms: None, merge: false });
+        match key.cast::<PyBytes>() {
+            Ok(k) => slf.batch.delete(k.as_bytes()),
+            Err(_) => slf.batch.delete(&to_bytes(key)?),
+        }
         Ok(slf)
     }
 
     fn __len__(&self) -> usize {
-        self.ops.len()
+        self.batch.len()
     }
 
     /// The keys the batch writes, each once.
     fn keys<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyBytes>> {
-        let mut seen = std::collections::HashSet::with_capacity(self.ops.len());
-        self.ops.iter().filter(|o| seen.insert(&o.key[..])).map(|o| PyBytes::new(py, &o.key)).collect()
+        let b = &self.batch;
+        let mut seen = std::collections::HashSet::with_capacity(b.len());
+        (0..b.len()).map(|i| b.key(i)).filter(|k| seen.insert(*k)).map(|k| PyBytes::new(py, k)).collect()
     }
 
     /// The key of the first merge operand, if any (writing one needs a merge operator).
     #[getter]
     fn merge_key<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.ops.iter().find(|o| o.merge).map(|o| PyBytes::new(py, &o.key))
+        self.batch.first_merge().map(|i| PyBytes::new(py, self.batch.key(i)))
     }
 
     fn clear(&mut self) {
-        self.ops.clear();
+        self.batch.clear();
     }
 
     fn __repr__(&self) -> String {
-        format!("WriteBatch({} ops)", self.ops.len())
+        format!("WriteBatch({} ops)", self.batch.len())
     }
 }

@@ -14,8 +14,8 @@ use crate::error::CoreError;
 use crate::flush::L0Pieces;
 use crate::format::codec::Compression;
 use crate::format::row::RowKind;
-use crate::memtable::{wal_rows_after, Memtable};
-use crate::sst::{encode_sst, SstOptions};
+use crate::memtable::{wal_rows_after, Memtable, WalRows};
+use crate::sst::SstOptions;
 
 #[pyclass(frozen, module = "slatedb_py._native", name = "Memtable")]
 pub struct PyMemtable {
@@ -64,7 +64,7 @@ impl PyMemtable {
         let b = batch.borrow();
         let op = super::operator::engine_op(merge_operator);
         // Prepared before the lock is taken: folding merge operands may call Python code.
-        let prepared = PreparedBatch::new(&b.ops, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
+        let prepared = PreparedBatch::new(&b.batch, seq, create_ts, default_ttl_ms, op.as_ref()).py_err(None)?;
         let mut m = lock(&self.inner)?;
         m.apply_batch(&prepared);
         Ok(fill(&m, self.memory_limit))
@@ -185,20 +185,20 @@ impl PyMemtable {
 
     /// Takes the rows written since the last call and encodes them as a WAL SST:
     /// `(data, first_seq, last_seq, rows)`, or None when nothing is pending.
-    fn take_wal(
-        &self,
-        py: Python<'_>,
-        compression: Option<&str>,
-    ) -> PyResult<Option<(pyo3_bytes::PyBytes, u64, u64, usize)>> {
+    fn take_wal(&self, py: Python<'_>, compression: Option<&str>) -> PyResult<Option<EncodedWal>> {
         let rows = lock(&self.inner)?.take_wal();
         if rows.is_empty() {
             return Ok(None);
         }
-        let opts = SstOptions { compression: Compression::from_name(compression).py_err(None)?, ..SstOptions::wal() };
-        let (first, last, n) = (rows[0].seq, rows[rows.len() - 1].seq, rows.len());
-        let data = py.detach(|| encode_sst(&rows, opts)).py_err(None)?;
-        // Handed over without a copy (a buffer-protocol object the store uploads as is).
-        Ok(Some((pyo3_bytes::PyBytes::new(Bytes::from(data)), first, last, n)))
+        encode_wal(py, &rows, compression).map(Some)
+    }
+
+    /// Takes the rows written since the last call without encoding them (`WalRows.encode`
+    /// does, later): a freeze queues them so, and the writer that froze goes on at once.
+    /// None when nothing is pending.
+    fn take_wal_rows(&self) -> PyResult<Option<PyWalRows>> {
+        let rows = lock(&self.inner)?.take_wal();
+        Ok((!rows.is_empty()).then_some(PyWalRows { rows }))
     }
 
     #[getter]
@@ -228,5 +228,36 @@ impl PyMemtable {
     #[getter]
     fn max_create_ts(&self) -> PyResult<Option<i64>> {
         Ok(lock(&self.inner)?.max_create_ts())
+    }
+}
+
+/// An encoded WAL SST: `(data, first_seq, last_seq, rows)`.
+type EncodedWal = (pyo3_bytes::PyBytes, u64, u64, usize);
+
+/// Encodes WAL rows (at least one) with the GIL released; the bytes are handed over without
+/// a copy (a buffer-protocol object the store uploads as is).
+fn encode_wal(py: Python<'_>, rows: &WalRows, compression: Option<&str>) -> PyResult<EncodedWal> {
+    let opts = SstOptions { compression: Compression::from_name(compression).py_err(None)?, ..SstOptions::wal() };
+    let (first, last) = rows.seq_span().unwrap_or_default();
+    let data = py.detach(|| rows.encode(opts)).py_err(None)?;
+    Ok((pyo3_bytes::PyBytes::new(Bytes::from(data)), first, last, rows.len()))
+}
+
+/// Rows taken from a memtable's WAL queue, not yet encoded (`Memtable.take_wal_rows`).
+#[pyclass(frozen, module = "slatedb_py._native", name = "WalRows")]
+pub struct PyWalRows {
+    rows: WalRows,
+}
+
+#[pymethods]
+impl PyWalRows {
+    /// The rows as a WAL SST: `(data, first_seq, last_seq, rows)`, like `Memtable.take_wal`.
+    #[pyo3(signature = (compression = None))]
+    fn encode(&self, py: Python<'_>, compression: Option<&str>) -> PyResult<EncodedWal> {
+        encode_wal(py, &self.rows, compression)
+    }
+
+    fn __len__(&self) -> usize {
+        self.rows.len()
     }
 }

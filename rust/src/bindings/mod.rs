@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sst::encode_sst, m)?)?;
     m.add_function(wrap_pyfunction!(sst::decode_sst, m)?)?;
     m.add_class::<memtable::PyMemtable>()?;
+    m.add_class::<memtable::PyWalRows>()?;
     m.add_class::<row::PyRowList>()?;
     m.add_class::<tables::PyTables>()?;
     m.add_class::<tree::PyTree>()?;

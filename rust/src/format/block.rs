@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 
-use super::row::{decode_v0, decode_v2_with, encode_v2, encoded_len_v2, Row};
+use super::row::{decode_v0, decode_v2_with, encode_v2, encoded_len_v2, Row, RowRef};
 use crate::error::{CoreError, CoreResult};
 
 pub const RESTART_INTERVAL: usize = 16;
@@ -54,7 +54,8 @@ pub struct BlockBuilder {
     restarts: Vec<u16>,
     block_size: usize,
     count: usize,
-    last_key: Bytes,
+    /// The previous key, copied (prefix compression reads it).
+    last_key: Vec<u8>,
 }
 
 impl BlockBuilder {
@@ -64,7 +65,7 @@ impl BlockBuilder {
             restarts: Vec::new(),
             block_size,
             count: 0,
-            last_key: Bytes::new(),
+            last_key: Vec::new(),
         }
     }
 
@@ -80,16 +81,16 @@ impl BlockBuilder {
         self.count % RESTART_INTERVAL == 0
     }
 
-    fn shared_with_last(&self, row: &Row) -> usize {
+    fn shared_with_last(&self, row: &RowRef<'_>) -> usize {
         if self.at_restart() {
             0
         } else {
-            common_prefix(&self.last_key, &row.key)
+            common_prefix(&self.last_key, row.key)
         }
     }
 
     /// Would `row` fit? An empty block accepts anything.
-    pub fn would_fit(&self, row: &Row) -> bool {
+    pub fn would_fit(&self, row: &RowRef<'_>) -> bool {
         if self.is_empty() {
             return true;
         }
@@ -99,7 +100,7 @@ impl BlockBuilder {
     }
 
     /// Appends `row`; the caller checked `would_fit` (or the block is empty).
-    pub fn add(&mut self, row: &Row) -> CoreResult<()> {
+    pub fn add(&mut self, row: &RowRef<'_>) -> CoreResult<()> {
         let shared = self.shared_with_last(row);
         if self.at_restart() {
             let offset = u16::try_from(self.data.len())
@@ -107,7 +108,8 @@ impl BlockBuilder {
             self.restarts.push(offset);
         }
         encode_v2(&mut self.data, row, shared);
-        self.last_key = row.key.clone();
+        self.last_key.clear();
+        self.last_key.extend_from_slice(row.key);
         self.count += 1;
         Ok(())
     }
@@ -318,10 +320,10 @@ mod tests {
         let mut blocks = Vec::new();
         let mut b = BlockBuilder::new(size);
         for r in rows {
-            if !b.would_fit(r) {
+            if !b.would_fit(&r.as_ref()) {
                 blocks.push(std::mem::replace(&mut b, BlockBuilder::new(size)).finish());
             }
-            b.add(r).unwrap();
+            b.add(&r.as_ref()).unwrap();
         }
         blocks.push(b.finish());
         blocks

@@ -83,6 +83,47 @@ impl Row {
     }
 
     pub fn flags(&self) -> u8 {
+        self.as_ref().flags()
+    }
+
+    /// Checks what the format can store: a key of 1..=65535 bytes, a value up to u32::MAX
+    /// bytes, no value on a tombstone.
+    pub fn validate(&self) -> CoreResult<()> {
+        self.as_ref().validate()
+    }
+
+    /// The row's fields, borrowed (what encoding reads).
+    pub fn as_ref(&self) -> RowRef<'_> {
+        RowRef {
+            key: &self.key,
+            value: &self.value,
+            seq: self.seq,
+            kind: self.kind,
+            expire_ts: self.expire_ts,
+            create_ts: self.create_ts,
+        }
+    }
+
+    /// Is this row expired at `now` (Unix ms)? A row expires when `expire_ts <= now`.
+    pub fn is_expired(&self, now: i64) -> bool {
+        matches!(self.expire_ts, Some(ts) if ts <= now)
+    }
+}
+
+/// One version of one key, borrowed: what the encoders read, so that rows held elsewhere
+/// (the memtable's arena) are encoded without a `Row` of reference-counted slices each.
+#[derive(Clone, Copy, Debug)]
+pub struct RowRef<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    pub seq: u64,
+    pub kind: RowKind,
+    pub expire_ts: Option<i64>,
+    pub create_ts: Option<i64>,
+}
+
+impl RowRef<'_> {
+    pub fn flags(&self) -> u8 {
         let mut flags = match self.kind {
             RowKind::Value => 0,
             RowKind::Tombstone => FLAG_TOMBSTONE,
@@ -97,8 +138,7 @@ impl Row {
         flags
     }
 
-    /// Checks what the format can store: a key of 1..=65535 bytes, a value up to u32::MAX
-    /// bytes, no value on a tombstone.
+    /// `Row::validate`.
     pub fn validate(&self) -> CoreResult<()> {
         if self.key.is_empty() {
             return Err(CoreError::invalid("key must not be empty"));
@@ -113,21 +153,13 @@ impl Row {
             return Err(CoreError::invalid(format!(
                 "value of {} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes",
                 self.value.len(),
-                show_key(&self.key)
+                show_key(self.key)
             )));
         }
         if self.kind == RowKind::Tombstone && !self.value.is_empty() {
-            return Err(CoreError::invalid(format!(
-                "tombstone for key {} must not carry a value",
-                show_key(&self.key)
-            )));
+            return Err(CoreError::invalid(format!("tombstone for key {} must not carry a value", show_key(self.key))));
         }
         Ok(())
-    }
-
-    /// Is this row expired at `now` (Unix ms)? A row expires when `expire_ts <= now`.
-    pub fn is_expired(&self, now: i64) -> bool {
-        matches!(self.expire_ts, Some(ts) if ts <= now)
     }
 }
 
@@ -180,7 +212,7 @@ fn kind_of(flags: u8) -> RowKind {
 }
 
 /// Size of a V2 entry for `row` sharing `shared` key bytes with the previous key.
-pub fn encoded_len_v2(row: &Row, shared: usize) -> usize {
+pub fn encoded_len_v2(row: &RowRef<'_>, shared: usize) -> usize {
     let unshared = row.key.len() - shared;
     let mut n = varint32_len(shared as u32)
         + varint32_len(unshared as u32)
@@ -198,13 +230,13 @@ pub fn encoded_len_v2(row: &Row, shared: usize) -> usize {
 }
 
 /// Appends a V2 entry. The caller has validated the row.
-pub fn encode_v2(out: &mut Vec<u8>, row: &Row, shared: usize) {
+pub fn encode_v2(out: &mut Vec<u8>, row: &RowRef<'_>, shared: usize) {
     let suffix = &row.key[shared..];
     put_varint32(out, shared as u32);
     put_varint32(out, suffix.len() as u32);
     put_varint32(out, row.value.len() as u32);
     out.extend_from_slice(suffix);
-    out.extend_from_slice(&row.value);
+    out.extend_from_slice(row.value);
     out.extend_from_slice(&row.seq.to_be_bytes());
     out.push(row.flags());
     if let Some(ts) = row.expire_ts {
@@ -337,13 +369,13 @@ mod tests {
     fn v2_matches_golden_vector() {
         // FORMAT.md 3.9: the single row of a 0.17.0 SST.
         let mut out = Vec::new();
-        encode_v2(&mut out, &sample(), 0);
+        encode_v2(&mut out, &sample().as_ref(), 0);
         let mut expect = vec![0x00, 0x08, 0x01];
         expect.extend_from_slice(b"clonekeyx");
         expect.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0x27, 0x12, 0x04]);
         expect.extend_from_slice(&[0, 0, 0x01, 0x9a, 0x1e, 0x90, 0x8a, 0x7f]);
         assert_eq!(out, expect);
-        assert_eq!(encoded_len_v2(&sample(), 0), out.len());
+        assert_eq!(encoded_len_v2(&sample().as_ref(), 0), out.len());
     }
 
     #[test]
@@ -352,7 +384,7 @@ mod tests {
         row.expire_ts = Some(-5);
         row.kind = RowKind::Merge;
         let mut out = Vec::new();
-        encode_v2(&mut out, &row, 5);
+        encode_v2(&mut out, &row.as_ref(), 5);
         let data = Bytes::from(out);
         let mut key = b"clonXXXX".to_vec();
         key.truncate(5);
@@ -367,7 +399,7 @@ mod tests {
     #[test]
     fn v2_rejects_unknown_flags_and_bad_prefix() {
         let mut out = Vec::new();
-        encode_v2(&mut out, &sample(), 0);
+        encode_v2(&mut out, &sample().as_ref(), 0);
         let flags_at = out.len() - 9;
         out[flags_at] = 0x14;
         let data = Bytes::from(out.clone());
@@ -380,7 +412,7 @@ mod tests {
         assert!(decode_v2(&data, &mut 0, &mut Vec::new()).is_err());
 
         let mut out = Vec::new();
-        encode_v2(&mut out, &sample(), 3);
+        encode_v2(&mut out, &sample().as_ref(), 3);
         let data = Bytes::from(out);
         assert!(decode_v2(&data, &mut 0, &mut b"cl".to_vec()).is_err());
     }

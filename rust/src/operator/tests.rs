@@ -9,7 +9,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::batch::{BatchOp, PreparedBatch};
+use crate::batch::{Batch, PreparedBatch};
 use crate::fetch::Poll;
 use crate::flush::L0Pieces;
 use crate::memtable::Memtable;
@@ -212,22 +212,23 @@ proptest! {
 
 #[test]
 fn batches_fold_merges_onto_earlier_ops_of_the_key() {
-    let op = |key: &str, value: Option<&str>, merge: bool| BatchOp {
-        key: Bytes::from(key.to_owned()),
-        value: value.map(|v| Bytes::from(v.to_owned())),
-        ttl_ms: None,
-        merge,
-    };
-    let ops = [
-        op("a", Some("1"), false),
-        op("a", Some("2"), true),
-        op("b", Some("x"), true),
-        op("b", Some("y"), true),
-        op("c", None, false),
-        op("c", Some("z"), true),
-        op("d", Some("q"), true),
-        op("d", Some("Q"), false),
-    ];
+    let mut ops = Batch::new();
+    for (key, value, merge) in [
+        ("a", Some("1"), false),
+        ("a", Some("2"), true),
+        ("b", Some("x"), true),
+        ("b", Some("y"), true),
+        ("c", None, false),
+        ("c", Some("z"), true),
+        ("d", Some("q"), true),
+        ("d", Some("Q"), false),
+    ] {
+        match (value, merge) {
+            (Some(v), true) => ops.merge(key.as_bytes(), v.as_bytes(), None),
+            (Some(v), false) => ops.put(key.as_bytes(), v.as_bytes(), None),
+            (None, _) => ops.delete(key.as_bytes()),
+        }
+    }
     let mut m = Memtable::new();
     assert!(PreparedBatch::new(&ops, 5, 100, None, None).is_err(), "merges need an operator");
     m.apply_batch(&PreparedBatch::new(&ops, 5, 100, None, Some(&concat())).unwrap());

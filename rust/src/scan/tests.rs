@@ -139,7 +139,7 @@ fn local_tables_are_read_natively() {
     let dir = std::env::temp_dir().join(format!("slatedb-py-scan-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("db")).unwrap();
     let data = crate::sst::encode_sst(
-        &rows(0..3000, 1),
+        rows(0..3000, 1),
         crate::sst::SstOptions { block_size: 512, ..crate::sst::SstOptions::compacted() },
     )
     .unwrap();

@@ -5,6 +5,8 @@
 //! so the bytes are the same as when the file is built in one piece. The filter, index and
 //! stats come after every data block, so they are only known, and written, at `finish`.
 
+use std::borrow::Borrow;
+
 use bytes::Bytes;
 
 use super::{SstFile, TailOpen, SST_FORMAT_VERSION};
@@ -12,7 +14,7 @@ use crate::bloom::{encode_composite, BloomFilterBuilder, DEFAULT_FILTER_NAME};
 use crate::error::{CoreError, CoreResult};
 use crate::format::block::{BlockBuilder, MAX_BLOCK_SIZE};
 use crate::format::codec::{crc32, write_section, Compression};
-use crate::format::row::{show_key, Row, RowKind};
+use crate::format::row::{show_key, Row, RowKind, RowRef};
 use crate::format::tables::{
     encode_index, BlockMeta, BlockStats, SsTableInfo, SstStats, SstType, FILTER_FORMAT_COMPOSITE,
 };
@@ -70,7 +72,9 @@ pub struct SstBuilder {
     block_stats: BlockStats,
     index: Vec<BlockMeta>,
     pending_index_key: Bytes,
-    prev: Option<(Bytes, u64)>,
+    /// The previous row's key (copied) and seq: order checks and index keys read them.
+    prev_key: Vec<u8>,
+    prev_seq: Option<u64>,
     first_key: Option<Bytes>,
     first_seq: Option<u64>,
     stats: SstStats,
@@ -100,7 +104,8 @@ impl SstBuilder {
             block_stats: BlockStats::default(),
             index: Vec::new(),
             pending_index_key: Bytes::new(),
-            prev: None,
+            prev_key: Vec::new(),
+            prev_seq: None,
             first_key: None,
             first_seq: None,
             stats: SstStats::default(),
@@ -147,25 +152,31 @@ impl SstBuilder {
     }
 
     pub fn add(&mut self, row: &Row) -> CoreResult<()> {
+        self.add_ref(row.as_ref())
+    }
+
+    /// `add` from borrowed fields.
+    pub fn add_ref(&mut self, row: RowRef<'_>) -> CoreResult<()> {
         row.validate()?;
-        match (&self.prev, self.opts.sst_type) {
-            (Some((pk, ps)), SstType::Compacted) => {
-                if !(pk < &row.key || (pk == &row.key && *ps > row.seq)) {
+        let pk = &self.prev_key[..];
+        match (self.prev_seq, self.opts.sst_type) {
+            (Some(ps), SstType::Compacted) => {
+                if !(pk < row.key || (pk == row.key && ps > row.seq)) {
                     return Err(CoreError::invalid(format!(
                         "rows of a compacted SST must be sorted by key, then by seq descending, \
                          without duplicates: key {} seq {} follows key {} seq {}",
-                        show_key(&row.key),
+                        show_key(row.key),
                         row.seq,
                         show_key(pk),
                         ps
                     )));
                 }
             }
-            (Some((_, ps)), SstType::Wal) => {
-                if row.seq < *ps {
+            (Some(ps), SstType::Wal) => {
+                if row.seq < ps {
                     return Err(CoreError::invalid(format!(
                         "rows of a WAL SST must be in seq order: key {} seq {} follows seq {}",
-                        show_key(&row.key),
+                        show_key(row.key),
                         row.seq,
                         ps
                     )));
@@ -174,19 +185,19 @@ impl SstBuilder {
             (None, _) => {}
         }
         // The index key is only needed when the row starts a block.
-        let index_key = |prev: &Option<(Bytes, u64)>| match (prev, self.opts.sst_type) {
+        let index_key = || match (self.prev_seq, self.opts.sst_type) {
             (_, SstType::Wal) => Bytes::copy_from_slice(&row.seq.to_be_bytes()),
-            (Some((pk, _)), SstType::Compacted) => separator(pk, &row.key),
+            (Some(_), SstType::Compacted) => separator(pk, row.key),
             (None, SstType::Compacted) => Bytes::new(),
         };
-        if !self.block.would_fit(row) {
-            let key = index_key(&self.prev);
+        if !self.block.would_fit(&row) {
+            let key = index_key();
             self.finish_block()?;
             self.pending_index_key = key;
         } else if self.block.is_empty() {
-            self.pending_index_key = index_key(&self.prev);
+            self.pending_index_key = index_key();
         }
-        self.block.add(row)?;
+        self.block.add(&row)?;
         match row.kind {
             RowKind::Value => self.block_stats.num_puts = self.block_stats.num_puts.saturating_add(1),
             RowKind::Tombstone => self.block_stats.num_deletes = self.block_stats.num_deletes.saturating_add(1),
@@ -195,13 +206,15 @@ impl SstBuilder {
         self.stats.raw_key_size += row.key.len() as u64;
         self.stats.raw_val_size += row.value.len() as u64;
         if let Some(f) = &mut self.filter {
-            f.add_key(&row.key);
+            f.add_key(row.key);
         }
         if self.first_key.is_none() {
-            self.first_key = Some(row.key.clone());
+            self.first_key = Some(Bytes::copy_from_slice(row.key));
             self.first_seq = Some(row.seq);
         }
-        self.prev = Some((row.key.clone(), row.seq));
+        self.prev_key.clear();
+        self.prev_key.extend_from_slice(row.key);
+        self.prev_seq = Some(row.seq);
         Ok(())
     }
 
@@ -264,7 +277,7 @@ impl SstBuilder {
             (0, 0)
         };
         let (first_entry, last_entry) = if compacted {
-            (self.first_key.clone(), self.prev.take().map(|(k, _)| k))
+            (self.first_key.clone(), self.prev_seq.map(|_| Bytes::copy_from_slice(&self.prev_key)))
         } else {
             (self.first_seq.map(|s| Bytes::copy_from_slice(&s.to_be_bytes())), None)
         };
@@ -326,10 +339,10 @@ fn block_capacity(opts: &SstOptions) -> usize {
 }
 
 /// Encodes `rows` as one SST.
-pub fn encode_sst(rows: &[Row], opts: SstOptions) -> CoreResult<Vec<u8>> {
+pub fn encode_sst<R: Borrow<Row>>(rows: impl IntoIterator<Item = R>, opts: SstOptions) -> CoreResult<Vec<u8>> {
     let mut b = SstBuilder::new(opts)?;
-    for (i, row) in rows.iter().enumerate() {
-        b.add(row).map_err(|e| match e {
+    for (i, row) in rows.into_iter().enumerate() {
+        b.add(row.borrow()).map_err(|e| match e {
             CoreError::Invalid(m) => CoreError::Invalid(format!("row {i}: {m}")),
             other => other,
         })?;

@@ -190,7 +190,7 @@ fn with_index(data: &[u8], index: &[crate::format::tables::BlockMeta]) -> Vec<u8
 
 #[test]
 fn an_encoded_length_that_does_not_fit_its_block_is_refused() {
-    let data = encode_sst(&rows(300), SstOptions { block_size: 512, ..opts_aligned() }).unwrap();
+    let data = encode_sst(rows(300), SstOptions { block_size: 512, ..opts_aligned() }).unwrap();
     let file = SstFile::open(Bytes::from(data.clone())).unwrap();
     let index = file.index().to_vec();
     assert_eq!(with_index(&data, &index), data);

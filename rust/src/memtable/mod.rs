@@ -1,77 +1,53 @@
 //! The memtable: rows held in memory in (key ascending, seq descending) order, plus the rows
 //! written since the last WAL upload.
 //!
-//! Memory is what bounds a writer, so rows are stored lean: key and value bytes are copied
-//! into arena chunks (one allocation per chunk, not two per row; a row's `Bytes` are
-//! slices of its chunk), and the map holds each key once, beside a small entry.
-//! `memory_bytes` counts what that really costs; `size_bytes` estimates the encoded size,
-//! which decides when the memtable becomes an L0 SST.
+//! Memory is what bounds a writer, so rows are stored lean (`rows`): key and value bytes are
+//! copied into arena chunks (one copy per write, a batch's buffer whole), and the sorted
+//! order is kept in pages of 64-byte slots. `memory_bytes` counts what that really costs;
+//! `size_bytes` estimates the encoded size, which decides when the memtable becomes an L0
+//! SST.
 
-use std::cmp::Reverse;
-use std::collections::BTreeMap;
-use std::ops::Bound;
+mod arena;
+mod rows;
+mod wal;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::error::CoreResult;
 use crate::format::row::{Row, RowKind};
-use crate::sst::SstFile;
-#[cfg(test)]
-use crate::sst::SstOptions;
+pub use rows::Slot;
+use rows::{Pos, Rows};
+pub use wal::{wal_rows_after, WalRows};
 
 /// Per-row bookkeeping counted into `size_bytes` (the encoded-size estimate), on top of key
 /// and value bytes.
 const ROW_OVERHEAD: usize = 48;
 
-/// Measured memory of one map entry beyond its key and value bytes: the map's node space
-/// (key handle, entry, and the slack of half-full B-tree nodes).
-const ENTRY_MEMORY: usize = 200;
+/// Memory of one row queued for the WAL (a slot).
+const WAL_ROW_MEMORY: usize = std::mem::size_of::<Slot>();
 
-/// Memory of one row queued for the WAL (a `Row` of slices).
-const WAL_ROW_MEMORY: usize = std::mem::size_of::<Row>();
-
-/// Arena chunks are 32 MiB: glibc always maps allocations this large with mmap (its adaptive
-/// threshold stops at 32 MiB), so a flushed memtable's memory goes back to the system at
-/// once instead of lingering in the heap; pages are only resident once written.
-const CHUNK: usize = 32 << 20;
-
-#[derive(Clone, Debug)]
-struct Entry {
-    value: Bytes,
-    kind: RowKind,
-    expire_ts: Option<i64>,
-    create_ts: Option<i64>,
-}
-
-impl Entry {
-    fn row(&self, key: &Bytes, seq: u64) -> Row {
-        Row {
-            key: key.clone(),
-            value: self.value.clone(),
-            seq,
-            kind: self.kind,
-            expire_ts: self.expire_ts,
-            create_ts: self.create_ts,
-        }
-    }
-}
+/// Slots per chunk of the WAL queue at most: the queue grows a chunk at a time, never
+/// copying itself (a flush interval of fast writes queues hundreds of thousands of rows).
+/// Chunks start small and grow with the queue, so a few rows cost little.
+const WAL_CHUNK: usize = 1024;
 
 /// Where a flush that walks the memtable in steps stopped (`Memtable::flush_step`).
 #[derive(Default)]
 pub struct FlushCursor {
-    /// The last entry visited.
-    after: Option<(Bytes, u64)>,
+    /// The last row visited: its key (copied) and seq.
+    after: Option<(Vec<u8>, u64)>,
     /// The key whose older versions the flush leaves out.
-    done_key: Option<Bytes>,
+    done_key: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
 pub struct Memtable {
-    map: BTreeMap<(Bytes, Reverse<u64>), Entry>,
+    rows: Rows,
     size: usize,
-    arena: BytesMut,
-    arena_bytes: usize,
-    wal: Vec<Row>,
+    wal: Vec<Vec<Slot>>,
+    wal_len: usize,
+    /// Slots the WAL queue's chunks have room for (what their memory is).
+    wal_room: usize,
     wal_size: usize,
     min_seq: Option<u64>,
     max_seq: Option<u64>,
@@ -83,18 +59,39 @@ impl Memtable {
         Self::default()
     }
 
-    /// Copies `data` into the arena; the slice shares the chunk.
-    fn stash(&mut self, data: &[u8]) -> Bytes {
-        if data.is_empty() {
-            return Bytes::new();
+    /// Copies `data` (the bytes of one write) into the arena; returns the segment and the
+    /// offset of its first byte, to make slots of its rows with (`add`).
+    pub fn stash(&mut self, data: &[u8]) -> (u32, usize) {
+        self.rows.arena.stash(&[data])
+    }
+
+    /// Adds a row whose bytes are stashed (`stash`); `log` also queues it for the next WAL
+    /// upload.
+    pub fn add(&mut self, slot: Slot, log: bool) {
+        let cost = slot.data_len() + ROW_OVERHEAD;
+        let seq = slot.seq;
+        self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
+        self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
+        if let Some(ts) = slot.create_ts() {
+            self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
         }
-        if self.arena.capacity() - self.arena.len() < data.len() {
-            self.arena = BytesMut::with_capacity(CHUNK.max(data.len()));
+        if log {
+            self.wal_size += cost;
+            self.wal_len += 1;
+            match self.wal.last_mut() {
+                Some(chunk) if chunk.len() < WAL_CHUNK => chunk.push(slot),
+                _ => {
+                    let mut chunk = Vec::with_capacity(self.wal_len.clamp(16, WAL_CHUNK));
+                    self.wal_room += chunk.capacity();
+                    chunk.push(slot);
+                    self.wal.push(chunk);
+                }
+            }
         }
-        // Counted as written: a chunk's pages are resident only once touched.
-        self.arena_bytes += data.len();
-        self.arena.extend_from_slice(data);
-        self.arena.split().freeze()
+        if let Some(old) = self.rows.insert(slot) {
+            self.size -= old.data_len() + ROW_OVERHEAD;
+        }
+        self.size += cost;
     }
 
     /// Adds a row; `log` also queues it for the next WAL upload.
@@ -103,7 +100,7 @@ impl Memtable {
     }
 
     /// `insert` from borrowed bytes (the write path: the bytes are copied once, into the
-    /// arena).
+    /// arena, key and value as one segment).
     #[allow(clippy::too_many_arguments, reason = "the fields of a row, borrowed: building a Row first would copy them")]
     pub fn insert_parts(
         &mut self,
@@ -115,65 +112,41 @@ impl Memtable {
         create_ts: Option<i64>,
         log: bool,
     ) {
-        let cost = key.len() + value.len() + ROW_OVERHEAD;
-        self.min_seq = Some(self.min_seq.map_or(seq, |s| s.min(seq)));
-        self.max_seq = Some(self.max_seq.map_or(seq, |s| s.max(seq)));
-        if let Some(ts) = create_ts {
-            self.max_create_ts = Some(self.max_create_ts.map_or(ts, |t| t.max(ts)));
-        }
-        let key = self.stash(key);
-        let value = self.stash(value);
-        let entry = Entry { value, kind, expire_ts, create_ts };
-        if log {
-            self.wal_size += cost;
-            self.wal.push(entry.row(&key, seq));
-        }
-        let klen = key.len();
-        if let Some(old) = self.map.insert((key, Reverse(seq)), entry) {
-            self.size -= klen + old.value.len() + ROW_OVERHEAD;
-        }
-        self.size += cost;
+        let (seg, off) = self.rows.arena.stash(&[key, value]);
+        self.add(Slot::new(key, (seg, off, value.len()), seq, kind, expire_ts, create_ts), log);
     }
 
-    /// What the memtable holds in memory: arena chunks, map entries, and rows queued for the
-    /// WAL (a frozen memtable's queue is empty).
+    /// What the memtable holds in memory: arena chunks, the sorted pages, and rows queued for
+    /// the WAL (a frozen memtable's queue is empty).
     pub fn memory_bytes(&self) -> usize {
-        self.arena_bytes + self.map.len() * ENTRY_MEMORY + self.wal.len() * WAL_ROW_MEMORY
+        self.rows.memory_bytes() + self.wal_room * WAL_ROW_MEMORY
     }
 
     /// The newest version of `key` with `seq <= snapshot_seq`.
     pub fn get(&self, key: &[u8], snapshot_seq: u64) -> Option<Row> {
-        let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
-        self.map
-            .range((Bound::Included(from), Bound::Unbounded))
-            .next()
-            .filter(|((k, _), _)| k.as_ref() == key)
-            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
+        self.versions(key, snapshot_seq).next()
     }
 
     /// The versions of `key` with `seq <= snapshot_seq`, newest first.
     pub fn versions<'a>(&'a self, key: &'a [u8], snapshot_seq: u64) -> impl Iterator<Item = Row> + 'a {
-        let from = (Bytes::copy_from_slice(key), Reverse(snapshot_seq));
-        self.map
-            .range((Bound::Included(from), Bound::Unbounded))
-            .take_while(move |((k, _), _)| k.as_ref() == key)
-            .map(|((k, Reverse(seq)), e)| e.row(k, *seq))
+        self.rows.versions(key, snapshot_seq).map(|s| self.rows.row(s))
     }
 
     /// Every version of every key in `[start, end)` (None = unbounded), in merge order.
     pub fn range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Vec<Row> {
-        let lo = match start {
-            Some(s) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-            None => Bound::Unbounded,
-        };
-        let mut out = Vec::new();
-        for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-            if end.is_some_and(|x| k.as_ref() >= x) {
-                break;
-            }
-            out.push(e.row(k, *seq));
+        self.rows
+            .iter_from(self.start_pos(start))
+            .take_while(|s| end.is_none_or(|x| self.rows.key(s) < x))
+            .map(|s| self.rows.row(s))
+            .collect()
+    }
+
+    /// The position of the first row of a key >= `start` (None: the first row).
+    fn start_pos(&self, start: Option<&[u8]>) -> Pos {
+        match start {
+            Some(s) => self.rows.lower_bound(s, u64::MAX),
+            None => Pos::default(),
         }
-        out
     }
 
     /// Up to `n` rows with `seq <= snapshot` in merge order (reversed when `reverse`), within
@@ -188,38 +161,32 @@ impl Memtable {
         reverse: bool,
         n: usize,
     ) -> Vec<Row> {
-        let pos = |k: &Bytes, s: u64| (k.clone(), Reverse(s));
-        let mut out = Vec::with_capacity(n.min(self.map.len()));
+        let visible = |s: &&Slot| s.seq <= snapshot;
+        let rows = &self.rows;
         if reverse {
             let hi = match (after, end) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(e)) => Bound::Excluded((Bytes::copy_from_slice(e), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
+                (Some((k, s)), _) => rows.lower_bound(k, *s),
+                (None, Some(e)) => rows.lower_bound(e, u64::MAX),
+                (None, None) => rows.end(),
             };
-            for ((k, Reverse(seq)), e) in self.map.range((Bound::Unbounded, hi)).rev() {
-                if start.is_some_and(|x| k.as_ref() < x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
+            rows.iter_before(hi)
+                .take_while(|s| start.is_none_or(|x| rows.key(s) >= x))
+                .filter(visible)
+                .take(n)
+                .map(|s| rows.row(s))
+                .collect()
         } else {
-            let lo = match (after, start) {
-                (Some((k, s)), _) => Bound::Excluded(pos(k, *s)),
-                (None, Some(s)) => Bound::Included((Bytes::copy_from_slice(s), Reverse(u64::MAX))),
-                (None, None) => Bound::Unbounded,
+            let lo = match after {
+                Some((k, s)) => rows.upper_bound(k, *s),
+                None => self.start_pos(start),
             };
-            for ((k, Reverse(seq)), e) in self.map.range((lo, Bound::Unbounded)) {
-                if end.is_some_and(|x| k.as_ref() >= x) || out.len() >= n {
-                    break;
-                }
-                if *seq <= snapshot {
-                    out.push(e.row(k, *seq));
-                }
-            }
+            rows.iter_from(lo)
+                .take_while(|s| end.is_none_or(|x| rows.key(s) < x))
+                .filter(visible)
+                .take(n)
+                .map(|s| rows.row(s))
+                .collect()
         }
-        out
     }
 
     /// The rows an L0 SST needs: per key, versions from the newest down to and including the
@@ -251,32 +218,34 @@ impl Memtable {
         // (those above it, and the newest at or below it), then nothing; without open
         // snapshots only the newest, or the merge operands down to the newest base.
         let carried = cursor.done_key.take();
-        let mut done_key: Option<&Bytes> = carried.as_ref();
+        let mut done_key: Option<&[u8]> = carried.as_deref();
         let from = match cursor.after.take() {
-            Some((k, s)) => Bound::Excluded((k, Reverse(s))),
-            None => Bound::Unbounded,
+            Some((k, seq)) => self.rows.upper_bound(&k, seq),
+            None => Pos::default(),
         };
-        for ((key, Reverse(seq)), e) in self.map.range((from, Bound::Unbounded)) {
+        for s in self.rows.iter_from(from) {
+            let key = self.rows.key(s);
             if done_key == Some(key) {
                 continue;
             }
-            let mut row = e.row(key, *seq);
-            let pinned = retain_seq.is_some_and(|r| *seq > r);
-            let expired = now.is_some_and(|t| row.is_expired(t));
-            if row.kind == RowKind::Merge && expired {
+            let pinned = retain_seq.is_some_and(|r| s.seq > r);
+            let expired = now.is_some_and(|t| s.expire_ts().is_some_and(|ts| ts <= t));
+            let kind = s.kind();
+            if kind == RowKind::Merge && expired {
                 continue; // reads skip an expired operand: it goes, older versions stay
             }
-            if row.kind == RowKind::Value && expired {
-                row = Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row };
-                if !pinned {
-                    done_key = Some(key);
-                }
-            } else if row.kind != RowKind::Merge && !pinned {
+            if kind != RowKind::Merge && !pinned {
                 done_key = Some(key);
             }
+            let row = self.rows.row(s);
+            let row = if kind == RowKind::Value && expired {
+                Row { value: Bytes::new(), kind: RowKind::Tombstone, expire_ts: None, ..row }
+            } else {
+                row
+            };
             if !f(&row)? {
-                cursor.after = Some((key.clone(), *seq));
-                cursor.done_key = done_key.cloned();
+                cursor.after = Some((key.to_vec(), s.seq));
+                cursor.done_key = done_key.map(<[u8]>::to_vec);
                 return Ok(false);
             }
         }
@@ -304,14 +273,18 @@ impl Memtable {
         (rows.len(), max_seq)
     }
 
-    /// Takes the rows queued for the WAL, in write order.
-    pub fn take_wal(&mut self) -> Vec<Row> {
-        self.wal_size = 0;
-        std::mem::take(&mut self.wal)
+    /// Takes the rows queued for the WAL, in write order, with the segments that hold their
+    /// bytes: a cheap step under the memtable's lock; they are encoded after it
+    /// (`WalRows::encode`).
+    pub fn take_wal(&mut self) -> WalRows {
+        (self.wal_size, self.wal_len, self.wal_room) = (0, 0, 0);
+        let slots = std::mem::take(&mut self.wal);
+        let base = slots.first().and_then(|c| c.first()).map_or(0, Slot::seg);
+        WalRows::new(self.rows.arena.segs_from(base), base, slots)
     }
 
     pub fn wal_pending(&self) -> (usize, usize) {
-        (self.wal.len(), self.wal_size)
+        (self.wal_len, self.wal_size)
     }
 
     pub fn size_bytes(&self) -> usize {
@@ -319,11 +292,11 @@ impl Memtable {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.rows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.rows.len() == 0
     }
 
     pub fn min_seq(&self) -> Option<u64> {
@@ -339,39 +312,10 @@ impl Memtable {
     }
 }
 
-/// The rows of one WAL object with seq > `after_seq`, and whether the replay ends here. A
-/// fence (0 bytes, or an old-style empty SST of at most a footer) holds none.
-///
-/// With `upto_ms` (a replay up to a point in time, `slatedb_py.time_travel`): the rows come
-/// up to the first one written after it (`create_ts > upto_ms`), which ends the replay
-/// (`true`: later rows, here or in later objects, are later writes); a row without a
-/// `create_ts` is taken as written at `upto_ms`, and gets it as its create time.
-pub fn wal_rows_after(data: Bytes, after_seq: u64, upto_ms: Option<i64>) -> CoreResult<(Vec<Row>, bool)> {
-    if data.len() <= 10 {
-        return Ok((Vec::new(), false));
-    }
-    let file = SstFile::open(data)?;
-    let mut it = file.iter();
-    let mut out = Vec::new();
-    while let Some(mut r) = it.next_row()? {
-        if r.seq <= after_seq {
-            continue;
-        }
-        if let Some(upto) = upto_ms {
-            match r.create_ts {
-                Some(t) if t > upto => return Ok((out, true)),
-                Some(_) => {}
-                None => r.create_ts = Some(upto),
-            }
-        }
-        out.push(r);
-    }
-    Ok((out, false))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sst::SstOptions;
 
     #[test]
     fn get_respects_snapshots_and_flush_keeps_newest() {
@@ -393,6 +337,21 @@ mod tests {
         assert_eq!(m.range(Some(b"a"), Some(b"b")).len(), 2);
         assert_eq!(m.take_wal().len(), 3);
         assert_eq!(m.wal_pending().0, 0);
+    }
+
+    #[test]
+    fn memory_is_what_rows_take_and_a_few_rows_take_little() {
+        let mut m = Memtable::new();
+        m.insert_parts(b"k", b"v", 1, RowKind::Value, None, None, true);
+        assert!(m.memory_bytes() < 2048, "{}", m.memory_bytes());
+        for i in 0..10_000u64 {
+            m.insert_parts(&i.to_be_bytes(), &[7; 100], 2, RowKind::Value, None, None, true);
+        }
+        // Per row: 108 bytes of key and value, a slot in a page, a slot in the WAL queue.
+        let per_row = m.memory_bytes() / m.len();
+        assert!((108 + 120..108 + 150).contains(&per_row), "{per_row}");
+        m.take_wal();
+        assert!(m.memory_bytes() / m.len() < 108 + 80, "the WAL queue's share goes with it");
     }
 
     #[test]
@@ -449,7 +408,7 @@ mod tests {
         let mut m = Memtable::new();
         m.insert(&Row::value(&b"a"[..], &b"1"[..], 4), true);
         m.insert(&Row::value(&b"b"[..], &b"2"[..], 6), true);
-        let wal = crate::sst::encode_sst(&m.take_wal(), SstOptions::wal()).unwrap();
+        let wal = m.take_wal().encode(SstOptions::wal()).unwrap();
         assert_eq!(wal_rows_after(Bytes::new(), 0, None).unwrap(), (vec![], false));
         let (rows, stop) = wal_rows_after(Bytes::from(wal), 4, None).unwrap();
         assert!(!stop);
