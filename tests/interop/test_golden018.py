@@ -181,7 +181,6 @@ def test_a_database_left_half_deleted_is_refused_naming_its_marker(tmp_path: Pat
         lambda: admin.create_clone("deleting/db", "checkpoint/db", store),
         lambda: admin.restore_to_time("deleting/db", store, datetime.now(UTC)),
         # Nor does an admin call write to it, nor copy its remains.
-        lambda: admin.create_checkpoint("deleting/db", store),
         lambda: admin.run_gc_once("deleting/db", store),
         lambda: admin.skip_wal_objects("deleting/db", store, [1]),
         lambda: admin.run_compactor("deleting/db", store, once=True),
