@@ -79,16 +79,20 @@ async def rows(
     put: Callable[[int], Awaitable[Any]],
     put_durable: Callable[[int], Awaitable[Any]],
     get: Callable[[bytes], Awaitable[bytes | None]],
+    flush: Callable[[], Awaitable[None]],
     n: int,
     n_durable: int,
 ) -> dict[str, int]:
     """Every row of one async API: puts with each concurrency, durable and not, then gets of
-    what was written (checked)."""
+    what was written (checked). Each row starts with nothing pending (a flush, not timed):
+    the first durable put after a row of non-durable ones would otherwise upload that row's
+    backlog of WAL, on either side."""
     out: dict[str, int] = {}
     base = 0
     for c in CONCURRENCY:
         out[f"put_{c}"] = await tasks(n, c, put, base)
         base += n
+        await flush()
         out[f"put_durable_{c}"] = await tasks(n_durable, c, put_durable, base)
         base += n_durable
     keys = [key(i) for i in range(0, n, 3)]
@@ -108,6 +112,7 @@ def bench_ours(root: Path, n: int, n_durable: int) -> tuple[dict[str, int], dict
         for c in (1, 64):
             sync[f"put_{c}"] = sync_puts(db, n, c, False, base)
             base += n
+            db.flush()  # as `rows` does
             sync[f"put_durable_{c}"] = sync_puts(db, n_durable, c, True, base)
             base += n_durable
         keys = [key(i) for i in range(0, n, 3)]
@@ -122,6 +127,7 @@ def bench_ours(root: Path, n: int, n_durable: int) -> tuple[dict[str, int], dict
                 lambda i: db.put(key(i), VALUE, await_durable=False),
                 lambda i: db.put(key(i), VALUE),
                 db.get,
+                db.flush,
                 n,
                 n_durable,
             )
@@ -148,7 +154,7 @@ def bench_official(root: Path, n: int, n_durable: int) -> dict[str, int]:
             h = await db.put(key(i), VALUE)
             await h.await_durable()
 
-        out = await rows(put, put_durable, db.get, n, n_durable)
+        out = await rows(put, put_durable, db.get, db.flush, n, n_durable)
         await db.shutdown()
         return out
 

@@ -166,6 +166,26 @@ def test_cancelling_one_durable_waiter_leaves_the_others_waiting(when: str) -> N
     run(main())
 
 
+def test_a_lone_durable_put_cancelled_before_its_upload_still_reaches_the_wal() -> None:
+    # On a near store a lone waiter yields once, then uploads itself; cancelled in that
+    # yield, it hands the upload to a driver (the write is applied: it goes to the WAL).
+    async def main() -> None:
+        async with await aio.Db.open("db", MemoryStore(), OPTS) as db:
+            put = asyncio.ensure_future(db.put(b"k", b"v"))
+            await asyncio.sleep(0)  # applied, and yielding before its upload
+            assert db.sync._last_seq == 1 and db.sync._wal.durable.durable == 0
+            put.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await put
+            for _ in range(100):
+                if db.sync._wal.durable.durable >= 1:
+                    break
+                await asyncio.sleep(0)
+            assert db.sync._wal.durable.durable >= 1
+
+    run(main())
+
+
 def test_the_inline_mark_is_seen_by_the_thread_that_set_it_only() -> None:
     seen: list[bool] = []
     with inline:

@@ -10,8 +10,9 @@
   one round share one future, and one driver task per database uploads for the highest seq
   waited for, then resolves the round's future. A thousand concurrent durable
   puts cost one upload at a time and no thread each. On a store that answers without a
-  network round trip (`Store.near`: a local folder, memory) the driver uploads on the loop
-  itself, a file write like a local read; it goes to a worker thread (the engine's group
+  network round trip (`Store.near`: a local folder, memory) the upload runs on the loop
+  itself, a file write like a local read (with no round under way, the waiter yields once
+  and uploads for everyone who wrote meanwhile, with no driver at all); it goes to a worker thread (the engine's group
   commit, `WalWriter.await_durable`) when the store is remote or when uploading would mean
   waiting: for another thread's upload, a freeze, or a retry's back-off. (A hop to a thread
   and back costs 120-180 us on a small VM, as much as the upload itself.)
@@ -73,15 +74,10 @@ class Durability:
     async def wait(self, seq: int) -> None:
         db = self._db
         started = self._now()
+        if self._driver is None and db._store.near and db._wal.durable.durable < seq:
+            await self._upload_here(seq)
         while db._wal.durable.durable < seq:
-            fut = self._round
-            if fut is None or fut.done():
-                fut = self._round = self._loop.create_future()
-                self._target = 0
-            if seq > self._target:
-                self._target = seq
-            if self._driver is None:
-                self._driver = self._loop.create_task(self._drive())
+            fut = self._start_round(seq)
             try:
                 await fut
             except asyncio.CancelledError:
@@ -91,7 +87,37 @@ class Durability:
                 # another waiter's cancellation cancelled the round: wait on
         db._store.metrics.durable_wait(self._now() - started)
 
-    async def _drive(self) -> None:
+    async def _upload_here(self, seq: int) -> None:
+        """With no round under way on a near store: yields once, so that the tasks ready to
+        run write too (and find this wait under way), then uploads on the loop for them all
+        (the upload takes every row queued), without a driver task or a future: a lone
+        task's durable put costs one loop turn more than a sync one. Where that upload would
+        wait, or another task came first, the round (`wait`) takes over."""
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self._start_round(seq)  # the write is applied: it goes to the WAL all the same
+            raise
+        if self._driver is None and self._db._wal.durable.durable < seq:
+            with inline:
+                uploaded = self._db._wal.flush_without_waiting(seq)
+            if not uploaded:  # it would wait: the round's driver waits in a thread
+                self._start_round(seq, on_loop=False)
+
+    def _start_round(self, seq: int, *, on_loop: bool = True) -> asyncio.Future[None]:
+        """The round `seq` waits in (a new one if none is open), with its driver running
+        (one that starts in a thread unless `on_loop`)."""
+        fut = self._round
+        if fut is None or fut.done():
+            fut = self._round = self._loop.create_future()
+            self._target = 0
+        if seq > self._target:
+            self._target = seq
+        if self._driver is None:
+            self._driver = self._loop.create_task(self._drive(on_loop))
+        return fut
+
+    async def _drive(self, on_loop: bool) -> None:
         wal = self._db._wal
         near = self._db._store.near
         try:
@@ -99,8 +125,9 @@ class Durability:
                 # Writes that come while this round uploads wait for the next one.
                 self._round = None
                 target = self._target
+                here, on_loop = near and on_loop, True  # only a first round may hand over
                 try:
-                    if near:
+                    if here:
                         with inline:
                             uploaded = wal.flush_without_waiting(target)
                         if uploaded:
