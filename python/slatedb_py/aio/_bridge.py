@@ -8,14 +8,15 @@
   to a worker thread.
 - Durable waits share uploads without a thread per waiter (`Durability`): the waiters of
   one round share one future, and one driver task per database uploads for the highest seq
-  waited for, then resolves the round's future. A thousand concurrent durable
-  puts cost one upload at a time and no thread each. On a store that answers without a
-  network round trip (`Store.near`: a local folder, memory) the upload runs on the loop
-  itself, a file write like a local read (with no round under way, the waiter yields once
-  and uploads for everyone who wrote meanwhile, with no driver at all); it goes to a worker thread (the engine's group
-  commit, `WalWriter.await_durable`) when the store is remote or when uploading would mean
-  waiting: for another thread's upload, a freeze, or a retry's back-off. (A hop to a thread
-  and back costs 120-180 us on a small VM, as much as the upload itself.)
+  waited for, then resolves the round's future. A thousand concurrent durable puts cost one
+  upload at a time and no thread each. On a store that answers without a network round trip
+  (`Store.near`: a local folder, memory) the upload runs on the loop itself, a file write
+  like a local read; with no round under way, the waiter yields once and uploads for
+  everyone who wrote meanwhile, with no driver at all. It goes to a worker thread (the
+  engine's group commit, `WalWriter.await_durable`) when the store is remote or when
+  uploading would mean waiting: for another thread's upload, a freeze, or a retry's
+  back-off. (A hop to a thread and back costs 120-180 us on a small VM, as much as the
+  upload itself.)
 - Everything else that does I/O (open, close, flush, compaction, admin) runs in a worker
   thread (`asyncio.to_thread`).
 
