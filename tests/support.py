@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from xml.etree import ElementTree
 
 from obstore.store import LocalStore, MemoryStore, S3Store
 
@@ -281,10 +280,31 @@ def local_s3_store(endpoint: str, bucket: str) -> Any:
     )
 
 
+def _s3_client(inner: S3Store) -> tuple[Any, str]:
+    """A boto3 client (moto's dependency) for what obstore does not expose: the bucket's
+    multipart uploads. Signed with the store's own keys: the RADOS Gateway wants them."""
+    import boto3
+
+    c = inner.config
+    client = boto3.client(
+        "s3",
+        endpoint_url=c["endpoint"],
+        aws_access_key_id=c.get("access_key_id"),
+        aws_secret_access_key=c.get("secret_access_key"),
+        region_name=c.get("region") or "us-east-1",
+    )
+    return client, c["bucket"]
+
+
+def _multipart_uploads(inner: S3Store) -> list[dict[str, Any]]:
+    client, bucket = _s3_client(inner)
+    return list(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+
+
 def hidden_uploads(inner: Any) -> list[str]:
     """The keys of uploads begun and not ended that no listing shows: a local folder's
     staging files (`<key>#<n>`, named by their key) and an S3 bucket's incomplete multipart
-    uploads (ListMultipartUploads, which moto answers without credentials); none in memory."""
+    uploads (ListMultipartUploads); none in memory."""
     if isinstance(inner, LocalStore):
         root = Path(str(inner.prefix))
         return sorted(
@@ -293,25 +313,17 @@ def hidden_uploads(inner: Any) -> list[str]:
             if f.is_file() and f.name.rsplit("#", 1)[1].isdigit()
         )
     if isinstance(inner, S3Store):
-        c = inner.config
-        with urllib.request.urlopen(f"{c['endpoint']}/{c['bucket']}?uploads", timeout=10) as r:
-            xml = ElementTree.fromstring(r.read())
-        return sorted(e.text or "" for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Key")
+        return sorted(u["Key"] for u in _multipart_uploads(inner))
     return []
 
 
 def abort_hidden_upload(inner: S3Store, key: str) -> None:
     """Aborts the incomplete multipart uploads of `key`, as a bucket's lifecycle rule
     (AbortIncompleteMultipartUpload) does once they are old enough."""
-    c = inner.config
-    base = f"{c['endpoint']}/{c['bucket']}"
-    with urllib.request.urlopen(f"{base}?uploads", timeout=10) as r:
-        xml = ElementTree.fromstring(r.read())
-    for upload in (e for e in xml.iter() if e.tag.rsplit("}", 1)[-1] == "Upload"):
-        fields = {e.tag.rsplit("}", 1)[-1]: e.text for e in upload}
-        if fields.get("Key") == key:
-            url = f"{base}/{key}?uploadId={fields['UploadId']}"
-            urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10)
+    client, bucket = _s3_client(inner)
+    for u in _multipart_uploads(inner):
+        if u["Key"] == key:
+            client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=u["UploadId"])
 
 
 def run_child(script: str, *args: str, timeout: float = 900) -> dict[str, Any]:
