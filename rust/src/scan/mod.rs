@@ -25,6 +25,9 @@ use crate::source::RowSource;
 
 pub use sources::{MemSource, RunSource, Span, TableSource};
 
+/// Rows a page reserves room for at most up front (a larger page grows as it fills).
+const PAGE_RESERVE: usize = 65_536;
+
 /// A scan of a `Tree`: its visible rows in `[start, end)`, a page at a time.
 pub struct Scan {
     merge: MergeIterator,
@@ -89,6 +92,8 @@ impl Scan {
             self.merge.feed(r)?;
         }
         let mut bytes: usize = self.page.iter().map(Row::data_len).sum();
+        // Room for the page at once: growing it row by row moved every row several times.
+        self.page.reserve(n.min(PAGE_RESERVE).saturating_sub(self.page.len()));
         while self.page.len() < n && bytes < max_bytes {
             match self.merge.next_row() {
                 Ok(Some(row)) => {
