@@ -4,6 +4,9 @@ through asyncio, as its users do) and rocksdict, in one run, on the same data.
     make build-release && .venv/bin/python benches/compare_db.py [--n 200000]
         [--only put,batch1000] [--no-official] [--stores local] [--rounds 3]
 
+The 256 durable writers are threads on `Db`, then asyncio tasks on the asyncio twin; the
+official binding's are asyncio tasks, its only API (one figure, compared with both).
+
 16-byte keys, 100-byte values. The official binding is slow per call (~0.3 ms), so it runs a
 smaller count of each operation (`--official-n`); rates are per second either way. Prints one
 table with the ratios the engine issue names.
@@ -108,6 +111,7 @@ def bench_ours(store_kind: str, n: int, only: set[str] | None = None) -> dict[st
             out["durable_put_median_ms"] = 1000 * statistics.median(lat)
             out["durable_256_writers"] = concurrent_writers(lambda k, v: db.put(k, v), 256, 20)
             db.close()
+            out["durable_256_tasks"] = asyncio.run(concurrent_tasks(store, 256, 20))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -152,6 +156,22 @@ def concurrent_writers(put: Callable[[bytes, bytes], None], threads: int, each: 
     for t in ts:
         t.join()
     return threads * each / (time.perf_counter() - start)
+
+
+async def concurrent_tasks(store: Any, tasks: int, each: int) -> float:
+    """256 durable writers as the official binding's users write: asyncio tasks, here on
+    the asyncio twin (`slatedb_py.aio`)."""
+    from slatedb_py import aio
+
+    async with await aio.Db.open("bench/tasks", store, DbOptions()) as db:
+
+        async def run(t: int) -> None:
+            for i in range(each):
+                await db.put(b"w%04d-%05d" % (t, i), b"x" * 100)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(run(t) for t in range(tasks)))
+        return tasks * each / (time.perf_counter() - start)
 
 
 # ----------------------------------------------------------------------------- official 0.17.0
@@ -238,7 +258,7 @@ def bench_official(store_kind: str, n: int) -> dict[str, float]:
                 await asyncio.gather(*(w(t) for t in range(256)))
                 return 256 * 4 / (time.perf_counter() - start)
 
-            out["durable_256_writers"] = run(many())
+            out["durable_256_writers"] = out["durable_256_tasks"] = run(many())
         run(db.shutdown())
     finally:
         loop.close()
@@ -290,7 +310,8 @@ TARGETS = [
     ("get_l0_cached", "get, key in L0 with block cached (ops/s)", 50, 1.0),
     ("get_missing", "get of a missing key (ops/s)", None, 1.0),
     ("scan", "full scan (rows/s)", 20, 0.7),
-    ("durable_256_writers", "256 concurrent durable writers (puts/s)", 10, None),
+    ("durable_256_writers", "256 concurrent durable writers: threads (puts/s)", 10, None),
+    ("durable_256_tasks", "256 concurrent durable writers: asyncio (puts/s)", 10, None),
     ("durable_put_median_ms", "one durable put, median (ms; lower is better)", None, None),
     ("sst_bytes_per_key", "SST bytes per key after flush (lower is better)", None, None),
 ]
