@@ -133,10 +133,15 @@ def child(engine: str, phase: str, root: str, n: int, m: int) -> None:
         out = scan(engine, root, n)
     else:
         out = gets(engine, root, n, m)
+    out[f"{phase}_rss_mb"] = own_peak_rss_mb()
+    print(json.dumps(out), flush=True)
+
+
+def own_peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM), in MB."""
     status = Path("/proc/self/status").read_text().splitlines()
     hwm = next(line for line in status if line.startswith("VmHWM:"))
-    out[f"{phase}_rss_mb"] = int(hwm.split()[1]) / 1024  # KiB
-    print(json.dumps(out), flush=True)
+    return int(hwm.split()[1]) / 1024  # KiB
 
 
 # ----------------------------------------------------------------------------- parent

@@ -24,6 +24,7 @@ def test_native_module_imported_only_by_its_wrappers() -> None:
         "sst.py",
         "memtable.py",
         "batch.py",
+        "columnar.py",
         "compactor.py",
         "fetch.py",
         "read_path.py",

@@ -8,14 +8,17 @@ take any buffer-protocol object (bytes, memoryview, obstore.Bytes...).
 
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Literal, Self, TypeAlias, final
+from typing import Any, Literal, Self, TypeAlias, final
 
+import numpy as np
+import numpy.typing as npt
 from typing_extensions import Buffer, disjoint_base
 
 __all__ = [
     "DEBUG_BUILD",
     "BloomFilter",
     "BuiltinOperator",
+    "Bulk",
     "CompactionJob",
     "Counters",
     "Cursor",
@@ -24,6 +27,7 @@ __all__ = [
     "Memtable",
     "MergeIterator",
     "MergeOperator",
+    "RecordBatch",
     "Row",
     "RowIterator",
     "RowList",
@@ -37,15 +41,21 @@ __all__ = [
     "WalRows",
     "WriteBatch",
     "__version__",
+    "arrow_stream",
     "decode_sst",
     "encode_sst",
     "merge_rows",
+    "record_batch",
 ]
 
 __version__: str
 DEBUG_BUILD: bool
 
 _RowKind: TypeAlias = Literal["value", "tombstone", "merge"]
+# The keys or values of a many-key call, read by `Bulk` (rust/src/bindings/columns.rs): a
+# list or iterable of bytes-like objects, a numpy array (dtype S, V or object, or 2-D uint8)
+# or an Arrow binary array or stream (`__arrow_c_array__`, `__arrow_c_stream__`).
+_Many: TypeAlias = Any
 _Compression: TypeAlias = Literal["snappy", "zlib", "lz4", "zstd"] | None
 
 @final
@@ -94,7 +104,7 @@ class RowList:
 @final
 class BloomFilter:
     @staticmethod
-    def build(keys: Iterable[bytes], bits_per_key: int = 10) -> BloomFilter: ...
+    def build(keys: _Many, bits_per_key: int = 10) -> BloomFilter: ...
     @staticmethod
     def from_bytes(data: Buffer) -> BloomFilter: ...
     def to_bytes(self) -> bytes: ...
@@ -103,8 +113,8 @@ class BloomFilter:
     @property
     def num_bits(self) -> int: ...
     def might_contain(self, key: bytes) -> bool: ...
-    def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]: ...
-    def count_matches(self, keys: Iterable[bytes]) -> int: ...
+    def might_contain_many(self, keys: _Many) -> npt.NDArray[np.bool_]: ...
+    def count_matches(self, keys: _Many) -> int: ...
 
 @final
 class SequenceTracker:
@@ -190,7 +200,7 @@ class SstFile:
     @property
     def is_whole(self) -> bool: ...
     def might_contain(self, key: bytes) -> bool: ...
-    def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]: ...
+    def might_contain_many(self, keys: _Many) -> npt.NDArray[np.bool_]: ...
 
 @final
 class Fetch:
@@ -207,8 +217,11 @@ class Fetch:
 # the last one (the SST's metadata, opened).
 _Piece: TypeAlias = tuple[Buffer, SstFile | None]
 
-# What a Fetch's `resume` continues: a point read, a batch read, a scan page, a compaction step.
-_Resumed: TypeAlias = bytes | list[bytes | None] | list[tuple[bytes, bytes]] | _Piece | Fetch | None
+# What a Fetch's `resume` continues: a point read, a batch read, a scan page (rows, or an
+# Arrow batch), a compaction step.
+_Resumed: TypeAlias = (
+    bytes | list[bytes | None] | list[tuple[bytes, bytes]] | RecordBatch | _Piece | Fetch | None
+)
 
 @final
 class Tables:
@@ -243,9 +256,7 @@ class Tree:
         merge_operator: MergeOperator | None = None,
     ) -> Self: ...
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | Fetch | None: ...
-    def get_many(
-        self, keys: Iterable[bytes], snapshot_seq: int, now: int
-    ) -> list[bytes | None] | Fetch: ...
+    def get_many(self, keys: Bulk, snapshot_seq: int, now: int) -> list[bytes | None] | Fetch: ...
     def scan(
         self,
         start: bytes | None,
@@ -258,6 +269,7 @@ class Tree:
 @final
 class Scan:
     def next_page(self, n: int) -> list[tuple[bytes, bytes]] | Fetch: ...
+    def next_arrow(self, n: int, max_bytes: int) -> RecordBatch | Fetch: ...
     def seek(self, key: bytes) -> None: ...
 
 @final
@@ -268,6 +280,7 @@ class Cursor:
     def __iter__(self) -> Self: ...
     def __next__(self) -> tuple[bytes, bytes]: ...
     def take(self, n: int) -> list[tuple[bytes, bytes]]: ...
+    def buffered(self) -> list[tuple[bytes, bytes]]: ...
     def skip_below(self, key: bytes) -> bool: ...
     @property
     def last(self) -> bytes | None: ...
@@ -309,11 +322,9 @@ class WriteBatch:
         """`ttl`: None or a datetime.timedelta (anything else raises InvalidTypeError)."""
     def merge(self, key: Buffer, operand: Buffer, *, ttl: object = None) -> Self: ...
     def delete(self, key: Buffer) -> Self: ...
-    def put_many(
-        self, keys: Iterable[Buffer], values: Iterable[Buffer], *, ttl: object = None
-    ) -> Self:
+    def put_many(self, keys: _Many, values: _Many, *, ttl: object = None) -> Self:
         """A put per pair, checked like `put`; all or nothing (errors name the index)."""
-    def delete_many(self, keys: Iterable[Buffer]) -> Self: ...
+    def delete_many(self, keys: _Many) -> Self: ...
     def __len__(self) -> int: ...
     def keys(self) -> list[bytes]:
         """The keys the batch writes, each once."""
@@ -321,6 +332,45 @@ class WriteBatch:
     def merge_key(self) -> bytes | None:
         """The key of the first merge operand, if any."""
     def clear(self) -> None: ...
+
+@final
+class Bulk:
+    """The keys (and values) of a many-key call, read once and checked pair by pair."""
+
+    def __new__(cls, keys: _Many, values: _Many = None) -> Self: ...
+    def __len__(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def has_values(self) -> bool: ...
+    def chunks(self, limit: int) -> list[int]: ...
+    def keys(self, lo: int = 0, hi: int | None = None) -> list[bytes]: ...
+
+@final
+class RecordBatch:
+    """An Arrow record batch `key: binary, value: binary` (the Arrow PyCapsule interface)."""
+
+    @property
+    def num_rows(self) -> int: ...
+    @property
+    def num_columns(self) -> int: ...
+    @property
+    def column_names(self) -> list[str]: ...
+    @property
+    def nbytes(self) -> int: ...
+    def __len__(self) -> int: ...
+    def row(self, i: int) -> tuple[bytes, bytes]: ...
+    def to_pylist(self) -> list[tuple[bytes, bytes]]: ...
+    def __arrow_c_schema__(self) -> object: ...
+    def __arrow_c_array__(
+        self, requested_schema: object | None = None
+    ) -> tuple[object, object]: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+
+def record_batch(rows: Iterable[tuple[bytes, bytes]]) -> RecordBatch: ...
+def arrow_stream(
+    next: Callable[[], RecordBatch | None], requested_schema: object | None = None
+) -> object: ...
 
 @disjoint_base
 class BuiltinOperator:
@@ -371,6 +421,15 @@ class Memtable:
         create_ts: int,
         default_ttl_ms: int | None = None,
         merge_operator: MergeOperator | None = None,
+    ) -> int: ...
+    def apply_bulk(
+        self,
+        bulk: Bulk,
+        lo: int,
+        hi: int,
+        seq: int,
+        create_ts: int,
+        expire_ts: int | None = None,
     ) -> int: ...
     def put(
         self,

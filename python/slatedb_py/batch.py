@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from slatedb_py import _native
 from slatedb_py.errors import InvalidArgumentError, InvalidTypeError
@@ -28,22 +28,6 @@ def check_key(key: Any) -> bytes:
     if n > MAX_KEY:
         raise InvalidArgumentError(f"key of {n} bytes is longer than the limit of {MAX_KEY} bytes")
     return key if isinstance(key, bytes) else bytes(key)
-
-
-def check_keys(keys: Any) -> list[bytes]:
-    """The keys of a many-key read, each checked like one key; the error names the index."""
-    if isinstance(keys, (bytes, bytearray, memoryview, str)) or not hasattr(keys, "__iter__"):
-        raise InvalidTypeError(f"keys must be an iterable of bytes, not {type(keys).__name__}")
-    out = []
-    for i, k in enumerate(keys):
-        if type(k) is bytes and 0 < len(k) <= MAX_KEY:
-            out.append(k)
-            continue
-        try:
-            out.append(check_key(k))
-        except InvalidArgumentError as e:
-            raise type(e)(f"keys[{i}]: {e}") from None
-    return out
 
 
 def check_value(key: bytes, value: Any) -> bytes:
@@ -94,8 +78,28 @@ def ttl_ms(ttl: Any, name: str = "ttl") -> int | None:
 # replaces the earlier ops on it, and merges after them fold onto them.
 WriteBatch = _native.WriteBatch
 
-# The keys or values of a many-key write (`put_many`, `delete_many`).
-Many: TypeAlias = Iterable[bytes]
+
+class ArrowArray(Protocol):
+    """An Arrow array through the PyCapsule interface (pyarrow, polars, nanoarrow, arro3)."""
+
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+
+
+class ArrowStream(Protocol):
+    """A chunked Arrow array or stream through the PyCapsule interface."""
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any: ...
+
+
+# The keys or values of a many-key call (`put_many`, `delete_many`, `get_many`): a list or
+# other iterable of bytes, a numpy array (dtype S, V or object, or 2-D uint8: one row per
+# item) or an Arrow binary array (`_native.Bulk` reads them, rust/src/bindings/columns.rs).
+Many: TypeAlias = Iterable[bytes] | ArrowArray | ArrowStream
+
+# Native: `Bulk(keys)` or `Bulk(keys, values)` reads a many-key call's arguments once and
+# checks every item (pair by pair, in index order: the error is a `BulkItemError` naming the
+# first bad index and its key).
+Bulk = _native.Bulk
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

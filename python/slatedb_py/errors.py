@@ -23,6 +23,33 @@ class InvalidTypeError(InvalidArgumentError, TypeError):
     """An argument of the wrong type (for example a ``str`` key where ``bytes`` is needed)."""
 
 
+class BulkItemError(InvalidArgumentError):
+    """One item of a many-key call (``put_many``, ``delete_many``, ``get_many``,
+    ``WriteBatch.put_many``...) that the call cannot accept: an empty, oversized or null key,
+    an oversized or null value. The message names it as ``keys[i]`` or ``values[i]``; nothing
+    of the call was applied.
+
+    Attributes:
+        argument: ``"keys"`` or ``"values"``.
+        index: the position of the first bad item.
+        key: the key at that position (the pair's key for a bad value), or None when the key
+            itself could not be read (a null, or an object that is not bytes).
+    """
+
+    def __init__(
+        self, message: str, *, argument: str = "keys", index: int = 0, key: bytes | None = None
+    ):
+        super().__init__(message)
+        self.argument = argument
+        self.index = index
+        self.key = key
+
+
+class BulkItemTypeError(BulkItemError, InvalidTypeError):
+    """An item of a many-key call of the wrong type (a ``str`` or an ``int`` in a list of
+    keys); also a ``TypeError``."""
+
+
 class DataError(SlateDBError):
     """Stored bytes that do not decode: corrupt, truncated, or failing a checksum.
 

@@ -16,15 +16,24 @@ per row.
 
 Input buffers (``bytes``, ``obstore.Bytes``, ``memoryview``...) are used without copying:
 do not mutate a buffer after passing it in.
+
+``BloomFilter.might_contain_many(keys)`` and ``SstFile.might_contain_many(keys)`` take a list
+of bytes, a numpy array or an Arrow binary array and answer with a numpy bool array.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from slatedb_py import _native
 from slatedb_py._native import BloomFilter, Row
+
+if TYPE_CHECKING:  # numpy is imported when an array is made, not with this module
+    import numpy as np
+    import numpy.typing as npt
+
+    from slatedb_py.batch import Many
 
 SstKind = Literal["compacted", "wal"]
 Compression = Literal["snappy", "zlib", "lz4", "zstd"] | None
@@ -98,8 +107,9 @@ class SstFile:
         """False only when the bloom filter proves ``key`` absent (always True without one)."""
         return bool(self._native.might_contain(key))
 
-    def might_contain_many(self, keys: Iterable[bytes]) -> list[bool]:
-        """``might_contain`` for many keys in one native call."""
+    def might_contain_many(self, keys: Many) -> npt.NDArray[np.bool_]:
+        """``might_contain`` for many keys (a list of bytes, a numpy or an Arrow array, read
+        in one crossing), as a numpy bool array."""
         return self._native.might_contain_many(keys)
 
     def __len__(self) -> int:

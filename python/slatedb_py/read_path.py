@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from slatedb_py import _native
 from slatedb_py.batch import check_key
+from slatedb_py.columnar import BATCH_BYTES, BATCH_ROWS, ArrowBatches, RecordBatch, check_batch_size
 from slatedb_py.errors import (
     ClosedError,
     InvalidArgumentError,
@@ -75,7 +76,7 @@ class ReadView:
     def get(self, key: bytes, snapshot_seq: int, now: int) -> bytes | None:
         return self.tables.drive(self.tree.get(key, snapshot_seq, now))
 
-    def get_many(self, keys: list[bytes], snapshot_seq: int, now: int) -> list[bytes | None]:
+    def get_many(self, keys: _native.Bulk, snapshot_seq: int, now: int) -> list[bytes | None]:
         return self.tables.drive(self.tree.get_many(keys, snapshot_seq, now))
 
 
@@ -161,6 +162,18 @@ class _Pages:
 
     def __call__(self, last: bytes | None) -> list[tuple[bytes, bytes]]:
         """The next page of rows (empty at the end); `last` is the last key handed out."""
+        page: list[tuple[bytes, bytes]] = self._load(last, lambda s: s.next_page(self.page_rows))
+        return page
+
+    def arrow(self, last: bytes | None, rows: int, nbytes: int) -> RecordBatch | None:
+        """The next page as an Arrow batch of up to `rows` rows and `nbytes` bytes of keys and
+        values (empty or None at the end); `last` as for `__call__`."""
+        batch: RecordBatch | None = self._load(last, lambda s: s.next_arrow(rows, nbytes))
+        return batch
+
+    def _load(self, last: bytes | None, take: Callable[[_native.Scan], Any]) -> Any:
+        """`take(scan)` driven through the fetch contract, moving to a newer tree when an
+        object of this one is gone (the page, or None when the range is empty)."""
         self.check_usable()
         if self.view is None:
             raise ClosedError("the database this iterator reads is closed")
@@ -170,13 +183,13 @@ class _Pages:
             return []
         for _ in range(READ_ATTEMPTS):
             try:
-                page = self.view.tables.drive(self.native.next_page(self.page_rows))
+                page = self.view.tables.drive(take(self.native))
                 break
             except MissingObjectError as err:
                 self._move(err, last)
         else:
-            page = self.view.tables.drive(self.native.next_page(self.page_rows))
-        if not page:
+            page = self.view.tables.drive(take(self.native))
+        if not len(page):
             self.done()
         metrics.add(_SCAN_ROWS, len(page))
         return page
@@ -258,6 +271,21 @@ class DbIterator:
             return self._cursor.take(n)
         finally:
             self._pages.page_rows = SCAN_PAGE
+
+    def to_arrow(
+        self, batch_rows: int = BATCH_ROWS, batch_bytes: int = BATCH_BYTES
+    ) -> ArrowBatches:
+        """The rest of the scan as Arrow record batches (`key: binary, value: binary`),
+        built natively, each of at most `batch_rows` rows and `batch_bytes` bytes of keys and
+        values: an iterator of `RecordBatch`, and an Arrow stream for pyarrow, polars or
+        DuckDB (`slatedb_py.columnar`). Memory stays bounded whatever the range. The rows
+        go to the batches: iterating this iterator afterwards finds none left."""
+        check_batch_size(batch_rows, batch_bytes)
+        p = self._pages
+        first = self._cursor.buffered()
+        last = self._cursor.last
+        load = lambda k: p.arrow(k, batch_rows, batch_bytes)
+        return ArrowBatches(first, batch_rows, batch_bytes, load, last)
 
     def seek(self, key: bytes) -> None:
         """Moves forward to the first key >= `key`, which must lie inside the iterator's range,

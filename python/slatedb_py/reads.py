@@ -9,9 +9,8 @@ collected (`_newer`, see `read_path.read_again`), and whether its iterators may 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable
 
-from slatedb_py.batch import MAX_KEY, check_key, check_keys, prefix_end
+from slatedb_py.batch import MAX_KEY, Bulk, Many, check_key, prefix_end
 from slatedb_py.clock import Clock
 from slatedb_py.config import _flag
 from slatedb_py.errors import ClosedError, MissingObjectError
@@ -72,10 +71,11 @@ class Reads:
         view.tables.count(_READS, 1, _READ_BYTES, 0 if got is None else len(got))
         return got
 
-    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
-        """The values of `keys` in order (None where absent): one native call, with the
-        blocks of every key fetched together."""
-        ks = check_keys(keys)
+    def get_many(self, keys: Many) -> list[bytes | None]:
+        """The values of `keys` in order (None where absent): a list of bytes, a numpy or an
+        Arrow array, as `put_many` takes them, read in one crossing (`BulkItemError` names
+        the first bad key); one native call, with the blocks of every key fetched together."""
+        ks = Bulk(keys)
         view, seq = self._read_state()
         now = self._clock.now_ms()
         try:

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 
 from slatedb_py.batch import (
     MAX_KEY,
+    Bulk,
+    Many,
     WriteBatch,
     check_key,
-    check_keys,
     check_value,
     prefix_end,
     ttl_ms,
@@ -140,9 +141,10 @@ class DbTransaction:
             return self._snap.get(k)
         return self._resolve(k, w, self._base([k]) if isinstance(w, list) else {})
 
-    def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
-        """The values of `keys` in order, as `get` reads each (one crossing for the rest)."""
-        ks = check_keys(keys)
+    def get_many(self, keys: Many) -> list[bytes | None]:
+        """The values of `keys` in order (as `Db.get_many` takes them), as `get` reads each
+        (one crossing for the rest)."""
+        ks = Bulk(keys).keys()
         with self._lock:
             self._check_usable()
             if self._ssi:

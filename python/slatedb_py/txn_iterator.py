@@ -13,6 +13,14 @@ from collections import deque
 from collections.abc import Iterator
 
 from slatedb_py.batch import check_key
+from slatedb_py.columnar import (
+    BATCH_BYTES,
+    BATCH_ROWS,
+    ArrowBatches,
+    RecordBatch,
+    batch_of,
+    check_batch_size,
+)
 from slatedb_py.errors import ClosedError, InvalidArgumentError
 from slatedb_py.read_path import SCAN_PAGE, DbIterator, check_seek
 from slatedb_py.txn_conflicts import Range
@@ -91,6 +99,21 @@ class TxnIterator:
         while len(out) < n and (row := self._next()) is not None:
             out.append(row)
         return out
+
+    def to_arrow(
+        self, batch_rows: int = BATCH_ROWS, batch_bytes: int = BATCH_BYTES
+    ) -> ArrowBatches:
+        """The rest of the scan as Arrow record batches, as `DbIterator.to_arrow`; with own
+        writes in the range, batches are made from the merged rows (`batch_rows` each)."""
+        if not self._own:
+            return self._base.to_arrow(batch_rows, batch_bytes)
+        check_batch_size(batch_rows, batch_bytes)
+
+        def load(_last: bytes | None) -> RecordBatch | None:
+            rows = self.next_batch(batch_rows)
+            return batch_of(rows) if rows else None
+
+        return ArrowBatches([], batch_rows, batch_bytes, load)
 
     def seek(self, key: bytes) -> None:
         """Moves forward to the first key >= `key`, inside the range and past the last key

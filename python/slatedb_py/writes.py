@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
-from slatedb_py.batch import MAX_KEY, Many, WriteBatch, check_key, check_value, ttl_ms
+from slatedb_py.batch import MAX_KEY, Bulk, Many, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock
 from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
 from slatedb_py.memtable import Memtable
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
     from slatedb_py.wal_writer import WalWriter
 
 # What a write does to the active memtable (under the writer lock): its fill afterwards.
-_PUT, _BATCH, _MERGE = 0, 1, 2
+_PUT, _BATCH, _MERGE, _BULK = 0, 1, 2, 3
+
+# Bytes of keys and values per atomic piece of a `put_many(atomic=False)`: small enough that
+# memtables fill and freeze (and flush, with backpressure) while it goes on, so a load larger
+# than memory streams through in bounded memory; large enough that a piece's crossing and
+# sequence number cost nothing next to copying its bytes.
+BULK_PIECE_BYTES = 8 << 20
 
 
 class _Deferred(threading.local):
@@ -67,6 +74,7 @@ class Writes:
     _operator: Any
     _txns: ConflictTracker
     _l0_size: int
+    _memtable_memory: int
     _flusher: Flusher
     _wal: WalWriter
     # The active memtable's sequence-tracker points (seq, Unix second) and the time (Unix ms,
@@ -155,19 +163,66 @@ class Writes:
         if len(batch) > 0:
             self._write(_BATCH, batch, None, None, await_durable)
 
-    def put_many(
-        self, keys: Many, values: Many, *, ttl: timedelta | None = None, await_durable: bool = True
-    ) -> None:
-        """Writes `keys[i]` = `values[i]` for every i, atomically with one sequence number,
-        like one `WriteBatch` (a later pair of a key replaces an earlier one); each pair is
-        checked like `put`, and an error names its index and writes nothing. Lists of bytes
-        cross into the native batch in one call."""
-        self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+    @property
+    def atomic_limit(self) -> int:
+        """Bytes of keys and values one atomic `put_many` or `delete_many` may hold: what the
+        active memtable may hold in memory (half of `DbOptions.max_unflushed_bytes`), since
+        an atomic write goes into one memtable whole. Larger writes need `atomic=False`."""
+        return self._memtable_memory
 
-    def delete_many(self, keys: Many, *, await_durable: bool = True) -> None:
-        """Deletes every key of `keys`, atomically with one sequence number, like one
-        `WriteBatch`; each key is checked like `delete`."""
-        self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
+    def put_many(
+        self,
+        keys: Many,
+        values: Many,
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+        atomic: bool = True,
+    ) -> None:
+        """Writes `keys[i]` = `values[i]` for every i: lists of bytes, numpy arrays (dtype
+        `S`, whose trailing NUL bytes are padding and dropped as numpy drops them; `V` and
+        2-D uint8 arrays byte for byte) or Arrow binary arrays, each read in one crossing.
+        Every pair is checked like `put` first; an error (`BulkItemError`) names the first
+        bad index and its key, and writes nothing.
+
+        With `atomic=True` it is one write with one sequence number, like one `WriteBatch`
+        (a later pair of a key replaces an earlier one), and holds at most `atomic_limit`
+        bytes of keys and values. With `atomic=False` any size goes, written as several
+        atomic pieces in order, so that memory stays bounded: a reader may see the first
+        pieces before the last; a crash may keep a prefix of them."""
+        bulk = Bulk(keys, values)
+        self._write_bulk(bulk, None if ttl is None else ttl_ms(ttl), await_durable, atomic)
+
+    def delete_many(self, keys: Many, *, await_durable: bool = True, atomic: bool = True) -> None:
+        """Deletes every key of `keys` (as `put_many` takes them), each checked like
+        `delete`; atomic with one sequence number, or in pieces with `atomic=False`, as
+        `put_many`."""
+        self._write_bulk(Bulk(keys), None, await_durable, atomic)
+
+    def _write_bulk(
+        self, bulk: Bulk, ttl: int | None, await_durable: bool | None, atomic: bool
+    ) -> tuple[int, bool] | None:
+        """A bulk write: the whole of `bulk` at once, or its pieces in order, each one write
+        (`_BULK`); the caller waits for the last piece only (the WAL keeps their order).
+        Under `deferred` (the asyncio twin) it must be one piece, and returns as `_write`."""
+        if not isinstance(atomic, bool):
+            raise InvalidArgumentError(f"atomic must be a bool, not {type(atomic).__name__}")
+        n = len(bulk)
+        if n == 0:  # nothing to write: no sequence number taken
+            return None
+        if atomic and bulk.nbytes > self.atomic_limit:
+            raise InvalidArgumentError(
+                f"an atomic write of {bulk.nbytes} bytes of keys and values is larger than "
+                f"the atomic limit of {self.atomic_limit} bytes (db.atomic_limit: half of "
+                "max_unflushed_bytes): pass atomic=False to write it in atomic pieces"
+            )
+        cuts = [0, n] if atomic else bulk.chunks(min(BULK_PIECE_BYTES, self.atomic_limit))
+        done = None
+        for lo, hi in pairwise(cuts):
+            last = hi == n
+            durable = await_durable if last or await_durable is None else False
+            done = self._write(_BULK, (bulk, lo, hi), None, ttl, durable)
+        return done
 
     def _write(
         self,
@@ -194,6 +249,10 @@ class Writes:
                 # Folding a batch's merges may fail (the operator raised): then nothing is
                 # applied and the sequence number is not taken.
                 size = self._active.apply(target, seq, now, self._default_ttl, self._operator)
+            elif kind == _BULK:
+                bulk, lo, hi = target
+                expire = self._expire(now, ttl) if bulk.has_values else None
+                size = self._active.apply_bulk(bulk, lo, hi, seq, now, expire)
             else:
                 no_ttl = value is None or (ttl is None and self._default_ttl is None)
                 expire = None if no_ttl else self._expire(now, ttl)
@@ -203,6 +262,8 @@ class Writes:
             self._writes += 1
             if kind == _BATCH:
                 self._writes_keys += len(target)
+            elif kind == _BULK:
+                self._writes_keys += target[2] - target[1]
             else:
                 self._writes_keys += 1
                 self._writes_bytes += len(target) + (0 if value is None else len(value))
@@ -211,7 +272,10 @@ class Writes:
                 self._seq_due = (now // 1000 + INTERVAL_SECS) * 1000
             if self._txns.active:  # an open transaction's commit checks these keys
                 if keys is None:
-                    keys = (target,) if type(target) is bytes else batch_keys(target)
+                    if kind == _BULK:
+                        keys = target[0].keys(target[1], target[2])
+                    else:
+                        keys = (target,) if type(target) is bytes else batch_keys(target)
                 self._txns.record(seq, keys)
         if await_durable is None:
             return seq, size >= self._l0_size

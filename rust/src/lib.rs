@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod bloom;
+pub mod bulk;
 pub mod cache;
 pub mod compaction;
 pub mod error;

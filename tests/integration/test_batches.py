@@ -41,7 +41,7 @@ def test_put_many_and_delete_many_fill_a_batch_in_order() -> None:
     ("keys", "values", "exc", "message"),
     [
         ([b"a", b"b"], [b"1"], InvalidArgumentError, "same length, not 2 and 1"),
-        (iter([b"a"]), iter([b"1", b"2"]), InvalidArgumentError, "keys ended after 1"),
+        (iter([b"a"]), iter([b"1", b"2"]), InvalidArgumentError, "same length, not 1 and 2"),
         ([b"a", b""], [b"1", b"2"], InvalidArgumentError, r"keys\[1\]: key must not be empty"),
         ([b"a", "b"], [b"1", b"2"], InvalidTypeError, r"keys\[1\]: key must be bytes, not str"),
         ([b"a", b"b"], [b"1", 2], InvalidTypeError, r"values\[1\]: value must be bytes, not int"),

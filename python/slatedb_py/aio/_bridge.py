@@ -33,6 +33,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from slatedb_py.batch import check_key
 from slatedb_py.clock import monotonic_of
+from slatedb_py.columnar import (
+    BATCH_BYTES,
+    BATCH_ROWS,
+    ArrowBatches,
+    RecordBatch,
+    batch_of,
+    split_rows,
+)
 from slatedb_py.errors import InvalidArgumentError
 from slatedb_py.loop_guard import WouldBlock, inline
 from slatedb_py.read_path import check_seek
@@ -244,6 +252,15 @@ class AsyncIterator:
         while self._rows[self._at][0] < key:
             self._at += 1
 
+    def to_arrow(
+        self, batch_rows: int = BATCH_ROWS, batch_bytes: int = BATCH_BYTES
+    ) -> AsyncArrowBatches:
+        """`async for batch in it.to_arrow()`: the rest of the scan as Arrow record batches,
+        as the sync `to_arrow`, each loaded in a worker thread."""
+        first, self._rows, self._at = self._rows[self._at :], [], 0
+        batches = self._it.to_arrow(batch_rows, batch_bytes)
+        return AsyncArrowBatches(first, batches, batch_rows, batch_bytes)
+
     def close(self) -> None:
         self._rows, self._at = [], 0
         self._it.close()
@@ -253,3 +270,31 @@ class AsyncIterator:
 
     async def __aexit__(self, *exc: object) -> None:
         self.close()
+
+
+class AsyncArrowBatches:
+    """The batches of a sync `ArrowBatches` (`to_arrow`), each loaded in a worker thread;
+    `first`: rows the async iterator had fetched already, handed out first."""
+
+    def __init__(
+        self,
+        first: list[tuple[bytes, bytes]],
+        batches: ArrowBatches,
+        batch_rows: int,
+        batch_bytes: int,
+    ) -> None:
+        self._first = first
+        self._batches = batches
+        self._rows, self._bytes = batch_rows, batch_bytes
+
+    def __aiter__(self) -> AsyncArrowBatches:
+        return self
+
+    async def __anext__(self) -> RecordBatch:
+        if self._first:
+            rows, self._first = split_rows(self._first, self._rows, self._bytes)
+            return batch_of(rows)
+        b = await asyncio.to_thread(self._batches.next_batch)
+        if b is None:
+            raise StopAsyncIteration
+        return b

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from threading import get_ident
 from typing import Any
@@ -20,10 +20,10 @@ from slatedb_py.config import CheckpointOptions, DbOptions, IsolationLevel, Read
 from slatedb_py.loop_guard import WouldBlock, inline
 
 
-def _listed(keys: Iterable[bytes]) -> Iterable[bytes]:
-    # A read may run twice (on the loop, then in a thread): a one-shot iterable must not be
-    # used up by the first try.
-    return keys if isinstance(keys, (list, tuple)) else list(keys)
+def _listed(keys: Many) -> Many:
+    # A read may run twice (on the loop, then in a thread): a one-shot iterator must not be
+    # used up by the first try. Lists, numpy and Arrow arrays are read as they are.
+    return list(keys) if isinstance(keys, Iterator) else keys
 
 
 class _Reads:
@@ -45,7 +45,7 @@ class _Reads:
             g.owner = 0
         return await asyncio.to_thread(self._sync.get, key)
 
-    async def get_many(self, keys: Iterable[bytes]) -> list[bytes | None]:
+    async def get_many(self, keys: Many) -> list[bytes | None]:
         """The values of `keys` in order (None where absent)."""
         return await read(self._sync.get_many, _listed(keys))
 
@@ -188,13 +188,39 @@ class Db(_Reads):
         await self._writer.write(lambda: db.write(batch, await_durable=False), await_durable)
 
     async def put_many(
-        self, keys: Many, values: Many, *, ttl: timedelta | None = None, await_durable: bool = True
+        self,
+        keys: Many,
+        values: Many,
+        *,
+        ttl: timedelta | None = None,
+        await_durable: bool = True,
+        atomic: bool = True,
     ) -> None:
-        # Filled on the loop before the write: one native call for lists of bytes.
-        await self.write(WriteBatch().put_many(keys, values, ttl=ttl), await_durable=await_durable)
+        """As the sync `put_many`. An atomic one is applied on the loop (one native copy of
+        the arrays); with `atomic=False` its pieces are written in a worker thread, where a
+        full memtable's freeze may wait."""
+        db = self._sync
+        if not atomic:
+            await asyncio.to_thread(
+                db.put_many, keys, values, ttl=ttl, await_durable=await_durable, atomic=False
+            )
+            return
+        await self._writer.write(
+            lambda: db.put_many(keys, values, ttl=ttl, await_durable=False), await_durable
+        )
 
-    async def delete_many(self, keys: Many, *, await_durable: bool = True) -> None:
-        await self.write(WriteBatch().delete_many(keys), await_durable=await_durable)
+    async def delete_many(
+        self, keys: Many, *, await_durable: bool = True, atomic: bool = True
+    ) -> None:
+        db = self._sync
+        if not atomic:
+            await asyncio.to_thread(db.delete_many, keys, await_durable=await_durable, atomic=False)
+            return
+        await self._writer.write(lambda: db.delete_many(keys, await_durable=False), await_durable)
+
+    @property
+    def atomic_limit(self) -> int:
+        return self._sync.atomic_limit
 
     def snapshot(self) -> DbSnapshot:
         return DbSnapshot(self._sync.snapshot())

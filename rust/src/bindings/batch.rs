@@ -4,10 +4,12 @@
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyIterator, PyList, PyMemoryView, PyString, PyType};
+use pyo3::types::{IntoPyDict, PyByteArray, PyBytes, PyMemoryView, PyType};
 
-use super::errors::{invalid, InvalidArgumentError, InvalidTypeError};
+use super::bulk::PyBulk;
+use super::errors::invalid;
 use crate::batch::{Batch, OpKind};
+use crate::bulk::Items;
 use crate::format::row::{show_key, MAX_KEY_LEN, MAX_VALUE_LEN};
 
 #[pyclass(module = "slatedb_py", name = "WriteBatch")]
@@ -84,12 +86,10 @@ fn ttl_ms(ttl: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
 
 /// Checks a put's key and value as `put` does (the key first: bytes-like, 1 to 65535 bytes;
 /// then the value: bytes-like, at most 2**32-1 bytes) and hands their bytes to `f`, borrowed
-/// from `bytes` objects, copied from other buffers. `at`: the index of the pair in a
-/// many-pair call, which errors then name (`keys[3]: ...`).
+/// from `bytes` objects, copied from other buffers.
 fn with_checked<R>(
     key: &Bound<'_, PyAny>,
     value: &Bound<'_, PyAny>,
-    at: Option<usize>,
     f: impl FnOnce(&[u8], &[u8]) -> PyResult<R>,
 ) -> PyResult<R> {
     // The hot path: plain bytes within the limits.
@@ -99,74 +99,17 @@ fn with_checked<R>(
             return f(k, v);
         }
     }
-    check_key_len(key).map_err(|e| indexed(key.py(), e, "keys", at))?;
-    let vn = buffer_len(value, "value").map_err(|e| indexed(key.py(), e, "values", at))?;
+    check_key_len(key)?;
+    let vn = buffer_len(value, "value")?;
     if vn > MAX_VALUE_LEN {
         let key = to_bytes(key)?;
-        let e = invalid(
+        return Err(invalid(
             format!("value of {vn} bytes for key {} is longer than the limit of {MAX_VALUE_LEN} bytes", show_key(&key)),
             false,
-        );
-        return Err(indexed(value.py(), e, "values", at));
+        ));
     }
     let (key, value) = (to_bytes(key)?, to_bytes(value)?);
     f(&key, &value)
-}
-
-/// An argument error of element `at` of `what` (a many-key call), with its index named.
-fn indexed(py: Python<'_>, e: PyErr, what: &str, at: Option<usize>) -> PyErr {
-    let Some(i) = at else { return e };
-    let type_error = e.is_instance_of::<InvalidTypeError>(py);
-    if !type_error && !e.is_instance_of::<InvalidArgumentError>(py) {
-        return e;
-    }
-    invalid(format!("{what}[{i}]: {}", e.value(py)), type_error)
-}
-
-/// Iterates `arg` (an iterable of bytes-like objects, not one bytes-like object or str).
-fn elements<'py>(arg: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyIterator>> {
-    let single = arg.is_instance_of::<PyBytes>()
-        || arg.is_instance_of::<PyByteArray>()
-        || arg.is_instance_of::<PyMemoryView>()
-        || arg.is_instance_of::<PyString>();
-    match arg.try_iter() {
-        Ok(it) if !single => Ok(it),
-        _ => {
-            let tname = arg.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-            Err(invalid(format!("{what} must be an iterable of bytes, not {tname}"), true))
-        }
-    }
-}
-
-/// Calls `f` with each pair of `keys` and `values` and its index; the two must have the
-/// same length.
-fn for_each_pair(
-    keys: &Bound<'_, PyAny>,
-    values: &Bound<'_, PyAny>,
-    mut f: impl FnMut(usize, &Bound<'_, PyAny>, &Bound<'_, PyAny>) -> PyResult<()>,
-) -> PyResult<()> {
-    let mismatch = |detail: String| invalid(format!("keys and values must have the same length, {detail}"), false);
-    if let (Ok(ks), Ok(vs)) = (keys.cast::<PyList>(), values.cast::<PyList>()) {
-        if ks.len() != vs.len() {
-            return Err(mismatch(format!("not {} and {}", ks.len(), vs.len())));
-        }
-        for i in 0..ks.len() {
-            // Read by index each time: a conversion may run Python code that changes a list.
-            f(i, &ks.get_item(i)?, &vs.get_item(i)?)?;
-        }
-        return Ok(());
-    }
-    let (mut ks, mut vs) = (elements(keys, "keys")?, elements(values, "values")?);
-    let mut i = 0;
-    loop {
-        match (ks.next(), vs.next()) {
-            (Some(k), Some(v)) => f(i, &k?, &v?)?,
-            (None, None) => return Ok(()),
-            (Some(_), None) => return Err(mismatch(format!("but values ended after {i}"))),
-            (None, Some(_)) => return Err(mismatch(format!("but keys ended after {i}"))),
-        }
-        i += 1;
-    }
 }
 
 impl PyWriteBatch {
@@ -179,21 +122,11 @@ impl PyWriteBatch {
         kind: OpKind,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let batch = &mut slf.batch;
-        with_checked(key, value, None, |k, v| {
+        with_checked(key, value, |k, v| {
             batch.push(kind, k, v, ttl_ms(ttl)?);
             Ok(())
         })?;
         Ok(slf)
-    }
-
-    /// Runs `fill` on the batch; when it fails, the batch is as it was before.
-    fn all_or_nothing(&mut self, fill: impl FnOnce(&mut Batch) -> PyResult<()>) -> PyResult<()> {
-        let mark = self.batch.mark();
-        let result = fill(&mut self.batch);
-        if result.is_err() {
-            self.batch.truncate(mark);
-        }
-        result
     }
 }
 
@@ -226,9 +159,10 @@ impl PyWriteBatch {
         Self::push(slf, key, operand, ttl, OpKind::Merge)
     }
 
-    /// Adds a put per pair of `keys` and `values` (iterables of bytes-like objects of one
-    /// length), each checked like `put`, all with `ttl`; returns the batch. All or nothing:
-    /// after an error (which names the index) the batch is as it was.
+    /// Adds a put per pair of `keys` and `values` (each a list or iterable of bytes, a numpy
+    /// array or an Arrow binary array: `Bulk`), each checked like `put`, all with `ttl`;
+    /// returns the batch. All or nothing: after an error (which names the index) the batch is
+    /// as it was.
     #[pyo3(signature = (keys, values, *, ttl = None))]
     fn put_many<'py>(
         mut slf: PyRefMut<'py, Self>,
@@ -237,34 +171,23 @@ impl PyWriteBatch {
         ttl: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyRefMut<'py, Self>> {
         let ttl = ttl_ms(ttl)?;
-        slf.all_or_nothing(|batch| {
-            if let Ok(n) = keys.len() {
-                batch.reserve(n, 0);
-            }
-            for_each_pair(keys, values, |i, k, v| {
-                with_checked(k, v, Some(i), |k, v| {
-                    batch.put(k, v, ttl);
-                    Ok(())
-                })
-            })
-        })?;
+        let bulk = PyBulk::new(keys, Some(values))?;
+        let values = bulk.value_items().unwrap_or(&bulk.keys as &dyn Items);
+        slf.batch.reserve(bulk.len(), bulk.total_bytes() as usize);
+        for i in 0..bulk.len() {
+            slf.batch.put(bulk.keys.item(i), values.item(i), ttl);
+        }
         Ok(slf)
     }
 
-    /// Adds a delete per key of `keys` (an iterable of bytes-like objects), each checked
-    /// like `delete`; returns the batch. All or nothing, like `put_many`.
+    /// Adds a delete per key of `keys` (as `put_many` takes them), each checked like
+    /// `delete`; returns the batch. All or nothing, like `put_many`.
     fn delete_many<'py>(mut slf: PyRefMut<'py, Self>, keys: &Bound<'py, PyAny>) -> PyResult<PyRefMut<'py, Self>> {
-        slf.all_or_nothing(|batch| {
-            for (i, key) in elements(keys, "keys")?.enumerate() {
-                let key = key?;
-                check_key_len(&key).map_err(|e| indexed(key.py(), e, "keys", Some(i)))?;
-                match key.cast::<PyBytes>() {
-                    Ok(k) => batch.delete(k.as_bytes()),
-                    Err(_) => batch.delete(&to_bytes(&key)?),
-                }
-            }
-            Ok(())
-        })?;
+        let bulk = PyBulk::new(keys, None)?;
+        slf.batch.reserve(bulk.len(), bulk.total_bytes() as usize);
+        for i in 0..bulk.len() {
+            slf.batch.delete(bulk.keys.item(i));
+        }
         Ok(slf)
     }
 

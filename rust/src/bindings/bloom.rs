@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyBytes;
 
+use super::columns::{probe_many, Column, Role};
 use super::errors::{invalid, IntoPyResult};
 use crate::bloom::{filter_hash, BloomFilter, BloomFilterBuilder};
 
@@ -14,14 +15,11 @@ pub struct PyBloomFilter {
     data: Bytes,
 }
 
+/// The filter hashes of `keys` (a list, numpy or Arrow array: `columns::Column`).
 fn keys_of(keys: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
-    let mut out = Vec::new();
-    for k in keys.try_iter()? {
-        let k = k?;
-        let b = k.cast::<PyBytes>().map_err(|_| invalid("keys must be bytes".into(), true))?;
-        out.push(filter_hash(b.as_bytes()));
-    }
-    Ok(out)
+    let col = Column::parse(keys, "keys")?;
+    col.check_all(Role::Probe, "keys")?;
+    Ok((0..col.len()).map(|i| filter_hash(col.get(i).unwrap_or_default())).collect())
 }
 
 #[pymethods]
@@ -64,10 +62,10 @@ impl PyBloomFilter {
         Ok(self.filter.might_contain(b.as_bytes()))
     }
 
-    /// One answer per key, in one crossing.
-    fn might_contain_many<'py>(&self, py: Python<'py>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let answers: Vec<bool> = keys_of(keys)?.into_iter().map(|h| self.filter.might_contain_hash(h)).collect();
-        PyList::new(py, answers)
+    /// One answer per key (a list, numpy or Arrow array), in one crossing: a numpy bool
+    /// array.
+    fn might_contain_many<'py>(&self, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArray1<bool>>> {
+        probe_many(keys, |k| self.filter.might_contain(k))
     }
 
     /// How many of `keys` the filter may contain (for false-positive measurements).

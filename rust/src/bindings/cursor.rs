@@ -177,6 +177,21 @@ impl PyCursor {
         Ok(out.unbind())
     }
 
+    /// The rows of the current page not handed out yet, handed out now (no page is
+    /// loaded): what a consumer taking over the scan (`to_arrow`) gets first.
+    fn buffered(&self, py: Python<'_>) -> PyResult<Py<PyList>> {
+        let mut st = self.locked(py)?;
+        let out = PyList::empty(py);
+        if let Some(p) = &st.page {
+            let p = p.bind(py).clone();
+            for i in st.at..p.len() {
+                out.append(p.get_item(i)?)?;
+            }
+            st.at = p.len();
+        }
+        Ok(out.unbind())
+    }
+
     /// Skips buffered rows whose key is < `key`; True when a buffered row remains (the
     /// seek is then done without touching the native scan).
     fn skip_below(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<bool> {

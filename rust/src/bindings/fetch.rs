@@ -21,7 +21,7 @@ use crate::read::{GetMany, Tree};
 /// What a `Fetch` continues when resumed.
 pub(super) enum Cont {
     Get { tree: Arc<Tree>, call: GetMany, single: bool },
-    Scan { scan: Py<PyScan>, n: usize, parts: Vec<Part> },
+    Scan { scan: Py<PyScan>, n: usize, arrow: Option<usize>, parts: Vec<Part> },
     Job { job: Py<PyCompactionJob> },
 }
 
@@ -85,7 +85,7 @@ impl PyFetch {
                 let poll = poll_get(py, &tree, &mut call, Some(replies), single)?;
                 finish(py, poll, Cont::Get { tree, call, single })
             }
-            Cont::Scan { scan, n, parts } => scan.get().page(py, &scan, n, Some((parts, replies))),
+            Cont::Scan { scan, n, arrow, parts } => scan.get().page(py, &scan, n, arrow, Some((parts, replies))),
             Cont::Job { job } => job.get().run(py, &job, Some(replies)),
         }
     }

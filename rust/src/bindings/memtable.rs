@@ -70,6 +70,31 @@ impl PyMemtable {
         Ok(fill(&m, self.memory_limit))
     }
 
+    /// Ops `lo..hi` of a bulk write (`Bulk`) with one `seq`: puts expiring at `expire_ts`,
+    /// or deletes when the bulk holds keys alone; a later op on a key replaces an earlier
+    /// one. Returns its fill (`fill`).
+    #[pyo3(signature = (bulk, lo, hi, seq, create_ts, expire_ts = None))]
+    #[allow(clippy::too_many_arguments, reason = "a range of the bulk and the fields its rows share")]
+    fn apply_bulk(
+        &self,
+        py: Python<'_>,
+        bulk: &Bound<'_, super::bulk::PyBulk>,
+        lo: usize,
+        hi: usize,
+        seq: u64,
+        create_ts: i64,
+        expire_ts: Option<i64>,
+    ) -> PyResult<usize> {
+        let b = bulk.get();
+        let range = b.range(lo, Some(hi));
+        // Copying the items into the arena needs no Python: other threads run meanwhile.
+        py.detach(|| {
+            let mut m = lock(&self.inner)?;
+            m.apply_bulk(&b.keys, b.value_items(), range, seq, create_ts, expire_ts);
+            Ok(fill(&m, self.memory_limit))
+        })
+    }
+
     /// One put (value) or delete (value None), or with `merge` one merge operand (value):
     /// the hot path, one crossing.
     #[pyo3(signature = (key, value, seq, create_ts, expire_ts = None, merge = false))]

@@ -3,8 +3,11 @@
 //! Rules (DESIGN.md): convert Python arguments first, then run O(n) native work with the GIL
 //! released, then convert results; cross the boundary once per SST, block or batch of rows.
 
+mod arrow;
 mod batch;
 mod bloom;
+mod bulk;
+mod columns;
 mod compaction;
 mod counters;
 mod cursor;
@@ -46,6 +49,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<fetch::PyFetch>()?;
     m.add_class::<cursor::PyCursor>()?;
     m.add_class::<batch::PyWriteBatch>()?;
+    m.add_class::<bulk::PyBulk>()?;
+    m.add_class::<arrow::PyRecordBatch>()?;
+    m.add_function(wrap_pyfunction!(arrow::record_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(arrow::arrow_stream, m)?)?;
     m.add_class::<durable::PyDurableWatermark>()?;
     m.add_class::<compaction::PyCompactionJob>()?;
     m.add_class::<pieces::PySstPieces>()?;

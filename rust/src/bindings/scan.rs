@@ -5,7 +5,8 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::errors::IntoPyResult;
+use super::arrow::{rows_batch, PyRecordBatch};
+use super::errors::{invalid, IntoPyResult};
 use super::fetch::{finish, Cont};
 use crate::error::CoreResult;
 use crate::fetch::{Part, PartReply, Poll};
@@ -27,27 +28,44 @@ pub(super) fn page_to_py(py: Python<'_>, rows: &[Row]) -> PyResult<Py<PyAny>> {
 }
 
 impl PyScan {
+    /// A page of up to `n` rows: a list of `(key, value)` pairs, or with `arrow` (its byte
+    /// bound) a `RecordBatch`; or a Fetch that continues it.
     pub(super) fn page(
         &self,
         py: Python<'_>,
         me: &Py<PyScan>,
         n: usize,
+        arrow: Option<usize>,
         replies: Option<(Vec<Part>, Vec<PartReply>)>,
     ) -> PyResult<Py<PyAny>> {
         // The lock is taken without the GIL: a thread holding it while it works without the
         // GIL must not wait on one holding the GIL while it waits for the lock.
-        let polled = py.detach(|| -> CoreResult<Poll<Vec<Row>>> {
+        let polled = py.detach(|| -> CoreResult<Poll<Page>> {
             let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::poisoned("scan"))?;
-            scan.next_page(n, replies)
+            Ok(match scan.next_page_sized(n, arrow.unwrap_or(usize::MAX), replies)? {
+                Poll::Need(parts) => Poll::Need(parts),
+                Poll::Ready(rows) if arrow.is_some() => Poll::Ready(Page::Arrow(rows_batch(&rows))),
+                Poll::Ready(rows) => Poll::Ready(Page::Rows(rows)),
+            })
         });
         match polled.py_err(None)? {
-            Poll::Ready(rows) => page_to_py(py, &rows),
+            Poll::Ready(Page::Rows(rows)) => page_to_py(py, &rows),
+            Poll::Ready(Page::Arrow(batch)) => {
+                let batch = batch.map_err(|e| invalid(e, false))?;
+                Ok(Py::new(py, PyRecordBatch { batch })?.into_any())
+            }
             Poll::Need(parts) => {
-                let cont = Cont::Scan { scan: me.clone_ref(py), n, parts: parts.clone() };
+                let cont = Cont::Scan { scan: me.clone_ref(py), n, arrow, parts: parts.clone() };
                 finish(py, Poll::Need(parts), cont)
             }
         }
     }
+}
+
+/// A page as the scan made it, before it becomes Python objects.
+enum Page {
+    Rows(Vec<Row>),
+    Arrow(Result<arrow_array::RecordBatch, String>),
 }
 
 #[pymethods]
@@ -55,7 +73,14 @@ impl PyScan {
     /// Up to `n` `(key, value)` pairs (an empty list at the end), or a Fetch.
     fn next_page(slf: &Bound<'_, Self>, n: usize) -> PyResult<Py<PyAny>> {
         let me: Py<PyScan> = slf.clone().unbind();
-        slf.get().page(slf.py(), &me, n.max(1), None)
+        slf.get().page(slf.py(), &me, n.max(1), None, None)
+    }
+
+    /// Up to `n` rows of at most `max_bytes` of keys and values (one row at least) as a
+    /// `RecordBatch` (empty at the end), or a Fetch.
+    fn next_arrow(slf: &Bound<'_, Self>, n: usize, max_bytes: usize) -> PyResult<Py<PyAny>> {
+        let me: Py<PyScan> = slf.clone().unbind();
+        slf.get().page(slf.py(), &me, n.max(1), Some(max_bytes.max(1)), None)
     }
 
     fn seek(&self, py: Python<'_>, key: &Bound<'_, PyBytes>) -> PyResult<()> {

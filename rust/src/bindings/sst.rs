@@ -325,8 +325,9 @@ impl PySstFile {
         Ok(self.file.might_contain(key_arg(key)?))
     }
 
-    fn might_contain_many(&self, keys: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
-        keys.try_iter()?.map(|k| Ok(self.file.might_contain(key_arg(&k?)?))).collect()
+    /// `might_contain` of each key (a list, numpy or Arrow array), as a numpy bool array.
+    fn might_contain_many<'py>(&self, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, numpy::PyArray1<bool>>> {
+        super::columns::probe_many(keys, |k| self.file.might_contain(k))
     }
 }
 

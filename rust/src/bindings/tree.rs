@@ -12,6 +12,7 @@ use super::fetch::{finish, Cont};
 use super::memtable::PyMemtable;
 use super::scan::PyScan;
 use super::tables::PyTables;
+use crate::bulk::Items;
 use crate::fetch::Fetcher;
 use crate::fetch::{PartReply, Poll, Tables};
 use crate::read::{Found, GetMany, GetState, KeyRange, Level, TableRef, Tree};
@@ -79,13 +80,6 @@ pub struct PyTree {
     inner: Arc<Tree>,
 }
 
-pub(super) fn key_of(key: &Bound<'_, PyAny>) -> PyResult<Bytes> {
-    key.cast::<PyBytes>().map(|b| Bytes::copy_from_slice(b.as_bytes())).map_err(|_| {
-        let tname = key.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        invalid(format!("key must be bytes, not {tname}"), true)
-    })
-}
-
 #[pymethods]
 impl PyTree {
     #[new]
@@ -133,10 +127,17 @@ impl PyTree {
         }
     }
 
-    /// Values of `keys` in order (one list), or a Fetch: every key advances until it needs
+    /// Values of `keys` (a `Bulk`) in order (one list), or a Fetch: every key advances until it needs
     /// bytes, and all their needs go out as one request.
-    fn get_many(&self, py: Python<'_>, keys: &Bound<'_, PyAny>, snapshot_seq: u64, now: i64) -> PyResult<Py<PyAny>> {
-        let keys: Vec<Bytes> = keys.try_iter()?.map(|k| key_of(&k?)).collect::<PyResult<_>>()?;
+    fn get_many(
+        &self,
+        py: Python<'_>,
+        keys: &Bound<'_, super::bulk::PyBulk>,
+        snapshot_seq: u64,
+        now: i64,
+    ) -> PyResult<Py<PyAny>> {
+        let b = keys.get();
+        let keys: Vec<Bytes> = (0..b.len()).map(|i| Bytes::copy_from_slice(b.keys.item(i))).collect();
         let mut call = GetMany::new(keys, snapshot_seq, now);
         let poll = poll_get(py, &self.inner, &mut call, None, false)?;
         finish(py, poll, Cont::Get { tree: self.inner.clone(), call, single: false })

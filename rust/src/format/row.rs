@@ -82,6 +82,11 @@ impl Row {
         Row { key: key.into(), value: Bytes::new(), seq, kind: RowKind::Tombstone, expire_ts: None, create_ts: None }
     }
 
+    /// Bytes of key and value (what a page of rows holds in memory).
+    pub fn data_len(&self) -> usize {
+        self.key.len() + self.value.len()
+    }
+
     pub fn flags(&self) -> u8 {
         self.as_ref().flags()
     }

@@ -67,6 +67,18 @@ impl Scan {
     /// Up to `n` rows (fewer only at the end), or the bytes needed first; `replies` answers
     /// the previous `Need`. A page stopped by a `Need` goes on where it stopped.
     pub fn next_page(&mut self, n: usize, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> CoreResult<Poll<Vec<Row>>> {
+        self.next_page_sized(n, usize::MAX, replies)
+    }
+
+    /// `next_page` bounded by bytes too: rows whose keys and values come to at most
+    /// `max_bytes` (one row at least, however large), so a scan of big values streams in
+    /// pages of bounded memory (`to_arrow`).
+    pub fn next_page_sized(
+        &mut self,
+        n: usize,
+        max_bytes: usize,
+        replies: Option<(Vec<Part>, Vec<PartReply>)>,
+    ) -> CoreResult<Poll<Vec<Row>>> {
         if let Some((parts, r)) = replies {
             // Replies to an older request (a Fetch kept across a seek, or resumed late) could
             // land on another SST's source: only the current request's are taken.
@@ -76,12 +88,14 @@ impl Scan {
             self.asked = None;
             self.merge.feed(r)?;
         }
-        while self.page.len() < n {
+        let mut bytes: usize = self.page.iter().map(Row::data_len).sum();
+        while self.page.len() < n && bytes < max_bytes {
             match self.merge.next_row() {
                 Ok(Some(row)) => {
                     if row.kind == RowKind::Merge {
                         return Err(missing_operator(&row.key));
                     }
+                    bytes += row.data_len();
                     self.page.push(row);
                 }
                 Ok(None) => break,
@@ -96,10 +110,15 @@ impl Scan {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(r) = self.page.last() {
+        let mut page = std::mem::take(&mut self.page);
+        if bytes > max_bytes && page.len() > 1 {
+            // The row that went over starts the next page.
+            self.page = page.split_off(page.len() - 1);
+        }
+        if let Some(r) = page.last() {
             self.last = Some(r.key.clone());
         }
-        Ok(Poll::Ready(std::mem::take(&mut self.page)))
+        Ok(Poll::Ready(page))
     }
 
     /// Moves a forward scan to the first key >= `key`, which must lie in the scan's range and
