@@ -10,7 +10,6 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -43,10 +42,13 @@ class S3Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        exe = shutil.which("moto_server") or str(Path(sys.executable).with_name("moto_server"))
         self.log = tempfile.TemporaryFile()
+        # moto's server, logging each request before it answers (tests/moto_logged.py).
         self.proc = subprocess.Popen(
-            [exe, "-H", "127.0.0.1", "-p", str(self.port)], stdout=self.log, stderr=self.log
+            [sys.executable, "-m", "tests.moto_logged", str(self.port)],
+            stdout=self.log,
+            stderr=self.log,
+            cwd=Path(__file__).resolve().parent.parent,
         )
         self.endpoint = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
@@ -108,11 +110,11 @@ class Requests:
         return open(self.server.dir / "log" / "client.rgw.a.log", "rb")  # the gateway's log
 
     def take(self) -> Counter[str]:
-        # Two markers, one after the other: the server writes a request's line just after
-        # it answers, in the request's own thread, so under load the line of the last
-        # request before a marker can come after the marker's (seen in a full run: a GET
-        # counted in the next window). By the time the second marker is in the log, that
-        # line has long been written.
+        # Two markers, one after the other, for the RADOS Gateway: it writes a request's
+        # line after it answers, so under load the line of the last request before a
+        # marker can come after the marker's; by the time the second marker is in the log,
+        # that line has long been written. (moto, here, logs each request before it answers
+        # it: tests/moto_logged.py.)
         log = self._log()
         data = ""
         for _ in range(2):

@@ -81,10 +81,17 @@ impl BloomFilterBuilder {
 fn probe_positions(h: u64, m: u64, probes: u16) -> impl Iterator<Item = u64> {
     let mut x = (h & 0xffff_ffff) % m;
     let mut d = (h >> 32) % m;
+    // `(d + i) % m` and `(x + d) % m` without a division per probe: x and d stay below m.
     (0..u64::from(probes)).map(move |i| {
-        d = (d + i) % m;
+        d += i;
+        if d >= m {
+            d %= m;
+        }
         let at = x;
-        x = (x + d) % m;
+        x += d;
+        if x >= m {
+            x -= m;
+        }
         at
     })
 }
@@ -116,7 +123,10 @@ impl BloomFilter {
         if m == 0 {
             return true;
         }
-        probe_positions(h, m, self.num_probes).all(|x| self.bits[(x / 8) as usize] & (1 << (x % 8)) != 0)
+        // Every probe is loaded, none tested early: the loads (random places in a filter
+        // bigger than the CPU cache) then wait for memory together, not one after another.
+        probe_positions(h, m, self.num_probes).fold(1u8, |all, x| all & (self.bits[(x / 8) as usize] >> (x % 8))) & 1
+            != 0
     }
 
     pub fn might_contain(&self, key: &[u8]) -> bool {
@@ -165,6 +175,32 @@ pub fn decode_composite(block: &Bytes) -> CoreResult<Vec<(String, Bytes)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The probes are SlateDB's, computed with a division per step as its filter does.
+        #[test]
+        fn probe_positions_are_the_plain_formula(h: u64, m in 1u64..(1 << 40), probes in 0u16..40) {
+            let (mut x, mut d) = ((h & 0xffff_ffff) % m, (h >> 32) % m);
+            let plain: Vec<u64> = (0..u64::from(probes))
+                .map(|i| {
+                    d = (d + i) % m;
+                    let at = x;
+                    x = (x + d) % m;
+                    at
+                })
+                .collect();
+            proptest::prop_assert_eq!(probe_positions(h, m, probes).collect::<Vec<_>>(), plain);
+        }
+    }
+
+    #[test]
+    fn probe_positions_in_a_tiny_filter() {
+        for m in 1..20u64 {
+            for h in [0, 1, u64::MAX, 0xdead_beef_0bad_f00d] {
+                assert!(probe_positions(h, m, 30).all(|x| x < m));
+            }
+        }
+    }
 
     #[test]
     fn probes_for_ten_bits() {

@@ -99,3 +99,55 @@ def test_gate_forces_an_interleaving(store) -> None:
     assert second.get(b"a") == b"1"  # it was in the WAL the first writer uploaded
     second.close()
     first.close()
+
+
+def test_an_uploader_going_on_for_others_is_not_failed_by_their_upload(store) -> None:
+    """The uploader of a group commit goes on uploading for the writers that parked during
+    its upload (`WalWriter._upload_for_waiters`). Its own row is durable by then: a failure
+    of that further upload is the waiters' to see, not its. Nothing is lost either way."""
+    from slatedb_py.errors import UnavailableError
+
+    gated = FaultyStore(store)
+    opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
+    db = Db.open("db", gated, opts)
+    failing = threading.Event()
+    wal_puts = [0]
+
+    def gate(what: str, path: str) -> bool:
+        if what != "put-if-absent" or "/wal/" not in path:
+            return False
+        wal_puts[0] += 1
+        if failing.is_set():
+            raise ConnectionError(f"injected: {path}")
+        return wal_puts[0] == 1  # the first WAL upload waits at the gate
+
+    gated.gate.clear()
+    gated.gate_when = gate
+    outcome: dict[str, BaseException | None] = {}
+
+    def put(name: bytes) -> None:
+        try:
+            db.put(name, b"v")
+            outcome[name.decode()] = None
+        except BaseException as e:
+            outcome[name.decode()] = e
+
+    first = threading.Thread(target=put, args=(b"first",))
+    first.start()
+    while wal_puts[0] < 1:  # the first writer's upload is held at the gate
+        time.sleep(0.005)
+    second = threading.Thread(target=put, args=(b"second",))
+    second.start()
+    while db._wal.durable.waiting < 1:  # the second writer parked behind that upload
+        time.sleep(0.005)
+    failing.set()  # from now on WAL uploads fail, after the held one
+    gated.gate.set()
+    first.join()
+    second.join()
+    assert outcome["first"] is None  # durable with the held upload
+    assert isinstance(outcome["second"], UnavailableError), outcome
+    failing.clear()
+    db.flush()  # the second row stayed first in line, and goes now
+    db.close()
+    with Db.open("db", store, opts) as clean:
+        assert clean.get(b"first") == b"v" and clean.get(b"second") == b"v"

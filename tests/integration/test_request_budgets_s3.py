@@ -56,11 +56,9 @@ def test_open_and_close_of_an_existing_database(bucket: tuple[Any, Requests]) ->
     got = req.take()
     assert total(got) <= 8, got
     # Its look for a `.deleting` marker (a GET that finds nothing), its look at the manifest,
-    # its epoch, its WAL fence: nothing read twice, nothing polled. Held as bounds per kind:
-    # in two full-suite runs (never alone) the server's log showed one GET fewer than made;
-    # the refusal the marker GET is for is tested on its own (test_golden018.py).
-    assert got["LIST"] <= 2 and got["GET"] <= 2 and got["PUT"] <= 2, (got, req.by_folder)
-    assert set(got) <= {"LIST", "GET", "PUT"}, (got, req.by_folder)
+    # its epoch, its WAL fence: nothing read twice, nothing polled.
+    assert got == {"LIST": 2, "GET": 2, "PUT": 2}, (got, req.by_folder)
+    assert req.by_folder["GET db"] == 1, req.by_folder
 
 
 def test_an_idle_database_polls_nothing_until_its_view_is_30_s_old(

@@ -26,6 +26,11 @@ impl WalRows {
         self.slots.iter().map(Vec::len).sum()
     }
 
+    /// The key and value bytes of the rows.
+    pub fn data_len(&self) -> usize {
+        self.slots.iter().flatten().map(|s| s.klen() + s.vlen()).sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.slots.iter().all(Vec::is_empty)
     }

@@ -34,6 +34,25 @@ proptest::proptest! {
             proptest::prop_assert_eq!(file.find_block(probe), plain);
         }
     }
+
+    /// Many blocks whose index keys share the 8 bytes the search compares as a number
+    /// (equal past the bytes all keys share), among others that differ there.
+    #[test]
+    fn find_block_agrees_with_a_plain_search_across_equal_numbers(
+        tails in proptest::collection::btree_set(proptest::collection::vec(0u8..=255, 0..6), 1..400),
+        others in proptest::collection::btree_set(proptest::collection::vec(0u8..=255, 1..12), 0..60),
+        probes in proptest::collection::vec(proptest::collection::vec(0u8..=255, 0..6), 1..40),
+    ) {
+        let middle = b"pqrstuvwxyz";
+        let long = |t: &Vec<u8>| [b"k".as_slice(), middle, t].concat();
+        let keys: std::collections::BTreeSet<Vec<u8>> = tails.iter().map(long).chain(others.iter().cloned()).collect();
+        let rows: Vec<Row> = keys.iter().map(|k| Row::value(k.clone(), vec![1u8; 3], 1)).collect();
+        let file = SstFile::open(Bytes::from(encode_sst(&rows, SstOptions { block_size: 48, ..SstOptions::compacted() }).unwrap())).unwrap();
+        for probe in probes.iter().map(long).chain(keys.iter().cloned()) {
+            let plain = file.index().partition_point(|m| m.first_key.as_ref() < probe.as_slice()).saturating_sub(1);
+            proptest::prop_assert_eq!(file.find_block(&probe), plain);
+        }
+    }
 }
 
 #[test]
