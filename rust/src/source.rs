@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
-use crate::format::row::{show_key, Row};
+use crate::format::row::{show_key, Row, RowRef};
 
 /// Bytes one object needs: `ranges` (`[start, end)`), or, when `tail` > 0, its last `tail`
 /// bytes and its size.
@@ -49,6 +49,22 @@ pub trait RowSource: Send {
     fn seek(&mut self, _key: &[u8]) -> CoreResult<()> {
         Err(CoreError::invalid("this merge source cannot seek"))
     }
+
+    /// Forward walks: offers `sink` the next rows whose keys are below `bound` (any key when
+    /// None), in order, for as long as the sink takes them and this source has them without
+    /// new input (decoded already, cached, or in a local file), without making a `Row` each.
+    /// A row the sink refuses stays next. The default offers none: the merge then takes rows
+    /// one by one with `next_row`, which is always correct, only slower.
+    fn drain(&mut self, _bound: Option<&[u8]>, _sink: &mut dyn RowSink) -> CoreResult<()> {
+        Ok(())
+    }
+}
+
+/// Where a columnar scan's rows go straight from the blocks (`RowSource::drain`).
+pub trait RowSink {
+    /// Offers the next version in merge order: true when taken (handed out, or skipped as not
+    /// visible), false when the sink takes no more, and the row stays where it was.
+    fn offer(&mut self, row: &RowRef<'_>) -> bool;
 }
 
 /// Rows held in memory; their order is checked as they are read.

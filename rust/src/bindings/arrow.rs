@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyCapsule, PyList, PyTuple};
 use pyo3_arrow::ffi::{to_array_pycapsules, to_schema_pycapsule, to_stream_pycapsule, ArrayIterator, ArrayReader};
 
 use super::errors::invalid;
-use crate::format::row::Row;
+use crate::scan::ColumnPage;
 
 /// `key: binary, value: binary`, neither nullable: every batch a scan makes.
 pub fn schema() -> SchemaRef {
@@ -53,10 +53,14 @@ fn binary<'a>(n: usize, items: impl Iterator<Item = &'a [u8]> + Clone) -> Result
     Ok(Arc::new(BinaryArray::new(offsets, Buffer::from_vec(data), None)))
 }
 
-/// A batch of `rows` (their keys and values).
-pub fn rows_batch(rows: &[Row]) -> Result<RecordBatch, String> {
-    let keys = binary(rows.len(), rows.iter().map(|r| &r.key[..]))?;
-    let values = binary(rows.len(), rows.iter().map(|r| &r.value[..]))?;
+/// A batch of a columnar scan's page: its vectors become the Arrow buffers, no copy.
+pub fn columns_batch(page: ColumnPage) -> Result<RecordBatch, String> {
+    let column = |offsets: Vec<i32>, data: Vec<u8>| -> ArrayRef {
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        Arc::new(BinaryArray::new(offsets, Buffer::from_vec(data), None))
+    };
+    let keys = column(page.key_offsets, page.keys);
+    let values = column(page.value_offsets, page.values);
     RecordBatch::try_new(schema(), vec![keys, values]).map_err(|e| e.to_string())
 }
 

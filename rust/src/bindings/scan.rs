@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use super::arrow::{rows_batch, PyRecordBatch};
+use super::arrow::{columns_batch, PyRecordBatch};
 use super::errors::{invalid, IntoPyResult};
 use super::fetch::{finish, Cont};
 use crate::error::CoreResult;
@@ -42,10 +42,15 @@ impl PyScan {
         // GIL must not wait on one holding the GIL while it waits for the lock.
         let polled = py.detach(|| -> CoreResult<Poll<Page>> {
             let mut scan = self.inner.lock().map_err(|_| crate::error::CoreError::poisoned("scan"))?;
-            Ok(match scan.next_page_sized(n, arrow.unwrap_or(usize::MAX), replies)? {
-                Poll::Need(parts) => Poll::Need(parts),
-                Poll::Ready(rows) if arrow.is_some() => Poll::Ready(Page::Arrow(rows_batch(&rows))),
-                Poll::Ready(rows) => Poll::Ready(Page::Rows(rows)),
+            Ok(match arrow {
+                Some(max_bytes) => match scan.next_columns(n, max_bytes, replies)? {
+                    Poll::Need(parts) => Poll::Need(parts),
+                    Poll::Ready(page) => Poll::Ready(Page::Arrow(columns_batch(page))),
+                },
+                None => match scan.next_page_sized(n, usize::MAX, replies)? {
+                    Poll::Need(parts) => Poll::Need(parts),
+                    Poll::Ready(rows) => Poll::Ready(Page::Rows(rows)),
+                },
             })
         });
         match polled.py_err(None)? {

@@ -16,7 +16,7 @@
 
 use bytes::Bytes;
 
-use super::row::{decode_v0, decode_v2_with, encode_v2, encoded_len_v2, Row, RowRef};
+use super::row::{decode_v0, decode_v2_entry, decode_v2_with, encode_v2, encoded_len_v2, Row, RowRef};
 use crate::error::{CoreError, CoreResult};
 
 pub const RESTART_INTERVAL: usize = 16;
@@ -191,6 +191,7 @@ impl Block {
             first_key: Vec::new(),
             keys: bytes::BytesMut::new(),
             peeked: None,
+            undo: (0, 0),
         }
     }
 
@@ -232,6 +233,8 @@ pub struct BlockIter {
     keys: bytes::BytesMut,
     /// The row `seek` stopped at, returned by the next `next_row`.
     peeked: Option<Row>,
+    /// Where the walk was before the last `next_ref` (`pos`, `next_offset`): `unread`.
+    undo: (usize, usize),
 }
 
 impl BlockIter {
@@ -274,6 +277,63 @@ impl BlockIter {
                 Ok(Some(row))
             }
         }
+    }
+
+    /// Whether `next_ref` can walk this block (V2; and no row held back by `seek` or
+    /// `put_back`, which `next_row` hands out first).
+    pub fn borrows(&self) -> bool {
+        self.block.format == BlockFormat::V2 && self.peeked.is_none()
+    }
+
+    /// Gives back the row `next_row` just returned: the next `next_row` returns it again.
+    pub fn put_back(&mut self, row: Row) {
+        self.peeked = Some(row);
+    }
+
+    /// `next_row` without making a `Row` (V2 blocks, nothing held back: `borrows`): the key
+    /// is the walk's own buffer and the value a slice of the block. `unread` gives it back.
+    /// A corrupt entry leaves the walk where it was, so a retry fails the same way.
+    pub fn next_ref(&mut self) -> CoreResult<Option<RowRef<'_>>> {
+        let b = &self.block;
+        if b.format != BlockFormat::V2 || self.peeked.is_some() {
+            return Err(CoreError::Internal("next_ref walks V2 blocks with no row held back".into()));
+        }
+        let start = self.pos;
+        if start >= b.entries_end {
+            if self.next_offset < b.num_offsets {
+                return Err(CoreError::corrupt(start as u64, "block ends before its last restart point"));
+            }
+            return Ok(None);
+        }
+        self.undo = (start, self.next_offset);
+        if self.next_offset < b.num_offsets {
+            let restart = b.offset(self.next_offset);
+            if restart == start {
+                self.key.clear();
+                self.next_offset += 1;
+            } else if restart < start {
+                return Err(CoreError::corrupt(start as u64, "row straddles a restart point"));
+            }
+        }
+        match decode_v2_entry(&self.entries, &mut self.pos, &mut self.key) {
+            Ok(e) => Ok(Some(RowRef {
+                key: &self.key,
+                value: &self.entries[e.value],
+                seq: e.seq,
+                kind: e.kind,
+                expire_ts: e.expire_ts,
+                create_ts: e.create_ts,
+            })),
+            Err(err) => {
+                self.next_offset = self.undo.1;
+                Err(err)
+            }
+        }
+    }
+
+    /// Undoes the last `next_ref`: its row comes again.
+    pub fn unread(&mut self) {
+        (self.pos, self.next_offset) = self.undo;
     }
 
     /// Positions the walk so that `next_row` returns the first row whose key is >= `target`.

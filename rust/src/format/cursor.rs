@@ -32,18 +32,24 @@ impl<'a> Cursor<'a> {
         self.remaining() == 0
     }
 
+    #[inline]
     pub fn take(&mut self, n: usize, what: &str) -> CoreResult<&'a [u8]> {
         if n > self.remaining() {
-            return Err(CoreError::corrupt(
-                self.pos as u64,
-                format!("{what} needs {n} bytes but only {} remain", self.remaining()),
-            ));
+            return Err(self.short(n, what));
         }
         let out = &self.data[self.pos..self.pos + n];
         self.pos += n;
         Ok(out)
     }
 
+    /// Kept out of line: every row decode calls `take`, and its error is the rare path.
+    #[cold]
+    #[inline(never)]
+    fn short(&self, n: usize, what: &str) -> CoreError {
+        CoreError::corrupt(self.pos as u64, format!("{what} needs {n} bytes but only {} remain", self.remaining()))
+    }
+
+    #[inline]
     fn array<const N: usize>(&mut self, what: &str) -> CoreResult<[u8; N]> {
         let bytes = self.take(N, what)?;
         let mut out = [0u8; N];
@@ -51,6 +57,7 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
+    #[inline]
     pub fn u8(&mut self, what: &str) -> CoreResult<u8> {
         Ok(self.array::<1>(what)?[0])
     }
@@ -63,16 +70,30 @@ impl<'a> Cursor<'a> {
         Ok(u32::from_be_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn u64(&mut self, what: &str) -> CoreResult<u64> {
         Ok(u64::from_be_bytes(self.array(what)?))
     }
 
+    #[inline]
     pub fn i64(&mut self, what: &str) -> CoreResult<i64> {
         Ok(i64::from_be_bytes(self.array(what)?))
     }
 
     /// An unsigned LEB128 varint that must fit in 32 bits.
+    #[inline]
     pub fn varint32(&mut self, what: &str) -> CoreResult<u32> {
+        // One byte: every length under 128, which is most of them.
+        if let Some(&byte) = self.data.get(self.pos) {
+            if byte < 0x80 {
+                self.pos += 1;
+                return Ok(u32::from(byte));
+            }
+        }
+        self.varint32_long(what)
+    }
+
+    fn varint32_long(&mut self, what: &str) -> CoreResult<u32> {
         let start = self.pos;
         let mut value: u32 = 0;
         for i in 0..5 {

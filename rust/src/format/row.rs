@@ -262,6 +262,36 @@ pub fn decode_v2(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>) -> CoreResult
 /// one allocation per block instead of one per row). A key stored whole (a restart entry)
 /// is a slice of `data` instead.
 pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &mut BytesMut) -> CoreResult<Row> {
+    let e = decode_v2_entry(data, pos, key)?;
+    let key_bytes = if e.shared == 0 {
+        data.slice(e.value.start - key.len()..e.value.start)
+    } else {
+        if keys.capacity() - keys.len() < key.len() {
+            keys.reserve(key.len().max(4096));
+        }
+        keys.extend_from_slice(key);
+        keys.split().freeze()
+    };
+    let (seq, kind, expire_ts, create_ts) = (e.seq, e.kind, e.expire_ts, e.create_ts);
+    Ok(Row { key: key_bytes, value: data.slice(e.value), seq, kind, expire_ts, create_ts })
+}
+
+/// A decoded V2 entry, borrowing nothing: its key is in the caller's `key` buffer and its
+/// value is `value` of the block's bytes.
+pub struct EntryV2 {
+    pub shared: usize,
+    pub value: std::ops::Range<usize>,
+    pub seq: u64,
+    pub kind: RowKind,
+    pub expire_ts: Option<i64>,
+    pub create_ts: Option<i64>,
+}
+
+/// Decodes the V2 entry at `*pos` without making a `Row` (what columnar scans read): on
+/// success `key` holds its key and `*pos` moves past it; on error neither changes, so the
+/// same entry fails again when retried.
+#[inline]
+pub fn decode_v2_entry(data: &[u8], pos: &mut usize, key: &mut Vec<u8>) -> CoreResult<EntryV2> {
     let start = *pos;
     let mut c = Cursor::at(data, start);
     let shared = c.varint32("shared key length")? as usize;
@@ -288,18 +318,8 @@ pub fn decode_v2_with(data: &Bytes, pos: &mut usize, key: &mut Vec<u8>, keys: &m
     }
     key.truncate(shared);
     key.extend_from_slice(suffix);
-    let key_bytes = if shared == 0 {
-        let at = value_start - unshared;
-        data.slice(at..value_start)
-    } else {
-        if keys.capacity() - keys.len() < key.len() {
-            keys.reserve(key.len().max(4096));
-        }
-        keys.extend_from_slice(key);
-        keys.split().freeze()
-    };
     *pos = c.pos();
-    Ok(Row { key: key_bytes, value: data.slice(value_start..value_start + value_len), seq, kind, expire_ts, create_ts })
+    Ok(EntryV2 { shared, value: value_start..value_start + value_len, seq, kind, expire_ts, create_ts })
 }
 
 /// The part both row versions share after the key: seq, flags, then the timestamps the

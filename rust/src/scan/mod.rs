@@ -9,6 +9,9 @@
 //! themselves and never stop. The same `TableSource` feeds compactions (every version, no
 //! cache) and scans (visible versions, through the block cache).
 
+mod columns;
+#[cfg(test)]
+mod columns_tests;
 mod sources;
 #[cfg(test)]
 mod tests;
@@ -23,10 +26,14 @@ use crate::operator::missing_operator;
 use crate::read::{Level, Tree};
 use crate::source::RowSource;
 
+pub use columns::ColumnPage;
 pub use sources::{MemSource, RunSource, Span, TableSource};
 
 /// Rows a page reserves room for at most up front (a larger page grows as it fills).
 const PAGE_RESERVE: usize = 65_536;
+/// Rows a columnar page takes row by row after a drain that took almost none (the sources
+/// interleave key by key there, and draining costs more than it saves).
+const SLOW_STRETCH: usize = 64;
 
 /// A scan of a `Tree`: its visible rows in `[start, end)`, a page at a time.
 pub struct Scan {
@@ -38,6 +45,12 @@ pub struct Scan {
     last: Option<Bytes>,
     /// The request a `Need` handed out, which the next replies must answer.
     asked: Option<Vec<Part>>,
+    /// The columnar page being built (kept when a fetch stops it).
+    columns: Option<ColumnPage>,
+    /// Bytes of keys and of values of the last columnar page: room a new one reserves.
+    expect: (usize, usize),
+    /// Rows still to take row by row before draining again (`SLOW_STRETCH`).
+    slow: usize,
 }
 
 impl Scan {
@@ -64,7 +77,7 @@ impl Scan {
             MergeIterator::new(sources, MergeMode::Visible { snapshot_seq: snapshot, now: Some(now) })
         }
         .with_operator(tree.op.clone());
-        Scan { merge, span, page: Vec::new(), last: None, asked: None }
+        Scan { merge, span, page: Vec::new(), last: None, asked: None, columns: None, expect: (0, 0), slow: 0 }
     }
 
     /// Up to `n` rows (fewer only at the end), or the bytes needed first; `replies` answers
@@ -82,14 +95,10 @@ impl Scan {
         max_bytes: usize,
         replies: Option<(Vec<Part>, Vec<PartReply>)>,
     ) -> CoreResult<Poll<Vec<Row>>> {
-        if let Some((parts, r)) = replies {
-            // Replies to an older request (a Fetch kept across a seek, or resumed late) could
-            // land on another SST's source: only the current request's are taken.
-            if self.asked.as_ref() != Some(&parts) {
-                return Err(CoreError::invalid("this Fetch no longer answers the scan's current request"));
-            }
-            self.asked = None;
-            self.merge.feed(r)?;
+        self.take_replies(replies)?;
+        if let Some(columns) = self.columns.take() {
+            // A columnar page a failed fetch interrupted: its rows come first.
+            self.page.splice(0..0, columns.into_rows());
         }
         let mut bytes: usize = self.page.iter().map(Row::data_len).sum();
         // Room for the page at once: growing it row by row moved every row several times.
@@ -126,6 +135,85 @@ impl Scan {
         Ok(Poll::Ready(page))
     }
 
+    /// `next_page_sized` as two binary columns (`ColumnPage`), filled straight from the
+    /// blocks wherever a source is alone in a key range (`MergeIterator::drain_visible`), row
+    /// by row elsewhere: the same rows, without a `Row` each.
+    pub fn next_columns(
+        &mut self,
+        n: usize,
+        max_bytes: usize,
+        replies: Option<(Vec<Part>, Vec<PartReply>)>,
+    ) -> CoreResult<Poll<ColumnPage>> {
+        self.take_replies(replies)?;
+        let mut page = self.columns.take().unwrap_or_else(|| ColumnPage::new(n, max_bytes, self.expect));
+        // The row that went over the last page's bounds comes first.
+        let mut carried = 0;
+        for row in &self.page {
+            if !page.push(&row.key, &row.value)? {
+                break;
+            }
+            carried += 1;
+        }
+        self.page.drain(..carried);
+        while !page.is_full() && self.page.is_empty() {
+            if self.slow == 0 {
+                match self.merge.drain_visible(&mut page) {
+                    Ok(drained) if drained < 8 => self.slow = SLOW_STRETCH,
+                    Ok(_) => {}
+                    Err(CoreError::Pending) => return self.need_columns(page),
+                    Err(_) if !page.is_empty() => break,
+                    Err(e) => return Err(e),
+                }
+                if page.is_full() {
+                    break;
+                }
+            } else {
+                self.slow -= 1;
+            }
+            match self.merge.next_row() {
+                Ok(Some(row)) => {
+                    if row.kind == RowKind::Merge {
+                        self.columns = Some(page);
+                        return Err(missing_operator(&row.key));
+                    }
+                    if !page.push(&row.key, &row.value)? {
+                        self.page.push(row);
+                    }
+                }
+                Ok(None) => break,
+                Err(CoreError::Pending) => return self.need_columns(page),
+                // As for row pages: the rows before a broken block go out first.
+                Err(_) if !page.is_empty() => break,
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(k) = page.last_key() {
+            self.last = Some(Bytes::copy_from_slice(k));
+        }
+        self.expect = (page.keys.len(), page.values.len());
+        Ok(Poll::Ready(page))
+    }
+
+    fn take_replies(&mut self, replies: Option<(Vec<Part>, Vec<PartReply>)>) -> CoreResult<()> {
+        if let Some((parts, r)) = replies {
+            // Replies to an older request (a Fetch kept across a seek, or resumed late) could
+            // land on another SST's source: only the current request's are taken.
+            if self.asked.as_ref() != Some(&parts) {
+                return Err(CoreError::invalid("this Fetch no longer answers the scan's current request"));
+            }
+            self.asked = None;
+            self.merge.feed(r)?;
+        }
+        Ok(())
+    }
+
+    fn need_columns(&mut self, page: ColumnPage) -> CoreResult<Poll<ColumnPage>> {
+        let parts = self.merge.request()?;
+        self.asked = Some(parts.clone());
+        self.columns = Some(page);
+        Ok(Poll::Need(parts))
+    }
+
     /// Moves a forward scan to the first key >= `key`, which must lie in the scan's range and
     /// past every key returned so far (no row is returned twice).
     pub fn seek(&mut self, key: &[u8]) -> CoreResult<()> {
@@ -143,6 +231,9 @@ impl Scan {
         // Rows of a page a failed fetch interrupted: those below the target go; if any remain,
         // the merge is already past them and goes on from there.
         self.asked = None;
+        if let Some(columns) = self.columns.take() {
+            self.page.splice(0..0, columns.into_rows());
+        }
         self.page.retain(|r| r.key.as_ref() >= key);
         if self.page.is_empty() {
             self.merge.seek(key)?;

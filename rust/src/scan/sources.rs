@@ -9,11 +9,11 @@ use bytes::Bytes;
 
 use crate::error::{CoreError, CoreResult};
 use crate::fetch::{Fetcher, Need, Part, PartReply, TableSlot, Tables, READAHEAD_BYTES};
-use crate::format::block::Block;
+use crate::format::block::{Block, BlockIter};
 use crate::format::row::Row;
 use crate::memtable::Memtable;
 use crate::read::TableRef;
-use crate::source::RowSource;
+use crate::source::{RowSink, RowSource};
 use crate::sst::SstFile;
 
 /// Rows of a memtable fetched per lock.
@@ -116,6 +116,9 @@ pub struct TableSource {
     stop: usize,
     positioned: bool,
     ready: VecDeque<(usize, Block)>,
+    /// Forward walks: the block being read (its index), walked in place.
+    cur: Option<(usize, BlockIter)>,
+    /// Descending walks: the rows of the block being read, reversed.
     rows: VecDeque<Row>,
     waiting: Waiting,
     finished: bool,
@@ -143,6 +146,7 @@ impl TableSource {
             stop: 0,
             positioned: false,
             ready: VecDeque::new(),
+            cur: None,
             rows: VecDeque::new(),
             waiting: Waiting::Nothing,
             finished: false,
@@ -286,23 +290,31 @@ impl TableSource {
 impl RowSource for TableSource {
     fn next_row(&mut self) -> CoreResult<Option<Row>> {
         loop {
+            if let Some((index, it)) = &mut self.cur {
+                let index = *index;
+                match it.next_row() {
+                    Ok(Some(row)) => {
+                        if !self.span.above_start(&row.key) {
+                            continue;
+                        }
+                        if !self.span.below_end(&row.key) {
+                            self.finish();
+                            return Ok(None);
+                        }
+                        return Ok(Some(row));
+                    }
+                    Ok(None) => self.cur = None,
+                    // The walk stays at the broken row: a retry meets the same error.
+                    Err(e) => return Err(self.block_error(index, e)),
+                }
+            }
             if let Some(row) = self.rows.pop_front() {
-                if self.span.reverse {
-                    if !self.span.below_end(&row.key) {
-                        continue;
-                    }
-                    if !self.span.above_start(&row.key) {
-                        self.finish();
-                        return Ok(None);
-                    }
-                } else {
-                    if !self.span.above_start(&row.key) {
-                        continue;
-                    }
-                    if !self.span.below_end(&row.key) {
-                        self.finish();
-                        return Ok(None);
-                    }
+                if !self.span.below_end(&row.key) {
+                    continue;
+                }
+                if !self.span.above_start(&row.key) {
+                    self.finish();
+                    return Ok(None);
                 }
                 return Ok(Some(row));
             }
@@ -314,15 +326,56 @@ impl RowSource for TableSource {
                 self.position(&file);
             }
             if let Some((b, block)) = self.ready.front().cloned() {
-                // Taken off the queue only once decoded: a block that fails stays, and so does
-                // its error, however often the read is retried.
-                self.decode(b, &block, &file)?;
+                if self.span.reverse {
+                    // Taken off the queue only once decoded: a block that fails stays, and so
+                    // does its error, however often the read is retried.
+                    self.decode(b, &block, &file)?;
+                } else {
+                    self.cur = Some((b, block.iter()));
+                }
                 self.ready.pop_front();
                 continue;
             }
             if !self.fill(&file)? {
                 self.finish();
                 return Ok(None);
+            }
+        }
+    }
+
+    fn drain(&mut self, bound: Option<&[u8]>, sink: &mut dyn RowSink) -> CoreResult<()> {
+        if self.span.reverse {
+            return Ok(());
+        }
+        loop {
+            if let Some((index, it)) = &mut self.cur {
+                let index = *index;
+                match drain_block(it, &self.span, bound, sink) {
+                    Ok(Stop::BlockEnd) => self.cur = None,
+                    Ok(Stop::Held) => return Ok(()),
+                    Ok(Stop::PastEnd) => {
+                        self.finish();
+                        return Ok(());
+                    }
+                    Err(e) => return Err(self.block_error(index, e)),
+                }
+                continue;
+            }
+            // Only what is at hand: a remote object's blocks come through `next_row`, which
+            // stops the merge for them.
+            let at_hand = self.slot.is_local() || self.slot.get().is_some_and(SstFile::is_whole);
+            if self.finished || !self.rows.is_empty() || !at_hand {
+                return Ok(());
+            }
+            let file = self.file()?;
+            if !self.positioned {
+                self.position(&file);
+            }
+            if let Some((b, block)) = self.ready.pop_front() {
+                self.cur = Some((b, block.iter()));
+            } else if !self.fill(&file)? {
+                self.finish();
+                return Ok(());
             }
         }
     }
@@ -356,6 +409,7 @@ impl RowSource for TableSource {
     fn seek(&mut self, key: &[u8]) -> CoreResult<()> {
         self.span.seek(key);
         self.rows.clear();
+        self.cur = None;
         self.ready.clear();
         self.waiting = Waiting::Nothing;
         self.positioned = false;
@@ -368,7 +422,55 @@ impl TableSource {
     fn finish(&mut self) {
         self.finished = true;
         self.rows.clear();
+        self.cur = None;
         self.ready.clear();
+    }
+
+    /// An error of data block `index`, placed in the object.
+    fn block_error(&self, index: usize, e: CoreError) -> CoreError {
+        let at = self.slot.get().map_or(0, |f| f.index()[index].offset);
+        e.within(at, &format!("data block {index}")).in_object(Some(self.name()))
+    }
+}
+
+/// Where `drain_block` stopped.
+enum Stop {
+    /// The block has no rows left.
+    BlockEnd,
+    /// At a row the sink refused or at `bound`: it stays next.
+    Held,
+    /// At a key at or past the span's end: the walk is over.
+    PastEnd,
+}
+
+/// Offers `sink` the rows of `it` inside `span` and below `bound`, borrowed from the block
+/// (`BlockIter::next_ref`); a row held back by a seek (or a V1 block's) goes as a `Row`.
+fn drain_block(it: &mut BlockIter, span: &Span, bound: Option<&[u8]>, sink: &mut dyn RowSink) -> CoreResult<Stop> {
+    while !it.borrows() {
+        let Some(row) = it.next_row()? else { return Ok(Stop::BlockEnd) };
+        if !span.above_start(&row.key) {
+            continue;
+        }
+        if !span.below_end(&row.key) {
+            return Ok(Stop::PastEnd);
+        }
+        if bound.is_some_and(|b| row.key.as_ref() >= b) || !sink.offer(&row.as_ref()) {
+            it.put_back(row);
+            return Ok(Stop::Held);
+        }
+    }
+    loop {
+        let Some(r) = it.next_ref()? else { return Ok(Stop::BlockEnd) };
+        if !span.above_start(r.key) {
+            continue;
+        }
+        if !span.below_end(r.key) {
+            return Ok(Stop::PastEnd);
+        }
+        if bound.is_some_and(|b| r.key >= b) || !sink.offer(&r) {
+            it.unread();
+            return Ok(Stop::Held);
+        }
     }
 }
 
@@ -415,40 +517,43 @@ impl RunSource {
     }
 }
 
+impl RunSource {
+    /// Opens the next SST of the walk that overlaps the span; false when none is left.
+    fn open_next(&mut self) -> bool {
+        loop {
+            let next = match self.at {
+                None => self.first(),
+                Some(i) if self.span.reverse => i.checked_sub(1),
+                Some(i) => Some(i + 1).filter(|&j| j < self.run.len()),
+            };
+            let Some(i) = next else { return false };
+            let t = &self.run[i];
+            if t.overlaps(self.span.start.as_deref(), self.span.end.as_deref()) {
+                self.open_at(i);
+                return true;
+            }
+            // Runs are in key order: nothing further along overlaps either.
+            let past = if self.span.reverse {
+                self.span.start.as_ref().is_some_and(|s| t.last.as_ref().is_some_and(|l| l.as_ref() < s.as_ref()))
+            } else {
+                self.span.end.as_ref().is_some_and(|e| t.first.as_ref().is_some_and(|f| f.as_ref() >= e.as_ref()))
+            };
+            self.at = Some(i);
+            if past {
+                self.at = Some(if self.span.reverse { 0 } else { self.run.len() });
+                return false;
+            }
+        }
+    }
+}
+
 impl RowSource for RunSource {
     fn next_row(&mut self) -> CoreResult<Option<Row>> {
         loop {
-            if self.current.is_none() {
-                let next = match self.at {
-                    None => self.first(),
-                    Some(i) if self.span.reverse => i.checked_sub(1),
-                    Some(i) => Some(i + 1).filter(|&j| j < self.run.len()),
-                };
-                let Some(i) = next else { return Ok(None) };
-                let t = &self.run[i];
-                if !t.overlaps(self.span.start.as_deref(), self.span.end.as_deref()) {
-                    // Runs are in key order: nothing further along overlaps either.
-                    let past = if self.span.reverse {
-                        self.span
-                            .start
-                            .as_ref()
-                            .is_some_and(|s| t.last.as_ref().is_some_and(|l| l.as_ref() < s.as_ref()))
-                    } else {
-                        self.span
-                            .end
-                            .as_ref()
-                            .is_some_and(|e| t.first.as_ref().is_some_and(|f| f.as_ref() >= e.as_ref()))
-                    };
-                    self.at = Some(i);
-                    if past {
-                        self.at = Some(if self.span.reverse { 0 } else { self.run.len() });
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                self.open_at(i);
+            if self.current.is_none() && !self.open_next() {
+                return Ok(None);
             }
-            let cur = self.current.as_mut().expect("set above");
+            let cur = self.current.as_mut().expect("opened above");
             if let Some(row) = cur.next_row()? {
                 return Ok(Some(row));
             }
@@ -456,6 +561,23 @@ impl RowSource for RunSource {
             if self.span.reverse && self.at == Some(0) {
                 return Ok(None);
             }
+        }
+    }
+
+    fn drain(&mut self, bound: Option<&[u8]>, sink: &mut dyn RowSink) -> CoreResult<()> {
+        if self.span.reverse {
+            return Ok(());
+        }
+        loop {
+            if self.current.is_none() && !self.open_next() {
+                return Ok(());
+            }
+            let cur = self.current.as_mut().expect("opened above");
+            cur.drain(bound, sink)?;
+            if !cur.finished {
+                return Ok(());
+            }
+            self.current = None;
         }
     }
 

@@ -13,6 +13,8 @@
 //!   (`with_operator`), a key whose newest version is an operand is folded down to its base
 //!   (`operator`); without one the operand is returned as it is, for the caller to refuse.
 
+mod drain;
+
 use std::cmp::Ordering;
 use std::collections::binary_heap::PeekMut;
 use std::collections::BinaryHeap;
@@ -109,6 +111,8 @@ pub struct MergeIterator {
     /// it, oldest first.
     rev_base: Below,
     rev_ops: Vec<Bytes>,
+    /// `drain_visible`'s copy of `last_key`, kept for its buffer.
+    drained_key: Vec<u8>,
 }
 
 impl MergeIterator {
@@ -134,6 +138,7 @@ impl MergeIterator {
             pending: Pending::default(),
             rev_base: Below::End,
             rev_ops: Vec::new(),
+            drained_key: Vec::new(),
         }
     }
 
