@@ -1,9 +1,11 @@
 """Bulk and columnar side by side with rocksdict, in one run, on the same data:
 
-    load  put_many from numpy arrays (keys S16, values a 2-D uint8 array of 100-byte rows,
-          atomic=False: pieces through memtables, L0 SSTs and the WAL), then close; rocksdict
-          writes WriteBatches of 1000 made from the same rows (bytes objects made before each
-          batch's timer, as benches/scale.py does)
+    load  put_many from numpy arrays (keys S16 in ascending order, values a 2-D uint8 array
+          of 100-byte rows, atomic=False: ingested straight to L0 SSTs, slatedb_py.ingest),
+          then close; rocksdict writes WriteBatches of 1000 made from the same rows (bytes
+          objects made before each batch's timer, as benches/scale.py does)
+    shuffled  the same load with the rows in random order: the memtable and WAL path (pieces
+          of 8 MiB), and compactions that merge; rocksdict the same order
     scan  reopen, a full scan: `to_arrow` batches for slatedb_py (rows counted, no Python
           object per row), the `items()` iterator for rocksdict
     gets  reopen, get_many with 10,000 numpy keys per call; rocksdict's multi-get (`get(list)`)
@@ -60,8 +62,13 @@ def open_db(engine: str, root: str) -> Any:
     return rocksdict.Rdict(os.path.join(root, "db"), options=rocksdict.Options(raw_mode=True))
 
 
-def load(engine: str, root: str, n: int) -> dict[str, float]:
+def load(engine: str, root: str, n: int, shuffled: bool = False) -> dict[str, float]:
+    import numpy as np
+
     keys, values = arrays(n)
+    if shuffled:
+        order = np.random.default_rng(3).permutation(n)
+        keys, values = keys[order], values[order]
     t = time.perf_counter()
     db = open_db(engine, root)
     spent = time.perf_counter() - t
@@ -82,7 +89,7 @@ def load(engine: str, root: str, n: int) -> dict[str, float]:
         t = time.perf_counter()
     db.close()  # slatedb_py writes its last memtable as an L0 SST here
     spent += time.perf_counter() - t
-    return {"load_keys_s": n / spent}
+    return {("shuffled_keys_s" if shuffled else "load_keys_s"): n / spent}
 
 
 def scan(engine: str, root: str, n: int) -> dict[str, float]:
@@ -122,6 +129,8 @@ def gets(engine: str, root: str, n: int, calls: int) -> dict[str, float]:
 def child(engine: str, phase: str, root: str, n: int, calls: int) -> None:
     if phase == "load":
         out = load(engine, root, n)
+    elif phase == "shuffled":
+        out = load(engine, root, n, shuffled=True)
     elif phase == "scan":
         out = scan(engine, root, n)
     else:
@@ -134,7 +143,10 @@ def run_engine(engine: str, n: int, calls: int) -> dict[str, float]:
     root = tempfile.mkdtemp(prefix=f"bulk-{engine}-")
     out: dict[str, float] = {}
     try:
-        for phase in ("load", "scan", "gets"):
+        for phase in ("load", "scan", "gets", "shuffled"):
+            if phase == "shuffled":  # into an empty database
+                shutil.rmtree(root, ignore_errors=True)
+                os.makedirs(root)
             done = subprocess.run(
                 [sys.executable, __file__, "--child", engine, phase, root, str(n), str(calls)],
                 capture_output=True,
@@ -166,9 +178,11 @@ def main() -> None:
     print(f"{'metric':40} {'slatedb_py':>12} {'rocksdict':>12} {'ratio':>8}")
     rows = [
         ("load_keys_s", "put_many from numpy (keys/s)"),
+        ("shuffled_keys_s", "put_many, keys in random order (keys/s)"),
         ("scan_rows_s", "full scan, to_arrow vs items() (rows/s)"),
         ("gets_s", "get_many, 10k numpy keys/call (gets/s)"),
         ("load_rss_mb", "load peak RSS (MB)"),
+        ("shuffled_rss_mb", "random-order load peak RSS (MB)"),
         ("scan_rss_mb", "scan peak RSS (MB)"),
         ("gets_rss_mb", "gets peak RSS (MB)"),
     ]

@@ -345,6 +345,21 @@ class Bulk:
     def has_values(self) -> bool: ...
     def chunks(self, limit: int) -> list[int]: ...
     def keys(self, lo: int = 0, hi: int | None = None) -> list[bytes]: ...
+    def ascending(self) -> bool: ...
+    def encode_sst(
+        self,
+        lo: int,
+        hi: int,
+        seq: int,
+        create_ts: int,
+        expire_ts: int | None,
+        block_size: int,
+        compression: str | None,
+        bloom_bits_per_key: int,
+        min_filter_keys: int,
+        block_alignment: bool,
+    ) -> tuple[Buffer, SstFile]:
+        """Ops `lo..hi` of an ascending bulk as one SST: its bytes, and the SST opened."""
 
 @final
 class RecordBatch:

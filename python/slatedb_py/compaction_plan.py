@@ -4,11 +4,18 @@
   new sorted run whose id is above every existing run.
 - Otherwise a window of `min_sources`..`max_sources` consecutive runs whose largest is at most
   `size_ratio` times the smallest merges into the oldest run of the window.
+
+Inputs that cover disjoint key ranges (a sequential load's L0 SSTs and runs, time-ordered
+keys) need no merge at all: `disjoint_order` lines their SSTs up as one run, and the
+compaction only rewrites the manifest (`Compactor.compact`). No key has versions in two of
+them, so nothing a merge would drop or fold is left behind wrongly: older versions,
+tombstones and expired rows stay where they were, and reads decide them as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from slatedb_py.config import DbOptions
 from slatedb_py.manifest.model import Manifest, SortedRun, SstView
@@ -65,3 +72,33 @@ def full_plan(m: Manifest) -> CompactionPlan | None:
         return None
     dest = max((r.id for r in m.compacted), default=-1) + 1
     return CompactionPlan(m.l0, m.compacted, dest, bottom=True)
+
+
+def disjoint_order(
+    plan: CompactionPlan, min_avg_bytes: int, max_bytes: int
+) -> tuple[SstView, ...] | None:
+    """The plan's SST views as one sorted run, in key order, when its inputs (each L0 SST,
+    each run as a whole) cover pairwise disjoint key ranges; None when any two overlap or a
+    range is unknown. Ranges are the SSTs' own first and last keys (`SstTableInfo`), which
+    0.17.0 records too; a projected view (`visible_range`) is never moved. Small SSTs (on
+    average under `min_avg_bytes`) are merged anyway: moved, they would stay small forever,
+    and a run of many small SSTs costs every scan an open per SST. So is any SST over
+    `max_bytes` (`max_sst_size`): a merge would cut it into the run's SST size."""
+    every = plan.views()
+    sizes = [v.sst.info.estimated_size for v in every]
+    if not every or sum(sizes) < min_avg_bytes * len(every) or max(sizes) > max_bytes:
+        return None
+    units: list[tuple[bytes, bytes, tuple[SstView, ...]]] = []
+    inputs: list[tuple[SstView, ...]] = [(v,) for v in plan.l0] + [r.views for r in plan.runs]
+    for views in inputs:
+        if not views:
+            continue
+        first, last = views[0].sst.info.first_entry, views[-1].sst.info.last_entry
+        if first is None or last is None or any(v.visible_range is not None for v in views):
+            return None
+        units.append((first, last, views))
+    units.sort(key=lambda u: u[0])
+    # Strictly apart: a key at the edge of two inputs has versions in both, and needs a merge.
+    if any(a[1] >= b[0] for a, b in pairwise(units)):
+        return None
+    return tuple(v for u in units for v in u[2])

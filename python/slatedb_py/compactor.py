@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from slatedb_py import _native
 from slatedb_py.clock import Clock, monotonic_s
-from slatedb_py.compaction_plan import CompactionPlan, full_plan, plan_compaction
+from slatedb_py.compaction_plan import CompactionPlan, disjoint_order, full_plan, plan_compaction
 from slatedb_py.compaction_state import CompactorState
 from slatedb_py.config import DbOptions
 from slatedb_py.errors import (
@@ -143,6 +143,19 @@ class Compactor:
         after its commit, so no collector deletes an output the manifest does not name yet."""
         l0_ids = tuple(v.id for v in plan.l0)
         started = monotonic_s(self.clock)
+        o = self.options
+        moved = disjoint_order(plan, o.l0_sst_size_bytes // 2, o.max_sst_size)
+        if moved is not None:
+            # Disjoint inputs: the same SSTs become the destination run, nothing is written
+            # but the manifest (`compaction_plan.disjoint_order`).
+            result = self._commit(plan, list(moved))
+            self.store.metrics.add2(_RUNS, 1, _OUT_BYTES, 0)
+            _log.info(
+                "moved %d L0 SSTs and %d sorted runs of %r into run %d without a merge: "
+                "their keys are disjoint", len(plan.l0), len(plan.runs), self.paths.root,
+                plan.destination,
+            )  # fmt: skip
+            return result
         with self.state.listing(l0_ids, tuple(r.id for r in plan.runs), plan.destination) as rec:
             outputs = self._merge(snapshot, plan)
             self.state.compacted(rec, tuple(v.sst for v in outputs))

@@ -97,6 +97,9 @@ class Db(Reads, Writes):
         self._iterators: weakref.WeakSet[DbIterator] = weakref.WeakSet()  # closed with the Db
         self._snapshots = SnapshotRegistry()  # what flushes keep versions for
         self._txns = ConflictTracker()  # open transactions and the writes they may conflict with
+        # Ingests under way (`slatedb_py.ingest`): snapshots, scans and transactions wait.
+        self._ingesting = 0
+        self._ingest_done = threading.Condition(self._lock)
 
         self._manifests.refuse_if_deleting()  # before anything is created there
         _, existing = self._manifests.create_if_absent(Manifest())
@@ -230,6 +233,9 @@ class Db(Reads, Writes):
         # newer view would then show half of a batch.
         self._check_open()
         with self._lock:
+            # An ingest's rows are not in the tree until it ends, though its seq is taken.
+            while self._ingesting:
+                self._ingest_done.wait()
             return self._view, self._last_seq
 
     def _hold(self, pages: _Pages, seq: int) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from slatedb_py.errors import FencedError, SlateDBError, UnavailableError
 from slatedb_py.manifest.model import I64_MIN, Manifest
@@ -27,6 +28,8 @@ _L0, _L0_BYTES = INDEX["l0_flushes_total"], INDEX["l0_flush_bytes_total"]
 
 if TYPE_CHECKING:  # the Db owns this flusher; only its type is named here
     from slatedb_py.db import Db
+
+T = TypeVar("T")
 
 # How long (in polls of 50 ms) a flush waits for the compactor to make room in L0.
 L0_ROOM_POLLS = 600
@@ -53,20 +56,27 @@ class Flusher:
             mts = [self.db._active, *(f.memtable for f in self.frozen)]
         return sum(m.memory_bytes for m in mts)
 
-    def freeze(self) -> None:
+    def freeze(self, claim: Callable[[], T | None] | None = None) -> T | None:
         """Moves the active memtable to the frozen list; its WAL rows are queued first, so
         the frozen memtable knows the last WAL id holding its rows. The queue is uploaded by
         the next WAL flush, or before the L0 SST is recorded: not here, so a writer that
-        fills a memtable does not wait for a WAL upload."""
+        fills a memtable does not wait for a WAL upload.
+
+        `claim` runs in the same critical section, before the swap (an ingest takes its
+        sequence number there: every older row is in the memtable frozen here, every newer
+        one goes to the next); when it returns None nothing is frozen. Returns its result."""
         db, wal = self.db, self.db._wal
         with wal.lock:
             wal.check()
             with db._lock:
+                claimed = None if claim is None else claim()
+                if claim is not None and claimed is None:
+                    return None
                 # One critical section: no write lands in the old memtable's WAL queue after
                 # its last chunk is cut (such a row would be acknowledged as durable while it
                 # sat only in memory), and reads see it in the frozen list at once.
                 if len(db._active) == 0:
-                    return
+                    return claimed
                 upto = db._last_seq
                 old = db._active
                 db._active = new_memtable(db._memtable_memory)
@@ -77,16 +87,21 @@ class Flusher:
             # Taken outside `_lock` (nobody writes to `old` any more), and encoded when
             # uploaded: this writer goes on at once.
             wal.queue(old.take_wal_rows(), upto)
+        return claimed
 
     def flush_frozen(self) -> None:
         """Writes frozen memtables (oldest first) as L0 SSTs and records them."""
         with self.lock:
-            while True:
-                with self.db._lock:
-                    if not self.frozen:
-                        return
-                    oldest = self.frozen[-1]
-                self._write_l0(oldest)
+            self.flush_frozen_locked()
+
+    def flush_frozen_locked(self) -> None:
+        """`flush_frozen`, for a caller that holds `lock` (an ingest)."""
+        while True:
+            with self.db._lock:
+                if not self.frozen:
+                    return
+                oldest = self.frozen[-1]
+            self._write_l0(oldest)
 
     def after_fill(self) -> None:
         """A write filled the active memtable: freeze it and let the flusher know. When the
@@ -99,7 +114,7 @@ class Flusher:
         if self.unflushed_memory() + db._memtable_memory > db.options.max_unflushed_bytes:
             self.flush_frozen()
 
-    def _wait_for_l0_room(self) -> None:
+    def wait_for_l0_room(self) -> None:
         """With L0 at `l0_max_ssts`, flushes (and through them writers) wait for the compactor
         to drain it. Bounded: a stuck compactor slows writes, never stops them."""
         db = self.db
@@ -122,7 +137,7 @@ class Flusher:
         with wal.lock:
             wal.check()
             wal.send_unsent()
-        self._wait_for_l0_room()
+        self.wait_for_l0_room()
         mt = frozen.memtable
         # Taken before the encode: a snapshot opened later reads at a higher seq, and every
         # version it can see is in this SST or newer.
@@ -159,6 +174,17 @@ class Flusher:
                 ),
             ), None
 
+        self.install(record, lambda: self.frozen.remove(frozen))
+        db._compactor.wake.set()
+
+    def install(
+        self,
+        record: Callable[[int, Manifest], tuple[Manifest | None, None]],
+        then: Callable[[], None] | None = None,
+    ) -> None:
+        """Applies `record` (an L0 addition) through the writer fence and reads from the new
+        version; `then` runs in the same critical section as the view swap."""
+        db = self.db
         try:
             mid, m, _ = db._fence.update(record)
         except FencedError as e:
@@ -168,9 +194,9 @@ class Flusher:
             # installed that already; its SSTs are what the collector keeps.
             if mid > db._manifest_id:
                 db._manifest_id, db._manifest = mid, m
-            self.frozen.remove(frozen)
+            if then is not None:
+                then()
             db._view = db._make_view()
-        db._compactor.wake.set()
 
     def run(self, stop: threading.Event) -> None:
         """The flusher thread: writes frozen memtables out when a writer asks."""

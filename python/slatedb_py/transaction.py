@@ -94,6 +94,8 @@ class DbTransaction:
         # it, so every write after the start is recorded for this transaction's check.
         with db._lock:
             db._check_open()
+            while db._ingesting:  # its rows come into the tree only as it ends
+                db._ingest_done.wait()
             seq = db._last_seq
             self._snap = DbSnapshot(
                 db._view, seq, db._clock, db._newer, db, db._snapshots, db._paths.root

@@ -23,6 +23,11 @@ first writes (fences collected with `delete_wal_fences`) cost nothing: the next 
 still the next seq. A database whose first WAL id is not 1 (a clone) has no WAL history of
 its writes before that id: asking for them raises too.
 
+Bulk ingests (`slatedb_py.ingest`: a large `put_many` / `delete_many` of ascending keys with
+`atomic=False`) go straight to L0 SSTs and are in no WAL object: the stream skips their
+sequence number, or, when one is the newest write, raises `HistoryGoneError` for it (the
+manifest's `last_l0_seq` says it was written).
+
 Following (`follow=True`): at the end of the WAL the stream LISTs the folder from the last
 id it has seen (`after=`, one short listing, nothing read twice) every `poll_interval` until
 a new object appears. It ends when the iterator is closed (`it.close()`, or leaving a
@@ -217,8 +222,9 @@ class WalReader:
                 raise _gone(
                     last + 1,
                     checked,
-                    "no WAL object holds them any more (the collector removes WAL objects once "
-                    f"their rows are in L0 SSTs, which hold the writes up to seq {checked})",
+                    "no WAL object holds them (the collector removes WAL objects once their "
+                    f"rows are in L0 SSTs, which hold the writes up to seq {checked}; a bulk "
+                    "ingest writes none)",
                 )
             if gap and fresh:
                 # Ids went missing after the manifest was read: read it again, then LIST

@@ -14,16 +14,18 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from slatedb_py.batch import MAX_KEY, Bulk, Many, WriteBatch, check_key, check_value, ttl_ms
 from slatedb_py.clock import Clock
 from slatedb_py.errors import InvalidArgumentError, MergeOperatorError, SlateDBError
+from slatedb_py.ingest import ingest
 from slatedb_py.memtable import Memtable
 from slatedb_py.seq_tracker import INTERVAL_SECS
 from slatedb_py.txn_conflicts import ConflictTracker, batch_keys
 
 if TYPE_CHECKING:
+    from slatedb_py.db import Db
     from slatedb_py.flusher import Flusher
     from slatedb_py.wal_writer import WalWriter
 
@@ -189,7 +191,10 @@ class Writes:
         (a later pair of a key replaces an earlier one), and holds at most `atomic_limit`
         bytes of keys and values. With `atomic=False` any size goes, written as several
         atomic pieces in order, so that memory stays bounded: a reader may see the first
-        pieces before the last; a crash may keep a prefix of them."""
+        pieces before the last; a crash may keep a prefix of them. Keys in strictly
+        ascending order, at least `l0_sst_size_bytes` of them with their values, are
+        ingested (`slatedb_py.ingest`): written straight as L0 SSTs with one sequence number,
+        durable when this returns, and not in the change stream (`WalReader`)."""
         bulk = Bulk(keys, values)
         self._write_bulk(bulk, None if ttl is None else ttl_ms(ttl), await_durable, atomic)
 
@@ -216,6 +221,10 @@ class Writes:
                 f"the atomic limit of {self.atomic_limit} bytes (db.atomic_limit: half of "
                 "max_unflushed_bytes): pass atomic=False to write it in atomic pieces"
             )
+        # Large and sorted: straight to L0 SSTs (`slatedb_py.ingest`), else the memtable.
+        may_ingest = not atomic and await_durable is not None and not deferred.on
+        if may_ingest and ingest(cast("Db", self), bulk, ttl):
+            return None
         cuts = [0, n] if atomic else bulk.chunks(min(BULK_PIECE_BYTES, self.atomic_limit))
         done = None
         for lo, hi in pairwise(cuts):

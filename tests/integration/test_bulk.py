@@ -222,7 +222,9 @@ def test_atomic_writes_are_limited_and_atomic_false_writes_in_pieces() -> None:
         l0_sst_size_bytes=128 << 10,
     )
     n = 20_000
-    keys = np.array([b"key%08d" % i for i in range(n)])
+    # Not in key order: this is the memtable path (sorted, it would be ingested; test_ingest).
+    order = np.random.default_rng(5).permutation(n)
+    keys = np.array([b"key%08d" % i for i in range(n)])[order]
     values = np.frombuffer(bytes(range(256)) * (n * 64 // 256), np.uint8).reshape(n, 64)
     with Db.open("db", store, opts) as db:
         assert db.atomic_limit == 512 << 10

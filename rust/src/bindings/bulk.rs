@@ -1,12 +1,60 @@
 //! `Bulk`: the keys (and values) of a many-key call, read once from numpy, Arrow or lists
 //! (`columns.rs`) and checked in one pass; the writes and reads then take them natively.
 
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use super::columns::{Column, Role};
-use super::errors::invalid;
+use super::errors::{invalid, IntoPyResult};
+use super::sst::{compacted_options, PySstFile};
 use crate::bulk::Items;
+use crate::error::CoreResult;
+use crate::format::row::{RowKind, RowRef};
+use crate::sst::{SstBuilder, SstFile};
+
+/// Room an ingested SST reserves beyond its target size: its last block, filter and index.
+const SST_SLACK: usize = 4 << 20;
+
+/// Buffers `Recycled` keeps at most.
+const KEPT_BUFFERS: usize = 4;
+
+/// Buffers of SSTs `encode_sst` handed out, given back when Python lets go of them (once
+/// uploaded), for the next SSTs: tens of MiB of fresh memory per SST cost as much in page
+/// faults (each page mapped and zeroed) as encoding the rows. An ingest holds a few SSTs at
+/// once (some encoding, one uploading); as many buffers are kept.
+#[derive(Default)]
+struct Recycled(Mutex<Vec<Vec<u8>>>);
+
+impl Recycled {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default()
+    }
+}
+
+/// An SST's bytes on loan to Python: its buffer goes back to `home` when dropped.
+struct Loaned {
+    data: Vec<u8>,
+    home: Arc<Recycled>,
+}
+
+impl AsRef<[u8]> for Loaned {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Loaned {
+    fn drop(&mut self) {
+        if let Ok(mut kept) = self.home.0.lock() {
+            if kept.len() < KEPT_BUFFERS {
+                kept.push(std::mem::take(&mut self.data));
+            }
+        }
+    }
+}
 
 /// The keys (and, for puts, values) of a many-key call: `Bulk(keys)` or `Bulk(keys, values)`.
 /// Every item is checked when it is made, pair by pair in index order (the key, then its
@@ -17,6 +65,7 @@ pub struct PyBulk {
     pub(super) values: Option<Column>,
     /// Bytes of keys and values of each op, summed: `sizes[i]` is ops `..i`'s.
     sizes: Vec<u64>,
+    recycled: Arc<Recycled>,
 }
 
 impl Items for Column {
@@ -45,7 +94,7 @@ impl PyBulk {
             }
             sizes.push(total);
         }
-        Ok(PyBulk { keys: k, values: v, sizes })
+        Ok(PyBulk { keys: k, values: v, sizes, recycled: Arc::default() })
     }
 
     pub fn len(&self) -> usize {
@@ -113,6 +162,73 @@ impl PyBulk {
     #[pyo3(signature = (lo = 0, hi = None))]
     fn keys<'py>(&self, py: Python<'py>, lo: usize, hi: Option<usize>) -> PyResult<Bound<'py, PyList>> {
         PyList::new(py, self.range(lo, hi).map(|i| pyo3::types::PyBytes::new(py, self.keys.item(i))))
+    }
+
+    /// True when the keys are strictly ascending (what an ingest needs: SST order, no key
+    /// twice).
+    fn ascending(&self, py: Python<'_>) -> bool {
+        let k = &self.keys;
+        py.detach(|| (1..k.len()).all(|i| k.item(i - 1) < k.item(i)))
+    }
+
+    /// Ops `lo..hi` of an ascending bulk (`ascending`) as one SST: puts (or deletes, without
+    /// values) at `seq`, created at `create_ts`, puts expiring at `expire_ts`. Returns the
+    /// SST's bytes and the SST opened from them. Encoded without the GIL, so several
+    /// threads encode several ranges at once.
+    #[pyo3(signature = (lo, hi, seq, create_ts, expire_ts, block_size, compression, bloom_bits_per_key, min_filter_keys, block_alignment))]
+    #[allow(clippy::too_many_arguments, reason = "the rows' shared fields and the SST options, as they are")]
+    fn encode_sst(
+        &self,
+        py: Python<'_>,
+        lo: usize,
+        hi: usize,
+        seq: u64,
+        create_ts: i64,
+        expire_ts: Option<i64>,
+        block_size: usize,
+        compression: Option<&str>,
+        bloom_bits_per_key: u32,
+        min_filter_keys: u64,
+        block_alignment: bool,
+    ) -> PyResult<(pyo3_bytes::PyBytes, PySstFile)> {
+        let opts = compacted_options(block_size, compression, bloom_bits_per_key, min_filter_keys, block_alignment)?;
+        if lo >= hi || hi > self.len() {
+            return Err(invalid(format!("ops {lo}..{hi} of a bulk of {}: nothing to encode", self.len()), false));
+        }
+        let (data, file) = py
+            .detach(|| -> CoreResult<(Vec<u8>, SstFile)> {
+                let mut b = SstBuilder::new(opts)?.with_buffer(self.recycled.take());
+                let raw = (self.sizes[hi] - self.sizes[lo]) as usize;
+                b.reserve(raw + raw / 8 + SST_SLACK);
+                for at in lo..hi {
+                    let key = self.keys.item(at);
+                    let row = match &self.values {
+                        Some(v) => RowRef {
+                            key,
+                            value: v.item(at),
+                            seq,
+                            kind: RowKind::Value,
+                            expire_ts,
+                            create_ts: Some(create_ts),
+                        },
+                        None => RowRef {
+                            key,
+                            value: &[],
+                            seq,
+                            kind: RowKind::Tombstone,
+                            expire_ts: None,
+                            create_ts: Some(create_ts),
+                        },
+                    };
+                    b.add_ref(row)?;
+                }
+                let t = b.finish_tail()?;
+                let file = t.open_meta()?;
+                Ok((t.rest, file))
+            })
+            .py_err(None)?;
+        let data = Bytes::from_owner(Loaned { data, home: self.recycled.clone() });
+        Ok((pyo3_bytes::PyBytes::new(data), PySstFile { file, name: None }))
     }
 
     fn __repr__(&self) -> String {

@@ -113,6 +113,15 @@ impl SstBuilder {
         })
     }
 
+    /// Writes into `buf` (emptied first), reusing its memory: a buffer an earlier SST left
+    /// behind has its pages mapped already, where a fresh one faults in each page, zeroed.
+    #[must_use]
+    pub fn with_buffer(mut self, mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        self.out = buf;
+        self
+    }
+
     /// Sets aside room for `bytes` of output up front, so a large SST grows in place instead
     /// of by repeated doubling (which would briefly hold twice its size).
     pub fn reserve(&mut self, bytes: usize) {
