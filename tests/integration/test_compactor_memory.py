@@ -1,7 +1,9 @@
 """The compactor's memory stays bounded with SlateDB's 256 MiB outputs: a standalone compactor
 process merges about 600 MB of L0 SSTs into outputs of `max_sst_size` with a peak RSS
 (VmHWM, its own) under 200 MB, in a local folder and on the S3 server. Outputs go up in
-parts as they are written; held whole, they took the compactor to about 400 MB."""
+parts as they are written; held whole, they took the compactor to about 400 MB. On S3 the
+compactor merges about 300 MB into one full output and the rest: one 256 MiB output held
+whole is over the bound already, and moto took a minute over the 600 MB."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from tests.support import run_child, shared_store
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS, VALUE = 560_000, 1000  # about 580 MB of rows: three outputs of up to 256 MiB
+# On S3 about 300 MB: one full output and the rest. The output pipeline is the store's
+# alike; on S3 only its uploads (multipart, part by part) differ, and one 256 MiB output
+# held whole is over the bound already.
+S3_ROWS = 290_000
 COMPACTOR_RSS_MB = 200
 
 CHILD = textwrap.dedent(
@@ -45,10 +51,11 @@ CHILD = textwrap.dedent(
 @pytest.mark.parametrize("kind", ["local", "s3"])
 def test_a_compactor_writes_256_mib_outputs_in_bounded_memory(kind: str, tmp_path: Path) -> None:
     inner, where, bucket = shared_store(kind, tmp_path)
+    rows, outputs = (ROWS, 3) if kind == "local" else (S3_ROWS, 2)
     buf = random.Random(7).randbytes(1 << 22)
     opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
     with Db.open("db", inner, opts) as db:
-        for s in range(0, ROWS, 1000):
+        for s in range(0, rows, 1000):
             b = WriteBatch()
             for i in range(s, s + 1000):
                 at = (i * 4099) % (len(buf) - VALUE)
@@ -60,6 +67,6 @@ def test_a_compactor_writes_256_mib_outputs_in_bounded_memory(kind: str, tmp_pat
         assert len(db.manifest()[1].l0) >= 4
     got = run_child(CHILD, kind, where, bucket, timeout=1800)
     sizes = got["sizes"]
-    assert got["l0"] == 0 and len(sizes) == 3, got
-    assert sorted(sizes)[1] >= 256 * 1024 * 1024, got  # two full outputs and the rest
+    assert got["l0"] == 0 and len(sizes) == outputs, got
+    assert sorted(sizes)[1] >= 256 * 1024 * 1024, got  # full outputs and the rest
     assert got["peak_mb"] < COMPACTOR_RSS_MB, got

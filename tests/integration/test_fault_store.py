@@ -108,6 +108,9 @@ def test_an_uploader_going_on_for_others_is_not_failed_by_their_upload(store) ->
     from slatedb_py.errors import UnavailableError
 
     gated = FaultyStore(store)
+    # The failing upload fails whatever the retries: a few show it as well as the default
+    # twelve, whose backoff (about 8 s per store kind) was this test's whole run time.
+    gated.max_retries = 2
     opts = DbOptions(flush_interval=None, compactor_enabled=False, gc_enabled=False)
     db = Db.open("db", gated, opts)
     failing = threading.Event()
